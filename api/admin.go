@@ -1,0 +1,87 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore"
+)
+
+type reasonRequest struct {
+	Reason string `json:"reason"`
+}
+
+type limitRequest struct {
+	Limit *int `json:"limit"`
+}
+
+func operatorMeta(c echo.Context) eventstore.Metadata {
+	return eventstore.Metadata{RequestID: requestID(c), Actor: "operator"}
+}
+
+func (s *Server) adminAnswer(c echo.Context, st domain.Account) error {
+	return c.JSON(http.StatusOK, map[string]any{"account": map[string]any{
+		"id": st.ID, "email": st.Email, "suspended": st.Suspended, "suspendReason": st.SuspendReason,
+		"serverLimit": st.ServerLimit, "balance": balance(st.Balance), "liveServers": st.LiveServers(),
+	}})
+}
+
+func (s *Server) adminReason(c echo.Context) (string, error) {
+	var req reasonRequest
+	if err := bind(c, &req); err != nil {
+		return "", err
+	}
+	if req.Reason == "" || len(req.Reason) > 500 {
+		return "", validation(map[string]string{"reason": "required, at most 500 characters"})
+	}
+	return req.Reason, nil
+}
+
+func (s *Server) adminSuspend(c echo.Context) error {
+	reason, err := s.adminReason(c)
+	if err != nil {
+		return err
+	}
+	st, err := s.svc.AdminCommand(c.Request().Context(), c.Param("who"), domain.Suspend{Reason: reason, Actor: "operator"}, operatorMeta(c))
+	if err != nil {
+		return err
+	}
+	return s.adminAnswer(c, st)
+}
+
+func (s *Server) adminUnsuspend(c echo.Context) error {
+	reason, err := s.adminReason(c)
+	if err != nil {
+		return err
+	}
+	st, err := s.svc.AdminCommand(c.Request().Context(), c.Param("who"), domain.Unsuspend{Reason: reason, Actor: "operator"}, operatorMeta(c))
+	if err != nil {
+		return err
+	}
+	return s.adminAnswer(c, st)
+}
+
+func (s *Server) adminSetLimit(c echo.Context) error {
+	var req limitRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	if req.Limit == nil || *req.Limit < 0 || *req.Limit > 10000 {
+		return validation(map[string]string{"limit": "required, 0 to 10000"})
+	}
+	st, err := s.svc.AdminCommand(c.Request().Context(), c.Param("who"), domain.SetLimit{Limit: *req.Limit, Actor: "operator"}, operatorMeta(c))
+	if err != nil {
+		return err
+	}
+	return s.adminAnswer(c, st)
+}
+
+func (s *Server) adminAccount(c echo.Context) error {
+	st, err := s.svc.AdminAccount(c.Request().Context(), c.Param("who"))
+	if err != nil {
+		return err
+	}
+	return s.adminAnswer(c, st)
+}

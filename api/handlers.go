@@ -1,0 +1,413 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/domain"
+)
+
+var labelPattern = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
+
+const maxLabel = 64
+
+func checkLabel(details map[string]string, field, label string) {
+	switch {
+	case label == "":
+		details[field] = "required"
+	case len(label) > maxLabel:
+		details[field] = fmt.Sprintf("at most %d characters", maxLabel)
+	case !labelPattern.MatchString(label):
+		details[field] = "must match ^[a-zA-Z0-9._-]+$"
+	}
+}
+
+func (s *Server) health(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "sandbox": s.cfg.SandboxClock != nil, "now": stamp(s.svc.Now())})
+}
+
+func (s *Server) plans(c echo.Context) error {
+	type planJSON struct {
+		ID           string `json:"id"`
+		Name         string `json:"name"`
+		VCPUs        int    `json:"vcpus"`
+		RAMGB        int    `json:"ramGb"`
+		DiskGB       int    `json:"diskGb"`
+		MonthlyPrice string `json:"monthlyPrice"`
+		HourlyPrice  string `json:"hourlyPrice"`
+	}
+	var out []planJSON
+	for _, p := range s.svc.Catalog().Plans {
+		out = append(out, planJSON{p.ID, p.Name, p.VCPUs, p.RAMGB, p.DiskGB, p.MonthlyPrice.Fixed(2), p.HourlyPrice.Fixed(3)})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"plans": out})
+}
+
+func (s *Server) regions(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{"regions": s.svc.Catalog().Regions})
+}
+
+type credentials struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+func (s *Server) authAnswer(c echo.Context, status int, accountID string) error {
+	tok, err := s.tokens.issue(accountID)
+	if err != nil {
+		return err
+	}
+	acct, err := s.svc.Reader().Account(c.Request().Context(), accountID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(status, map[string]any{
+		"accessToken": tok, "tokenType": "Bearer", "expiresIn": int(s.cfg.TokenTTL.Seconds()), "user": userOf(acct),
+	})
+}
+
+func (s *Server) register(c echo.Context) error {
+	var req credentials
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	details := map[string]string{}
+	if req.Email == "" {
+		details["email"] = "required"
+	}
+	if req.Password == "" {
+		details["password"] = "required"
+	}
+	if len(details) > 0 {
+		return validation(details)
+	}
+	id, err := s.svc.Register(c.Request().Context(), req.Email, req.Password, meta(c))
+	if err != nil {
+		return err
+	}
+	return s.authAnswer(c, http.StatusCreated, id)
+}
+
+func (s *Server) login(c echo.Context) error {
+	var req credentials
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	id, err := s.svc.Login(c.Request().Context(), req.Email, req.Password)
+	if err != nil {
+		return err
+	}
+	return s.authAnswer(c, http.StatusOK, id)
+}
+
+func (s *Server) me(c echo.Context) error {
+	acct, err := s.svc.Reader().Account(c.Request().Context(), accountOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"user": userOf(acct)})
+}
+
+func (s *Server) billing(c echo.Context) error {
+	acct, err := s.svc.Reader().Account(c.Request().Context(), accountOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"balance": balance(acct.Balance), "hourlySpend": acct.HourlySpend.String()})
+}
+
+// pathID is the :id parameter if it is a well-formed id; anything else
+// cannot name a resource, so it is a 404 like any unknown id.
+func pathID(c echo.Context) (string, error) {
+	id := c.Param("id")
+	u, err := uuid.Parse(id)
+	if err != nil || u.String() != strings.ToLower(id) {
+		return "", apiError(http.StatusNotFound, "not_found", "not found")
+	}
+	return u.String(), nil
+}
+
+func (s *Server) servers(c echo.Context) error {
+	list, err := s.svc.Reader().Servers(c.Request().Context(), accountOf(c))
+	if err != nil {
+		return err
+	}
+	out := make([]serverJSON, len(list))
+	for i, v := range list {
+		out[i] = serverOf(v)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"servers": out})
+}
+
+func (s *Server) server(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.svc.Reader().Server(c.Request().Context(), accountOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"server": serverOf(v)})
+}
+
+type deployRequest struct {
+	Label    string   `json:"label"`
+	PlanID   string   `json:"planId"`
+	RegionID string   `json:"regionId"`
+	SSHKeys  []string `json:"sshKeys,omitempty"`
+}
+
+type bulkRequest struct {
+	Label    string   `json:"label"`
+	Count    int      `json:"count"`
+	PlanID   string   `json:"planId"`
+	RegionID string   `json:"regionId"`
+	SSHKeys  []string `json:"sshKeys,omitempty"`
+}
+
+const maxSSHKeys = 10
+
+// checkServer validates the fields a deploy and a bulk deploy share.
+func (s *Server) checkServer(details map[string]string, plan, region string, keys []string) []domain.SSHKey {
+	if plan == "" {
+		details["planId"] = "required"
+	} else if _, ok := s.svc.Catalog().Plan(plan); !ok {
+		details["planId"] = "unknown plan: see GET /plans"
+	}
+	if region == "" {
+		details["regionId"] = "required"
+	} else if _, ok := s.svc.Catalog().Region(region); !ok {
+		details["regionId"] = "unknown region: see GET /regions"
+	}
+	if len(keys) > maxSSHKeys {
+		details["sshKeys"] = fmt.Sprintf("at most %d keys", maxSSHKeys)
+		return nil
+	}
+	var parsed []domain.SSHKey
+	for i, k := range keys {
+		key, err := domain.ParseSSHKey(k)
+		if err != nil {
+			details[fmt.Sprintf("sshKeys[%d]", i)] = strings.TrimPrefix(err.Error(), domain.ErrInvalid.Error()+": ")
+			continue
+		}
+		if !slices.ContainsFunc(parsed, func(p domain.SSHKey) bool { return p.Fingerprint == key.Fingerprint }) {
+			parsed = append(parsed, key)
+		}
+	}
+	return parsed
+}
+
+// idempotency reads the Idempotency-Key header and fingerprints the request
+// it came with, so the same key with another request can be refused.
+func idempotency(c echo.Context, req any) (app.Idempotency, error) {
+	key := c.Request().Header.Get("Idempotency-Key")
+	if key == "" {
+		return app.Idempotency{}, nil
+	}
+	if len(key) > 255 || strings.TrimSpace(key) != key {
+		return app.Idempotency{}, validation(map[string]string{"Idempotency-Key": "at most 255 characters, no surrounding spaces"})
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return app.Idempotency{}, err
+	}
+	sum := sha256.Sum256(append([]byte(c.Request().Method+" "+c.Path()+" "+c.Param("id")+"\n"), body...))
+	return app.Idempotency{Key: key, RequestHash: hex.EncodeToString(sum[:])}, nil
+}
+
+func (s *Server) deploy(c echo.Context) error {
+	var req deployRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	details := map[string]string{}
+	checkLabel(details, "label", req.Label)
+	keys := s.checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
+	if len(details) > 0 {
+		return validation(details)
+	}
+	idem, err := idempotency(c, req)
+	if err != nil {
+		return err
+	}
+	res, err := s.svc.Deploy(c.Request().Context(), accountOf(c),
+		[]app.ServerRequest{{Label: req.Label, Plan: req.PlanID, Region: req.RegionID, SSHKeys: keys}}, false, idem, meta(c))
+	if err != nil {
+		return err
+	}
+	out, err := s.accepted(c, res)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"server": out[0]})
+}
+
+func (s *Server) deployBulk(c echo.Context) error {
+	var req bulkRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	details := map[string]string{}
+	if req.Count < 1 || req.Count > 10 {
+		details["count"] = "must be between 1 and 10"
+	}
+	checkLabel(details, "label", req.Label)
+	if _, bad := details["label"]; !bad && req.Count >= 1 && req.Count <= 10 {
+		checkLabel(details, "label", fmt.Sprintf("%s-%d", req.Label, req.Count))
+		if _, bad := details["label"]; bad {
+			details["label"] = fmt.Sprintf("with the -%d suffix the label must be at most %d characters", req.Count, maxLabel)
+		}
+	}
+	keys := s.checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
+	if len(details) > 0 {
+		return validation(details)
+	}
+	idem, err := idempotency(c, req)
+	if err != nil {
+		return err
+	}
+	reqs := make([]app.ServerRequest, req.Count)
+	for i := range reqs {
+		reqs[i] = app.ServerRequest{Label: fmt.Sprintf("%s-%d", req.Label, i+1), Plan: req.PlanID, Region: req.RegionID, SSHKeys: keys}
+	}
+	res, err := s.svc.Deploy(c.Request().Context(), accountOf(c), reqs, true, idem, meta(c))
+	if err != nil {
+		return err
+	}
+	out, err := s.accepted(c, res)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"servers": out})
+}
+
+// accepted renders the servers of a deploy as they were when accepted, from
+// the account's authoritative state, and marks a replay.
+func (s *Server) accepted(c echo.Context, res app.DeployResult) ([]serverJSON, error) {
+	st, err := s.svc.Account(c.Request().Context(), accountOf(c))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]serverJSON, 0, len(res.ServerIDs))
+	for _, id := range res.ServerIDs {
+		srv, ok := st.Server(id)
+		if !ok {
+			return nil, fmt.Errorf("accepted server %s missing from account state", id)
+		}
+		out = append(out, acceptedServer(srv))
+	}
+	if res.Replayed {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+	}
+	return out, nil
+}
+
+func (s *Server) destroy(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.Destroy(c.Request().Context(), accountOf(c), id, meta(c)); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]bool{"ok": true})
+}
+
+type topupRequest struct {
+	Amount   string `json:"amount"`
+	Currency string `json:"currency"`
+}
+
+func (s *Server) createTopup(c echo.Context) error {
+	var req topupRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	details := map[string]string{}
+	amount, err := domain.ParseMoney(req.Amount)
+	if err != nil || domain.ValidTopupAmount(amount) != nil {
+		details["amount"] = fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals", domain.MinTopup.Fixed(2), domain.MaxTopup.Fixed(2))
+	}
+	currency := strings.ToUpper(req.Currency)
+	if !slices.Contains(domain.Currencies, currency) {
+		details["currency"] = "one of " + strings.Join(domain.Currencies, ", ")
+	}
+	if len(details) > 0 {
+		return validation(details)
+	}
+	id, err := s.svc.CreateTopup(c.Request().Context(), accountOf(c), amount, currency, meta(c))
+	if err != nil {
+		return err
+	}
+	t, err := s.svc.Reader().Topup(c.Request().Context(), accountOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"topup": topupOf(t)})
+}
+
+func (s *Server) topups(c echo.Context) error {
+	list, err := s.svc.Reader().Topups(c.Request().Context(), accountOf(c))
+	if err != nil {
+		return err
+	}
+	out := make([]topupJSON, len(list))
+	for i, t := range list {
+		out[i] = topupOf(t)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"topups": out})
+}
+
+func (s *Server) topup(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.svc.Reader().Topup(c.Request().Context(), accountOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"topup": topupOf(t)})
+}
+
+func (s *Server) payTopup(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.PayTopup(c.Request().Context(), accountOf(c), id, meta(c)); err != nil {
+		return err
+	}
+	t, err := s.svc.Reader().Topup(c.Request().Context(), accountOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"topup": topupOf(t)})
+}
+
+type advanceRequest struct {
+	Seconds int64 `json:"seconds"`
+}
+
+func (s *Server) advance(c echo.Context) error {
+	var req advanceRequest
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	now, err := s.svc.AdvanceClock(c.Request().Context(), s.cfg.SandboxClock, req.Seconds, meta(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"now": stamp(now)})
+}

@@ -1,0 +1,175 @@
+// Package api is the HTTP adapter: it translates requests into application
+// calls and answers in the shapes of the agent guide, and nothing more.
+package api
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/eventstore"
+)
+
+// Config is what the HTTP layer needs to know.
+type Config struct {
+	JWTSecret []byte
+	TokenTTL  time.Duration
+	// SandboxClock is set in sandbox mode only: /sandbox/* exists then.
+	SandboxClock app.MovableClock
+	// AdminToken guards /admin/*; empty disables the admin API.
+	AdminToken string
+	// TrustedProxies may set X-Forwarded-For; nobody else can.
+	TrustedProxies []*net.IPNet
+	// AccountRate and AuthRate are requests per minute per account and per
+	// client IP on /auth/*.
+	AccountRate int
+	AuthRate    int
+	// BaseURL is printed in /llms.txt; empty means the request's own.
+	BaseURL string
+	// Guide carries the deployment facts /llms.txt prints (signup credit,
+	// sandbox delays).
+	Guide GuideParams
+	// Wall is the wall clock used for rate-limit windows.
+	Wall func() time.Time
+	Log  *slog.Logger
+}
+
+// Server is the HTTP API.
+type Server struct {
+	svc          *app.Service
+	cfg          Config
+	log          *slog.Logger
+	tokens       tokens
+	accountLimit *limiter
+	authLimit    *limiter
+	echo         *echo.Echo
+}
+
+// New builds the HTTP API on svc.
+func New(svc *app.Service, cfg Config) *Server {
+	if cfg.Wall == nil {
+		cfg.Wall = time.Now
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = 15 * time.Minute
+	}
+	if cfg.AccountRate <= 0 {
+		cfg.AccountRate = 100
+	}
+	if cfg.AuthRate <= 0 {
+		cfg.AuthRate = 10
+	}
+	s := &Server{svc: svc, cfg: cfg, log: cfg.Log,
+		tokens:       tokens{secret: cfg.JWTSecret, ttl: cfg.TokenTTL, clock: svc},
+		accountLimit: newLimiter(cfg.AccountRate, time.Minute, cfg.Wall),
+		authLimit:    newLimiter(cfg.AuthRate, time.Minute, cfg.Wall),
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
+	e.Use(middleware.RequestID())
+	e.Use(s.logRequests)
+	e.Use(s.recoverPanics)
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "64KB"}))
+
+	e.GET("/healthz", s.health)
+	e.GET("/llms.txt", s.llms)
+	e.GET("/plans", s.plans)
+	e.GET("/regions", s.regions)
+
+	auth := e.Group("/auth", s.limitAuth)
+	auth.POST("/register", s.register)
+	auth.POST("/login", s.login)
+	e.GET("/auth/me", s.me, s.requireAccount)
+
+	g := e.Group("", s.requireAccount)
+	g.GET("/billing", s.billing)
+	g.GET("/billing/topups", s.topups)
+	g.GET("/billing/topups/:id", s.topup)
+	g.POST("/billing/topups", s.createTopup)
+	g.GET("/servers", s.servers)
+	g.GET("/servers/:id", s.server)
+	g.POST("/servers", s.deploy)
+	g.POST("/servers/bulk", s.deployBulk)
+	g.DELETE("/servers/:id", s.destroy)
+	g.GET("/backups", s.backups)
+	g.POST("/backups", s.createBackup)
+	g.POST("/backups/:id/restore", s.restore)
+	g.DELETE("/backups/:id", s.deleteBackup)
+
+	if cfg.SandboxClock != nil {
+		g.POST("/sandbox/clock/advance", s.advance)
+		g.POST("/sandbox/topups/:id/pay", s.payTopup)
+	}
+	if cfg.AdminToken != "" {
+		a := e.Group("/admin", s.requireOperator)
+		a.POST("/accounts/:who/suspend", s.adminSuspend)
+		a.POST("/accounts/:who/unsuspend", s.adminUnsuspend)
+		a.POST("/accounts/:who/limit", s.adminSetLimit)
+		a.GET("/accounts/:who", s.adminAccount)
+	}
+	s.echo = e
+	return s
+}
+
+// ServeHTTP makes the API an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}
+
+// meta is the event metadata of a request: who, and which request.
+func meta(c echo.Context) eventstore.Metadata {
+	m := eventstore.Metadata{RequestID: requestID(c)}
+	if id := accountOf(c); id != "" {
+		m.Actor = "account:" + id
+	}
+	return m
+}
+
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		s.log.Info("request", "method", c.Request().Method, "path", c.Path(), "status", c.Response().Status,
+			"duration_ms", time.Since(start).Milliseconds(), "request_id", requestID(c), "ip", c.RealIP(),
+			"account", accountOf(c))
+		return nil
+	}
+}
+
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.log.Error("panic in handler", "panic", r, "request_id", requestID(c), "path", c.Path())
+				err = apiError(http.StatusInternalServerError, "internal", "internal error")
+			}
+		}()
+		return next(c)
+	}
+}

@@ -1,0 +1,98 @@
+package api
+
+import (
+	"time"
+
+	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/projections"
+)
+
+// Wire shapes: the JSON the guide promises. Money is always a string.
+
+type userJSON struct {
+	ID          string `json:"id"`
+	Email       string `json:"email"`
+	Balance     string `json:"balance"`
+	ServerLimit int    `json:"serverLimit"`
+	Suspended   bool   `json:"suspended"`
+	CreatedAt   string `json:"createdAt"`
+}
+
+type serverJSON struct {
+	ID          string   `json:"id"`
+	Label       string   `json:"label"`
+	Status      string   `json:"status"`
+	Region      string   `json:"region"`
+	Plan        string   `json:"plan"`
+	IPv4        *string  `json:"ipv4"`
+	HourlyPrice string   `json:"hourlyPrice"`
+	CreatedAt   string   `json:"createdAt"`
+	SSHKeys     []string `json:"sshKeys,omitempty"`
+	BackupID    string   `json:"backupId,omitempty"`
+}
+
+type topupJSON struct {
+	ID         string  `json:"id"`
+	Status     string  `json:"status"`
+	Amount     string  `json:"amount"`
+	Currency   string  `json:"currency"`
+	PayAddress string  `json:"payAddress"`
+	CreatedAt  string  `json:"createdAt"`
+	PaidAt     *string `json:"paidAt"`
+}
+
+type backupJSON struct {
+	ID        string `json:"id"`
+	ServerID  string `json:"serverId"`
+	Label     string `json:"label"`
+	Status    string `json:"status"`
+	Region    string `json:"region"`
+	Plan      string `json:"plan"`
+	CreatedAt string `json:"createdAt"`
+	ExpiresAt string `json:"expiresAt"`
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func balance(m domain.Money) string { return m.Fixed(2) }
+
+func userOf(a projections.AccountView) userJSON {
+	return userJSON{ID: a.ID, Email: a.Email, Balance: balance(a.Balance), ServerLimit: a.ServerLimit,
+		Suspended: a.Suspended, CreatedAt: stamp(a.CreatedAt)}
+}
+
+func serverOf(v projections.ServerView) serverJSON {
+	out := serverJSON{ID: v.ID, Label: v.Label, Status: string(v.Status), Region: v.Region, Plan: v.Plan,
+		HourlyPrice: v.HourlyPrice.Fixed(3), CreatedAt: stamp(v.CreatedAt), SSHKeys: v.SSHKeys, BackupID: v.BackupID}
+	if v.IPv4 != "" {
+		ip := v.IPv4
+		out.IPv4 = &ip
+	}
+	return out
+}
+
+// acceptedServer is a server as it was when its deploy was accepted: what an
+// idempotent replay answers, exactly like the first answer.
+func acceptedServer(s domain.Server) serverJSON {
+	v := projections.ServerView{ID: s.ID, Label: s.Label, Status: domain.StatusProvisioning, Region: s.Region,
+		Plan: s.Plan, HourlyPrice: s.HourlyPrice, CreatedAt: s.CreatedAt, BackupID: s.BackupID}
+	for _, k := range s.SSHKeys {
+		v.SSHKeys = append(v.SSHKeys, k.Fingerprint)
+	}
+	return serverOf(v)
+}
+
+func topupOf(t projections.TopupView) topupJSON {
+	out := topupJSON{ID: t.ID, Status: t.Status, Amount: t.Amount.Fixed(2), Currency: t.Currency,
+		PayAddress: t.PayAddress, CreatedAt: stamp(t.CreatedAt)}
+	if !t.PaidAt.IsZero() {
+		p := stamp(t.PaidAt)
+		out.PaidAt = &p
+	}
+	return out
+}
+
+func backupOf(b projections.BackupView) backupJSON {
+	return backupJSON{ID: b.ID, ServerID: b.ServerID, Label: b.Label, Status: string(b.Status), Region: b.Region,
+		Plan: b.Plan, CreatedAt: stamp(b.CreatedAt), ExpiresAt: stamp(b.ExpiresAt)}
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// accounts runs the operator commands through the running server's admin
+// API: the embedded store is locked by the serving process, and going
+// through the API keeps every change a decided, recorded event.
+func accounts(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("accounts: suspend|unsuspend|set-limit|show")
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("accounts "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("server", "http://localhost:8080", "base URL of the running API (env CRYPTOVPS_SERVER)")
+	dataDir := fs.String("data-dir", "./data", "data dir holding the generated admin token")
+	token := fs.String("admin-token", "", "operator token (default: read from the data dir)")
+	reason := fs.String("reason", "", "why (required for suspend and unsuspend)")
+	// Flags may come after the positional arguments: pull them apart.
+	var pos, flags []string
+	rest := args[1:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if strings.HasPrefix(a, "-") {
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && i+1 < len(rest) {
+				flags = append(flags, rest[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	if err := parse(fs, flags); err != nil {
+		return err
+	}
+	if v := os.Getenv("CRYPTOVPS_SERVER"); v != "" && !isSet(fs, "server") {
+		*server = v
+	}
+	tok := *token
+	if tok == "" {
+		b, err := os.ReadFile(filepath.Join(*dataDir, "admin-token"))
+		if err != nil {
+			return fmt.Errorf("no --admin-token and none in the data dir: %w", err)
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	if len(pos) < 1 {
+		return fmt.Errorf("accounts %s: which account (EMAIL or id)?", sub)
+	}
+	who := url.PathEscape(pos[0])
+	var method, path string
+	var body any
+	switch sub {
+	case "suspend", "unsuspend":
+		if *reason == "" {
+			return fmt.Errorf("accounts %s: --reason is required", sub)
+		}
+		method, path, body = http.MethodPost, "/admin/accounts/"+who+"/"+sub, map[string]string{"reason": *reason}
+	case "set-limit":
+		if len(pos) != 2 {
+			return errors.New("accounts set-limit EMAIL N")
+		}
+		n, err := strconv.Atoi(pos[1])
+		if err != nil {
+			return fmt.Errorf("limit %q: %w", pos[1], err)
+		}
+		method, path, body = http.MethodPost, "/admin/accounts/"+who+"/limit", map[string]int{"limit": n}
+	case "show":
+		method, path = http.MethodGet, "/admin/accounts/"+who
+	default:
+		return fmt.Errorf("accounts: unknown command %q", sub)
+	}
+	return adminCall(*server, tok, method, path, body, stdout)
+}
+
+func isSet(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
+}
+
+func adminCall(server, token, method, path string, body any, stdout io.Writer) error {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, strings.TrimRight(server, "/")+path, r)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("reach the API at %s: %w", server, err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(out)))
+	}
+	_, err = fmt.Fprintln(stdout, strings.TrimSpace(string(out)))
+	return err
+}

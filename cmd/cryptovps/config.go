@@ -1,0 +1,158 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cryptovps/cryptovps/domain"
+)
+
+// config is every knob of the service, parsed once here and passed down.
+type config struct {
+	Addr           string
+	DataDir        string
+	BaseURL        string
+	SignupCredit   string
+	ServerLimit    int
+	ProvisionDelay time.Duration
+	DestroyDelay   time.Duration
+	BackupDelay    time.Duration
+	TokenTTL       time.Duration
+	JWTSecret      string
+	AdminToken     string
+	TrustedProxies string
+	RateLimit      int
+	AuthRateLimit  int
+	WorkInterval   time.Duration
+	LogFormat      string
+	LogLevel       string
+	DatabaseURL    string
+	EventStoreURL  string
+}
+
+// flags declares the shared flags of every subcommand that opens the data.
+func (c *config) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", ":8080", "listen address")
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the embedded event store and secrets")
+	fs.StringVar(&c.BaseURL, "base-url", "", "public base URL printed in /llms.txt (default: the request's host)")
+	fs.StringVar(&c.SignupCredit, "signup-credit", "", "credit for new accounts in USD (default 10.00 in sandbox mode, 0 otherwise)")
+	fs.IntVar(&c.ServerLimit, "server-limit", 10, "live servers a new account may hold")
+	fs.DurationVar(&c.ProvisionDelay, "provision-delay", 60*time.Second, "sandbox: time from deploy to ACTIVE")
+	fs.DurationVar(&c.DestroyDelay, "destroy-delay", 5*time.Second, "sandbox: time from DESTROYING to DESTROYED")
+	fs.DurationVar(&c.BackupDelay, "backup-delay", 3*time.Minute, "sandbox: time from backup request to AVAILABLE")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", 15*time.Minute, "access token lifetime")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for access tokens (default: generated and kept in the data dir)")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "operator token for /admin (default: generated and kept in the data dir)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed")
+	fs.IntVar(&c.RateLimit, "rate-limit", 100, "requests per minute per account")
+	fs.IntVar(&c.AuthRateLimit, "auth-rate-limit", 10, "requests per minute per client IP on /auth/*")
+	fs.DurationVar(&c.WorkInterval, "work-interval", time.Second, "how often background work (provisioning, billing) runs")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL for the read models (env DATABASE_URL)")
+	fs.StringVar(&c.EventStoreURL, "eventstore-url", "", "KurrentDB connection string (env EVENTSTORE_URL)")
+}
+
+// parse reads flags, then fills every flag not given on the command line from
+// its environment variable: CRYPTOVPS_<NAME>, or the conventional
+// DATABASE_URL and EVENTSTORE_URL.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		names := []string{"CRYPTOVPS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))}
+		switch f.Name {
+		case "database-url":
+			names = append(names, "DATABASE_URL")
+		case "eventstore-url":
+			names = append(names, "EVENTSTORE_URL")
+		}
+		for _, env := range names {
+			if v, ok := os.LookupEnv(env); ok && v != "" {
+				if err := f.Value.Set(v); err != nil {
+					errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+				}
+				return
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func (c *config) signupCredit(sandbox bool) (domain.Money, error) {
+	s := c.SignupCredit
+	if s == "" {
+		s = "0"
+		if sandbox {
+			s = "10.00"
+		}
+	}
+	m, err := domain.ParseMoney(s)
+	if err != nil || m.Sign() < 0 {
+		return domain.Money{}, fmt.Errorf("--signup-credit %q: must be a non-negative decimal", s)
+	}
+	return m, nil
+}
+
+func (c *config) trustedProxies() ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, part := range strings.Split(c.TrustedProxies, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			if ip := net.ParseIP(part); ip != nil && ip.To4() != nil {
+				part += "/32"
+			} else {
+				part += "/128"
+			}
+		}
+		_, n, err := net.ParseCIDR(part)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// secret returns value, or the secret kept in the data dir under name,
+// generating it on first use.
+func secret(dataDir, name, value string) (string, error) {
+	if value != "" {
+		return value, nil
+	}
+	path := filepath.Join(dataDir, name)
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	v := hex.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(v+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return v, nil
+}

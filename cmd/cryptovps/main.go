@@ -1,0 +1,200 @@
+// Command cryptovps runs the CryptoVPS API (serve) and the operator tools
+// that work on the same data (accounts ...).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cryptovps/cryptovps/api"
+	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt"
+	"github.com/cryptovps/cryptovps/projections"
+	"github.com/cryptovps/cryptovps/projections/memory"
+	"github.com/cryptovps/cryptovps/sandbox"
+)
+
+const usage = `cryptovps: crypto-funded cloud servers for AI agents
+
+usage:
+  cryptovps serve [flags]                          run the API (sandbox mode by default)
+  cryptovps accounts suspend EMAIL --reason TEXT   abuse hold: 403 on every mutation
+  cryptovps accounts unsuspend EMAIL --reason TEXT lift the hold
+  cryptovps accounts set-limit EMAIL N             change the server limit
+  cryptovps accounts show EMAIL                    show an account
+
+Every flag has an environment variable: --data-dir is CRYPTOVPS_DATA_DIR.
+Run "cryptovps serve -h" for the flags.
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "cryptovps:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "accounts":
+		return accounts(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func newLogger(cfg config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch cfg.LogFormat {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: text or json", cfg.LogFormat)
+}
+
+func serve(args []string, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.flags(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serveWith(ctx, cfg, log)
+}
+
+func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
+	if cfg.DatabaseURL != "" || cfg.EventStoreURL != "" {
+		return errors.New("--database-url and --eventstore-url are not supported by this build yet")
+	}
+	// No cloud or payment credentials can be configured yet: always sandbox.
+	const sandboxMode = true
+	signup, err := cfg.signupCredit(sandboxMode)
+	if err != nil {
+		return err
+	}
+	proxies, err := cfg.trustedProxies()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	jwtSecret, err := secret(cfg.DataDir, "jwt-secret", cfg.JWTSecret)
+	if err != nil {
+		return err
+	}
+	adminToken, err := secret(cfg.DataDir, "admin-token", cfg.AdminToken)
+	if err != nil {
+		return err
+	}
+	store, err := bbolt.Open(filepath.Join(cfg.DataDir, "events.db"), bbolt.Options{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	offset, err := app.ClockOffset(ctx, store)
+	if err != nil {
+		return err
+	}
+	clock := sandbox.NewClock(time.Now, offset)
+	cloud, err := sandbox.OpenCloud(filepath.Join(cfg.DataDir, "sandbox-cloud.json"), clock, sandbox.CloudOptions{
+		ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay, BackupDelay: cfg.BackupDelay})
+	if err != nil {
+		return err
+	}
+	log.Warn("SANDBOX MODE: simulated cloud and payments, movable clock at /sandbox/clock/advance",
+		"data_dir", cfg.DataDir, "signup_credit", signup.String(), "clock_offset", offset)
+
+	model := memory.New()
+	proj := projections.NewProjector(store, model, log)
+	start := time.Now()
+	if err := proj.CatchUp(ctx, nil); err != nil {
+		return fmt.Errorf("replay the log into the read models: %w", err)
+	}
+	log.Info("read models rebuilt from the log", "position", proj.Applied().String(), "took", time.Since(start))
+
+	svc := app.New(app.Deps{Store: store, Read: model, Projector: proj, Clock: clock, Cloud: cloud,
+		Payments: sandbox.Payments{}, Hasher: app.NewHasher(runtime.NumCPU()), Catalog: domain.DefaultCatalog(), Log: log},
+		app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit})
+	handler := api.New(svc, api.Config{
+		JWTSecret: []byte(jwtSecret), TokenTTL: cfg.TokenTTL, SandboxClock: clock, AdminToken: adminToken,
+		TrustedProxies: proxies, AccountRate: cfg.RateLimit, AuthRate: cfg.AuthRateLimit, BaseURL: cfg.BaseURL, Log: log,
+		Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: cfg.ProvisionDelay.String(),
+			BackupDelay: cfg.BackupDelay.String()},
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+
+	bg, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := proj.Run(bg); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("projector stopped", "err", err)
+		}
+	})
+	wg.Go(func() { _ = svc.Run(bg, cfg.WorkInterval) })
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
+		err = srv.Shutdown(sctx)
+		scancel()
+	}
+	cancel()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return errors.Join(err, store.Close())
+}
+
+var _ eventstore.Store = (*bbolt.Store)(nil)

@@ -1,0 +1,566 @@
+package domain
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// IdempotencyWindow is how long a deploy's Idempotency-Key is remembered.
+const IdempotencyWindow = 24 * time.Hour
+
+// Topup statuses.
+const (
+	TopupStatusPending = "PENDING"
+	TopupStatusPaid    = "PAID"
+)
+
+// Topup is a crypto top-up invoice.
+type Topup struct {
+	ID          string
+	Amount      Money
+	Currency    string
+	PayAddress  string
+	ProviderRef string
+	Status      string
+	CreatedAt   time.Time
+	PaidAt      time.Time
+}
+
+// Account is the state of an account stream: the customer, its ledger
+// balance, its servers and top-ups.
+type Account struct {
+	ID            string
+	Email         string
+	PasswordHash  string
+	Registered    bool
+	Suspended     bool
+	SuspendReason string
+	ServerLimit   int
+	CreatedAt     time.Time
+	// Balance is the sum of the postings on the customer's ledger account.
+	Balance Money
+	// LastHash is the hash of the last ledger transaction: the next chains to it.
+	LastHash    string
+	Servers     map[string]*Server
+	ServerOrder []string
+	Topups      map[string]*Topup
+	TopupOrder  []string
+	Idempotency map[string]IdempotencyKeyUsed
+}
+
+// NewAccount is the state of an account stream with no events.
+func NewAccount(id string) Account {
+	return Account{
+		ID: id, Servers: map[string]*Server{}, Topups: map[string]*Topup{},
+		Idempotency: map[string]IdempotencyKeyUsed{},
+	}
+}
+
+// Clone is a deep copy, so a decision can fold tentative events without
+// touching the state it was given.
+func (a Account) Clone() Account {
+	c := a
+	c.Servers = make(map[string]*Server, len(a.Servers))
+	for id, s := range a.Servers {
+		cp := *s
+		c.Servers[id] = &cp
+	}
+	c.ServerOrder = append([]string(nil), a.ServerOrder...)
+	c.Topups = make(map[string]*Topup, len(a.Topups))
+	for id, t := range a.Topups {
+		cp := *t
+		c.Topups[id] = &cp
+	}
+	c.TopupOrder = append([]string(nil), a.TopupOrder...)
+	c.Idempotency = make(map[string]IdempotencyKeyUsed, len(a.Idempotency))
+	for k, v := range a.Idempotency {
+		c.Idempotency[k] = v
+	}
+	return c
+}
+
+// LiveServers counts the servers that hold a slot of the limit.
+func (a Account) LiveServers() int {
+	n := 0
+	for _, s := range a.Servers {
+		if s.Live() {
+			n++
+		}
+	}
+	return n
+}
+
+// HourlySpend is the sum of the hourly prices of the servers billed now.
+func (a Account) HourlySpend() Money {
+	sum := Zero()
+	for _, id := range a.ServerOrder {
+		if s := a.Servers[id]; s.Billable() {
+			sum = sum.Add(s.HourlyPrice)
+		}
+	}
+	return sum
+}
+
+// Server returns one server of the account.
+func (a Account) Server(id string) (Server, bool) {
+	s, ok := a.Servers[id]
+	if !ok {
+		return Server{}, false
+	}
+	return *s, true
+}
+
+// Evolve folds one event into the account. It takes ownership of a (its maps
+// are updated in place); Clone first to keep the original.
+func Evolve(a Account, e Event) Account {
+	switch e := e.(type) {
+	case AccountRegistered:
+		a.ID, a.Email, a.PasswordHash = e.AccountID, e.Email, e.PasswordHash
+		a.Registered, a.ServerLimit, a.CreatedAt = true, e.ServerLimit, e.At
+	case AccountSuspended:
+		a.Suspended, a.SuspendReason = true, e.Reason
+	case AccountUnsuspended:
+		a.Suspended, a.SuspendReason = false, ""
+	case ServerLimitSet:
+		a.ServerLimit = e.Limit
+	case TopupCreated:
+		a.Topups[e.TopupID] = &Topup{
+			ID: e.TopupID, Amount: e.Amount, Currency: e.Currency, PayAddress: e.PayAddress,
+			ProviderRef: e.ProviderRef, Status: TopupStatusPending, CreatedAt: e.At,
+		}
+		a.TopupOrder = append(a.TopupOrder, e.TopupID)
+	case TopupPaid:
+		if t, ok := a.Topups[e.TopupID]; ok {
+			t.Status, t.PaidAt = TopupStatusPaid, e.At
+		}
+	case IdempotencyKeyUsed:
+		a.Idempotency[e.Key] = e
+	case LedgerPosted:
+		a.Balance = a.Balance.Add(e.AmountFor(CustomerLedger(a.ID)))
+		a.LastHash = e.Hash
+		if s, ok := a.Servers[e.ServerID]; ok {
+			switch e.Kind {
+			case TxCharge:
+				s.Charged = s.Charged.Add(e.AmountFor(LedgerRevenueCompute))
+				if e.To != nil {
+					s.BilledUntil = *e.To
+				}
+			case TxRefund:
+				s.Charged = s.Charged.Add(e.AmountFor(LedgerRevenueCompute))
+			}
+		}
+	case ServerDeployed:
+		s := evolveServer(Server{}, e)
+		a.Servers[e.ServerID] = &s
+		a.ServerOrder = append(a.ServerOrder, e.ServerID)
+	case ServerProvisionStarted, ServerInstanceCreated, ServerActivated, ServerFailed,
+		ServerSuspended, ServerResumed, ServerDestroyRequested, ServerDestroyed:
+		id := serverIDOf(e)
+		if s, ok := a.Servers[id]; ok {
+			*s = evolveServer(*s, e)
+		}
+	}
+	return a
+}
+
+func serverIDOf(e Event) string {
+	switch e := e.(type) {
+	case ServerProvisionStarted:
+		return e.ServerID
+	case ServerInstanceCreated:
+		return e.ServerID
+	case ServerActivated:
+		return e.ServerID
+	case ServerFailed:
+		return e.ServerID
+	case ServerSuspended:
+		return e.ServerID
+	case ServerResumed:
+		return e.ServerID
+	case ServerDestroyRequested:
+		return e.ServerID
+	case ServerDestroyed:
+		return e.ServerID
+	}
+	return ""
+}
+
+// Commands on an account stream.
+type (
+	// Command is decided by Decide.
+	Command interface{ accountCommand() }
+
+	// Register opens the account with an optional signup credit.
+	Register struct {
+		AccountID    string
+		Email        string
+		PasswordHash string
+		ServerLimit  int
+		SignupCredit Money
+	}
+	// Deploy accepts one or more servers, charging each its first hour.
+	Deploy struct {
+		Servers        []ServerSpec
+		IdempotencyKey string
+		RequestHash    string
+		Bulk           bool
+	}
+	// Destroy stops billing a server and has it destroyed.
+	Destroy struct{ ServerID string }
+	// Settle charges every hour due by now, in time order, suspending servers
+	// the balance cannot cover, and resumes suspended servers it can.
+	Settle struct{}
+	// StartProvision records the intent to create the server's instance.
+	StartProvision struct{ ServerID string }
+	// RecordInstance records the provider's instance id.
+	RecordInstance struct{ ServerID, InstanceID string }
+	// Activate marks the instance running with its address.
+	Activate struct{ ServerID, IPv4 string }
+	// FailDeploy marks a deploy failed and refunds what it was charged.
+	FailDeploy struct{ ServerID, Reason string }
+	// CompleteDestroy records that the instance is gone.
+	CompleteDestroy struct{ ServerID string }
+	// CreateTopup records a top-up invoice.
+	CreateTopup struct {
+		TopupID, Currency, PayAddress, ProviderRef string
+		Amount                                     Money
+	}
+	// PayTopup credits a paid top-up.
+	PayTopup struct{ TopupID string }
+	// Suspend puts the account on an abuse hold.
+	Suspend struct{ Reason, Actor string }
+	// Unsuspend lifts the hold.
+	Unsuspend struct{ Reason, Actor string }
+	// SetLimit changes the account's server limit.
+	SetLimit struct {
+		Limit int
+		Actor string
+	}
+)
+
+// ServerSpec is one server of a Deploy, with ids and prices already resolved
+// by the caller from the catalog.
+type ServerSpec struct {
+	ID          string
+	Label       string
+	Plan        string
+	Region      string
+	HourlyPrice Money
+	SSHKeys     []SSHKey
+	BackupID    string
+}
+
+func (Register) accountCommand()        {}
+func (Deploy) accountCommand()          {}
+func (Destroy) accountCommand()         {}
+func (Settle) accountCommand()          {}
+func (StartProvision) accountCommand()  {}
+func (RecordInstance) accountCommand()  {}
+func (Activate) accountCommand()        {}
+func (FailDeploy) accountCommand()      {}
+func (CompleteDestroy) accountCommand() {}
+func (CreateTopup) accountCommand()     {}
+func (PayTopup) accountCommand()        {}
+func (Suspend) accountCommand()         {}
+func (Unsuspend) accountCommand()       {}
+func (SetLimit) accountCommand()        {}
+
+// txNamespace makes ledger transaction ids deterministic: the same hour of
+// the same server always has the same id, so a doubled charge is visible.
+var txNamespace = uuid.MustParse("5b0f2a7e-8c1d-4d0e-9a51-3f6c2b9e7d10")
+
+func txID(parts ...string) string {
+	return uuid.NewSHA1(txNamespace, []byte(strings.Join(parts, "|"))).String()
+}
+
+// decision folds the events it emits into a private copy of the state, so
+// later rules in the same command see the effect of earlier ones.
+type decision struct {
+	s      Account
+	events []Event
+}
+
+func newDecision(a Account) *decision { return &decision{s: a.Clone()} }
+
+func (d *decision) emit(e Event) {
+	if tx, ok := e.(LedgerPosted); ok {
+		e = tx.sealed(d.s.LastHash)
+	}
+	d.s = Evolve(d.s, e)
+	d.events = append(d.events, e)
+}
+
+// settle charges every due hour in time order; an hour the balance cannot
+// cover suspends its server at that hour.
+func (d *decision) settle(now time.Time) {
+	for {
+		var due *Server
+		for _, id := range d.s.ServerOrder {
+			s := d.s.Servers[id]
+			if s.Billable() && !s.BilledUntil.After(now) && (due == nil || s.BilledUntil.Before(due.BilledUntil)) {
+				due = s
+			}
+		}
+		if due == nil {
+			return
+		}
+		hour := due.BilledUntil
+		if d.s.Balance.Cmp(due.HourlyPrice) < 0 {
+			d.emit(ServerSuspended{ServerID: due.ID, Reason: "insufficient balance", At: hour})
+			continue
+		}
+		d.emit(d.charge(*due, hour))
+	}
+}
+
+func (d *decision) charge(s Server, hour time.Time) LedgerPosted {
+	end := hour.Add(time.Hour)
+	tx := transfer(TxCharge, txID("charge", s.ID, hour.UTC().Format(time.RFC3339Nano)),
+		LedgerRevenueCompute, CustomerLedger(d.s.ID), s.HourlyPrice, hour)
+	tx.ServerID, tx.From, tx.To = s.ID, &hour, &end
+	return tx
+}
+
+// resume brings suspended servers back, oldest first, while the balance
+// covers their current hour, and charges that hour.
+func (d *decision) resume(now time.Time) {
+	for _, id := range d.s.ServerOrder {
+		s := d.s.Servers[id]
+		if s.Status != StatusSuspended || d.s.Balance.Cmp(s.HourlyPrice) < 0 {
+			continue
+		}
+		d.emit(ServerResumed{ServerID: id, At: now})
+		d.settle(now)
+	}
+}
+
+func (d *decision) server(id string) (*Server, error) {
+	s, ok := d.s.Servers[id]
+	if !ok {
+		return nil, fmt.Errorf("server %s: %w", id, ErrNotFound)
+	}
+	return s, nil
+}
+
+// Decide turns a command on an account into the events that record it, or
+// an error saying why it cannot be done. It is pure: now is the decision time.
+func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
+	if _, ok := cmd.(Register); !ok && !a.Registered {
+		return nil, fmt.Errorf("account %s: %w", a.ID, ErrNotFound)
+	}
+	d := newDecision(a)
+	var err error
+	switch c := cmd.(type) {
+	case Register:
+		err = d.register(c, now)
+	case Deploy:
+		err = d.deploy(c, now)
+	case Destroy:
+		err = d.destroy(c, now)
+	case Settle:
+		d.settle(now)
+		d.resume(now)
+	case StartProvision:
+		err = d.serverStep(c.ServerID, Server.canStartProvision, func(s *Server) Event {
+			return ServerProvisionStarted{ServerID: s.ID, Attempt: s.Attempts + 1, At: now}
+		})
+	case RecordInstance:
+		err = d.serverStep(c.ServerID, Server.canRecordInstance, func(*Server) Event {
+			return ServerInstanceCreated{ServerID: c.ServerID, InstanceID: c.InstanceID, At: now}
+		})
+	case Activate:
+		err = d.serverStep(c.ServerID, Server.canActivate, func(*Server) Event {
+			return ServerActivated{ServerID: c.ServerID, IPv4: c.IPv4, At: now}
+		})
+	case FailDeploy:
+		err = d.failDeploy(c, now)
+	case CompleteDestroy:
+		err = d.serverStep(c.ServerID, Server.canCompleteDestroy, func(*Server) Event {
+			return ServerDestroyed{ServerID: c.ServerID, At: now}
+		})
+	case CreateTopup:
+		err = d.createTopup(c, now)
+	case PayTopup:
+		err = d.payTopup(c, now)
+	case Suspend:
+		if a.Suspended {
+			return nil, &StateError{What: "account " + a.Email, Status: "suspended", Want: "it is already suspended"}
+		}
+		d.emit(AccountSuspended{Reason: c.Reason, Actor: c.Actor, At: now})
+	case Unsuspend:
+		if !a.Suspended {
+			return nil, &StateError{What: "account " + a.Email, Status: "active", Want: "it is not suspended"}
+		}
+		d.emit(AccountUnsuspended{Reason: c.Reason, Actor: c.Actor, At: now})
+	case SetLimit:
+		if c.Limit < 0 || c.Limit > 10000 {
+			return nil, fmt.Errorf("%w: limit must be between 0 and 10000", ErrInvalid)
+		}
+		d.emit(ServerLimitSet{Limit: c.Limit, Actor: c.Actor, At: now})
+	default:
+		return nil, fmt.Errorf("%w: unknown command %T", ErrInvalid, cmd)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d.events, nil
+}
+
+func (d *decision) register(c Register, now time.Time) error {
+	if d.s.Registered {
+		return ErrEmailTaken
+	}
+	if c.AccountID == "" || c.Email == "" || c.PasswordHash == "" || c.SignupCredit.Sign() < 0 {
+		return fmt.Errorf("%w: incomplete registration", ErrInvalid)
+	}
+	d.emit(AccountRegistered{AccountID: c.AccountID, Email: c.Email, PasswordHash: c.PasswordHash, ServerLimit: c.ServerLimit, At: now})
+	if c.SignupCredit.Sign() > 0 {
+		d.emit(transfer(TxSignupCredit, txID("signup", c.AccountID), CustomerLedger(c.AccountID), LedgerPromoSignup, c.SignupCredit, now))
+	}
+	return nil
+}
+
+func (d *decision) deploy(c Deploy, now time.Time) error {
+	if d.s.Suspended {
+		return ErrAccountSuspended
+	}
+	if len(c.Servers) == 0 {
+		return fmt.Errorf("%w: no server to deploy", ErrInvalid)
+	}
+	if c.IdempotencyKey != "" {
+		if used, ok := d.s.Idempotency[c.IdempotencyKey]; ok && now.Sub(used.At) < IdempotencyWindow {
+			if used.RequestHash != c.RequestHash {
+				return ErrIdempotencyMismatch
+			}
+			return &ReplayError{ServerIDs: used.ServerIDs, Bulk: used.Bulk}
+		}
+	}
+	d.settle(now)
+	if d.s.LiveServers()+len(c.Servers) > d.s.ServerLimit {
+		return fmt.Errorf("%w: %d of %d servers in use, %d more requested", ErrServerLimit, d.s.LiveServers(), d.s.ServerLimit, len(c.Servers))
+	}
+	total := Zero()
+	for _, s := range c.Servers {
+		if s.HourlyPrice.Sign() <= 0 || s.ID == "" {
+			return fmt.Errorf("%w: server spec without id or price", ErrInvalid)
+		}
+		if _, exists := d.s.Servers[s.ID]; exists {
+			return fmt.Errorf("%w: server id %s already used", ErrInvalid, s.ID)
+		}
+		total = total.Add(s.HourlyPrice)
+	}
+	if d.s.Balance.Cmp(total) < 0 {
+		return fmt.Errorf("%w: balance %s does not cover the first hour (%s)", ErrInsufficientFunds, d.s.Balance, total)
+	}
+	ids := make([]string, 0, len(c.Servers))
+	for _, s := range c.Servers {
+		d.emit(ServerDeployed{ServerID: s.ID, Label: s.Label, Plan: s.Plan, Region: s.Region,
+			HourlyPrice: s.HourlyPrice, SSHKeys: s.SSHKeys, BackupID: s.BackupID, At: now})
+		d.emit(d.charge(*d.s.Servers[s.ID], now))
+		ids = append(ids, s.ID)
+	}
+	if c.IdempotencyKey != "" {
+		d.emit(IdempotencyKeyUsed{Key: c.IdempotencyKey, RequestHash: c.RequestHash, ServerIDs: ids, Bulk: c.Bulk, At: now})
+	}
+	return nil
+}
+
+func (d *decision) destroy(c Destroy, now time.Time) error {
+	if d.s.Suspended {
+		return ErrAccountSuspended
+	}
+	s, err := d.server(c.ServerID)
+	if err != nil {
+		return err
+	}
+	if err := s.canDestroy(); err != nil {
+		return err
+	}
+	// Hours that began before the DELETE were billable, even if the biller
+	// had not charged them yet; none starts after it.
+	d.settle(now)
+	d.emit(ServerDestroyRequested{ServerID: s.ID, At: now})
+	return nil
+}
+
+func (d *decision) serverStep(id string, allowed func(Server) error, event func(*Server) Event) error {
+	s, err := d.server(id)
+	if err != nil {
+		return err
+	}
+	if err := allowed(*s); err != nil {
+		return err
+	}
+	d.emit(event(s))
+	return nil
+}
+
+func (d *decision) failDeploy(c FailDeploy, now time.Time) error {
+	s, err := d.server(c.ServerID)
+	if err != nil {
+		return err
+	}
+	if err := s.canFail(); err != nil {
+		return err
+	}
+	d.emit(ServerFailed{ServerID: s.ID, Reason: c.Reason, At: now})
+	// It never ran: every hour it was charged goes back.
+	if charged := s.Charged; charged.Sign() > 0 {
+		tx := transfer(TxRefund, txID("refund", s.ID), CustomerLedger(d.s.ID), LedgerRevenueCompute, charged, now)
+		tx.ServerID = s.ID
+		d.emit(tx)
+	}
+	d.resume(now)
+	return nil
+}
+
+// Top-up limits: the smallest and largest amount one invoice may carry.
+var (
+	MinTopup = MustMoney("1.00")
+	MaxTopup = MustMoney("10000.00")
+)
+
+// Currencies a top-up can be paid in.
+var Currencies = []string{"BTC", "ETH", "LTC", "USDT", "USDC", "XMR"}
+
+func (d *decision) createTopup(c CreateTopup, now time.Time) error {
+	if d.s.Suspended {
+		return ErrAccountSuspended
+	}
+	if err := ValidTopupAmount(c.Amount); err != nil {
+		return err
+	}
+	if _, exists := d.s.Topups[c.TopupID]; exists || c.TopupID == "" {
+		return fmt.Errorf("%w: top-up id %q", ErrInvalid, c.TopupID)
+	}
+	d.emit(TopupCreated{TopupID: c.TopupID, Amount: c.Amount, Currency: c.Currency, PayAddress: c.PayAddress, ProviderRef: c.ProviderRef, At: now})
+	return nil
+}
+
+// ValidTopupAmount checks a top-up amount: dollars and cents, within limits.
+func ValidTopupAmount(m Money) error {
+	if m.Exponent() < -2 || m.Cmp(MinTopup) < 0 || m.Cmp(MaxTopup) > 0 {
+		return fmt.Errorf("%w: amount must be between %s and %s with at most 2 decimals", ErrInvalid, MinTopup, MaxTopup)
+	}
+	return nil
+}
+
+func (d *decision) payTopup(c PayTopup, now time.Time) error {
+	t, ok := d.s.Topups[c.TopupID]
+	if !ok {
+		return fmt.Errorf("top-up %s: %w", c.TopupID, ErrNotFound)
+	}
+	if t.Status != TopupStatusPending {
+		return &StateError{What: "top-up " + t.ID, Status: t.Status, Want: "it is already paid"}
+	}
+	d.settle(now)
+	d.emit(TopupPaid{TopupID: t.ID, At: now})
+	tx := transfer(TxTopup, txID("topup", t.ID), CustomerLedger(d.s.ID), LedgerCryptoDeposits, t.Amount, now)
+	tx.TopupID = t.ID
+	d.emit(tx)
+	d.resume(now)
+	return nil
+}

@@ -1,0 +1,128 @@
+package domain
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/apd/v3"
+)
+
+// Money is an exact decimal amount of US dollars. Its methods never mutate the
+// receiver, so Money values may be copied and shared freely.
+type Money struct{ d apd.Decimal }
+
+// decimalContext is the arithmetic every amount uses: far more precision than
+// any balance needs, so sums are exact, and half-up rounding where we round.
+func decimalContext() *apd.Context {
+	c := apd.BaseContext.WithPrecision(34)
+	c.Rounding = apd.RoundHalfUp
+	return c
+}
+
+// ParseMoney reads a decimal string such as "10.00". It rejects anything that
+// is not a finite plain decimal (no exponent, NaN or infinity).
+func ParseMoney(s string) (Money, error) {
+	var m Money
+	if s == "" || len(s) > 32 {
+		return m, fmt.Errorf("amount %q is not a decimal", s)
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && r != '.' && r != '-' {
+			return m, fmt.Errorf("amount %q is not a decimal", s)
+		}
+	}
+	if _, _, err := m.d.SetString(s); err != nil {
+		return Money{}, fmt.Errorf("amount %q is not a decimal: %w", s, err)
+	}
+	return m, nil
+}
+
+// MustMoney is ParseMoney for constants known to be valid.
+func MustMoney(s string) Money {
+	m, err := ParseMoney(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// Zero is no money.
+func Zero() Money { return Money{} }
+
+func (m Money) op(f func(c *apd.Context, d, x, y *apd.Decimal) (apd.Condition, error), o Money) Money {
+	var r Money
+	if _, err := f(decimalContext(), &r.d, &m.d, &o.d); err != nil {
+		// 34 digits of precision cannot overflow on amounts of money.
+		panic(fmt.Sprintf("money arithmetic: %v", err))
+	}
+	return r
+}
+
+// Add returns m + o.
+func (m Money) Add(o Money) Money { return m.op((*apd.Context).Add, o) }
+
+// Sub returns m - o.
+func (m Money) Sub(o Money) Money { return m.op((*apd.Context).Sub, o) }
+
+// Neg returns -m.
+func (m Money) Neg() Money { return Zero().Sub(m) }
+
+// Times returns m * n.
+func (m Money) Times(n int) Money {
+	var f Money
+	f.d.SetInt64(int64(n))
+	return m.op((*apd.Context).Mul, f)
+}
+
+// Cmp compares m and o: -1, 0 or +1.
+func (m Money) Cmp(o Money) int { return m.d.Cmp(&o.d) }
+
+// Sign is -1, 0 or +1.
+func (m Money) Sign() int { return m.d.Sign() }
+
+// Exponent is the decimal exponent: -2 for "10.00".
+func (m Money) Exponent() int32 { return m.d.Exponent }
+
+// Round rounds half-up to places decimals.
+func (m Money) Round(places int32) Money {
+	var r Money
+	if _, err := decimalContext().Quantize(&r.d, &m.d, -places); err != nil {
+		panic(fmt.Sprintf("money rounding: %v", err))
+	}
+	return r
+}
+
+// Decimal returns a copy of the amount as an apd.Decimal.
+func (m Money) Decimal() *apd.Decimal {
+	var d apd.Decimal
+	d.Set(&m.d)
+	return &d
+}
+
+// String is the plain decimal text, never in exponent form.
+func (m Money) String() string {
+	if m.d.IsZero() && m.d.Exponent >= 0 {
+		return "0"
+	}
+	return m.d.Text('f')
+}
+
+// Fixed is the amount with at least places decimals ("10.00", "9.986").
+func (m Money) Fixed(places int32) string {
+	if -m.d.Exponent >= places {
+		return m.String()
+	}
+	return m.Round(places).String()
+}
+
+// MarshalText writes the plain decimal text.
+func (m Money) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText reads what MarshalText wrote.
+func (m *Money) UnmarshalText(b []byte) error {
+	p, err := ParseMoney(string(b))
+	if err != nil {
+		return err
+	}
+	*m = p
+	return nil
+}

@@ -1,0 +1,121 @@
+// Package eventstore defines the append-only event log every CryptoVPS change
+// is written to, and the envelope events travel in. Adapters live in
+// subpackages named for their technology (bbolt for the embedded default).
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Expected-version markers for Append. A non-negative value means "the last
+// event of the stream has this version" (versions are 0-based), the same
+// meaning KurrentDB gives to an expected revision.
+const (
+	// Any appends whatever the stream's state.
+	Any int64 = -2
+	// NoStream requires that the stream has no event yet.
+	NoStream int64 = -1
+)
+
+// ErrWrongVersion is returned by Append when the stream is not at the expected
+// version; the caller reloads the stream and decides again.
+var ErrWrongVersion = errors.New("eventstore: wrong expected version")
+
+// ErrUnavailable wraps failures of the store itself (I/O, network), which a
+// caller reports as a temporary outage rather than a bad request.
+var ErrUnavailable = errors.New("eventstore: unavailable")
+
+// ErrClosed is returned by calls made after Close.
+var ErrClosed = errors.New("eventstore: closed")
+
+// Position is a place in the global log. The embedded store uses the same
+// sequence number for both halves; KurrentDB gives a commit and a prepare
+// position. The zero Position is before the first event.
+type Position struct {
+	Commit  uint64 `json:"commit"`
+	Prepare uint64 `json:"prepare"`
+}
+
+// Less reports whether p is strictly before q in the global log.
+func (p Position) Less(q Position) bool {
+	if p.Commit != q.Commit {
+		return p.Commit < q.Commit
+	}
+	return p.Prepare < q.Prepare
+}
+
+// IsZero reports whether p is the start of the log.
+func (p Position) IsZero() bool { return p == Position{} }
+
+func (p Position) String() string {
+	if p.Commit == p.Prepare {
+		return fmt.Sprint(p.Commit)
+	}
+	return fmt.Sprintf("%d/%d", p.Commit, p.Prepare)
+}
+
+// Metadata says who caused an event and why, for people reading the log.
+type Metadata struct {
+	RequestID string `json:"requestId,omitempty"`
+	Actor     string `json:"actor,omitempty"`
+	Causation string `json:"causation,omitempty"`
+}
+
+// Proposed is an event offered to Append. ID must be set by the caller so that
+// a retried append can be recognised.
+type Proposed struct {
+	ID   uuid.UUID
+	Type string
+	Data json.RawMessage
+	Meta Metadata
+}
+
+// Event is a stored event: the envelope of the log.
+type Event struct {
+	ID         uuid.UUID       `json:"id"`
+	Stream     string          `json:"stream"`
+	Version    uint64          `json:"version"`
+	Position   Position        `json:"position"`
+	Type       string          `json:"type"`
+	Data       json.RawMessage `json:"data"`
+	Meta       Metadata        `json:"meta"`
+	RecordedAt time.Time       `json:"recordedAt"`
+}
+
+// AppendResult tells where an append landed.
+type AppendResult struct {
+	// Version is the version of the last event now in the stream.
+	Version uint64
+	// Position is the global position of the last appended event.
+	Position Position
+}
+
+// Store is the port every event store adapter implements.
+type Store interface {
+	// Append writes events atomically at the end of stream if the stream is at
+	// expected (Any, NoStream or the version of its last event), and returns
+	// only once they are durable. A retry of an append whose events (by ID)
+	// are already the stream's tail returns the original result without
+	// writing again. A mismatch returns an error wrapping ErrWrongVersion.
+	Append(ctx context.Context, stream string, expected int64, events []Proposed) (AppendResult, error)
+	// ReadStream returns the events of stream with version >= from, in order.
+	// A stream that does not exist has no events.
+	ReadStream(ctx context.Context, stream string, from uint64) ([]Event, error)
+	// ReadAll returns at most limit events of the global log strictly after
+	// from, in order.
+	ReadAll(ctx context.Context, from Position, limit int) ([]Event, error)
+	// Subscribe delivers every event strictly after from, in global order and
+	// in batches, to fn: first the history, then live events as they are
+	// appended. It returns when ctx ends (with ctx.Err()) or when fn returns
+	// an error. A batch is never empty.
+	Subscribe(ctx context.Context, from Position, fn func([]Event) error) error
+	// Head is the position of the last event in the log (zero when empty).
+	Head(ctx context.Context) (Position, error)
+	Close() error
+}

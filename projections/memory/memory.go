@@ -1,0 +1,271 @@
+// Package memory is the embedded default read model: every view is kept in
+// process memory, folded from the log by the same Evolve functions the
+// domain decides with, and rebuilt from the log at each start.
+package memory
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/projections"
+)
+
+// Model is an in-memory projections.Model, safe for concurrent use.
+type Model struct {
+	mu         sync.RWMutex
+	checkpoint eventstore.Position
+	accounts   map[string]*domain.Account
+	backups    map[string]*domain.Backup
+	// backupsOf lists each account's backup ids in creation order.
+	backupsOf map[string][]string
+}
+
+// New returns an empty model.
+func New() *Model {
+	m := &Model{}
+	m.reset()
+	return m
+}
+
+func (m *Model) reset() {
+	m.checkpoint = eventstore.Position{}
+	m.accounts = map[string]*domain.Account{}
+	m.backups = map[string]*domain.Backup{}
+	m.backupsOf = map[string][]string{}
+}
+
+// Reset empties the model.
+func (m *Model) Reset(context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reset()
+	return nil
+}
+
+// Checkpoint is the position of the last applied event.
+func (m *Model) Checkpoint(context.Context) (eventstore.Position, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.checkpoint, nil
+}
+
+// Apply folds a batch. It decodes every event before changing anything, so a
+// batch with an undecodable event leaves the model as it was.
+func (m *Model) Apply(_ context.Context, batch []eventstore.Event) error {
+	decoded := make([]domain.Event, len(batch))
+	for i, ev := range batch {
+		prefix, _ := domain.StreamID(ev.Stream)
+		if prefix != domain.AccountStreamPrefix && prefix != domain.BackupStreamPrefix {
+			continue
+		}
+		e, err := domain.DecodeEvent(ev.Type, ev.Data)
+		if err != nil {
+			return fmt.Errorf("event %s at %s: %w", ev.ID, ev.Position, err)
+		}
+		decoded[i] = e
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, ev := range batch {
+		if !m.checkpoint.Less(ev.Position) || decoded[i] == nil {
+			continue
+		}
+		prefix, id := domain.StreamID(ev.Stream)
+		switch prefix {
+		case domain.AccountStreamPrefix:
+			a, ok := m.accounts[id]
+			if !ok {
+				n := domain.NewAccount(id)
+				a = &n
+				m.accounts[id] = a
+			}
+			*a = domain.Evolve(*a, decoded[i])
+		case domain.BackupStreamPrefix:
+			b, ok := m.backups[id]
+			if !ok {
+				b = &domain.Backup{}
+				m.backups[id] = b
+			}
+			was := b.Exists()
+			*b = domain.EvolveBackup(*b, decoded[i])
+			if !was && b.Exists() {
+				m.backupsOf[b.AccountID] = append(m.backupsOf[b.AccountID], id)
+			}
+		}
+	}
+	if last := batch[len(batch)-1].Position; m.checkpoint.Less(last) {
+		m.checkpoint = last
+	}
+	return nil
+}
+
+func (m *Model) account(id string) (*domain.Account, error) {
+	a, ok := m.accounts[id]
+	if !ok || !a.Registered {
+		return nil, fmt.Errorf("account %s: %w", id, projections.ErrNotFound)
+	}
+	return a, nil
+}
+
+// Account returns the account's view.
+func (m *Model) Account(_ context.Context, id string) (projections.AccountView, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	a, err := m.account(id)
+	if err != nil {
+		return projections.AccountView{}, err
+	}
+	return projections.AccountView{
+		ID: a.ID, Email: a.Email, Balance: a.Balance, HourlySpend: a.HourlySpend(),
+		Suspended: a.Suspended, ServerLimit: a.ServerLimit, CreatedAt: a.CreatedAt,
+	}, nil
+}
+
+func serverView(accountID string, s *domain.Server) projections.ServerView {
+	v := projections.ServerView{
+		ID: s.ID, AccountID: accountID, Label: s.Label, Status: s.Status, Region: s.Region, Plan: s.Plan,
+		HourlyPrice: s.HourlyPrice, BackupID: s.BackupID, CreatedAt: s.CreatedAt,
+	}
+	if s.Status == domain.StatusActive {
+		v.IPv4 = s.IPv4
+	}
+	for _, k := range s.SSHKeys {
+		v.SSHKeys = append(v.SSHKeys, k.Fingerprint)
+	}
+	return v
+}
+
+// Servers lists the account's servers that are not destroyed, oldest first.
+func (m *Model) Servers(_ context.Context, accountID string) ([]projections.ServerView, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	a, err := m.account(accountID)
+	if err != nil {
+		return nil, err
+	}
+	out := []projections.ServerView{}
+	for _, id := range a.ServerOrder {
+		if s := a.Servers[id]; s.Status != domain.StatusDestroyed {
+			out = append(out, serverView(accountID, s))
+		}
+	}
+	return out, nil
+}
+
+// Server returns one of the account's servers.
+func (m *Model) Server(_ context.Context, accountID, id string) (projections.ServerView, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	a, err := m.account(accountID)
+	if err != nil {
+		return projections.ServerView{}, err
+	}
+	s, ok := a.Servers[id]
+	if !ok {
+		return projections.ServerView{}, fmt.Errorf("server %s: %w", id, projections.ErrNotFound)
+	}
+	return serverView(accountID, s), nil
+}
+
+func topupView(accountID string, t *domain.Topup) projections.TopupView {
+	return projections.TopupView{ID: t.ID, AccountID: accountID, Status: t.Status, Amount: t.Amount,
+		Currency: t.Currency, PayAddress: t.PayAddress, CreatedAt: t.CreatedAt, PaidAt: t.PaidAt}
+}
+
+// Topups lists the account's top-ups, oldest first.
+func (m *Model) Topups(_ context.Context, accountID string) ([]projections.TopupView, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	a, err := m.account(accountID)
+	if err != nil {
+		return nil, err
+	}
+	out := []projections.TopupView{}
+	for _, id := range a.TopupOrder {
+		out = append(out, topupView(accountID, a.Topups[id]))
+	}
+	return out, nil
+}
+
+// Topup returns one of the account's top-ups.
+func (m *Model) Topup(_ context.Context, accountID, id string) (projections.TopupView, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	a, err := m.account(accountID)
+	if err != nil {
+		return projections.TopupView{}, err
+	}
+	t, ok := a.Topups[id]
+	if !ok {
+		return projections.TopupView{}, fmt.Errorf("top-up %s: %w", id, projections.ErrNotFound)
+	}
+	return topupView(accountID, t), nil
+}
+
+func backupView(b *domain.Backup) projections.BackupView {
+	return projections.BackupView{ID: b.ID, AccountID: b.AccountID, ServerID: b.ServerID, Label: b.Label,
+		Status: b.Status, Region: b.Region, Plan: b.Plan, CreatedAt: b.CreatedAt, ExpiresAt: b.ExpiresAt}
+}
+
+// Backups lists the account's visible backups, oldest first.
+func (m *Model) Backups(_ context.Context, accountID string, now time.Time) ([]projections.BackupView, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := []projections.BackupView{}
+	for _, id := range m.backupsOf[accountID] {
+		if b := m.backups[id]; b.Visible(now) {
+			out = append(out, backupView(b))
+		}
+	}
+	return out, nil
+}
+
+// Backup returns one of the account's visible backups.
+func (m *Model) Backup(_ context.Context, accountID, id string, now time.Time) (projections.BackupView, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	b, ok := m.backups[id]
+	if !ok || b.AccountID != accountID || !b.Visible(now) {
+		return projections.BackupView{}, fmt.Errorf("backup %s: %w", id, projections.ErrNotFound)
+	}
+	return backupView(b), nil
+}
+
+// WorkAccounts lists accounts with a server that is not DESTROYED or ERROR.
+func (m *Model) WorkAccounts(context.Context) ([]string, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []string
+	for id, a := range m.accounts {
+		for _, s := range a.Servers {
+			if s.Live() {
+				out = append(out, id)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// OpenBackups lists backups that are pending or not yet expired.
+func (m *Model) OpenBackups(context.Context) ([]string, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []string
+	for id, b := range m.backups {
+		switch b.Status {
+		case domain.BackupPending, domain.BackupAvailable, domain.BackupError:
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+var _ projections.Model = (*Model)(nil)

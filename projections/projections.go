@@ -1,0 +1,108 @@
+// Package projections builds the read models the API answers from, only by
+// consuming the global event log, and tracks how far each has got. The read
+// models themselves live in subpackages named for where they are kept
+// (memory for the embedded default).
+package projections
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore"
+)
+
+// ErrNotFound is returned for a row the read model does not have, or one that
+// belongs to another account.
+var ErrNotFound = errors.New("not found in read model")
+
+// ErrUnavailable wraps a read model that cannot answer now (a database down):
+// the API answers 503.
+var ErrUnavailable = errors.New("read model unavailable")
+
+// AccountView is what the API shows of an account.
+type AccountView struct {
+	ID          string
+	Email       string
+	Balance     domain.Money
+	HourlySpend domain.Money
+	Suspended   bool
+	ServerLimit int
+	CreatedAt   time.Time
+}
+
+// ServerView is what the API shows of a server.
+type ServerView struct {
+	ID          string
+	AccountID   string
+	Label       string
+	Status      domain.ServerStatus
+	Region      string
+	Plan        string
+	IPv4        string
+	HourlyPrice domain.Money
+	SSHKeys     []string
+	BackupID    string
+	CreatedAt   time.Time
+}
+
+// TopupView is what the API shows of a top-up.
+type TopupView struct {
+	ID         string
+	AccountID  string
+	Status     string
+	Amount     domain.Money
+	Currency   string
+	PayAddress string
+	CreatedAt  time.Time
+	PaidAt     time.Time
+}
+
+// BackupView is what the API shows of a backup.
+type BackupView struct {
+	ID        string
+	AccountID string
+	ServerID  string
+	Label     string
+	Status    domain.BackupStatus
+	Region    string
+	Plan      string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Reader is the query side the API and the background work use.
+type Reader interface {
+	Account(ctx context.Context, id string) (AccountView, error)
+	// Servers lists the account's servers that are not DESTROYED, oldest first.
+	Servers(ctx context.Context, accountID string) ([]ServerView, error)
+	// Server finds one of the account's servers, DESTROYED included.
+	Server(ctx context.Context, accountID, id string) (ServerView, error)
+	Topups(ctx context.Context, accountID string) ([]TopupView, error)
+	Topup(ctx context.Context, accountID, id string) (TopupView, error)
+	// Backups lists the account's PENDING, AVAILABLE and ERROR backups not
+	// expired at now, oldest first.
+	Backups(ctx context.Context, accountID string, now time.Time) ([]BackupView, error)
+	Backup(ctx context.Context, accountID, id string, now time.Time) (BackupView, error)
+	// WorkAccounts lists accounts with a server that may need background
+	// work: provisioning, billing, destroying.
+	WorkAccounts(ctx context.Context) ([]string, error)
+	// OpenBackups lists backups still to complete, expire or clean up.
+	OpenBackups(ctx context.Context) ([]string, error)
+}
+
+// Model is a read model the Projector keeps up to date.
+type Model interface {
+	Reader
+	// Apply folds a batch of events, in log order, and moves the checkpoint
+	// to the last one, atomically: a batch is applied entirely or not at
+	// all. Events at or before the checkpoint are ignored, so a redelivery
+	// changes nothing.
+	Apply(ctx context.Context, batch []eventstore.Event) error
+	// Checkpoint is the position of the last applied event.
+	Checkpoint(ctx context.Context) (eventstore.Position, error)
+	// Reset empties the model for a rebuild.
+	Reset(ctx context.Context) error
+}
+

@@ -1,0 +1,144 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cryptovps/cryptovps/eventstore"
+)
+
+// Projector feeds the global log into a Model, from the model's checkpoint,
+// and lets writers wait until their write is visible (read-your-writes).
+type Projector struct {
+	store eventstore.Store
+	model Model
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	applied eventstore.Position
+	changed chan struct{} // closed and replaced after each applied batch
+}
+
+// NewProjector returns a projector of store into model.
+func NewProjector(store eventstore.Store, model Model, log *slog.Logger) *Projector {
+	return &Projector{store: store, model: model, log: log, changed: make(chan struct{})}
+}
+
+// Run keeps the model up to date until ctx ends. A failing model or store is
+// retried with backoff from the last checkpoint, so nothing is skipped or
+// applied twice.
+func (p *Projector) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := p.runOnce(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, eventstore.ErrClosed) {
+			return err
+		}
+		p.log.Warn("projection stopped; resuming from checkpoint", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (p *Projector) runOnce(ctx context.Context) error {
+	from, err := p.model.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	p.advance(from)
+	return p.store.Subscribe(ctx, from, func(batch []eventstore.Event) error {
+		if err := p.model.Apply(ctx, batch); err != nil {
+			return fmt.Errorf("apply events up to %s: %w", batch[len(batch)-1].Position, err)
+		}
+		p.advance(batch[len(batch)-1].Position)
+		return nil
+	})
+}
+
+// CatchUp applies everything already in the log and returns; it is how a
+// rebuild or a one-shot command fills a model without subscribing.
+func (p *Projector) CatchUp(ctx context.Context, progress func(applied eventstore.Position)) error {
+	from, err := p.model.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	for {
+		batch, err := p.store.ReadAll(ctx, from, 2048)
+		if err != nil {
+			return fmt.Errorf("read log after %s: %w", from, err)
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := p.model.Apply(ctx, batch); err != nil {
+			return fmt.Errorf("apply events up to %s: %w", batch[len(batch)-1].Position, err)
+		}
+		from = batch[len(batch)-1].Position
+		p.advance(from)
+		if progress != nil {
+			progress(from)
+		}
+	}
+}
+
+func (p *Projector) advance(pos eventstore.Position) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.applied.Less(pos) {
+		p.applied = pos
+	}
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// Applied is the position this process last saw applied.
+func (p *Projector) Applied() eventstore.Position {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.applied
+}
+
+// ErrLagging is returned by WaitFor when the model did not reach the position
+// in time.
+var ErrLagging = errors.New("read model is lagging behind the write")
+
+// WaitFor returns once the model has applied pos, or ErrLagging after
+// timeout. The model's own checkpoint is consulted too, so a write applied by
+// another process's projector counts.
+func (p *Projector) WaitFor(ctx context.Context, pos eventstore.Position, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		p.mu.Lock()
+		applied, changed := p.applied, p.changed
+		p.mu.Unlock()
+		if !applied.Less(pos) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-poll.C:
+			if cp, err := p.model.Checkpoint(ctx); err == nil && !cp.Less(pos) {
+				p.advance(cp)
+				return nil
+			}
+		case <-deadline.C:
+			return fmt.Errorf("%w: at %s, waiting for %s", ErrLagging, applied, pos)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
