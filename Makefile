@@ -1,0 +1,37 @@
+# CryptoVPS. `make run` serves the sandbox on :8080; `make test` runs every test.
+GO        ?= go
+DATA_DIR  ?= ./data
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: run build test test-short bench lint fmt vet clean
+
+run:
+	$(GO) run ./cmd/cryptovps serve --data-dir $(DATA_DIR)
+
+build:
+	$(GO) build -o bin/cryptovps ./cmd/cryptovps
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+# Figures, not pass/fail: durable appends/s, cold replay events/s, GET req/s,
+# Postgres rebuild events/s, audit events/s.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
+
+lint: vet
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
+	$(GO) run $(STATICCHECK) ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin
