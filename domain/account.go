@@ -443,13 +443,15 @@ func (d *decision) deploy(c Deploy, now time.Time) error {
 		return fmt.Errorf("%w: %d of %d servers in use, %d more requested", ErrServerLimit, d.s.LiveServers(), d.s.ServerLimit, len(c.Servers))
 	}
 	total := Zero()
+	seen := make(map[string]bool, len(c.Servers))
 	for _, s := range c.Servers {
 		if s.HourlyPrice.Sign() <= 0 || s.ID == "" {
 			return fmt.Errorf("%w: server spec without id or price", ErrInvalid)
 		}
-		if _, exists := d.s.Servers[s.ID]; exists {
+		if _, exists := d.s.Servers[s.ID]; exists || seen[s.ID] {
 			return fmt.Errorf("%w: server id %s already used", ErrInvalid, s.ID)
 		}
+		seen[s.ID] = true
 		total = total.Add(s.HourlyPrice)
 	}
 	if d.s.Balance.Cmp(total) < 0 {
@@ -506,6 +508,9 @@ func (d *decision) failDeploy(c FailDeploy, now time.Time) error {
 	if err := s.canFail(); err != nil {
 		return err
 	}
+	// The refund is a credit: like a paid top-up, it must not pay for hours
+	// that came due before it, so those are settled (or suspend) first.
+	d.settle(now)
 	d.emit(ServerFailed{ServerID: s.ID, Reason: c.Reason, At: now})
 	// It never ran: every hour it was charged goes back.
 	if charged := s.Charged; charged.Sign() > 0 {
