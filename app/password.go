@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -39,10 +40,23 @@ func NewHasher(concurrency int) *Hasher {
 	return h
 }
 
+// maxHashWait bounds how long a request queues for a hashing slot: past it
+// the client is told to come back (503) instead of piling up goroutines.
+const maxHashWait = 3 * time.Second
+
 func (h *Hasher) acquire(ctx context.Context) error {
 	select {
 	case h.slots <- struct{}{}:
 		return nil
+	default:
+	}
+	t := time.NewTimer(maxHashWait)
+	defer t.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return ErrBusy
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %v", ErrBusy, ctx.Err())
 	}
