@@ -84,4 +84,3 @@ func jsonFields(v any) map[string]bool {
 	}
 	return out
 }
-

@@ -46,7 +46,7 @@ func toAPI(err error) *Error {
 	case errors.Is(err, domain.ErrAccountSuspended):
 		return apiError(http.StatusForbidden, "account_suspended", "account suspended: contact support")
 	case errors.Is(err, domain.ErrServerLimit):
-		return apiError(http.StatusForbidden, "server_limit", "server limit reached ("+err.Error()+"): destroy a server first or ask for a raise via /docs/custom-requests")
+		return apiError(http.StatusForbidden, "server_limit", err.Error()+": destroy a server first or ask for a raise via /docs/custom-requests")
 	case errors.Is(err, domain.ErrInsufficientFunds):
 		return apiError(http.StatusPaymentRequired, "insufficient_balance", err.Error()+": top up first")
 	case errors.Is(err, domain.ErrIdempotencyMismatch):

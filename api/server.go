@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
@@ -73,22 +75,27 @@ func New(svc *app.Service, cfg Config) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
-	e.Use(middleware.RequestID())
+	e.Use(requestIDs)
 	e.Use(s.logRequests)
 	e.Use(s.recoverPanics)
-	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "64KB"}))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "64KiB"}))
 
 	e.GET("/healthz", s.health)
 	e.GET("/llms.txt", s.llms)
 	e.GET("/plans", s.plans)
 	e.GET("/regions", s.regions)
+	e.GET("/openapi.json", s.openapi)
+	e.GET("/docs", s.docs)
 
 	auth := e.Group("/auth", s.limitAuth)
 	auth.POST("/register", s.register)
 	auth.POST("/login", s.login)
-	e.GET("/auth/me", s.me, s.requireAccount)
+	e.GET("/auth/me", s.me, s.limitAuth, s.requireAccount)
 
-	g := e.Group("", s.requireAccount)
+	// Routes are registered one by one rather than as a group with the auth
+	// middleware: Echo gives such a group a catch-all route, which would make
+	// every unknown path a 401 instead of a 404.
+	g := routes{e: e, m: []echo.MiddlewareFunc{s.requireAccount}}
 	g.GET("/billing", s.billing)
 	g.GET("/billing/topups", s.topups)
 	g.GET("/billing/topups/:id", s.topup)
@@ -118,6 +125,16 @@ func New(svc *app.Service, cfg Config) *Server {
 	return s
 }
 
+// routes registers routes with middleware, without a group's catch-all.
+type routes struct {
+	e *echo.Echo
+	m []echo.MiddlewareFunc
+}
+
+func (r routes) GET(path string, h echo.HandlerFunc)    { r.e.GET(path, h, r.m...) }
+func (r routes) POST(path string, h echo.HandlerFunc)   { r.e.POST(path, h, r.m...) }
+func (r routes) DELETE(path string, h echo.HandlerFunc) { r.e.DELETE(path, h, r.m...) }
+
 // ServeHTTP makes the API an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
 
@@ -130,6 +147,21 @@ func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
 		opts = append(opts, echo.TrustIPRange(n))
 	}
 	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{8,64}$`)
+
+// requestIDs keeps a client's X-Request-ID only when it is a short, plain
+// token (it ends up in the permanent event log); anything else gets ours.
+func requestIDs(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		rid := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !requestIDPattern.MatchString(rid) {
+			rid = uuid.NewString()
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, rid)
+		return next(c)
+	}
 }
 
 func requestID(c echo.Context) string {

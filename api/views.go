@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strings"
 	"time"
 
 	"github.com/cryptovps/cryptovps/domain"
@@ -54,7 +55,18 @@ type backupJSON struct {
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-func balance(m domain.Money) string { return m.Fixed(2) }
+// balance renders a balance canonically: at least 2 decimals, and no
+// trailing zeros beyond them, so the same amount always reads the same
+// ("10.00", never "10.000" after a refund of 0.014; "9.986" stays).
+func balance(m domain.Money) string {
+	s := m.Fixed(2)
+	if dot := strings.IndexByte(s, '.'); dot >= 0 {
+		for len(s) > dot+3 && s[len(s)-1] == '0' {
+			s = s[:len(s)-1]
+		}
+	}
+	return s
+}
 
 func userOf(a projections.AccountView) userJSON {
 	return userJSON{ID: a.ID, Email: a.Email, Balance: balance(a.Balance), ServerLimit: a.ServerLimit,

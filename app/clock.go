@@ -52,7 +52,9 @@ func ClockOffset(ctx context.Context, store eventstore.Store) (time.Duration, er
 // recorded as an event, then everything due is done and the read model has
 // caught up.
 func (s *Service) AdvanceClock(ctx context.Context, clock MovableClock, seconds int64, meta eventstore.Metadata) (time.Time, error) {
-	if seconds < 1 || time.Duration(seconds)*time.Second > MaxAdvance {
+	// Compare in seconds: seconds*time.Second overflows for huge values and
+	// could wrap into the allowed range.
+	if seconds < 1 || seconds > int64(MaxAdvance/time.Second) {
 		return time.Time{}, ErrBadAdvance
 	}
 	s.work.Lock()

@@ -1,0 +1,271 @@
+package contract
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+func topupTests(t *testing.T, h *harness) {
+	t.Run("a top-up is created PENDING with a pay address, listed, paid once and credited", func(t *testing.T) {
+		t.Parallel()
+		u := h.register(t)
+		r := u.do(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "25.00", "currency": "BTC"}).
+			want(t, http.StatusCreated)
+		id := r.str("topup.id")
+		if _, err := uuid.Parse(id); err != nil {
+			t.Errorf("topup.id is not a uuid: %s", r)
+		}
+		if r.str("topup.status") != "PENDING" || r.str("topup.amount") != "25.00" || r.str("topup.currency") != "BTC" ||
+			r.str("topup.payAddress") == "" || r.str("topup.createdAt") == "" {
+			t.Errorf("want a PENDING 25.00 BTC top-up with a pay address, got %s", r)
+		}
+		if v, ok := r.get("topup.paidAt"); !ok || v != nil {
+			t.Errorf("want paidAt null, got %s", r)
+		}
+		u.wantBalance(t, "10.00", "0")
+
+		l := u.do(t, http.MethodGet, "/billing/topups", nil).want(t, http.StatusOK)
+		if len(l.list("topups")) != 1 || l.str("topups.0.id") != id || l.str("topups.0.status") != "PENDING" {
+			t.Errorf("GET /billing/topups: want the pending top-up, got %s", l)
+		}
+		one := u.do(t, http.MethodGet, "/billing/topups/"+id, nil).want(t, http.StatusOK)
+		if one.str("topup.id") != id {
+			t.Errorf("GET /billing/topups/%s: %s", id, one)
+		}
+
+		p := u.do(t, http.MethodPost, "/sandbox/topups/"+id+"/pay", nil).want(t, http.StatusOK)
+		if p.str("topup.status") != "PAID" || p.str("topup.paidAt") == "" {
+			t.Errorf("want PAID with paidAt, got %s", p)
+		}
+		u.wantBalance(t, "35.00", "0")
+		u.do(t, http.MethodPost, "/sandbox/topups/"+id+"/pay", nil).wantError(t, http.StatusConflict, "")
+		u.wantBalance(t, "35.00", "0")
+		l = u.do(t, http.MethodGet, "/billing/topups", nil).want(t, http.StatusOK)
+		if l.str("topups.0.status") != "PAID" {
+			t.Errorf("GET /billing/topups: want PAID, got %s", l)
+		}
+		me := u.do(t, http.MethodGet, "/auth/me", nil).want(t, http.StatusOK)
+		if me.str("user.balance") != "35.00" {
+			t.Errorf("GET /auth/me: want balance 35.00, got %s", me)
+		}
+	})
+
+	t.Run("a top-up with a bad amount or currency is 400", func(t *testing.T) {
+		t.Parallel()
+		u := h.register(t)
+		for _, amount := range []any{"", "0.99", "0", "-5.00", "1.001", "abc", "1e3", "10000.01", " 5.00", 25} {
+			u.do(t, http.MethodPost, "/billing/topups", map[string]any{"amount": amount, "currency": "BTC"}).wantDetail(t, "amount")
+		}
+		for _, cur := range []string{"", "DOGE", "USD"} {
+			u.do(t, http.MethodPost, "/billing/topups", map[string]any{"amount": "5.00", "currency": cur}).wantDetail(t, "currency")
+		}
+		u.do(t, http.MethodPost, "/billing/topups", map[string]any{"amount": "5.00", "currency": "BTC", "status": "PAID"}).
+			wantDetail(t, "status")
+		l := u.do(t, http.MethodGet, "/billing/topups", nil).want(t, http.StatusOK)
+		if len(l.list("topups")) != 0 {
+			t.Errorf("refused top-ups were created: %s", l)
+		}
+		// The bounds themselves are fine.
+		for _, amount := range []string{"1.00", "10000.00", "7"} {
+			u.do(t, http.MethodPost, "/billing/topups", map[string]any{"amount": amount, "currency": "ETH"}).want(t, http.StatusCreated)
+		}
+	})
+
+	t.Run("another account's top-up is 404 to read and to pay", func(t *testing.T) {
+		t.Parallel()
+		owner, other := h.register(t), h.register(t)
+		id := owner.do(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "5.00", "currency": "USDC"}).
+			want(t, http.StatusCreated).str("topup.id")
+		other.do(t, http.MethodGet, "/billing/topups/"+id, nil).wantError(t, http.StatusNotFound, "not_found")
+		other.do(t, http.MethodPost, "/sandbox/topups/"+id+"/pay", nil).wantError(t, http.StatusNotFound, "not_found")
+		other.do(t, http.MethodPost, "/sandbox/topups/"+uuid.NewString()+"/pay", nil).wantError(t, http.StatusNotFound, "not_found")
+		other.do(t, http.MethodPost, "/sandbox/topups/not-an-id/pay", nil).wantError(t, http.StatusNotFound, "not_found")
+		other.wantBalance(t, "10.00", "0")
+		owner.wantBalance(t, "10.00", "0")
+		if s := owner.do(t, http.MethodGet, "/billing/topups/"+id, nil).want(t, http.StatusOK).str("topup.status"); s != "PENDING" {
+			t.Errorf("want the owner's top-up still PENDING, got %s", s)
+		}
+	})
+}
+
+// lowCreditTests run on a stack whose accounts start with 1.00.
+func lowCreditTests(t *testing.T, h *harness) {
+	t.Run("402 when the balance cannot cover count x hourly price, and nothing is deployed", func(t *testing.T) {
+		t.Parallel()
+		u := h.register(t)
+		u.wantBalance(t, "1.00", "0")
+		u.do(t, http.MethodPost, "/servers/bulk", bulkBody("beast", 10, "vc2-6c-16gb")).
+			wantError(t, http.StatusPaymentRequired, "insufficient_balance")
+		u.do(t, http.MethodPost, "/servers/bulk", bulkBody("beast", 7, "vc2-6c-16gb")).
+			wantError(t, http.StatusPaymentRequired, "insufficient_balance")
+		if n := len(u.serverIDs(t)); n != 0 {
+			t.Fatalf("a refused deploy created %d servers", n)
+		}
+		u.wantBalance(t, "1.00", "0")
+		// 6 x 0.164 = 0.984 is covered; then 0.016 is left.
+		u.do(t, http.MethodPost, "/servers/bulk", bulkBody("beast", 6, "vc2-6c-16gb")).want(t, http.StatusAccepted)
+		u.wantBalance(t, "0.016", "0.984")
+		u.do(t, http.MethodPost, "/servers", deployBody("one-more", "vc2-6c-16gb")).
+			wantError(t, http.StatusPaymentRequired, "insufficient_balance")
+		u.do(t, http.MethodPost, "/servers", deployBody("one-more", "vc2-1c-2gb")).
+			wantError(t, http.StatusPaymentRequired, "insufficient_balance")
+		// 0.014 still fits, exactly down to 0.002.
+		u.deploy(t, "micro", "vc2-1c-1gb")
+		u.wantBalance(t, "0.002", "0.998")
+	})
+
+	t.Run("30 simultaneous deploys never overdraw: 6 accepted, 24 refused with 402", func(t *testing.T) {
+		t.Parallel()
+		u := h.register(t)
+		u.bearer(t)
+		rs := fanOut(30, func(i int) *response {
+			return u.do(t, http.MethodPost, "/servers", deployBody(fmt.Sprintf("spend-%d", i), "vc2-6c-16gb"))
+		})
+		counts := statusCounts(rs)
+		if counts[http.StatusAccepted] != 6 || counts[http.StatusPaymentRequired] != 24 {
+			for _, r := range rs {
+				if r.Status != http.StatusAccepted && r.Status != http.StatusPaymentRequired {
+					t.Logf("unexpected: %s", r)
+				}
+			}
+			t.Fatalf("want 6 x 202 and 24 x 402, got %v", counts)
+		}
+		if n := len(u.serverIDs(t)); n != 6 {
+			t.Errorf("want 6 servers, got %d", n)
+		}
+		// 1.00 - 6 x 0.164: never below zero, every cent accounted for.
+		u.wantBalance(t, "0.016", "0.984")
+	})
+}
+
+// billingClockTests prove the billing rules by moving the sandbox clock;
+// each has a stack of its own.
+func billingClockTests(t *testing.T, stack func(t *testing.T, cfg config) *harness) {
+	t.Run("advancing N hours charges exactly N x the hourly price per server", func(t *testing.T) {
+		t.Parallel()
+		h := stack(t, config{TokenTTL: 24 * time.Hour})
+		u := h.register(t)
+		a := u.deploy(t, "small", "vc2-1c-1gb")
+		u.deploy(t, "big", "vc2-6c-16gb")
+		// First hours: 0.014 + 0.164 = 0.178.
+		u.wantBalance(t, "9.822", "0.178")
+		u.advance(t, 5*time.Hour)
+		// + 5 x 0.178 = 0.890.
+		u.wantBalance(t, "8.932", "0.178")
+		u.advance(t, time.Hour)
+		u.wantBalance(t, "8.754", "0.178")
+		// Less than a full hour charges nothing more.
+		u.advance(t, 30*time.Minute)
+		u.wantBalance(t, "8.754", "0.178")
+		checkServer(t, u.server(t, a), "server", "small", "ACTIVE")
+		if p := u.server(t, a).str("server.hourlyPrice"); p != "0.014" {
+			t.Errorf("the hourly price changed to %s", p)
+		}
+	})
+
+	t.Run("DELETE stops billing and the server ends DESTROYED, gone from GET /servers", func(t *testing.T) {
+		t.Parallel()
+		h := stack(t, config{TokenTTL: 24 * time.Hour})
+		u := h.register(t)
+		id := u.deploy(t, "short-lived", "vc2-4c-8gb")
+		keep := u.deploy(t, "keeper", "vc2-1c-1gb")
+		u.advance(t, 90*time.Minute)
+		// Two hours each: 2 x (0.085 + 0.014) = 0.198.
+		u.wantBalance(t, "9.802", "0.099")
+		u.do(t, http.MethodDelete, "/servers/"+id, nil).want(t, http.StatusAccepted)
+		u.wantBalance(t, "9.802", "0.014")
+		u.advance(t, 10*time.Second)
+		s := u.server(t, id)
+		if s.str("server.status") != "DESTROYED" {
+			t.Errorf("want DESTROYED after the destroy delay, got %s", s)
+		}
+		if ids := u.serverIDs(t); len(ids) != 1 || ids[0] != keep {
+			t.Errorf("GET /servers: want only %s, got %v", keep, ids)
+		}
+		u.do(t, http.MethodDelete, "/servers/"+id, nil).wantError(t, http.StatusConflict, "")
+		// Three more hours: only the keeper is charged.
+		u.advance(t, 3*time.Hour)
+		u.wantBalance(t, "9.76", "0.014")
+	})
+
+	t.Run("a server is SUSPENDED when the money runs out and resumes after a paid top-up", func(t *testing.T) {
+		t.Parallel()
+		h := stack(t, config{SignupCredit: "1.00", TokenTTL: 24 * time.Hour})
+		u := h.register(t)
+		id := u.deploy(t, "hungry", "vc2-6c-16gb")
+		u.wantBalance(t, "0.836", "0.164")
+		// Hours 1..5 are covered (1.00 - 6 x 0.164 = 0.016); hour 6 is not.
+		u.advance(t, 7*time.Hour)
+		s := u.server(t, id)
+		if s.str("server.status") != "SUSPENDED" {
+			t.Fatalf("want SUSPENDED, got %s", s)
+		}
+		u.wantBalance(t, "0.016", "0")
+		if ids := u.serverIDs(t); len(ids) != 1 {
+			t.Errorf("a suspended server must still be listed: %v", ids)
+		}
+		// Not charged while suspended.
+		u.advance(t, 2*time.Hour)
+		u.wantBalance(t, "0.016", "0")
+
+		r := u.do(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "25.00", "currency": "XMR"}).
+			want(t, http.StatusCreated)
+		if r.str("topup.status") != "PENDING" {
+			t.Errorf("want PENDING, got %s", r)
+		}
+		// An unpaid top-up changes nothing.
+		if st := u.server(t, id).str("server.status"); st != "SUSPENDED" {
+			t.Errorf("want SUSPENDED before payment, got %s", st)
+		}
+		u.do(t, http.MethodPost, "/sandbox/topups/"+r.str("topup.id")+"/pay", nil).want(t, http.StatusOK)
+		checkServer(t, u.server(t, id), "server", "hungry", "ACTIVE")
+		// Billing resumes with the current hour: 0.016 + 25.00 - 0.164.
+		u.wantBalance(t, "24.852", "0.164")
+		u.advance(t, time.Hour)
+		u.wantBalance(t, "24.688", "0.164")
+	})
+
+	t.Run("a clock jump charges the missed hours in time order and suspends where the money ran out", func(t *testing.T) {
+		t.Parallel()
+		h := stack(t, config{SignupCredit: "1.00", TokenTTL: 24 * time.Hour})
+		u := h.register(t)
+		big := u.deploy(t, "big", "vc2-6c-16gb")
+		small := u.deploy(t, "small", "vc2-1c-1gb")
+		u.wantBalance(t, "0.822", "0.178")
+		// Hours 1..4 of both: 0.822 - 4 x 0.178 = 0.110. Hour 5 of big
+		// (0.164) is not covered: big is suspended there; small goes on for
+		// hours 5..10: 0.110 - 6 x 0.014 = 0.026.
+		u.advance(t, 10*time.Hour)
+		if st := u.server(t, big).str("server.status"); st != "SUSPENDED" {
+			t.Errorf("big: want SUSPENDED, got %s", st)
+		}
+		checkServer(t, u.server(t, small), "server", "small", "ACTIVE")
+		u.wantBalance(t, "0.026", "0.014")
+	})
+
+	t.Run("a sandbox-fail-deploy label ends in ERROR and its charge is refunded", func(t *testing.T) {
+		t.Parallel()
+		h := stack(t, config{})
+		u := h.register(t)
+		id := u.deploy(t, "sandbox-fail-deploy-test", "vc2-2c-4gb")
+		u.wantBalance(t, "9.953", "0.047")
+		u.advance(t, provisionDelay+time.Second)
+		s := u.server(t, id)
+		checkServer(t, s, "server", "sandbox-fail-deploy-test", "ERROR")
+		u.wantBalance(t, "10.00", "0")
+		// An ERROR server is listed until destroyed, and can be destroyed.
+		if ids := u.serverIDs(t); len(ids) != 1 {
+			t.Errorf("want the ERROR server listed, got %v", ids)
+		}
+		u.do(t, http.MethodDelete, "/servers/"+id, nil).want(t, http.StatusAccepted)
+		u.advance(t, destroyDelay+time.Second)
+		if ids := u.serverIDs(t); len(ids) != 0 {
+			t.Errorf("want no server, got %v", ids)
+		}
+		u.wantBalance(t, "10.00", "0")
+	})
+}

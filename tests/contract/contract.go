@@ -1,0 +1,67 @@
+// Package contract is the API contract test suite of CryptoVPS: every
+// promise of the agent guide and of the issues, checked over HTTP against a
+// complete in-process stack (bbolt event store, sandbox clock, cloud and
+// payments, the application service, the Echo API). It is written once and
+// runs against any read model: call Run with a constructor for the model.
+//
+// Tests that move the sandbox clock get a stack of their own (the clock is
+// per stack); the others share one, each with accounts of its own.
+package contract
+
+import (
+	"testing"
+
+	"github.com/cryptovps/cryptovps/projections"
+)
+
+// Run runs the whole contract suite, building each stack's read model with
+// newModel. Each call of newModel must return an empty model.
+func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
+	// One stack shared by every test that leaves the clock alone.
+	t.Run("shared", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, newModel, config{})
+		for _, g := range []struct {
+			name  string
+			tests func(*testing.T, *harness)
+		}{
+			{"auth", authTests},
+			{"tokens", tokenTests},
+			{"catalog", catalogTests},
+			{"deploy", deployTests},
+			{"bulk", bulkTests},
+			{"limit", limitTests},
+			{"concurrency", concurrencyTests},
+			{"idempotency", idempotencyTests},
+			{"destroy", destroyTests},
+			{"topups", topupTests},
+			{"backups", backupRequestTests},
+			{"admin", adminTests},
+		} {
+			t.Run(g.name, func(t *testing.T) { g.tests(t, h) })
+		}
+	})
+	// A stack with a 1.00 signup credit, where money runs out first.
+	t.Run("low_credit", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, newModel, config{SignupCredit: "1.00"})
+		lowCreditTests(t, h)
+	})
+	// Tests with a stack (and so a sandbox clock) of their own.
+	t.Run("clock", func(t *testing.T) {
+		t.Parallel()
+		clockTests(t, newModel)
+	})
+	t.Run("rate_limits", func(t *testing.T) {
+		t.Parallel()
+		rateLimitTests(t, newModel)
+	})
+	t.Run("restart", func(t *testing.T) {
+		t.Parallel()
+		restartTests(t, newModel)
+	})
+	t.Run("no_sandbox", func(t *testing.T) {
+		t.Parallel()
+		noSandboxTests(t, newModel)
+	})
+}

@@ -1,0 +1,528 @@
+package contract
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cryptovps/cryptovps/api"
+	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt"
+	"github.com/cryptovps/cryptovps/projections"
+	"github.com/cryptovps/cryptovps/sandbox"
+)
+
+// Sandbox delays of every stack: short enough to reason about, driven only by
+// POST /sandbox/clock/advance.
+const (
+	provisionDelay = 60 * time.Second
+	destroyDelay   = 5 * time.Second
+	backupDelay    = 3 * time.Minute
+)
+
+// config is what a test may change about its stack. The zero value is the
+// product's sandbox defaults, except rate limits, which are high so that
+// tests sharing a stack do not throttle each other.
+type config struct {
+	// SignupCredit is credited to new accounts ("10.00" when empty).
+	SignupCredit string
+	// ServerLimit is a new account's limit (10 when zero).
+	ServerLimit int
+	// AccountRate and AuthRate are requests per minute (1e6 when zero).
+	AccountRate, AuthRate int
+	// TrustedProxies are CIDRs allowed to set X-Forwarded-For.
+	TrustedProxies []string
+	// NoSandbox builds the API without the sandbox clock: /sandbox/* is gone.
+	NoSandbox bool
+	// TokenTTL is the access token lifetime (15 min when zero).
+	TokenTTL time.Duration
+	// DataDir is where the event store and the sandbox cloud live (a fresh
+	// t.TempDir() when empty); reopening a DataDir is a restart.
+	DataDir string
+	// JWTSecret and AdminToken are random when empty.
+	JWTSecret, AdminToken string
+}
+
+// sharedHasher bounds argon2 work across every stack of the suite to the
+// number of CPUs, like one process would, and pays the dummy hash once.
+var (
+	hasherOnce   sync.Once
+	sharedHasher *app.Hasher
+)
+
+func hasher() *app.Hasher {
+	hasherOnce.Do(func() { sharedHasher = app.NewHasher(runtime.NumCPU()) })
+	return sharedHasher
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// harness is one complete in-process CryptoVPS, wired like serveWith: bbolt
+// event store, sandbox clock and cloud, the read model under test with its
+// projector, the application service with its background loop, and the
+// Echo API behind a real HTTP listener.
+type harness struct {
+	cfg    config
+	url    string
+	client *http.Client
+	clock  *sandbox.Clock
+	logs   *logBuffer
+
+	closeOnce sync.Once
+	closeFn   func()
+
+	seq atomic.Int64 // for unique emails and labels
+}
+
+// logBuffer keeps the service's log for a failing test.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.buf.Len() > 1<<20 {
+		l.buf.Reset()
+	}
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// newHarness starts a stack for t and its subtests; it is stopped when t
+// ends (or earlier by close).
+func newHarness(t *testing.T, newModel func(t *testing.T) projections.Model, cfg config) *harness {
+	t.Helper()
+	if cfg.SignupCredit == "" {
+		cfg.SignupCredit = "10.00"
+	}
+	if cfg.ServerLimit == 0 {
+		cfg.ServerLimit = 10
+	}
+	if cfg.AccountRate == 0 {
+		cfg.AccountRate = 1_000_000
+	}
+	if cfg.AuthRate == 0 {
+		cfg.AuthRate = 1_000_000
+	}
+	if cfg.TokenTTL == 0 {
+		cfg.TokenTTL = 15 * time.Minute
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	if cfg.JWTSecret == "" {
+		cfg.JWTSecret = randomHex(32)
+	}
+	if cfg.AdminToken == "" {
+		cfg.AdminToken = randomHex(24)
+	}
+	var proxies []*net.IPNet
+	for _, c := range cfg.TrustedProxies {
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			t.Fatalf("trusted proxy %q: %v", c, err)
+		}
+		proxies = append(proxies, n)
+	}
+	signup, err := domain.ParseMoney(cfg.SignupCredit)
+	if err != nil {
+		t.Fatalf("signup credit: %v", err)
+	}
+
+	logs := &logBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx := context.Background()
+
+	store, err := bbolt.Open(filepath.Join(cfg.DataDir, "events.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatalf("open event store: %v", err)
+	}
+	offset, err := app.ClockOffset(ctx, store)
+	if err != nil {
+		store.Close()
+		t.Fatalf("clock offset: %v", err)
+	}
+	clock := sandbox.NewClock(time.Now, offset)
+	cloud, err := sandbox.OpenCloud(filepath.Join(cfg.DataDir, "sandbox-cloud.json"), clock, sandbox.CloudOptions{
+		ProvisionDelay: provisionDelay, DestroyDelay: destroyDelay, BackupDelay: backupDelay})
+	if err != nil {
+		store.Close()
+		t.Fatalf("open sandbox cloud: %v", err)
+	}
+	model := newModel(t)
+	proj := projections.NewProjector(store, model, log)
+	if err := proj.CatchUp(ctx, nil); err != nil {
+		store.Close()
+		t.Fatalf("replay the log into the read model: %v", err)
+	}
+	svc := app.New(app.Deps{Store: store, Read: model, Projector: proj, Clock: clock, Cloud: cloud,
+		Payments: sandbox.Payments{}, Hasher: hasher(), Catalog: domain.DefaultCatalog(), Log: log},
+		app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit})
+	apiCfg := api.Config{
+		JWTSecret: []byte(cfg.JWTSecret), TokenTTL: cfg.TokenTTL, AdminToken: cfg.AdminToken,
+		TrustedProxies: proxies, AccountRate: cfg.AccountRate, AuthRate: cfg.AuthRate, Log: log,
+		Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: provisionDelay.String(),
+			BackupDelay: backupDelay.String()},
+	}
+	if !cfg.NoSandbox {
+		apiCfg.SandboxClock = clock
+	}
+	srv := httptest.NewServer(api.New(svc, apiCfg))
+
+	bg, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := proj.Run(bg); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("projector stopped", "err", err)
+		}
+	})
+	wg.Go(func() { _ = svc.Run(bg, 250*time.Millisecond) })
+
+	h := &harness{cfg: cfg, url: srv.URL, client: srv.Client(), clock: clock, logs: logs}
+	h.closeFn = func() {
+		srv.Close()
+		cancel()
+		wg.Wait()
+		if err := store.Close(); err != nil {
+			t.Errorf("close event store: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		h.close()
+		if t.Failed() {
+			if s := h.logs.String(); s != "" {
+				t.Logf("service log (warnings and errors):\n%s", s)
+			}
+		}
+	})
+	return h
+}
+
+// close stops the stack: the HTTP server, then the background work, then
+// the store, so the data dir can be opened again.
+func (h *harness) close() { h.closeOnce.Do(h.closeFn) }
+
+// response is an HTTP answer: status, headers, raw body, and the body
+// decoded as JSON when it is JSON.
+type response struct {
+	Method, Path string
+	Status       int
+	Header       http.Header
+	Raw          []byte
+	JSON         any
+}
+
+func (r *response) String() string {
+	return fmt.Sprintf("%s %s -> %d %s", r.Method, r.Path, r.Status, bytes.TrimSpace(r.Raw))
+}
+
+// do sends one request to the API and returns the answer. EVERY request of
+// the suite goes through here: it is the one place to check requests and
+// responses against the API description. body is nil (no body), a string or
+// []byte (sent as is), an io.Reader (sent chunked, without a length), or
+// anything else (sent as JSON). headers are
+// name, value pairs. Transport failures are reported with t.Errorf (safe
+// from any goroutine) and give Status 0.
+func (h *harness) do(t testing.TB, method, path string, body any, headers ...string) *response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	case io.Reader:
+		rd = b // no length: sent chunked
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Errorf("encode body of %s %s: %v", method, path, err)
+			return &response{Method: method, Path: path}
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, h.url+path, rd)
+	if err != nil {
+		t.Errorf("build %s %s: %v", method, path, err)
+		return &response{Method: method, Path: path}
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if len(headers)%2 != 0 {
+		t.Errorf("%s %s: headers must be name, value pairs", method, path)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	res, err := h.client.Do(req)
+	if err != nil {
+		t.Errorf("%s %s: %v", method, path, err)
+		return &response{Method: method, Path: path}
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Errorf("%s %s: read body: %v", method, path, err)
+	}
+	r := &response{Method: method, Path: path, Status: res.StatusCode, Header: res.Header, Raw: raw}
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&r.JSON); err != nil {
+			t.Errorf("%s %s: answer is not JSON: %v: %s", method, path, err, raw)
+		}
+	}
+	return r
+}
+
+// get returns the value at a dotted path of the JSON body ("server.id",
+// "servers.0.label"), and whether it exists.
+func (r *response) get(path string) (any, bool) {
+	var v any = r.JSON
+	if path == "" {
+		return v, true
+	}
+	for _, part := range strings.Split(path, ".") {
+		switch cur := v.(type) {
+		case map[string]any:
+			next, ok := cur[part]
+			if !ok {
+				return nil, false
+			}
+			v = next
+		case []any:
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 || i >= len(cur) {
+				return nil, false
+			}
+			v = cur[i]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// str is the string at path ("" when absent or not a string).
+func (r *response) str(path string) string {
+	v, _ := r.get(path)
+	s, _ := v.(string)
+	return s
+}
+
+// list is the array at path (nil when absent).
+func (r *response) list(path string) []any {
+	v, _ := r.get(path)
+	l, _ := v.([]any)
+	return l
+}
+
+// num is the number at path (-1 when absent).
+func (r *response) num(path string) int {
+	v, _ := r.get(path)
+	n, ok := v.(json.Number)
+	if !ok {
+		return -1
+	}
+	i, err := n.Int64()
+	if err != nil {
+		return -1
+	}
+	return int(i)
+}
+
+// want fails the test unless the answer has the status.
+func (r *response) want(t testing.TB, status int) *response {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("want %d, got %s", status, r)
+	}
+	return r
+}
+
+// wantError fails the test unless the answer is the error shape
+// {"error":"...","code":code} with the status.
+func (r *response) wantError(t testing.TB, status int, code string) *response {
+	t.Helper()
+	r.want(t, status)
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("error answer is not JSON: %s (%s)", r, r.Header.Get("Content-Type"))
+	}
+	if r.str("error") == "" {
+		t.Errorf("error answer without a message: %s", r)
+	}
+	if code != "" && r.str("code") != code {
+		t.Errorf("want code %q, got %s", code, r)
+	}
+	return r
+}
+
+// wantDetail fails the test unless a 400 names field in "details".
+func (r *response) wantDetail(t testing.TB, field string) *response {
+	t.Helper()
+	r.wantError(t, http.StatusBadRequest, "")
+	if r.str("details."+field) == "" {
+		t.Errorf("want details naming %q, got %s", field, r)
+	}
+	return r
+}
+
+// user is a registered account and its access token.
+type user struct {
+	h               *harness
+	email, password string
+	id              string
+
+	mu      sync.Mutex
+	token   string
+	expires time.Time // on the sandbox clock
+}
+
+// unique makes a name no other test of the stack uses.
+func (h *harness) unique(prefix string) string {
+	return fmt.Sprintf("%s%d", prefix, h.seq.Add(1))
+}
+
+// register opens a fresh account (201) and returns it.
+func (h *harness) register(t testing.TB) *user {
+	t.Helper()
+	u := &user{h: h, email: h.unique("agent") + "@example.com", password: "correct horse battery"}
+	r := h.do(t, http.MethodPost, "/auth/register", map[string]string{"email": u.email, "password": u.password})
+	r.want(t, http.StatusCreated)
+	u.id = r.str("user.id")
+	u.setToken(t, r)
+	return u
+}
+
+func (u *user) setToken(t testing.TB, r *response) {
+	t.Helper()
+	tok := r.str("accessToken")
+	if tok == "" {
+		t.Fatalf("no access token in %s", r)
+	}
+	u.token = tok
+	// Renew a minute early, on the sandbox clock the API expires tokens by.
+	u.expires = u.h.clock.Now().Add(u.h.cfg.TokenTTL - time.Minute)
+}
+
+// bearer is the Authorization header of the user, logging in again when
+// sandbox time has moved past the token's life (as the guide tells agents
+// to).
+func (u *user) bearer(t testing.TB) []string {
+	t.Helper()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !u.h.clock.Now().Before(u.expires) {
+		r := u.h.do(t, http.MethodPost, "/auth/login", map[string]string{"email": u.email, "password": u.password})
+		if r.Status != http.StatusOK {
+			t.Errorf("re-login: %s", r)
+		} else {
+			u.setToken(t, r)
+		}
+	}
+	return []string{"Authorization", "Bearer " + u.token}
+}
+
+// do is h.do as this user.
+func (u *user) do(t testing.TB, method, path string, body any, headers ...string) *response {
+	t.Helper()
+	return u.h.do(t, method, path, body, append(u.bearer(t), headers...)...)
+}
+
+// admin is h.do with the operator token.
+func (h *harness) admin(t testing.TB, method, path string, body any) *response {
+	t.Helper()
+	return h.do(t, method, path, body, "Authorization", "Bearer "+h.cfg.AdminToken)
+}
+
+// advance moves the sandbox clock forward (as u) and returns once everything
+// due has happened.
+func (u *user) advance(t testing.TB, d time.Duration) {
+	t.Helper()
+	u.do(t, http.MethodPost, "/sandbox/clock/advance", map[string]int64{"seconds": int64(d / time.Second)}).
+		want(t, http.StatusOK)
+}
+
+// deploy asks for one server and returns the 202's server id.
+func (u *user) deploy(t testing.TB, label, plan string) string {
+	t.Helper()
+	r := u.do(t, http.MethodPost, "/servers", map[string]string{"label": label, "planId": plan, "regionId": "ams"})
+	r.want(t, http.StatusAccepted)
+	return r.str("server.id")
+}
+
+// server is GET /servers/:id (200).
+func (u *user) server(t testing.TB, id string) *response {
+	t.Helper()
+	return u.do(t, http.MethodGet, "/servers/"+id, nil).want(t, http.StatusOK)
+}
+
+// billing is GET /billing: balance and hourly spend.
+func (u *user) billing(t testing.TB) (balance, hourlySpend string) {
+	t.Helper()
+	r := u.do(t, http.MethodGet, "/billing", nil).want(t, http.StatusOK)
+	return r.str("balance"), r.str("hourlySpend")
+}
+
+// wantBalance checks GET /billing exactly, as strings.
+func (u *user) wantBalance(t testing.TB, balance, hourlySpend string) {
+	t.Helper()
+	b, s := u.billing(t)
+	if b != balance || s != hourlySpend {
+		t.Errorf("GET /billing: want balance %q hourlySpend %q, got %q %q", balance, hourlySpend, b, s)
+	}
+}
+
+// serverIDs lists GET /servers ids, in order.
+func (u *user) serverIDs(t testing.TB) []string {
+	t.Helper()
+	r := u.do(t, http.MethodGet, "/servers", nil).want(t, http.StatusOK)
+	var ids []string
+	for i := range r.list("servers") {
+		ids = append(ids, r.str(fmt.Sprintf("servers.%d.id", i)))
+	}
+	return ids
+}
+
+// topUp creates a top-up of amount and pays it through the sandbox.
+func (u *user) topUp(t testing.TB, amount string) {
+	t.Helper()
+	r := u.do(t, http.MethodPost, "/billing/topups", map[string]string{"amount": amount, "currency": "BTC"}).
+		want(t, http.StatusCreated)
+	u.do(t, http.MethodPost, "/sandbox/topups/"+r.str("topup.id")+"/pay", nil).want(t, http.StatusOK)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

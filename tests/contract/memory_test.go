@@ -1,0 +1,14 @@
+package contract_test
+
+import (
+	"testing"
+
+	"github.com/cryptovps/cryptovps/projections"
+	"github.com/cryptovps/cryptovps/projections/memory"
+	"github.com/cryptovps/cryptovps/tests/contract"
+)
+
+// TestContractMemory runs the API contract against the in-memory read model.
+func TestContractMemory(t *testing.T) {
+	contract.Run(t, func(*testing.T) projections.Model { return memory.New() })
+}
