@@ -91,6 +91,8 @@ type harness struct {
 	client *http.Client
 	clock  *sandbox.Clock
 	logs   *logBuffer
+	// api is the handler itself, for benchmarks that skip the network.
+	api http.Handler
 
 	closeOnce sync.Once
 	closeFn   func()
@@ -121,7 +123,14 @@ func (l *logBuffer) String() string {
 
 // newHarness starts a stack for t and its subtests; it is stopped when t
 // ends (or earlier by close).
-func newHarness(t *testing.T, newModel func(t *testing.T) projections.Model, cfg config) *harness {
+// newHarness builds a stack for a test or a benchmark. newModel is only ever
+// called with the t it is given, so a *testing.T suite's factory receives a
+// *testing.T.
+func newHarness(t testing.TB, newModel func(t *testing.T) projections.Model, cfg config) *harness {
+	return newHarnessTB(t, func(tb testing.TB) projections.Model { return newModel(tb.(*testing.T)) }, cfg)
+}
+
+func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, cfg config) *harness {
 	t.Helper()
 	if cfg.SignupCredit == "" {
 		cfg.SignupCredit = "10.00"
@@ -198,7 +207,8 @@ func newHarness(t *testing.T, newModel func(t *testing.T) projections.Model, cfg
 	if !cfg.NoSandbox {
 		apiCfg.SandboxClock = clock
 	}
-	srv := httptest.NewServer(api.New(svc, apiCfg))
+	handler := api.New(svc, apiCfg)
+	srv := httptest.NewServer(handler)
 
 	bg, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -209,7 +219,7 @@ func newHarness(t *testing.T, newModel func(t *testing.T) projections.Model, cfg
 	})
 	wg.Go(func() { _ = svc.Run(bg, 250*time.Millisecond) })
 
-	h := &harness{cfg: cfg, url: srv.URL, client: srv.Client(), clock: clock, logs: logs}
+	h := &harness{cfg: cfg, url: srv.URL, client: srv.Client(), clock: clock, logs: logs, api: handler}
 	h.closeFn = func() {
 		srv.Close()
 		cancel()
