@@ -1,0 +1,208 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt"
+	"github.com/cryptovps/cryptovps/projections"
+	"github.com/cryptovps/cryptovps/projections/memory"
+	"github.com/cryptovps/cryptovps/sandbox"
+)
+
+// flaky wraps the sandbox cloud with the failures a real provider has.
+type flaky struct {
+	*sandbox.Cloud
+	// createdThenTimedOut: the instance is created but the answer is lost,
+	// as in a timeout or a crash right after the call.
+	createdThenTimedOut atomic.Int32
+	// refuse: the provider refuses to create anything.
+	refuse  atomic.Bool
+	creates atomic.Int32
+}
+
+var errTimeout = errors.New("provider: context deadline exceeded")
+
+func (f *flaky) CreateInstance(ctx context.Context, spec domain.InstanceSpec) (domain.Instance, error) {
+	f.creates.Add(1)
+	if f.refuse.Load() {
+		return domain.Instance{}, errors.New("provider: 500 internal error")
+	}
+	inst, err := f.Cloud.CreateInstance(ctx, spec)
+	if err == nil && f.createdThenTimedOut.Add(-1) >= 0 {
+		return domain.Instance{}, errTimeout
+	}
+	return inst, err
+}
+
+type stack struct {
+	svc   *app.Service
+	store eventstore.Store
+	cloud *flaky
+	clock *sandbox.Clock
+	model *memory.Model
+	proj  *projections.Projector
+}
+
+func newStack(t *testing.T, dir string) *stack {
+	t.Helper()
+	ctx := context.Background()
+	store, err := bbolt.Open(filepath.Join(dir, "events.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offset, err := app.ClockOffset(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := sandbox.NewClock(time.Now, offset)
+	cloud, err := sandbox.OpenCloud(filepath.Join(dir, "cloud.json"), clock, sandbox.CloudOptions{
+		ProvisionDelay: time.Minute, DestroyDelay: 5 * time.Second, BackupDelay: 3 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	model := memory.New()
+	proj := projections.NewProjector(store, model, log)
+	if err := proj.CatchUp(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	f := &flaky{Cloud: cloud}
+	svc := app.New(app.Deps{Store: store, Read: model, Projector: proj, Clock: clock, Cloud: f,
+		Payments: sandbox.Payments{}, Hasher: app.NewHasher(2), Catalog: domain.DefaultCatalog(), Log: log},
+		app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10, ProvisionAttempts: 3})
+	bg, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = proj.Run(bg); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; store.Close() })
+	return &stack{svc: svc, store: store, cloud: f, clock: clock, model: model, proj: proj}
+}
+
+func (s *stack) deploy(t *testing.T, label string) (accountID, serverID string) {
+	t.Helper()
+	ctx := context.Background()
+	id, err := s.svc.Register(ctx, label+"@example.com", "password123", eventstore.Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.svc.Deploy(ctx, id, []app.ServerRequest{{Label: label, Plan: "vc2-1c-1gb", Region: "ams"}}, false, app.Idempotency{}, eventstore.Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, res.ServerIDs[0]
+}
+
+func (s *stack) server(t *testing.T, accountID, serverID string) domain.Server {
+	t.Helper()
+	a, err := s.svc.Account(context.Background(), accountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, ok := a.Server(serverID)
+	if !ok {
+		t.Fatalf("server %s missing", serverID)
+	}
+	return srv
+}
+
+func (s *stack) advance(t *testing.T, d time.Duration) {
+	t.Helper()
+	if _, err := s.svc.AdvanceClock(context.Background(), s.clock, int64(d/time.Second), eventstore.Metadata{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestProvisionAfterALostCreateAnswerFindsTheInstanceInsteadOfCreatingASecond(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, t.TempDir())
+	s.cloud.createdThenTimedOut.Store(1)
+	acct, srv := s.deploy(t, "lost-answer")
+	_ = s.svc.RunDue(context.Background()) // creates, answer lost
+	s.advance(t, time.Minute)
+	got := s.server(t, acct, srv)
+	if got.Status != domain.StatusActive || got.IPv4 == "" {
+		t.Fatalf("server %s, want ACTIVE with an address", got.Status)
+	}
+	if n := s.cloud.creates.Load(); n != 1 {
+		t.Fatalf("provider asked to create %d times, want 1", n)
+	}
+	inst, err := s.cloud.FindInstance(context.Background(), srv)
+	if err != nil || inst.ID != got.InstanceID {
+		t.Fatalf("instance at provider %+v (%v), recorded %s", inst, err, got.InstanceID)
+	}
+}
+
+func TestProvisionResumesAfterACrashBetweenIntentAndCreate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := newStack(t, dir)
+	acct, srv := s.deploy(t, "crashed")
+	// The intent is recorded, then the process dies before the provider is called.
+	if _, err := s.svc.AdminCommand(context.Background(), acct, domain.StartProvision{ServerID: srv}, eventstore.Metadata{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := newStack(t, dir)
+	s2.advance(t, time.Minute)
+	got := s2.server(t, acct, srv)
+	if got.Status != domain.StatusActive {
+		t.Fatalf("server %s after restart, want ACTIVE", got.Status)
+	}
+	if got.Attempts != 2 || s2.cloud.creates.Load() != 1 {
+		t.Fatalf("attempts %d, creates %d: want the lookup then exactly one create", got.Attempts, s2.cloud.creates.Load())
+	}
+}
+
+func TestProvisionGivesUpAfterRepeatedProviderErrorsAndRefunds(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, t.TempDir())
+	s.cloud.refuse.Store(true)
+	acct, srv := s.deploy(t, "refused")
+	for range 5 {
+		_ = s.svc.RunDue(context.Background())
+	}
+	got := s.server(t, acct, srv)
+	if got.Status != domain.StatusError {
+		t.Fatalf("server %s, want ERROR after the provider kept failing", got.Status)
+	}
+	a, _ := s.svc.Account(context.Background(), acct)
+	if a.Balance.Cmp(domain.MustMoney("10.00")) != 0 {
+		t.Fatalf("balance %s, want the first hour refunded (10.00)", a.Balance)
+	}
+	if n := s.cloud.creates.Load(); n != 3 {
+		t.Fatalf("provider asked %d times, want ProvisionAttempts = 3", n)
+	}
+}
+
+func TestDestroyDuringProvisioningDeletesTheInstanceAndStopsBilling(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, t.TempDir())
+	acct, srv := s.deploy(t, "short-lived")
+	_ = s.svc.RunDue(context.Background())
+	if err := s.svc.Destroy(context.Background(), acct, srv, eventstore.Metadata{}); err != nil {
+		t.Fatal(err)
+	}
+	s.advance(t, 3*time.Hour)
+	got := s.server(t, acct, srv)
+	if got.Status != domain.StatusDestroyed {
+		t.Fatalf("server %s, want DESTROYED", got.Status)
+	}
+	if _, err := s.cloud.Instance(context.Background(), got.InstanceID); !errors.Is(err, domain.ErrNoInstance) {
+		t.Fatalf("instance still at the provider: %v", err)
+	}
+	a, _ := s.svc.Account(context.Background(), acct)
+	if a.Balance.Cmp(domain.MustMoney("9.986")) != 0 {
+		t.Fatalf("balance %s, want only the first hour charged", a.Balance)
+	}
+}
