@@ -87,6 +87,11 @@ func (s *Server) requireAccount(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := s.limit(c, s.accountLimit, "account:"+id); err != nil {
 			return err
 		}
+		// Read-your-writes across processes: the read model answering here
+		// may be behind a write this client made through another process.
+		if err := s.svc.AwaitAccount(c.Request().Context(), id); err != nil {
+			return err
+		}
 		acct, err := s.svc.Reader().Account(c.Request().Context(), id)
 		if err != nil {
 			if ae := toAPI(err); ae != nil && ae.Status == http.StatusNotFound {

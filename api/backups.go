@@ -8,6 +8,12 @@ import (
 )
 
 func (s *Server) backups(c echo.Context) error {
+	// Backups are streams of their own, not on the account's: wait for the
+	// whole log as it is now, so one just requested through another process
+	// is listed.
+	if err := s.svc.AwaitLog(c.Request().Context()); err != nil {
+		return err
+	}
 	list, err := s.svc.Reader().Backups(c.Request().Context(), accountOf(c), s.svc.Now())
 	if err != nil {
 		return err

@@ -25,6 +25,8 @@ type Config struct {
 	SandboxClock app.MovableClock
 	// AdminToken guards /admin/*; empty disables the admin API.
 	AdminToken string
+	// Snapshots serves GET /admin/eventstore/snapshot; nil answers 404.
+	Snapshots Snapshotter
 	// TrustedProxies may set X-Forwarded-For; nobody else can.
 	TrustedProxies []*net.IPNet
 	// AccountRate and AuthRate are requests per minute per account and per
@@ -97,6 +99,7 @@ func New(svc *app.Service, cfg Config) *Server {
 	// every unknown path a 401 instead of a 404.
 	g := routes{e: e, m: []echo.MiddlewareFunc{s.requireAccount}}
 	g.GET("/billing", s.billing)
+	g.GET("/billing/ledger", s.ledger)
 	g.GET("/billing/topups", s.topups)
 	g.GET("/billing/topups/:id", s.topup)
 	g.POST("/billing/topups", s.createTopup)
@@ -120,6 +123,7 @@ func New(svc *app.Service, cfg Config) *Server {
 		a.POST("/accounts/:who/unsuspend", s.adminUnsuspend)
 		a.POST("/accounts/:who/limit", s.adminSetLimit)
 		a.GET("/accounts/:who", s.adminAccount)
+		a.GET("/eventstore/snapshot", s.adminSnapshot)
 	}
 	s.echo = e
 	return s

@@ -72,6 +72,23 @@ type BackupView struct {
 	ExpiresAt time.Time
 }
 
+// LedgerEntry is one ledger transaction as the customer sees it: what it
+// moved on their balance, and what it is for.
+type LedgerEntry struct {
+	// Position is where the transaction is in the global log; it orders the
+	// ledger and makes the pagination cursor.
+	Position eventstore.Position
+	TxID     string
+	Kind     domain.TxKind
+	// Amount is signed: credits positive, charges negative.
+	Amount       domain.Money
+	BalanceAfter domain.Money
+	CreatedAt    time.Time
+	ServerID     string
+	From, To     *time.Time
+	TopupID      string
+}
+
 // Reader is the query side the API and the background work use.
 type Reader interface {
 	Account(ctx context.Context, id string) (AccountView, error)
@@ -85,6 +102,10 @@ type Reader interface {
 	// expired at now, oldest first.
 	Backups(ctx context.Context, accountID string, now time.Time) ([]BackupView, error)
 	Backup(ctx context.Context, accountID, id string, now time.Time) (BackupView, error)
+	// Ledger lists the account's ledger transactions newest first: those
+	// strictly before the position before (the zero position means from the
+	// newest), at most limit.
+	Ledger(ctx context.Context, accountID string, before eventstore.Position, limit int) ([]LedgerEntry, error)
 	// WorkAccounts lists accounts with a server that may need background
 	// work: provisioning, billing, destroying.
 	WorkAccounts(ctx context.Context) ([]string, error)

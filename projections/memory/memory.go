@@ -23,6 +23,8 @@ type Model struct {
 	backups    map[string]*domain.Backup
 	// backupsOf lists each account's backup ids in creation order.
 	backupsOf map[string][]string
+	// ledger holds each account's ledger transactions, oldest first.
+	ledger map[string][]projections.LedgerEntry
 }
 
 // New returns an empty model.
@@ -37,6 +39,7 @@ func (m *Model) reset() {
 	m.accounts = map[string]*domain.Account{}
 	m.backups = map[string]*domain.Backup{}
 	m.backupsOf = map[string][]string{}
+	m.ledger = map[string][]projections.LedgerEntry{}
 }
 
 // Reset empties the model.
@@ -85,6 +88,11 @@ func (m *Model) Apply(_ context.Context, batch []eventstore.Event) error {
 				m.accounts[id] = a
 			}
 			*a = domain.Evolve(*a, decoded[i])
+			if tx, ok := decoded[i].(domain.LedgerPosted); ok {
+				m.ledger[id] = append(m.ledger[id], projections.LedgerEntry{Position: ev.Position, TxID: tx.TxID,
+					Kind: tx.Kind, Amount: tx.AmountFor(domain.CustomerLedger(id)), BalanceAfter: a.Balance,
+					CreatedAt: tx.At, ServerID: tx.ServerID, From: tx.From, To: tx.To, TopupID: tx.TopupID})
+			}
 		case domain.BackupStreamPrefix:
 			b, ok := m.backups[id]
 			if !ok {
@@ -234,6 +242,26 @@ func (m *Model) Backup(_ context.Context, accountID, id string, now time.Time) (
 		return projections.BackupView{}, fmt.Errorf("backup %s: %w", id, projections.ErrNotFound)
 	}
 	return backupView(b), nil
+}
+
+// Ledger lists the account's ledger transactions newest first.
+func (m *Model) Ledger(_ context.Context, accountID string, before eventstore.Position, limit int) ([]projections.LedgerEntry, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if _, err := m.account(accountID); err != nil {
+		return nil, err
+	}
+	all := m.ledger[accountID]
+	// Entries are in log order: find the first at or after before.
+	end := len(all)
+	if !before.IsZero() {
+		end = sort.Search(len(all), func(i int) bool { return !all[i].Position.Less(before) })
+	}
+	out := []projections.LedgerEntry{}
+	for i := end - 1; i >= 0 && len(out) < limit; i-- {
+		out = append(out, all[i])
+	}
+	return out, nil
 }
 
 // WorkAccounts lists accounts with a server that is not DESTROYED or ERROR.

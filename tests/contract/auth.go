@@ -281,6 +281,25 @@ func catalogTests(t *testing.T, h *harness) {
 		}
 	})
 
+	t.Run("GET /openapi.json serves the OpenAPI 3.1 document", func(t *testing.T) {
+		t.Parallel()
+		r := h.do(t, http.MethodGet, "/openapi.json", nil).want(t, http.StatusOK)
+		if v := r.str("openapi"); !strings.HasPrefix(v, "3.1") {
+			t.Errorf("openapi version %q, want 3.1.x", v)
+		}
+	})
+
+	t.Run("GET /docs is a self-contained HTML page", func(t *testing.T) {
+		t.Parallel()
+		r := h.do(t, http.MethodGet, "/docs", nil).want(t, http.StatusOK)
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+			t.Errorf("content type %q, want text/html", ct)
+		}
+		if !bytes.Contains(r.Raw, []byte("/servers/bulk")) {
+			t.Errorf("docs do not mention POST /servers/bulk")
+		}
+	})
+
 	t.Run("GET /llms.txt is text/plain and documents every endpoint", func(t *testing.T) {
 		t.Parallel()
 		r := h.do(t, http.MethodGet, "/llms.txt", nil).want(t, http.StatusOK)

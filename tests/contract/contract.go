@@ -9,14 +9,20 @@
 package contract
 
 import (
+	"github.com/cryptovps/cryptovps/tests/openapitest"
 	"testing"
 
 	"github.com/cryptovps/cryptovps/projections"
 )
 
 // Run runs the whole contract suite, building each stack's read model with
-// newModel. Each call of newModel must return an empty model.
+// newModel. Every request and response is checked against the OpenAPI
+// document. Each call of newModel must return an empty model.
 func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
+	oas = openapitest.New(t)
+	// Runs after every parallel subtest: each documented operation must
+	// have been exercised.
+	t.Cleanup(func() { oas.AssertAllCovered(t) })
 	// One stack shared by every test that leaves the clock alone.
 	t.Run("shared", func(t *testing.T) {
 		t.Parallel()
@@ -52,6 +58,10 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		t.Parallel()
 		clockTests(t, newModel)
 	})
+	t.Run("ledger", func(t *testing.T) {
+		t.Parallel()
+		ledgerTests(t, newModel)
+	})
 	t.Run("rate_limits", func(t *testing.T) {
 		t.Parallel()
 		rateLimitTests(t, newModel)
@@ -65,3 +75,7 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		noSandboxTests(t, newModel)
 	})
 }
+
+// oas checks every exchange of the suite against the OpenAPI document and
+// records which documented operations the suite exercised.
+var oas *openapitest.Validator

@@ -267,21 +267,27 @@ func (r *response) String() string {
 func (h *harness) do(t testing.TB, method, path string, body any, headers ...string) *response {
 	t.Helper()
 	var rd io.Reader
+	var sent []byte // the body as sent, for the OpenAPI check
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		rd, sent = strings.NewReader(b), []byte(b)
 	case []byte:
-		rd = bytes.NewReader(b)
+		rd, sent = bytes.NewReader(b), b
 	case io.Reader:
-		rd = b // no length: sent chunked
+		data, err := io.ReadAll(b)
+		if err != nil {
+			t.Errorf("read body of %s %s: %v", method, path, err)
+			return &response{Method: method, Path: path}
+		}
+		rd, sent = struct{ io.Reader }{bytes.NewReader(data)}, data // no length: still sent chunked
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
 			t.Errorf("encode body of %s %s: %v", method, path, err)
 			return &response{Method: method, Path: path}
 		}
-		rd = bytes.NewReader(j)
+		rd, sent = bytes.NewReader(j), j
 	}
 	req, err := http.NewRequest(method, h.url+path, rd)
 	if err != nil {
@@ -307,6 +313,7 @@ func (h *harness) do(t testing.TB, method, path string, body any, headers ...str
 	if err != nil {
 		t.Errorf("%s %s: read body: %v", method, path, err)
 	}
+	oas.Check(t, req, sent, res, raw)
 	r := &response{Method: method, Path: path, Status: res.StatusCode, Header: res.Header, Raw: raw}
 	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 		dec := json.NewDecoder(bytes.NewReader(raw))

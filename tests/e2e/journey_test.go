@@ -183,7 +183,7 @@ func (j *journey) waitGone(t testing.TB, a *agent, id string) {
 
 var guideEndpoints = []string{
 	"POST /auth/register", "POST /auth/login", "GET /auth/me",
-	"GET /billing", "POST /billing/topups", "GET /billing/topups", "GET /billing/topups/:id",
+	"GET /billing", "GET /billing/ledger", "POST /billing/topups", "GET /billing/topups", "GET /billing/topups/:id",
 	"GET /plans", "GET /regions", "GET /healthz",
 	"GET /servers", "GET /servers/:id", "POST /servers", "POST /servers/bulk", "DELETE /servers/:id",
 	"GET /backups", "POST /backups", "POST /backups/:id/restore", "DELETE /backups/:id",

@@ -13,6 +13,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cryptovps/cryptovps/api"
+	"github.com/cryptovps/cryptovps/tests/openapitest"
 	"io"
 	"net"
 	"net/http"
@@ -43,6 +45,10 @@ func runMain(m *testing.M) int {
 	binary = filepath.Join(dir, "cryptovps")
 	if err := build(binary); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build the binary:", err)
+		return 1
+	}
+	if oas, err = openapitest.Load(api.OpenAPIDocument()); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: openapi:", err)
 		return 1
 	}
 	return m.Run()
@@ -318,22 +324,28 @@ var client = &http.Client{
 // OpenAPI document belongs here.
 func roundTrip(base string, r request) (*response, error) {
 	var body io.Reader
+	var sent []byte // the body as sent, for the OpenAPI check
 	contentType := ""
 	length := int64(-1)
 	switch b := r.Body.(type) {
 	case nil:
 	case []byte:
-		body, length, contentType = bytes.NewReader(b), int64(len(b)), "application/json"
+		body, length, contentType, sent = bytes.NewReader(b), int64(len(b)), "application/json", b
 	case string:
-		body, length, contentType = strings.NewReader(b), int64(len(b)), "application/json"
+		body, length, contentType, sent = strings.NewReader(b), int64(len(b)), "application/json", []byte(b)
 	case io.Reader:
-		body, contentType = b, "application/json"
+		data, err := io.ReadAll(b)
+		if err != nil {
+			return nil, fmt.Errorf("read the request body: %w", err)
+		}
+		// Wrapped so it has no length and still goes out chunked.
+		body, contentType, sent = struct{ io.Reader }{bytes.NewReader(data)}, "application/json", data
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
 			return nil, fmt.Errorf("encode the request body: %w", err)
 		}
-		body, length, contentType = bytes.NewReader(j), int64(len(j)), "application/json"
+		body, length, contentType, sent = bytes.NewReader(j), int64(len(j)), "application/json", j
 	}
 	req, err := http.NewRequest(r.Method, base+r.Path, body)
 	if err != nil {
@@ -366,7 +378,21 @@ func roundTrip(base string, r request) (*response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the answer to %s %s: %w", r.Method, r.Path, err)
 	}
+	if err := oas.CheckExchange(req, sent, resp, b); err != nil {
+		return nil, fmt.Errorf("openapi: %s %s -> %d: %w\n  request body:  %s\n  response body: %s",
+			r.Method, r.Path, resp.StatusCode, err, clip(sent), clip(b))
+	}
 	return &response{Method: r.Method, Path: r.Path, Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// oas checks every exchange against the OpenAPI document (loaded by runMain).
+var oas *openapitest.Validator
+
+func clip(b []byte) string {
+	if len(b) > 1000 {
+		return string(b[:1000]) + "..."
+	}
+	return string(b)
 }
 
 // do sends r to s and fails the test if no HTTP answer came back.

@@ -1,0 +1,807 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/cryptovps/cryptovps/api"
+	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt"
+	"github.com/cryptovps/cryptovps/projections"
+	"github.com/cryptovps/cryptovps/projections/memory"
+	"github.com/cryptovps/cryptovps/sandbox"
+	"github.com/cryptovps/cryptovps/tests/openapitest"
+)
+
+// pendingRoutes are documented before their route lands. Once one is
+// routed, the routes test says to remove it from here.
+var pendingRoutes = []string{}
+
+const operatorToken = "operator-secret-for-tests"
+
+// stack is a complete in-process API, wired like `cryptovps serve`.
+type stack struct {
+	srv    *api.Server
+	url    string
+	client *http.Client
+}
+
+type stackConfig struct {
+	noSandbox    bool
+	signupCredit string
+	authRate     int
+}
+
+var (
+	hasherOnce sync.Once
+	hasher     *app.Hasher
+)
+
+func newStack(t *testing.T, cfg stackConfig) *stack {
+	t.Helper()
+	hasherOnce.Do(func() { hasher = app.NewHasher(runtime.NumCPU()) })
+	if cfg.signupCredit == "" {
+		cfg.signupCredit = "10.00"
+	}
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, err := bbolt.Open(filepath.Join(dir, "events.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatalf("open event store: %v", err)
+	}
+	clock := sandbox.NewClock(time.Now, 0)
+	cloud, err := sandbox.OpenCloud(filepath.Join(dir, "sandbox-cloud.json"), clock, sandbox.CloudOptions{
+		ProvisionDelay: time.Minute, DestroyDelay: 5 * time.Second, BackupDelay: 3 * time.Minute})
+	if err != nil {
+		store.Close()
+		t.Fatalf("open sandbox cloud: %v", err)
+	}
+	model := memory.New()
+	proj := projections.NewProjector(store, model, log)
+	if err := proj.CatchUp(context.Background(), nil); err != nil {
+		store.Close()
+		t.Fatalf("catch up: %v", err)
+	}
+	signup := domain.MustMoney(cfg.signupCredit)
+	svc := app.New(app.Deps{Store: store, Read: model, Projector: proj, Clock: clock, Cloud: cloud,
+		Payments: sandbox.Payments{}, Hasher: hasher, Catalog: domain.DefaultCatalog(), Log: log},
+		app.Config{SignupCredit: signup, ServerLimit: 10})
+	apiCfg := api.Config{JWTSecret: []byte("test-secret"), TokenTTL: 15 * time.Minute, AdminToken: operatorToken,
+		AccountRate: 1_000_000, AuthRate: cfg.authRate, Log: log,
+		Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: "1m0s", BackupDelay: "3m0s"}}
+	if apiCfg.AuthRate == 0 {
+		apiCfg.AuthRate = 1_000_000
+	}
+	if !cfg.noSandbox {
+		apiCfg.SandboxClock = clock
+	}
+	srv := api.New(svc, apiCfg)
+	hs := httptest.NewServer(srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = proj.Run(ctx) })
+	wg.Go(func() { _ = svc.Run(ctx, 100*time.Millisecond) })
+	t.Cleanup(func() {
+		hs.Close()
+		cancel()
+		wg.Wait()
+		if err := store.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	return &stack{srv: srv, url: hs.URL, client: hs.Client()}
+}
+
+type answer struct {
+	status int
+	header http.Header
+	raw    []byte
+	json   map[string]any
+}
+
+func (a answer) str(path string) string {
+	var v any = a.json
+	for _, k := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[k]
+	}
+	s, _ := v.(string)
+	return s
+}
+
+// do sends a request (body: nil, string or JSON-encoded value; headers as
+// name, value pairs), checks the exchange against the document when v is
+// set, and returns the answer.
+func (s *stack) do(t *testing.T, v *openapitest.Validator, method, path string, body any, headers ...string) answer {
+	t.Helper()
+	var sent []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		sent = []byte(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = j
+	}
+	var rd io.Reader
+	if sent != nil {
+		rd = bytes.NewReader(sent)
+	}
+	req, err := http.NewRequest(method, s.url+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := s.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read: %v", method, path, err)
+	}
+	if v != nil {
+		v.Check(t, req, sent, res, raw)
+	}
+	a := answer{status: res.StatusCode, header: res.Header, raw: raw}
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		_ = json.Unmarshal(raw, &a.json)
+	}
+	return a
+}
+
+func (a answer) want(t *testing.T, status int, what string) answer {
+	t.Helper()
+	if a.status != status {
+		t.Fatalf("%s: want %d, got %d %s", what, status, a.status, a.raw)
+	}
+	return a
+}
+
+func loadDoc(t *testing.T) *openapi3.T {
+	t.Helper()
+	doc, err := openapitest.LoadDocument(api.OpenAPIDocument())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+type operation struct {
+	name   string // "POST /servers"
+	method string
+	path   string
+	op     *openapi3.Operation
+}
+
+func operations(doc *openapi3.T) []operation {
+	var out []operation
+	for _, path := range doc.Paths.InMatchingOrder() {
+		for method, op := range doc.Paths.Value(path).Operations() {
+			out = append(out, operation{name: method + " " + path, method: method, path: path, op: op})
+		}
+	}
+	slices.SortFunc(out, func(a, b operation) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+func hasTag(op *openapi3.Operation, tag string) bool { return slices.Contains(op.Tags, tag) }
+
+func securedBy(doc *openapi3.T, op *openapi3.Operation) []string {
+	reqs := doc.Security
+	if op.Security != nil {
+		reqs = *op.Security
+	}
+	var out []string
+	for _, r := range reqs {
+		for name := range r {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestOpenAPIDocument loads the document with kin-openapi, which validates
+// OpenAPI 3.1 documents with JSON Schema 2020-12 (type arrays such as
+// ["string","null"], const, examples), and checks the conventions every
+// operation must follow.
+func TestOpenAPIDocument(t *testing.T) {
+	doc := loadDoc(t)
+	if doc.OpenAPI != "3.1.0" {
+		t.Errorf("openapi = %q, want 3.1.0", doc.OpenAPI)
+	}
+	if len(doc.Servers) != 1 || doc.Servers[0].URL != "/" {
+		t.Errorf("servers must be the one relative URL \"/\" (this deployment), got %v", doc.Servers)
+	}
+	errRef := "#/components/schemas/Error"
+	ids := map[string]string{}
+	for _, o := range operations(doc) {
+		op := o.op
+		t.Run(o.name, func(t *testing.T) {
+			if op.OperationID == "" || op.Summary == "" || op.Description == "" || len(op.Tags) != 1 {
+				t.Errorf("needs an operationId, a summary, a description and exactly one tag")
+			}
+			if prev, dup := ids[op.OperationID]; dup {
+				t.Errorf("operationId %q also used by %s", op.OperationID, prev)
+			}
+			ids[op.OperationID] = o.name
+			if strings.HasPrefix(o.path, "/sandbox/") != hasTag(op, "sandbox") {
+				t.Errorf("exactly the /sandbox/ routes are tagged sandbox")
+			}
+			if hasTag(op, "sandbox") && !strings.Contains(op.Description, "Sandbox only") {
+				t.Errorf("a sandbox operation must say it is sandbox-only")
+			}
+			if strings.HasPrefix(o.path, "/admin/") != hasTag(op, "operator") {
+				t.Errorf("exactly the /admin/ routes are tagged operator")
+			}
+			sec := securedBy(doc, op)
+			switch {
+			case hasTag(op, "operator"):
+				if !slices.Equal(sec, []string{"operatorToken"}) {
+					t.Errorf("operator operations need the operatorToken scheme, got %v", sec)
+				}
+			case o.path == "/healthz" || o.path == "/llms.txt" || o.path == "/plans" || o.path == "/regions" ||
+				o.path == "/openapi.json" || o.path == "/docs" || strings.HasPrefix(o.path, "/auth/") && o.path != "/auth/me":
+				if len(sec) != 0 {
+					t.Errorf("a public operation needs security [], got %v", sec)
+				}
+			default:
+				if !slices.Equal(sec, []string{"bearerAuth"}) {
+					t.Errorf("customer operations need the bearerAuth scheme, got %v", sec)
+				}
+			}
+			// Rate limited: every customer route and the two /auth/* routes.
+			limited := len(sec) == 1 && sec[0] == "bearerAuth" || o.path == "/auth/register" || o.path == "/auth/login"
+			var success int
+			for code, ref := range op.Responses.Map() {
+				r := ref.Value
+				if r.Headers["X-Request-Id"] == nil {
+					t.Errorf("%s: every answer carries X-Request-Id", code)
+				}
+				if code[0] == '2' {
+					success++
+					for _, h := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} {
+						if (r.Headers[h] != nil) != limited {
+							t.Errorf("%s: header %s documented %v, rate limited %v", code, h, r.Headers[h] != nil, limited)
+						}
+					}
+					continue
+				}
+				mt := r.Content.Get("application/json")
+				if mt == nil || mt.Schema == nil || mt.Schema.Ref != errRef {
+					t.Errorf("%s: an error answer must be application/json with the shared %s schema", code, errRef)
+				}
+				if code == "429" && (r.Headers["Retry-After"] == nil || r.Headers["RateLimit-Reset"] == nil) {
+					t.Errorf("429 must document Retry-After and RateLimit-*")
+				}
+			}
+			if success != 1 {
+				t.Errorf("want exactly one success answer, got %d", success)
+			}
+			want := map[string]bool{"500": !isStatic(o.path), "429": limited, "401": len(sec) > 0 || o.path == "/auth/login",
+				"503": !isStatic(o.path)}
+			if op.RequestBody != nil {
+				want["400"], want["413"] = true, true
+				for _, mt := range op.RequestBody.Value.Content {
+					s := mt.Schema.Value
+					if s.AdditionalProperties.Has == nil || *s.AdditionalProperties.Has {
+						t.Errorf("request body schema %s must set additionalProperties: false", mt.Schema.Ref)
+					}
+				}
+			}
+			if strings.Contains(o.path, "{id}") {
+				want["404"] = true
+			}
+			for code, must := range want {
+				if must && op.Responses.Value(code) == nil {
+					t.Errorf("must document %s", code)
+				}
+			}
+			idem := slices.ContainsFunc(op.Parameters, func(p *openapi3.ParameterRef) bool { return p.Value.Name == "Idempotency-Key" })
+			wantIdem := slices.Contains([]string{"POST /servers", "POST /servers/bulk", "POST /backups/{id}/restore"}, o.name)
+			if idem != wantIdem {
+				t.Errorf("Idempotency-Key documented %v, want %v", idem, wantIdem)
+			}
+			if wantIdem && (op.Responses.Value("422") == nil || op.Responses.Status(202).Value.Headers["Idempotent-Replayed"] == nil) {
+				t.Errorf("an idempotent operation documents 422 and the Idempotent-Replayed header")
+			}
+		})
+	}
+
+	t.Run("error codes", func(t *testing.T) {
+		// Every code the API can answer is in the Error schema's enum.
+		enum := doc.Components.Schemas["Error"].Value.Properties["code"].Value.Enum
+		documented := map[string]bool{}
+		for _, c := range enum {
+			documented[c.(string)] = true
+		}
+		re := regexp.MustCompile(`(?:apiError\([^,]+,|Code:)\s*"([a-z_]+)"`)
+		files, _ := filepath.Glob("*.go")
+		found := map[string]bool{}
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range re.FindAllStringSubmatch(string(src), -1) {
+				found[m[1]] = true
+			}
+		}
+		if len(found) < 10 {
+			t.Fatalf("found only %d error codes in the sources: is the pattern stale?", len(found))
+		}
+		for code := range found {
+			if !documented[code] {
+				t.Errorf("the API answers code %q, which the Error schema does not list", code)
+			}
+		}
+	})
+
+	t.Run("enums follow the domain", func(t *testing.T) {
+		schemas := doc.Components.Schemas
+		enum := func(s *openapi3.Schema) []string {
+			var out []string
+			for _, v := range s.Enum {
+				out = append(out, v.(string))
+			}
+			slices.Sort(out)
+			return out
+		}
+		sorted := func(s ...string) []string { slices.Sort(s); return s }
+		for _, c := range []struct {
+			what string
+			got  []string
+			want []string
+		}{
+			{"top-up currencies (request)", enum(schemas["TopupRequest"].Value.Properties["currency"].Value), sorted(domain.Currencies...)},
+			{"top-up currencies", enum(schemas["Topup"].Value.Properties["currency"].Value), sorted(domain.Currencies...)},
+			{"top-up statuses", enum(schemas["Topup"].Value.Properties["status"].Value), sorted(domain.TopupStatusPending, domain.TopupStatusPaid)},
+			{"server statuses", enum(schemas["ServerStatus"].Value), sorted(string(domain.StatusProvisioning), string(domain.StatusActive),
+				string(domain.StatusSuspended), string(domain.StatusDestroying), string(domain.StatusDestroyed), string(domain.StatusError))},
+			{"backup statuses", enum(schemas["Backup"].Value.Properties["status"].Value), sorted(string(domain.BackupPending),
+				string(domain.BackupAvailable), string(domain.BackupError))},
+			{"ledger types", enum(schemas["LedgerTransaction"].Value.Properties["type"].Value), sorted(string(domain.TxSignupCredit),
+				string(domain.TxTopup), string(domain.TxCharge), string(domain.TxRefund))},
+		} {
+			if !slices.Equal(c.got, c.want) {
+				t.Errorf("%s: document %v, domain %v", c.what, c.got, c.want)
+			}
+		}
+		if max := schemas["AdvanceRequest"].Value.Properties["seconds"].Value.Max; max == nil || int64(*max) != int64(app.MaxAdvance/time.Second) {
+			t.Errorf("AdvanceRequest.seconds maximum %v, want %d", max, int64(app.MaxAdvance/time.Second))
+		}
+	})
+
+	t.Run("served as embedded", func(t *testing.T) {
+		s := newStack(t, stackConfig{})
+		a := s.do(t, nil, http.MethodGet, "/openapi.json", nil).want(t, http.StatusOK, "GET /openapi.json")
+		if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			t.Errorf("Content-Type %q", ct)
+		}
+		if !bytes.Equal(a.raw, api.OpenAPIDocument()) {
+			t.Errorf("GET /openapi.json is not the embedded document")
+		}
+	})
+}
+
+func isStatic(path string) bool {
+	return slices.Contains([]string{"/healthz", "/llms.txt", "/plans", "/regions", "/openapi.json", "/docs"}, path)
+}
+
+var echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
+
+// TestRoutesAreDocumented checks that every route the server registers is
+// documented and every documented operation is routed.
+func TestRoutesAreDocumented(t *testing.T) {
+	doc := loadDoc(t)
+	documented := map[string]bool{}
+	for _, o := range operations(doc) {
+		documented[o.name] = true
+	}
+	s := newStack(t, stackConfig{})
+	routed := map[string]bool{}
+	for _, r := range s.srv.Routes() {
+		name := r.Method + " " + echoParam.ReplaceAllString(r.Path, "{$1}")
+		routed[name] = true
+		if !documented[name] {
+			t.Errorf("%s is routed but not in api/openapi.json", name)
+		}
+	}
+	if len(routed) < 20 {
+		t.Fatalf("only %d routes: %v", len(routed), routed)
+	}
+	for name := range documented {
+		switch {
+		case routed[name] && slices.Contains(pendingRoutes, name):
+			t.Errorf("%s is routed now: remove it from pendingRoutes in api/openapi_test.go", name)
+		case !routed[name] && !slices.Contains(pendingRoutes, name):
+			t.Errorf("%s is documented but not routed", name)
+		}
+	}
+	// Without sandbox mode the sandbox routes are gone; the rest stays.
+	plain := newStack(t, stackConfig{noSandbox: true})
+	for _, r := range plain.srv.Routes() {
+		if strings.HasPrefix(r.Path, "/sandbox/") {
+			t.Errorf("%s %s routed outside sandbox mode", r.Method, r.Path)
+		}
+	}
+}
+
+// endpointMention is a "METHOD /path" in prose; the path ends at a space,
+// a quote or punctuation that cannot be part of it.
+var endpointMention = regexp.MustCompile(`\b(GET|POST|PUT|PATCH|DELETE) (/[A-Za-z0-9_./:<>{}-]*)`)
+
+// template turns "/servers/:id", "/servers/<id>" and "/servers/{id}" into
+// "/servers/{}".
+func template(path string) string {
+	path = strings.TrimRight(path, ".:")
+	parts := strings.Split(path, "/")
+	for i, p := range parts {
+		if strings.HasPrefix(p, ":") || strings.HasPrefix(p, "<") || strings.HasPrefix(p, "{") {
+			parts[i] = "{}"
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+func mentions(guide string) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range endpointMention.FindAllStringSubmatch(guide, -1) {
+		out[m[1]+" "+template(m[2])] = true
+	}
+	return out
+}
+
+// TestLLMSTxtMatchesDocument checks that /llms.txt names only documented
+// endpoints, and every documented endpoint but the operator's.
+func TestLLMSTxtMatchesDocument(t *testing.T) {
+	doc := loadDoc(t)
+	documented := map[string]operation{}
+	for _, o := range operations(doc) {
+		documented[o.method+" "+template(o.path)] = o
+	}
+	for _, sandboxMode := range []bool{true, false} {
+		t.Run(fmt.Sprintf("sandbox=%v", sandboxMode), func(t *testing.T) {
+			s := newStack(t, stackConfig{noSandbox: !sandboxMode})
+			a := s.do(t, nil, http.MethodGet, "/llms.txt", nil).want(t, http.StatusOK, "GET /llms.txt")
+			if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+				t.Errorf("Content-Type %q", ct)
+			}
+			named := mentions(string(a.raw))
+			for name := range named {
+				if _, ok := documented[name]; !ok {
+					t.Errorf("/llms.txt names %s, which api/openapi.json does not document", name)
+				}
+			}
+			for name, o := range documented {
+				switch {
+				case hasTag(o.op, "operator"):
+					if named[name] {
+						t.Errorf("/llms.txt names the operator endpoint %s", name)
+					}
+				case hasTag(o.op, "sandbox") && !sandboxMode:
+					if named[name] {
+						t.Errorf("/llms.txt names the sandbox endpoint %s outside sandbox mode", name)
+					}
+				case !named[name]:
+					t.Errorf("/llms.txt does not name %s (%s)", o.name, o.op.Summary)
+				}
+			}
+		})
+	}
+}
+
+// TestCatalogAgrees checks that /plans, /regions, /llms.txt and the
+// document's examples all show the catalog the service deploys from.
+func TestCatalogAgrees(t *testing.T) {
+	s := newStack(t, stackConfig{})
+	cat := domain.DefaultCatalog()
+	var planIDs, regionIDs []string
+	for _, p := range cat.Plans {
+		planIDs = append(planIDs, p.ID)
+	}
+	for _, r := range cat.Regions {
+		regionIDs = append(regionIDs, r.ID)
+	}
+	ids := func(list any) []string {
+		var out []string
+		items, _ := list.([]any)
+		for _, it := range items {
+			m, _ := it.(map[string]any)
+			id, _ := m["id"].(string)
+			out = append(out, id)
+		}
+		return out
+	}
+	plans := s.do(t, nil, http.MethodGet, "/plans", nil).want(t, http.StatusOK, "GET /plans")
+	regions := s.do(t, nil, http.MethodGet, "/regions", nil).want(t, http.StatusOK, "GET /regions")
+	if got := ids(plans.json["plans"]); !slices.Equal(got, planIDs) {
+		t.Errorf("GET /plans ids %v, catalog %v", got, planIDs)
+	}
+	if got := ids(regions.json["regions"]); !slices.Equal(got, regionIDs) {
+		t.Errorf("GET /regions ids %v, catalog %v", got, regionIDs)
+	}
+
+	guide := string(s.do(t, nil, http.MethodGet, "/llms.txt", nil).want(t, http.StatusOK, "GET /llms.txt").raw)
+	line := func(prefix string) string {
+		for _, l := range strings.Split(guide, "\n") {
+			if strings.HasPrefix(l, prefix) {
+				return strings.TrimSpace(strings.TrimPrefix(l, prefix))
+			}
+		}
+		t.Fatalf("/llms.txt has no %q line", prefix)
+		return ""
+	}
+	var guidePlans []string
+	for _, p := range strings.Split(line("plans:"), " · ") {
+		guidePlans = append(guidePlans, strings.Fields(p)[0])
+	}
+	if !slices.Equal(guidePlans, planIDs) {
+		t.Errorf("/llms.txt plans %v, catalog %v", guidePlans, planIDs)
+	}
+	if got := strings.Fields(line("regions:")); !slices.Equal(got, regionIDs) {
+		t.Errorf("/llms.txt regions %v, catalog %v", got, regionIDs)
+	}
+	// Prices in /llms.txt are the ones /plans answers.
+	for _, p := range plans.json["plans"].([]any) {
+		m := p.(map[string]any)
+		want := fmt.Sprintf("%s %s (", m["id"], m["name"])
+		if !strings.Contains(guide, want) || !strings.Contains(guide, "$"+m["monthlyPrice"].(string)+"/mo, $"+m["hourlyPrice"].(string)+"/h") {
+			t.Errorf("/llms.txt does not print plan %v as /plans does", m)
+		}
+	}
+
+	// The document's examples of /plans and /regions are the real answers.
+	doc := loadDoc(t)
+	for path, got := range map[string][]byte{"/plans": plans.raw, "/regions": regions.raw} {
+		mt := doc.Paths.Value(path).Get.Responses.Status(200).Value.Content.Get("application/json")
+		var want, have any
+		b, _ := json.Marshal(mt.Example)
+		_ = json.Unmarshal(b, &want)
+		_ = json.Unmarshal(got, &have)
+		if !reflect.DeepEqual(want, have) {
+			t.Errorf("the example of GET %s in api/openapi.json is not what the server answers:\n doc: %s\n got: %s", path, b, got)
+		}
+	}
+	// Plan and region ids in request examples exist.
+	for _, name := range []string{"DeployRequest", "BulkDeployRequest"} {
+		ex, _ := doc.Components.Schemas[name].Value.Example.(map[string]any)
+		if p, _ := ex["planId"].(string); !slices.Contains(planIDs, p) {
+			t.Errorf("%s example plan %q is not in the catalog", name, p)
+		}
+		if r, _ := ex["regionId"].(string); !slices.Contains(regionIDs, r) {
+			t.Errorf("%s example region %q is not in the catalog", name, r)
+		}
+	}
+}
+
+var externalURL = regexp.MustCompile(`(?i)\bhttps?://|(?:src|href|action)\s*=\s*["']?//|@import|url\(`)
+
+// TestDocsPage checks that /docs is a self-contained HTML page carrying the
+// document, allowed to run its own script and reach nothing but its origin.
+func TestDocsPage(t *testing.T) {
+	s := newStack(t, stackConfig{})
+	a := s.do(t, nil, http.MethodGet, "/docs", nil).want(t, http.StatusOK, "GET /docs")
+	if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("Content-Type %q, want text/html", ct)
+	}
+	page := string(a.raw)
+	if m := externalURL.FindAllString(page, -1); len(m) > 0 {
+		t.Errorf("/docs references other hosts or external resources: %q", m)
+	}
+	for _, banned := range []string{"<link", "<iframe", "<img", "<object", "<embed", " src="} {
+		if strings.Contains(page, banned) {
+			t.Errorf("/docs contains %q: the page must be self-contained", banned)
+		}
+	}
+	// The document is inlined, whole.
+	const open = `<script id="openapi-document" type="application/json">`
+	i := strings.Index(page, open)
+	j := strings.Index(page[i+len(open):], "</script>")
+	if i < 0 || j < 0 {
+		t.Fatalf("/docs does not inline the document")
+	}
+	var inlined, embedded any
+	if err := json.Unmarshal([]byte(page[i+len(open):i+len(open)+j]), &inlined); err != nil {
+		t.Fatalf("inlined document: %v", err)
+	}
+	_ = json.Unmarshal(api.OpenAPIDocument(), &embedded)
+	if !reflect.DeepEqual(inlined, embedded) {
+		t.Errorf("the document inlined in /docs is not api/openapi.json")
+	}
+	// The policy blocks every other host and allows exactly the page's own
+	// script and style.
+	csp := a.header.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "connect-src 'self'", "form-action 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
+		}
+	}
+	for _, tag := range []string{"script", "style"} {
+		body := page[strings.Index(page, "<"+tag+">")+len(tag)+2:]
+		body = body[:strings.Index(body, "</"+tag+">")]
+		sum := sha256.Sum256([]byte(body))
+		if h := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"; !strings.Contains(csp, tag+"-src "+h) {
+			t.Errorf("Content-Security-Policy %q does not allow the page's %s (%s)", csp, tag, h)
+		}
+	}
+	// Every operation has an id the page can link to.
+	for _, o := range operations(loadDoc(t)) {
+		if !strings.Contains(page, `"operationId": "`+o.op.OperationID+`"`) {
+			t.Errorf("/docs lacks operation %s", o.name)
+		}
+	}
+}
+
+// TestEveryOperationMatchesDocument drives every documented operation against
+// a real stack, through its success and its error answers, and checks each
+// exchange with the validator; then that no operation was left out.
+func TestEveryOperationMatchesDocument(t *testing.T) {
+	v := openapitest.New(t)
+	s := newStack(t, stackConfig{signupCredit: "1.00", authRate: 12})
+	do := func(method, path string, body any, headers ...string) answer {
+		t.Helper()
+		return s.do(t, v, method, path, body, headers...)
+	}
+	bearer := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+	admin := bearer(operatorToken)
+
+	do("GET", "/healthz", nil).want(t, 200, "health")
+	do("GET", "/llms.txt", nil).want(t, 200, "llms.txt")
+	do("GET", "/plans", nil).want(t, 200, "plans")
+	do("GET", "/regions", nil).want(t, 200, "regions")
+	do("GET", "/openapi.json", nil).want(t, 200, "openapi.json")
+	do("GET", "/docs", nil).want(t, 200, "docs")
+
+	creds := map[string]string{"email": "agent@example.com", "password": "correct horse battery"}
+	tok := do("POST", "/auth/register", creds).want(t, 201, "register").str("accessToken")
+	do("POST", "/auth/register", creds).want(t, 409, "register twice")
+	do("POST", "/auth/register", map[string]any{"email": "x", "password": "short"}).want(t, 400, "register invalid")
+	do("POST", "/auth/register", `{"email":`).want(t, 400, "register malformed")
+	do("POST", "/auth/register", map[string]any{"email": "b@example.com", "password": "correct horse battery", "name": "x"}).want(t, 400, "unknown field")
+	tok = do("POST", "/auth/login", creds).want(t, 200, "login").str("accessToken")
+	do("POST", "/auth/login", map[string]string{"email": "agent@example.com", "password": "wrong password"}).want(t, 401, "bad login")
+	me := bearer(tok)
+
+	do("GET", "/auth/me", nil, me...).want(t, 200, "me")
+	do("GET", "/auth/me", nil).want(t, 401, "me without token")
+	do("GET", "/auth/me", nil, "Authorization", "Bearer not-a-token").want(t, 401, "me with a bad token")
+	do("GET", "/billing", nil, me...).want(t, 200, "billing")
+
+	// With a 1.00 signup credit, 7 servers of 0.164/h are not covered.
+	do("POST", "/servers/bulk", map[string]any{"label": "big", "count": 7, "planId": "vc2-6c-16gb", "regionId": "ams"}, me...).
+		want(t, 402, "bulk without money")
+
+	topup := do("POST", "/billing/topups", map[string]string{"amount": "25.00", "currency": "BTC"}, me...).want(t, 201, "topup").str("topup.id")
+	do("POST", "/billing/topups", map[string]string{"amount": "0.5", "currency": "DOGE"}, me...).want(t, 400, "bad topup")
+	do("GET", "/billing/topups", nil, me...).want(t, 200, "topups")
+	do("GET", "/billing/topups/"+topup, nil, me...).want(t, 200, "topup")
+	do("GET", "/billing/topups/00000000-0000-0000-0000-000000000000", nil, me...).want(t, 404, "unknown topup")
+	do("POST", "/sandbox/topups/"+topup+"/pay", nil, me...).want(t, 200, "pay")
+	do("POST", "/sandbox/topups/"+topup+"/pay", nil, me...).want(t, 409, "pay twice")
+
+	deploy := map[string]any{"label": "my-bot", "planId": "vc2-1c-1gb", "regionId": "ams",
+		"sshKeys": []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL7S52dIvTk7Te8YlVUXy2cXHg2jXj2Xch4Ij+BQY0nc agent@example.com"}}
+	first := do("POST", "/servers", deploy, append(me, "Idempotency-Key", "deploy-1")...).want(t, 202, "deploy")
+	server := first.str("server.id")
+	replay := do("POST", "/servers", deploy, append(me, "Idempotency-Key", "deploy-1")...).want(t, 202, "replay")
+	if replay.header.Get("Idempotent-Replayed") != "true" || replay.str("server.id") != server {
+		t.Errorf("replay: %s %v", replay.raw, replay.header)
+	}
+	do("POST", "/servers", map[string]any{"label": "other", "planId": "vc2-1c-1gb", "regionId": "ams"},
+		append(me, "Idempotency-Key", "deploy-1")...).want(t, 422, "key reused")
+	do("POST", "/servers", map[string]any{"label": "bad label!", "planId": "nope", "regionId": ""}, me...).want(t, 400, "bad deploy")
+	do("POST", "/servers", strings.Repeat(" ", 70<<10), me...).want(t, 413, "huge body")
+	do("POST", "/servers/bulk", map[string]any{"label": "fleet", "count": 2, "planId": "vc2-1c-1gb", "regionId": "fra"},
+		append(me, "Idempotency-Key", "fleet-1")...).want(t, 202, "bulk")
+	do("POST", "/servers/bulk", map[string]any{"label": "fleet", "count": 11, "planId": "vc2-1c-1gb", "regionId": "fra"}, me...).
+		want(t, 400, "bulk too big")
+	do("GET", "/servers", nil, me...).want(t, 200, "servers")
+	do("GET", "/servers/"+server, nil, me...).want(t, 200, "server")
+	do("GET", "/servers/not-a-uuid", nil, me...).want(t, 404, "bad server id")
+	do("POST", "/sandbox/clock/advance", map[string]int{"seconds": 60}, me...).want(t, 200, "advance")
+	do("POST", "/sandbox/clock/advance", map[string]int{"seconds": 0}, me...).want(t, 400, "bad advance")
+	if st := do("GET", "/servers/"+server, nil, me...).want(t, 200, "server").str("server.status"); st != "ACTIVE" {
+		t.Errorf("server %s after the provision delay", st)
+	}
+
+	backup := do("POST", "/backups", map[string]string{"serverId": server}, me...).want(t, 202, "backup").str("backup.id")
+	do("POST", "/backups", map[string]string{"serverId": "00000000-0000-0000-0000-000000000000"}, me...).want(t, 404, "backup unknown server")
+	do("POST", "/backups", map[string]string{"serverId": "xyz"}, me...).want(t, 400, "backup bad server id")
+	do("POST", "/backups/"+backup+"/restore", nil, me...).want(t, 409, "restore pending")
+	do("POST", "/sandbox/clock/advance", map[string]int{"seconds": 180}, me...).want(t, 200, "advance")
+	do("GET", "/backups", nil, me...).want(t, 200, "backups")
+	do("POST", "/backups/"+backup+"/restore", map[string]any{}, append(me, "Idempotency-Key", "restore-1")...).want(t, 202, "restore")
+	do("POST", "/backups/"+backup+"/restore", map[string]any{"x": 1}, me...).want(t, 400, "restore with a field")
+	do("DELETE", "/servers/"+server, nil, me...).want(t, 202, "destroy")
+	do("DELETE", "/servers/"+server, nil, me...).want(t, 409, "destroy twice")
+	do("DELETE", "/backups/"+backup, nil, me...).want(t, 202, "delete backup")
+	do("DELETE", "/backups/"+backup, nil, me...).want(t, 404, "delete backup twice")
+
+	if slices.Contains(s.srv.Routes(), api.Route{Method: "GET", Path: "/billing/ledger"}) {
+		do("GET", "/billing/ledger", nil, me...).want(t, 200, "ledger")
+		do("GET", "/billing/ledger?limit=2", nil, me...).want(t, 200, "ledger page")
+		do("GET", "/billing/ledger?limit=0", nil, me...).want(t, 400, "ledger bad limit")
+	}
+
+	who := "/admin/accounts/agent@example.com"
+	do("GET", who, nil, admin...).want(t, 200, "operator show")
+	do("GET", who, nil, me...).want(t, 401, "operator show with a customer token")
+	do("GET", "/admin/accounts/nobody@example.com", nil, admin...).want(t, 404, "operator show unknown")
+	do("POST", who+"/suspend", map[string]string{"reason": "abuse report #12"}, admin...).want(t, 200, "suspend")
+	do("POST", who+"/suspend", map[string]string{"reason": "again"}, admin...).want(t, 409, "suspend twice")
+	do("POST", "/servers", map[string]any{"label": "x", "planId": "vc2-1c-1gb", "regionId": "ams"}, me...).want(t, 403, "deploy suspended")
+	do("POST", who+"/unsuspend", map[string]string{"reason": "resolved"}, admin...).want(t, 200, "unsuspend")
+	do("POST", who+"/limit", map[string]int{"limit": 25}, admin...).want(t, 200, "limit")
+	do("POST", who+"/limit", map[string]int{"limit": -1}, admin...).want(t, 400, "bad limit")
+
+	do("GET", "/no/such/route", nil, me...).want(t, 404, "unknown route")
+	do("PUT", "/servers", nil, me...)
+
+	// Tokens expire on the sandbox clock.
+	do("POST", "/sandbox/clock/advance", map[string]int{"seconds": 16 * 60}, me...).want(t, 200, "advance")
+	do("GET", "/billing", nil, me...).want(t, 401, "expired token")
+	// The auth rate limit (12 per minute here) ends in a 429.
+	var limited bool
+	for range 15 {
+		if do("POST", "/auth/login", creds).status == http.StatusTooManyRequests {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Errorf("no 429 from /auth/login")
+	}
+
+	var except []string
+	for _, p := range pendingRoutes {
+		if !slices.ContainsFunc(s.srv.Routes(), func(r api.Route) bool {
+			return r.Method+" "+echoParam.ReplaceAllString(r.Path, "{$1}") == p
+		}) {
+			except = append(except, p)
+		}
+	}
+	// This test covers everything by itself, with -run too.
+	for _, op := range v.Uncovered() {
+		if !slices.Contains(except, op) {
+			t.Errorf("the tour does not exercise %s", op)
+		}
+	}
+}

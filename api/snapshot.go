@@ -1,0 +1,48 @@
+package api
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Snapshotter is an event store that can write a consistent copy of itself
+// (the embedded bbolt store): what operator tools read while the serving
+// process holds the store's file locked.
+type Snapshotter interface {
+	Snapshot(ctx context.Context, w io.Writer) error
+}
+
+// adminSnapshot streams a consistent copy of the event store, as one file
+// the embedded store can open. It is operator-only: the log holds every
+// customer's data.
+func (s *Server) adminSnapshot(c echo.Context) error {
+	if s.cfg.Snapshots == nil {
+		return apiError(http.StatusNotFound, "not_found",
+			"this event store has no snapshot: read it directly (KurrentDB serves many readers)")
+	}
+	res := c.Response()
+	// A large store takes longer than the server's write timeout to send;
+	// the copy ends with the request's context instead.
+	_ = http.NewResponseController(res.Writer).SetWriteDeadline(time.Time{})
+	h := res.Header()
+	h.Set(echo.HeaderContentType, "application/octet-stream")
+	h.Set(echo.HeaderContentDisposition, `attachment; filename="events.db"`)
+	h.Set("Cache-Control", "no-store")
+	err := s.cfg.Snapshots.Snapshot(c.Request().Context(), res)
+	if err == nil {
+		return nil
+	}
+	if !res.Committed {
+		return err
+	}
+	// Part of the file is out: the status cannot change any more, and a
+	// response that ends normally would pass a truncated copy for a whole
+	// one. Aborting drops the connection, which the client sees as an
+	// error.
+	s.log.Error("event store snapshot failed mid-stream", "err", err, "request_id", requestID(c))
+	panic(http.ErrAbortHandler)
+}
