@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -58,9 +57,11 @@ func runMain(m *testing.M) int {
 // test binary itself runs with -race: the subprocess is the system under
 // test, not the test.
 func build(out string) error {
+	// The go command that runs this test is on PATH, or where Go installs
+	// by default.
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goBin = "/usr/local/go/bin/go"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
