@@ -87,7 +87,7 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 	svc := app.New(app.Deps{Store: store, Read: model, Projector: proj, Clock: clock, Cloud: cloud,
 		Payments: sandbox.Payments{}, Hasher: hasher, Catalog: domain.DefaultCatalog(), Log: log},
 		app.Config{SignupCredit: signup, ServerLimit: 10})
-	apiCfg := api.Config{JWTSecret: []byte("test-secret"), TokenTTL: 15 * time.Minute, AdminToken: operatorToken,
+	apiCfg := api.Config{JWTSecret: []byte("test-secret"), TokenTTL: 15 * time.Minute, AdminToken: operatorToken, Snapshots: store,
 		AccountRate: 1_000_000, AuthRate: cfg.authRate, Log: log,
 		Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: "1m0s", BackupDelay: "3m0s"}}
 	if apiCfg.AuthRate == 0 {
@@ -765,6 +765,8 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("GET", who, nil, admin...).want(t, 200, "operator show")
 	do("GET", who, nil, me...).want(t, 401, "operator show with a customer token")
 	do("GET", "/admin/accounts/nobody@example.com", nil, admin...).want(t, 404, "operator show unknown")
+	do("GET", "/admin/eventstore/snapshot", nil, admin...).want(t, 200, "operator store snapshot")
+	do("GET", "/admin/eventstore/snapshot", nil, me...).want(t, 401, "store snapshot with a customer token")
 	do("POST", who+"/suspend", map[string]string{"reason": "abuse report #12"}, admin...).want(t, 200, "suspend")
 	do("POST", who+"/suspend", map[string]string{"reason": "again"}, admin...).want(t, 409, "suspend twice")
 	do("POST", "/servers", map[string]any{"label": "x", "planId": "vc2-1c-1gb", "regionId": "ams"}, me...).want(t, 403, "deploy suspended")

@@ -1,0 +1,615 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore"
+)
+
+// DefaultGrace is how long after an hour starts the biller may still not
+// have charged it without that being a violation.
+const DefaultGrace = time.Hour
+
+// Check numbers a rule of the audit, as the package documentation lists them.
+type Check int
+
+// The checks.
+const (
+	CheckDecode Check = iota
+	CheckBalanced
+	CheckNonNegative
+	CheckBilling
+	CheckRefunds
+	CheckHashChain
+	CheckReadModel
+	numChecks
+)
+
+var checkNames = [numChecks]string{"decode", "balanced", "non-negative", "billing", "refunds", "hash-chain", "read-model"}
+
+func (c Check) String() string {
+	if c < 0 || c >= numChecks {
+		return fmt.Sprintf("check(%d)", int(c))
+	}
+	return checkNames[c]
+}
+
+// Checks lists every check in order, for reports.
+func Checks() []Check {
+	out := make([]Check, numChecks)
+	for i := range out {
+		out[i] = Check(i)
+	}
+	return out
+}
+
+// Ref names one stored event, the way an operator finds it again.
+type Ref struct {
+	ID       uuid.UUID           `json:"id"`
+	Stream   string              `json:"stream"`
+	Version  uint64              `json:"version"`
+	Position eventstore.Position `json:"position"`
+}
+
+func (r Ref) String() string {
+	return fmt.Sprintf("event %s %s v%d @%s", r.ID, r.Stream, r.Version, r.Position)
+}
+
+func refOf(ev *eventstore.Event) Ref {
+	return Ref{ID: ev.ID, Stream: ev.Stream, Version: ev.Version, Position: ev.Position}
+}
+
+// Violation is one broken rule, naming the event that breaks it.
+type Violation struct {
+	Check Check `json:"check"`
+	// Event is the offending event: the transaction, or for a missing hour
+	// the event that made it billable, or for an unrefunded deploy its
+	// ServerFailed.
+	Event Ref `json:"event"`
+	// Other is a second event involved, such as the first charge of an
+	// hour charged twice.
+	Other     *Ref   `json:"other,omitempty"`
+	AccountID string `json:"accountId,omitempty"`
+	ServerID  string `json:"serverId,omitempty"`
+	// From and To bound the hours concerned, for billing violations.
+	From    time.Time `json:"from,omitzero"`
+	To      time.Time `json:"to,omitzero"`
+	Message string    `json:"message"`
+}
+
+func (v Violation) String() string {
+	s := fmt.Sprintf("[%d %s] %s: %s", int(v.Check), v.Check, v.Event, v.Message)
+	if v.Other != nil {
+		s += " (see " + v.Other.String() + ")"
+	}
+	return s
+}
+
+// KindTotal counts the transactions of one kind and the money they moved
+// (the sum of their positive postings).
+type KindTotal struct {
+	Kind   domain.TxKind
+	Count  int64
+	Amount domain.Money
+}
+
+// LedgerTotal is the final balance of a ledger account; customer accounts
+// are summed into one line, "customer:*", with Accounts saying how many.
+type LedgerTotal struct {
+	Account  string
+	Accounts int
+	Balance  domain.Money
+}
+
+// Report is the outcome of an audit.
+type Report struct {
+	Events       int64
+	Accounts     int
+	Servers      int
+	Transactions int64
+	// ChargedHours counts charges; RequiredHours the billable hours that had
+	// to be charged by the end of the log.
+	ChargedHours  int64
+	RequiredHours int64
+	FailedDeploys int
+	First, Last   eventstore.Position
+	// Oldest and Newest are the earliest and latest domain times in the
+	// log; Newest minus the grace decides which open hours were due.
+	Oldest, Newest time.Time
+	Grace          time.Duration
+	Kinds          []KindTotal
+	Totals         []LedgerTotal
+	// Trial is the sum of every posting: zero when the books balance.
+	Trial      domain.Money
+	Violations []Violation
+	// ReadModel says what check 6 compared ("" when it did not run), and
+	// ReadModelSkipped why it did not run, if it was asked to.
+	ReadModel        string
+	ReadModelSkipped string
+	// Balances is the fold of the ledger per customer account id, the
+	// numbers check 6 compares a read model against.
+	Balances map[string]domain.Money `json:"-"`
+}
+
+// Count returns how many violations of c the report holds.
+func (r *Report) Count(c Check) int {
+	n := 0
+	for _, v := range r.Violations {
+		if v.Check == c {
+			n++
+		}
+	}
+	return n
+}
+
+// OK reports whether no rule was broken.
+func (r *Report) OK() bool { return len(r.Violations) == 0 }
+
+// Options tune an audit. The zero value audits with the default grace.
+type Options struct {
+	// Grace is how long after an hour starts it may still be uncharged in a
+	// period open at the end of the log. Zero means DefaultGrace; a negative
+	// value means none (every started hour is due).
+	Grace time.Duration
+	// Now replaces the log's newest time as the moment hours are due by;
+	// replay uses it to look at an account as it was.
+	Now time.Time
+	// BalancesAt, if set, has the fold keep every account's balance as of
+	// that position, for check 6 against a read model whose checkpoint it
+	// is (a shared read model that is not at the end of the log).
+	BalancesAt eventstore.Position
+}
+
+type kindTotal struct {
+	count  int64
+	amount amount
+}
+
+// account is what the audit keeps per account stream.
+type account struct {
+	id         string
+	registered bool
+	lastHash   []byte
+	// last is the account's last event, what a read-model mismatch names.
+	last Ref
+}
+
+// Auditor folds the log event by event. It is not safe for concurrent use;
+// Run parallelises the decoding in front of it, not the fold.
+type Auditor struct {
+	opts   Options
+	report Report
+
+	accounts map[string]*account
+	servers  map[string]*server
+	order    []*server // servers in deploy order, for a stable report
+	balances map[string]amount
+	negative map[string]bool // customer ledger accounts now below zero
+	kinds    map[domain.TxKind]*kindTotal
+	newest   time.Time
+	oldest   time.Time
+	finished bool
+	// captured are the balances at opts.BalancesAt, once the fold is there.
+	captured map[string]domain.Money
+	dec      *decoder // Apply's
+}
+
+// New returns an Auditor that has seen no event.
+func New(opts Options) *Auditor {
+	if opts.Grace == 0 {
+		opts.Grace = DefaultGrace
+	}
+	if opts.Grace < 0 {
+		opts.Grace = 0
+	}
+	return &Auditor{
+		opts:     opts,
+		accounts: map[string]*account{},
+		servers:  map[string]*server{},
+		balances: map[string]amount{},
+		negative: map[string]bool{},
+		kinds:    map[domain.TxKind]*kindTotal{},
+	}
+}
+
+// prepared is an event with everything about it that does not depend on
+// other events already worked out, so that it can be done in parallel.
+type prepared struct {
+	ev eventstore.Event
+	// e is the domain event, or tx for a LedgerPosted; neither for an event
+	// of another stream, or an undecodable one (err).
+	e        domain.Event
+	tx       *ledgerTx
+	err      error
+	balanced bool // tx only
+	hashOK   bool // tx only
+}
+
+func isDomainStream(stream string) bool {
+	return strings.HasPrefix(stream, domain.AccountStreamPrefix) ||
+		strings.HasPrefix(stream, domain.BackupStreamPrefix) || stream == domain.ClockStream
+}
+
+// prepare decodes ev and runs the checks that look at it alone.
+func prepare(ev eventstore.Event, d *decoder) prepared {
+	p := prepared{ev: ev}
+	if isDomainStream(ev.Stream) {
+		p.e, p.tx, p.hashOK, p.err = decodeDomain(ev.Type, ev.Data, d)
+		if p.tx != nil {
+			p.balanced = p.tx.sum().sign() == 0
+		}
+	}
+	// The fold keeps references to events; the payload is not needed any
+	// more and is by far their largest part.
+	p.ev.Data = nil
+	return p
+}
+
+// Apply folds a batch of events, in log order. It is the projection entry
+// point; Run does the same with the decoding spread over the CPUs.
+func (a *Auditor) Apply(batch []eventstore.Event) {
+	if a.dec == nil {
+		a.dec = newDecoder()
+	}
+	for _, ev := range batch {
+		p := prepare(ev, a.dec)
+		a.fold(&p)
+	}
+}
+
+func (a *Auditor) violate(v Violation) {
+	a.report.Violations = append(a.report.Violations, v)
+}
+
+// eventTime is the domain time of an event: when it happened in the
+// service's clock.
+func eventTime(e domain.Event) time.Time {
+	switch e := e.(type) {
+	case domain.AccountRegistered:
+		return e.At
+	case domain.AccountSuspended:
+		return e.At
+	case domain.AccountUnsuspended:
+		return e.At
+	case domain.ServerLimitSet:
+		return e.At
+	case domain.TopupCreated:
+		return e.At
+	case domain.TopupPaid:
+		return e.At
+	case domain.IdempotencyKeyUsed:
+		return e.At
+	case domain.LedgerPosted:
+		return e.At
+	case domain.ServerDeployed:
+		return e.At
+	case domain.ServerProvisionStarted:
+		return e.At
+	case domain.ServerInstanceCreated:
+		return e.At
+	case domain.ServerActivated:
+		return e.At
+	case domain.ServerFailed:
+		return e.At
+	case domain.ServerSuspended:
+		return e.At
+	case domain.ServerResumed:
+		return e.At
+	case domain.ServerDestroyRequested:
+		return e.At
+	case domain.ServerDestroyed:
+		return e.At
+	case domain.BackupRequested:
+		return e.At
+	case domain.BackupCompleted:
+		return e.At
+	case domain.BackupFailed:
+		return e.At
+	case domain.BackupRestored:
+		return e.At
+	case domain.BackupDeleted:
+		return e.At
+	case domain.BackupExpired:
+		return e.At
+	case domain.ClockAdvanced:
+		// The advance moves the service's clock to At + Seconds, and work
+		// due by then is done right after it.
+		return e.At.Add(time.Duration(e.Seconds) * time.Second)
+	}
+	return time.Time{}
+}
+
+// EventTime is the domain time of an event (for a clock advance, the time it
+// moved to); replay filters on it.
+func EventTime(e domain.Event) time.Time { return eventTime(e) }
+
+func (a *Auditor) fold(p *prepared) {
+	ev := &p.ev
+	if a.captured == nil && !a.opts.BalancesAt.IsZero() && a.opts.BalancesAt.Less(ev.Position) {
+		a.capture()
+	}
+	a.report.Events++
+	if a.report.First.IsZero() {
+		a.report.First = ev.Position
+	}
+	a.report.Last = ev.Position
+	if p.err != nil {
+		a.violate(Violation{Check: CheckDecode, Event: refOf(ev), Message: p.err.Error()})
+		return
+	}
+	if p.e == nil && p.tx == nil {
+		return
+	}
+	t := time.Time{}
+	if p.tx != nil {
+		t = p.tx.at
+	} else {
+		t = eventTime(p.e)
+	}
+	if !t.IsZero() {
+		if t.After(a.newest) {
+			a.newest = t
+		}
+		if a.oldest.IsZero() || t.Before(a.oldest) {
+			a.oldest = t
+		}
+	}
+	prefix, id := domain.StreamID(ev.Stream)
+	if prefix != domain.AccountStreamPrefix {
+		if p.tx != nil {
+			// Money moves only on account streams, where the chain and the
+			// read models see it; a transaction anywhere else is neither.
+			a.violate(Violation{Check: CheckDecode, Event: refOf(ev),
+				Message: "a ledger transaction outside an account stream: no chain or balance covers it"})
+		}
+		return
+	}
+	acct := a.accounts[id]
+	if acct == nil {
+		acct = &account{id: id}
+		a.accounts[id] = acct
+	}
+	acct.last = refOf(ev)
+	if p.tx != nil {
+		a.ledger(p, acct, p.tx)
+		return
+	}
+	switch e := p.e.(type) {
+	case domain.AccountRegistered:
+		acct.registered = true
+	case domain.ServerDeployed:
+		a.deployed(ev, acct, e)
+	case domain.ServerSuspended:
+		a.lifecycle(ev, e.ServerID, func(s *server) { s.closePeriod(ev, e.At, false, "was suspended") })
+	case domain.ServerResumed:
+		a.lifecycle(ev, e.ServerID, func(s *server) { s.openPeriod(ev, e.At) })
+	case domain.ServerDestroyRequested:
+		a.lifecycle(ev, e.ServerID, func(s *server) { s.closePeriod(ev, e.At, true, "was deleted") })
+	case domain.ServerFailed:
+		a.lifecycle(ev, e.ServerID, func(s *server) {
+			s.closePeriod(ev, e.At, true, "failed to deploy")
+			if s.failed == nil {
+				r := refOf(ev)
+				s.failed = &r
+			}
+		})
+	}
+}
+
+func (a *Auditor) ledger(p *prepared, acct *account, tx *ledgerTx) {
+	ev := &p.ev
+	a.report.Transactions++
+	ref := refOf(ev)
+
+	// 5: the chain continues from the stored hash, whatever the verdict,
+	// so one bad event is one violation.
+	if !bytes.Equal(tx.prevHash, acct.lastHash) {
+		a.violate(Violation{Check: CheckHashChain, Event: ref, AccountID: acct.id,
+			Message: fmt.Sprintf("prevHash %s does not link to the previous transaction's hash %s (a transaction was dropped, inserted or reordered)",
+				short(tx.prevHash), short(acct.lastHash))})
+	}
+	if !p.hashOK {
+		a.violate(Violation{Check: CheckHashChain, Event: ref, AccountID: acct.id,
+			Message: fmt.Sprintf("hash %s does not match the transaction's content (it was edited after it was sealed)", short(tx.hash))})
+	}
+	acct.lastHash = append(acct.lastHash[:0], tx.hash...)
+
+	// 1
+	if !p.balanced {
+		a.violate(Violation{Check: CheckBalanced, Event: ref, AccountID: acct.id,
+			Message: fmt.Sprintf("%s %s: postings sum to %s, not 0", tx.kind, tx.txID, tx.sum())})
+	}
+
+	// Totals, and 2: balances in log order.
+	k := a.kinds[domain.TxKind(tx.kind)]
+	if k == nil {
+		k = &kindTotal{}
+		a.kinds[domain.TxKind(tx.kind)] = k
+	}
+	k.count++
+	var buf [4]string
+	touched := buf[:0]
+	for _, po := range tx.postings {
+		if po.amt.sign() > 0 {
+			k.amount = k.amount.add(po.amt)
+		}
+		a.balances[po.account] = a.balances[po.account].add(po.amt)
+		if strings.HasPrefix(po.account, "customer:") && !slices.Contains(touched, po.account) {
+			touched = append(touched, po.account)
+		}
+	}
+	// A balance is a state between transactions, so it is checked once the
+	// whole transaction is posted.
+	for _, acc := range touched {
+		bal := a.balances[acc]
+		if bal.sign() >= 0 {
+			delete(a.negative, acc)
+			continue
+		}
+		if !a.negative[acc] {
+			a.negative[acc] = true
+			a.violate(Violation{Check: CheckNonNegative, Event: ref, AccountID: strings.TrimPrefix(acc, "customer:"),
+				Message: fmt.Sprintf("%s %s takes %s to %s", tx.kind, tx.txID, acc, bal)})
+		}
+	}
+
+	switch domain.TxKind(tx.kind) {
+	case domain.TxCharge:
+		a.charge(ev, acct, tx)
+	case domain.TxRefund:
+		a.refund(ev, acct, tx)
+	}
+}
+
+func short(h []byte) string {
+	if len(h) == 0 {
+		return `""`
+	}
+	if len(h) > 12 {
+		return string(h[:12]) + "…"
+	}
+	return string(h)
+}
+
+// Finish runs the checks that need the whole log and returns the report.
+// The Auditor must not be fed after Finish.
+func (a *Auditor) Finish() *Report {
+	if a.finished {
+		return &a.report
+	}
+	a.finished = true
+	if a.captured == nil && !a.opts.BalancesAt.IsZero() {
+		a.capture()
+	}
+	r := &a.report
+	r.Grace = a.opts.Grace
+	r.Newest, r.Oldest = a.newest, a.oldest
+	now := a.opts.Now
+	if now.IsZero() {
+		now = a.newest
+	}
+	for _, s := range a.order {
+		a.finishServer(s, now)
+	}
+	r.Servers = len(a.order)
+	for _, acct := range a.accounts {
+		if acct.registered {
+			r.Accounts++
+		}
+	}
+	r.Balances = make(map[string]domain.Money, len(a.accounts))
+	for id, acct := range a.accounts {
+		if acct.registered {
+			r.Balances[id] = a.balances[domain.CustomerLedger(id)].money()
+		}
+	}
+	var trial, customerSum amount
+	customers := LedgerTotal{Account: "customer:*"}
+	for name, bal := range a.balances {
+		trial = trial.add(bal)
+		if strings.HasPrefix(name, "customer:") {
+			customers.Accounts++
+			customerSum = customerSum.add(bal)
+			continue
+		}
+		r.Totals = append(r.Totals, LedgerTotal{Account: name, Accounts: 1, Balance: bal.money()})
+	}
+	r.Trial = trial.money()
+	customers.Balance = customerSum.money()
+	slices.SortFunc(r.Totals, func(x, y LedgerTotal) int { return strings.Compare(x.Account, y.Account) })
+	if customers.Accounts > 0 {
+		r.Totals = append(r.Totals, customers)
+	}
+	for kind, k := range a.kinds {
+		r.Kinds = append(r.Kinds, KindTotal{Kind: kind, Count: k.count, Amount: k.amount.money()})
+	}
+	slices.SortFunc(r.Kinds, func(x, y KindTotal) int { return strings.Compare(string(x.Kind), string(y.Kind)) })
+	sortViolations(r.Violations)
+	return r
+}
+
+func sortViolations(vs []Violation) {
+	slices.SortStableFunc(vs, func(x, y Violation) int {
+		switch {
+		case x.Event.Position.Less(y.Event.Position):
+			return -1
+		case y.Event.Position.Less(x.Event.Position):
+			return 1
+		}
+		return int(x.Check) - int(y.Check)
+	})
+}
+
+// capture keeps the balances of the accounts registered so far.
+func (a *Auditor) capture() {
+	a.captured = map[string]domain.Money{}
+	for id, acct := range a.accounts {
+		if acct.registered {
+			a.captured[id] = a.balances[domain.CustomerLedger(id)].money()
+		}
+	}
+}
+
+// AccountRef is the last event of an account stream the auditor saw, what a
+// read-model mismatch names.
+func (a *Auditor) accountRef(id string) Ref {
+	if acct := a.accounts[id]; acct != nil {
+		return acct.last
+	}
+	return Ref{Stream: domain.AccountStream(id)}
+}
+
+// CheckReadModel is check 6: every registered account's balance in the
+// read model must equal the fold of the ledger. The read model must have
+// applied exactly the audited log, or (with Options.BalancesAt) exactly the
+// log up to BalancesAt. It finishes the audit if need be, adds the
+// violations to the report and returns an error only if the read model
+// cannot answer.
+func (a *Auditor) CheckReadModel(ctx context.Context, name string, rm BalanceReader) error {
+	r := a.Finish()
+	balances := r.Balances
+	if a.captured != nil {
+		balances = a.captured
+	}
+	ids := make([]string, 0, len(balances))
+	for id := range balances {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var found []Violation
+	for i, id := range ids {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		got, ok, err := rm.Balance(ctx, id)
+		if err != nil {
+			return fmt.Errorf("read model %s: account %s: %w", name, id, err)
+		}
+		want := balances[id]
+		switch {
+		case !ok:
+			found = append(found, Violation{Check: CheckReadModel, Event: a.accountRef(id), AccountID: id,
+				Message: fmt.Sprintf("the %s read model has no account %s; the ledger says its balance is %s", name, id, want)})
+		case got.Cmp(want) != 0:
+			found = append(found, Violation{Check: CheckReadModel, Event: a.accountRef(id), AccountID: id,
+				Message: fmt.Sprintf("the %s read model shows balance %s, the ledger's fold is %s", name, got, want)})
+		}
+	}
+	r.ReadModel = fmt.Sprintf("%s (%d balances)", name, len(ids))
+	if a.captured != nil {
+		r.ReadModel = fmt.Sprintf("%s (%d balances at position %s)", name, len(ids), a.opts.BalancesAt)
+	}
+	r.Violations = append(r.Violations, found...)
+	sortViolations(r.Violations)
+	return nil
+}
