@@ -1,0 +1,308 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/projections"
+)
+
+// Each read is a single statement, so it sees one consistent snapshot even
+// while a batch is being applied.
+
+// Account returns the account's view; its hourly spend is summed from the
+// servers billed now.
+func (m *Model) Account(ctx context.Context, id string) (projections.AccountView, error) {
+	v := projections.AccountView{ID: id}
+	var balance, spend string
+	var limit, createdNs int32
+	var created pgtype.Timestamptz
+	err := m.pool.QueryRow(ctx, `SELECT a.email, a.balance::text, a.suspended, a.server_limit, a.created_at,
+			a.created_at_ns, coalesce((SELECT sum(s.hourly_price) FROM servers s
+				WHERE s.account_id = a.id AND s.status IN ('PROVISIONING', 'ACTIVE')), 0)::text
+		FROM accounts a WHERE a.id = $1 AND a.registered`, id).
+		Scan(&v.Email, &balance, &v.Suspended, &limit, &created, &createdNs, &spend)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return projections.AccountView{}, fmt.Errorf("account %s: %w", id, projections.ErrNotFound)
+	}
+	if err != nil {
+		return projections.AccountView{}, classify(ctx, "read account", err)
+	}
+	if v.Balance, err = domain.ParseMoney(balance); err != nil {
+		return projections.AccountView{}, fmt.Errorf("account %s: balance: %w", id, err)
+	}
+	if v.HourlySpend, err = domain.ParseMoney(spend); err != nil {
+		return projections.AccountView{}, fmt.Errorf("account %s: hourly spend: %w", id, err)
+	}
+	v.ServerLimit, v.CreatedAt = int(limit), joinTime(created, createdNs)
+	return v, nil
+}
+
+// serverColumns are read through a LEFT JOIN from the account, so that one
+// statement tells a missing account (no row) from an account without the
+// server (a row of NULLs).
+const serverColumns = `a.id, s.id, s.label, s.status, s.region, s.plan, s.ipv4, s.hourly_price::text, s.ssh_keys,
+	s.backup_id, s.created_at, s.created_at_ns`
+
+// scanServer reads a row of serverColumns; ok is false for the NULL row of
+// an account without servers.
+func scanServer(rows pgx.Rows) (v projections.ServerView, ok bool, err error) {
+	var id, label, status, region, plan, ipv4, price, backupID pgtype.Text
+	var keys []string
+	var created pgtype.Timestamptz
+	var createdNs pgtype.Int4
+	if err := rows.Scan(&v.AccountID, &id, &label, &status, &region, &plan, &ipv4, &price, &keys, &backupID,
+		&created, &createdNs); err != nil {
+		return v, false, err
+	}
+	if !id.Valid {
+		return v, false, nil
+	}
+	hourly, err := domain.ParseMoney(price.String)
+	if err != nil {
+		return v, false, fmt.Errorf("server %s: hourly price: %w", id.String, err)
+	}
+	v.ID, v.Label, v.Status, v.Region, v.Plan = id.String, label.String, domain.ServerStatus(status.String), region.String, plan.String
+	v.HourlyPrice, v.BackupID, v.CreatedAt = hourly, backupID.String, joinTime(created, createdNs.Int32)
+	if v.Status == domain.StatusActive {
+		// The address is shown only while the server runs.
+		v.IPv4 = ipv4.String
+	}
+	if len(keys) > 0 {
+		v.SSHKeys = keys
+	}
+	return v, true, nil
+}
+
+// Servers lists the account's servers that are not DESTROYED, oldest first.
+func (m *Model) Servers(ctx context.Context, accountID string) ([]projections.ServerView, error) {
+	rows, err := m.pool.Query(ctx, `SELECT `+serverColumns+`
+		FROM accounts a LEFT JOIN servers s ON s.account_id = a.id AND s.status <> 'DESTROYED'
+		WHERE a.id = $1 AND a.registered ORDER BY s.log_commit, s.log_prepare`, accountID)
+	if err != nil {
+		return nil, classify(ctx, "read servers", err)
+	}
+	defer rows.Close()
+	out, found := []projections.ServerView{}, false
+	for rows.Next() {
+		found = true
+		v, ok, err := scanServer(rows)
+		if err != nil {
+			return nil, classify(ctx, "read servers", err)
+		}
+		if ok {
+			out = append(out, v)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(ctx, "read servers", err)
+	}
+	if !found {
+		return nil, fmt.Errorf("account %s: %w", accountID, projections.ErrNotFound)
+	}
+	return out, nil
+}
+
+// Server returns one of the account's servers, DESTROYED included.
+func (m *Model) Server(ctx context.Context, accountID, id string) (projections.ServerView, error) {
+	rows, err := m.pool.Query(ctx, `SELECT `+serverColumns+`
+		FROM accounts a LEFT JOIN servers s ON s.account_id = a.id AND s.id = $2
+		WHERE a.id = $1 AND a.registered`, accountID, id)
+	if err != nil {
+		return projections.ServerView{}, classify(ctx, "read server", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return projections.ServerView{}, classify(ctx, "read server", err)
+		}
+		return projections.ServerView{}, fmt.Errorf("account %s: %w", accountID, projections.ErrNotFound)
+	}
+	v, ok, err := scanServer(rows)
+	if err != nil {
+		return projections.ServerView{}, classify(ctx, "read server", err)
+	}
+	if !ok {
+		return projections.ServerView{}, fmt.Errorf("server %s: %w", id, projections.ErrNotFound)
+	}
+	return v, nil
+}
+
+const topupColumns = `a.id, t.id, t.status, t.amount::text, t.currency, t.pay_address, t.created_at, t.created_at_ns,
+	t.paid_at, t.paid_at_ns`
+
+func scanTopup(rows pgx.Rows) (v projections.TopupView, ok bool, err error) {
+	var id, status, amount, currency, address pgtype.Text
+	var created, paid pgtype.Timestamptz
+	var createdNs, paidNs pgtype.Int4
+	if err := rows.Scan(&v.AccountID, &id, &status, &amount, &currency, &address, &created, &createdNs,
+		&paid, &paidNs); err != nil {
+		return v, false, err
+	}
+	if !id.Valid {
+		return v, false, nil
+	}
+	amt, err := domain.ParseMoney(amount.String)
+	if err != nil {
+		return v, false, fmt.Errorf("top-up %s: amount: %w", id.String, err)
+	}
+	v.ID, v.Status, v.Amount, v.Currency, v.PayAddress = id.String, status.String, amt, currency.String, address.String
+	v.CreatedAt, v.PaidAt = joinTime(created, createdNs.Int32), joinTime(paid, paidNs.Int32)
+	return v, true, nil
+}
+
+// Topups lists the account's top-ups, oldest first.
+func (m *Model) Topups(ctx context.Context, accountID string) ([]projections.TopupView, error) {
+	rows, err := m.pool.Query(ctx, `SELECT `+topupColumns+`
+		FROM accounts a LEFT JOIN topups t ON t.account_id = a.id
+		WHERE a.id = $1 AND a.registered ORDER BY t.log_commit, t.log_prepare`, accountID)
+	if err != nil {
+		return nil, classify(ctx, "read top-ups", err)
+	}
+	defer rows.Close()
+	out, found := []projections.TopupView{}, false
+	for rows.Next() {
+		found = true
+		v, ok, err := scanTopup(rows)
+		if err != nil {
+			return nil, classify(ctx, "read top-ups", err)
+		}
+		if ok {
+			out = append(out, v)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(ctx, "read top-ups", err)
+	}
+	if !found {
+		return nil, fmt.Errorf("account %s: %w", accountID, projections.ErrNotFound)
+	}
+	return out, nil
+}
+
+// Topup returns one of the account's top-ups.
+func (m *Model) Topup(ctx context.Context, accountID, id string) (projections.TopupView, error) {
+	rows, err := m.pool.Query(ctx, `SELECT `+topupColumns+`
+		FROM accounts a LEFT JOIN topups t ON t.account_id = a.id AND t.id = $2
+		WHERE a.id = $1 AND a.registered`, accountID, id)
+	if err != nil {
+		return projections.TopupView{}, classify(ctx, "read top-up", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return projections.TopupView{}, classify(ctx, "read top-up", err)
+		}
+		return projections.TopupView{}, fmt.Errorf("account %s: %w", accountID, projections.ErrNotFound)
+	}
+	v, ok, err := scanTopup(rows)
+	if err != nil {
+		return projections.TopupView{}, classify(ctx, "read top-up", err)
+	}
+	if !ok {
+		return projections.TopupView{}, fmt.Errorf("top-up %s: %w", id, projections.ErrNotFound)
+	}
+	return v, nil
+}
+
+// visibleBackups is the condition of domain.Backup.Visible at ($2, $3), the
+// instant split like the stored times: the comparison is exact to the
+// nanosecond.
+const visibleBackups = `status IN ('PENDING', 'AVAILABLE', 'ERROR') AND (expires_at, expires_at_ns) > ($2, $3)`
+
+const backupColumns = `id, account_id, server_id, label, status, region, plan, created_at, created_at_ns,
+	expires_at, expires_at_ns`
+
+func scanBackup(row pgx.Row) (projections.BackupView, error) {
+	var v projections.BackupView
+	var status string
+	var created, expires pgtype.Timestamptz
+	var createdNs, expiresNs int32
+	if err := row.Scan(&v.ID, &v.AccountID, &v.ServerID, &v.Label, &status, &v.Region, &v.Plan, &created,
+		&createdNs, &expires, &expiresNs); err != nil {
+		return v, err
+	}
+	v.Status = domain.BackupStatus(status)
+	v.CreatedAt, v.ExpiresAt = joinTime(created, createdNs), joinTime(expires, expiresNs)
+	return v, nil
+}
+
+func nowArgs(now time.Time) (time.Time, int32) {
+	return now.Truncate(time.Microsecond), int32(now.Nanosecond() % 1000)
+}
+
+// Backups lists the account's PENDING, AVAILABLE and ERROR backups not
+// expired at now, oldest first.
+func (m *Model) Backups(ctx context.Context, accountID string, now time.Time) ([]projections.BackupView, error) {
+	at, ns := nowArgs(now)
+	rows, err := m.pool.Query(ctx, `SELECT `+backupColumns+` FROM backups
+		WHERE account_id = $1 AND log_commit IS NOT NULL AND `+visibleBackups+`
+		ORDER BY log_commit, log_prepare`, accountID, at, ns)
+	if err != nil {
+		return nil, classify(ctx, "read backups", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (projections.BackupView, error) { return scanBackup(r) })
+	if err != nil {
+		return nil, classify(ctx, "read backups", err)
+	}
+	if out == nil {
+		out = []projections.BackupView{}
+	}
+	return out, nil
+}
+
+// Backup returns one of the account's backups visible at now.
+func (m *Model) Backup(ctx context.Context, accountID, id string, now time.Time) (projections.BackupView, error) {
+	at, ns := nowArgs(now)
+	v, err := scanBackup(m.pool.QueryRow(ctx, `SELECT `+backupColumns+` FROM backups
+		WHERE account_id = $1 AND id = $4 AND `+visibleBackups, accountID, at, ns, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return projections.BackupView{}, fmt.Errorf("backup %s: %w", id, projections.ErrNotFound)
+	}
+	if err != nil {
+		return projections.BackupView{}, classify(ctx, "read backup", err)
+	}
+	return v, nil
+}
+
+// WorkAccounts lists, in id order, the accounts with a server that is not
+// DESTROYED or ERROR.
+func (m *Model) WorkAccounts(ctx context.Context) ([]string, error) {
+	rows, err := m.pool.Query(ctx, `SELECT DISTINCT account_id FROM servers
+		WHERE status NOT IN ('DESTROYED', 'ERROR') ORDER BY account_id`)
+	if err != nil {
+		return nil, classify(ctx, "read work accounts", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, classify(ctx, "read work accounts", err)
+	}
+	if len(out) == 0 {
+		return nil, nil // as the memory model: no list rather than an empty one
+	}
+	return out, nil
+}
+
+// OpenBackups lists, in id order, the backups still PENDING, AVAILABLE or
+// ERROR: to complete, expire or clean up.
+func (m *Model) OpenBackups(ctx context.Context) ([]string, error) {
+	rows, err := m.pool.Query(ctx, `SELECT id FROM backups
+		WHERE status IN ('PENDING', 'AVAILABLE', 'ERROR') ORDER BY id`)
+	if err != nil {
+		return nil, classify(ctx, "read open backups", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, classify(ctx, "read open backups", err)
+	}
+	if len(out) == 0 {
+		return nil, nil // as the memory model: no list rather than an empty one
+	}
+	return out, nil
+}
