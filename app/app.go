@@ -44,6 +44,12 @@ type Config struct {
 	ProvisionAttempts int
 	// ReadTimeout bounds how long a write waits for the read model to show it.
 	ReadTimeout time.Duration
+	// ProvisionLease is how long, in sandbox (service clock) time, a
+	// provisioning attempt started by another worker is left alone before
+	// this one looks the instance up and retries: the other worker's call to
+	// the provider may still be under way. Zero retries at once, which is
+	// right only when no other worker can exist (the embedded store).
+	ProvisionLease time.Duration
 }
 
 // Service is the application. It is safe for concurrent use.
@@ -62,8 +68,19 @@ type Service struct {
 	mu    sync.Mutex
 	cache map[string]cachedAccount
 
-	// work serialises passes of background work in this process.
+	// lead says whether this process does the background work.
+	lead Leadership
+	// started holds, per server, the provisioning attempt this process
+	// started last (guarded by mu): its own attempts it may retry at once.
+	started map[string]int
+
+	// work serialises passes of background work in this process, and
+	// guards the fields below.
 	work sync.Mutex
+	// round is the last round of work this process recorded.
+	round Round
+	// clockNext is the version of the sandbox clock stream to read next.
+	clockNext uint64
 	// kick asks the background loop for a pass now.
 	kick chan struct{}
 }
@@ -71,6 +88,9 @@ type Service struct {
 type cachedAccount struct {
 	state   domain.Account
 	version int64
+	// position is where the event at version is in the global log: what a
+	// read waits for to show everything done on the account.
+	position eventstore.Position
 }
 
 // Deps are the adapters a Service runs on.
@@ -84,6 +104,9 @@ type Deps struct {
 	Hasher    *Hasher
 	Catalog   domain.Catalog
 	Log       *slog.Logger
+	// Leadership elects the process that does the background work; nil
+	// means SoleWorker (this process is the only one).
+	Leadership Leadership
 }
 
 // New returns a Service.
@@ -94,9 +117,13 @@ func New(d Deps, cfg Config) *Service {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 5 * time.Second
 	}
+	lead := d.Leadership
+	if lead == nil {
+		lead = SoleWorker{}
+	}
 	return &Service{store: d.Store, read: d.Read, proj: d.Projector, clock: d.Clock, cloud: d.Cloud,
 		pay: d.Payments, hasher: d.Hasher, catalog: d.Catalog, cfg: cfg, log: d.Log,
-		cache: map[string]cachedAccount{}, kick: make(chan struct{}, 1)}
+		cache: map[string]cachedAccount{}, lead: lead, started: map[string]int{}, kick: make(chan struct{}, 1)}
 }
 
 // Catalog is what can be deployed.
@@ -137,6 +164,12 @@ func NormalizeEmail(email string) (string, error) {
 // load returns the account's current state and stream version, reading only
 // the events the cache has not seen.
 func (s *Service) load(ctx context.Context, id string) (domain.Account, int64, error) {
+	c, err := s.loadCached(ctx, id)
+	return c.state, c.version, err
+}
+
+// loadCached is load with the position of the account's last event.
+func (s *Service) loadCached(ctx context.Context, id string) (cachedAccount, error) {
 	s.mu.Lock()
 	c, ok := s.cache[id]
 	s.mu.Unlock()
@@ -145,29 +178,30 @@ func (s *Service) load(ctx context.Context, id string) (domain.Account, int64, e
 	}
 	events, err := s.store.ReadStream(ctx, domain.AccountStream(id), uint64(c.version+1))
 	if err != nil {
-		return domain.Account{}, 0, fmt.Errorf("load account %s: %w", id, err)
+		return cachedAccount{}, fmt.Errorf("load account %s: %w", id, err)
 	}
 	if len(events) == 0 {
-		return c.state, c.version, nil
+		return c, nil
 	}
 	st := c.state.Clone()
 	for _, ev := range events {
 		e, err := domain.DecodeEvent(ev.Type, ev.Data)
 		if err != nil {
-			return domain.Account{}, 0, fmt.Errorf("load account %s: %w", id, err)
+			return cachedAccount{}, fmt.Errorf("load account %s: %w", id, err)
 		}
 		st = domain.Evolve(st, e)
 	}
-	version := int64(events[len(events)-1].Version)
-	s.remember(id, st, version)
-	return st, version, nil
+	last := events[len(events)-1]
+	c = cachedAccount{state: st, version: int64(last.Version), position: last.Position}
+	s.remember(id, c)
+	return c, nil
 }
 
-func (s *Service) remember(id string, st domain.Account, version int64) {
+func (s *Service) remember(id string, c cachedAccount) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c, ok := s.cache[id]; !ok || c.version < version {
-		s.cache[id] = cachedAccount{state: st, version: version}
+	if old, ok := s.cache[id]; !ok || old.version < c.version {
+		s.cache[id] = c
 	}
 }
 
@@ -222,7 +256,7 @@ func (s *Service) execAccount(ctx context.Context, id string, cmd domain.Command
 		for _, e := range events {
 			st = domain.Evolve(st, e)
 		}
-		s.remember(id, st, int64(res.Version))
+		s.remember(id, cachedAccount{state: st, version: int64(res.Version), position: res.Position})
 		return st, res.Position, nil
 	}
 	return domain.Account{}, eventstore.Position{}, ErrContention
@@ -234,6 +268,31 @@ func (s *Service) WaitFor(ctx context.Context, pos eventstore.Position) error {
 		return nil
 	}
 	return s.proj.WaitFor(ctx, pos, s.cfg.ReadTimeout)
+}
+
+// AwaitAccount waits, at most the read timeout, until the read model has
+// applied the account's last event, so that a read shows every write made
+// on the account, also by another API process sharing the event store and
+// the read model. The position comes from the event store (the stream read
+// on from the cached version), not from what this process remembers of its
+// own writes.
+func (s *Service) AwaitAccount(ctx context.Context, accountID string) error {
+	c, err := s.loadCached(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	return s.WaitFor(ctx, c.position)
+}
+
+// AwaitLog waits, at most the read timeout, until the read model has applied
+// the log up to its head now: for reads of what the account's stream does
+// not record (its backups, each a stream of its own).
+func (s *Service) AwaitLog(ctx context.Context) error {
+	head, err := s.store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	return s.WaitFor(ctx, head)
 }
 
 // Register opens an account and returns its id.
@@ -274,18 +333,20 @@ func (s *Service) Login(ctx context.Context, email, password string) (string, er
 		return "", ErrBadCredentials
 	}
 	id := AccountID(email)
-	st, _, err := s.load(ctx, id)
+	c, err := s.loadCached(ctx, id)
 	if err != nil {
 		return "", err
 	}
-	ok, err := s.hasher.Verify(ctx, st.PasswordHash, password)
+	ok, err := s.hasher.Verify(ctx, c.state.PasswordHash, password)
 	if err != nil {
 		return "", err
 	}
-	if !ok || !st.Registered {
+	if !ok || !c.state.Registered {
 		return "", ErrBadCredentials
 	}
-	return id, nil
+	// The answer shows the account from the read model: let it catch up
+	// with a registration made through another process.
+	return id, s.WaitFor(ctx, c.position)
 }
 
 // Account returns the account's state from the event store (authoritative).

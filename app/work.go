@@ -19,13 +19,18 @@ func (s *Service) Kick() {
 }
 
 // Run does the background work every interval (and when kicked) until ctx
-// ends: provisioning, destroying, billing, backups.
+// ends, in rounds (see runRound), while this process leads it (see
+// Leadership): provisioning, destroying, billing, backups. A process that
+// does not lead asks again at every interval, so it takes over within one
+// when the leader dies.
 func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if err := s.RunDue(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("background work", "err", err)
+		if s.lead.Held(ctx) {
+			if err := s.runRound(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("background work", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -45,7 +50,8 @@ func metaFor(causation string) eventstore.Metadata {
 }
 
 // RunDue does everything due by now, once: the read model is caught up first
-// so no account with work is missed.
+// so no account with work is missed. It does not ask the Leadership: it is
+// for tests and tools that drive the work themselves.
 func (s *Service) RunDue(ctx context.Context) error {
 	s.work.Lock()
 	defer s.work.Unlock()
@@ -53,16 +59,100 @@ func (s *Service) RunDue(ctx context.Context) error {
 }
 
 func (s *Service) runDue(ctx context.Context) error {
-	head, err := s.store.Head(ctx)
+	_, err := s.pass(ctx)
+	return err
+}
+
+// clockOffset is how far the service clock is ahead of wall time (zero for
+// a clock that cannot move).
+func (s *Service) clockOffset() time.Duration {
+	if c, ok := s.clock.(interface{ Offset() time.Duration }); ok {
+		return c.Offset()
+	}
+	return 0
+}
+
+// runRound is one round of the leader's work: a pass, or, the first time
+// after the sandbox clock moved, passes while they change the log (at most
+// 4: each can make more work due, as a destroy requested in the first
+// completes a few seconds later). A round that looked at everything is
+// recorded (Leadership.Completed) for processes waiting on a clock advance.
+func (s *Service) runRound(ctx context.Context) error {
+	s.work.Lock()
+	defer s.work.Unlock()
+	off := s.clockOffset()
+	start, err := s.store.Head(ctx)
 	if err != nil {
 		return err
 	}
+	n := 1
+	if off != s.round.ClockOffset {
+		n = 4
+	}
+	complete, err := s.passes(ctx, n)
+	if complete {
+		s.completed(ctx, Round{Head: start, ClockOffset: off})
+	}
+	return err
+}
+
+// completed records a round of work, for processes waiting on a clock
+// advance; a failure only delays them until the next round. A round that
+// says nothing new (an idle leader) is not recorded again.
+func (s *Service) completed(ctx context.Context, r Round) {
+	if r == s.round {
+		return
+	}
+	if err := s.lead.Completed(ctx, r); err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("could not record a round of background work", "err", err)
+		}
+		return
+	}
+	s.round = r
+}
+
+// passes runs up to n passes, stopping after one that leaves the log as it
+// found it. complete is false when a pass could not look at everything.
+func (s *Service) passes(ctx context.Context, n int) (complete bool, err error) {
+	var errs []error
+	for range n {
+		before, err := s.store.Head(ctx)
+		if err != nil {
+			return false, err
+		}
+		ok, err := s.pass(ctx)
+		if !ok {
+			return false, errors.Join(append(errs, err)...)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+		after, err := s.store.Head(ctx)
+		if err != nil {
+			return false, errors.Join(append(errs, err)...)
+		}
+		if after == before {
+			break
+		}
+	}
+	return true, errors.Join(errs...)
+}
+
+// pass does everything due by now, once. complete is false when it could
+// not look at everything (the log or the read model failed); otherwise err
+// joins the failures of single accounts and backups.
+func (s *Service) pass(ctx context.Context) (complete bool, err error) {
+	head, err := s.store.Head(ctx)
+	if err != nil {
+		return false, err
+	}
 	if err := s.WaitFor(ctx, head); err != nil {
-		return err
+		return false, err
 	}
 	accounts, err := s.read.WorkAccounts(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var errs []error
 	for _, id := range accounts {
@@ -72,26 +162,61 @@ func (s *Service) runDue(ctx context.Context) error {
 	}
 	backups, err := s.read.OpenBackups(ctx)
 	if err != nil {
-		errs = append(errs, err)
+		return false, errors.Join(append(errs, err)...)
 	}
 	for _, id := range backups {
 		if err := s.workBackup(ctx, id); err != nil {
 			errs = append(errs, fmt.Errorf("backup %s: %w", id, err))
 		}
 	}
-	return errors.Join(errs...)
+	return true, errors.Join(errs...)
 }
 
 // step runs a command of the background work; a state error means the world
 // moved on (the customer destroyed the server meanwhile) and is not a failure.
 func (s *Service) step(ctx context.Context, accountID string, cmd domain.Command, causation string) error {
+	_, err := s.try(ctx, accountID, cmd, causation)
+	return err
+}
+
+// try is step, reporting whether the command was accepted rather than
+// skipped because the world moved on (or another worker got there first).
+func (s *Service) try(ctx context.Context, accountID string, cmd domain.Command, causation string) (bool, error) {
 	_, _, err := s.execAccount(ctx, accountID, cmd, metaFor(causation))
 	var se *domain.StateError
 	if errors.As(err, &se) {
 		s.log.Info("background step skipped", "account", accountID, "reason", err)
-		return nil
+		return false, nil
 	}
-	return err
+	return err == nil, err
+}
+
+// othersAttempt reports whether srv's last provisioning attempt was started
+// by another worker (or by this process before it restarted) less than
+// Config.ProvisionLease ago: that worker's call to the provider may still be
+// under way, so the instance is neither looked up nor created again yet.
+// This process's own attempts are over by the time it looks again (passes
+// do not overlap), so it retries them at once.
+func (s *Service) othersAttempt(srv domain.Server) bool {
+	if s.cfg.ProvisionLease <= 0 || srv.Attempts == 0 {
+		return false
+	}
+	s.mu.Lock()
+	mine := s.started[srv.ID] == srv.Attempts
+	s.mu.Unlock()
+	return !mine && s.clock.Now().Before(srv.ProvisionStartedAt.Add(s.cfg.ProvisionLease))
+}
+
+// setStarted remembers the provisioning attempt this process started on a
+// server (0 forgets the server).
+func (s *Service) setStarted(serverID string, attempt int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if attempt == 0 {
+		delete(s.started, serverID)
+		return
+	}
+	s.started[serverID] = attempt
 }
 
 func (s *Service) workAccount(ctx context.Context, id string) error {
@@ -124,9 +249,15 @@ func (s *Service) workAccount(ctx context.Context, id string) error {
 
 // provision creates the server's instance: the intent is recorded first, and
 // after any failed or interrupted attempt the provider is asked whether the
-// instance exists before it is asked to create it again.
+// instance exists before it is asked to create it again. The attempt is
+// named in StartProvision, so a worker that decided on a stale state is
+// refused rather than creating a second instance, and another worker's
+// attempt is left alone for the lease (othersAttempt).
 func (s *Service) provision(ctx context.Context, accountID string, srv domain.Server) error {
 	if srv.Attempts > 0 {
+		if s.othersAttempt(srv) {
+			return nil
+		}
 		inst, err := s.cloud.FindInstance(ctx, srv.ID)
 		if err == nil {
 			return s.step(ctx, accountID, domain.RecordInstance{ServerID: srv.ID, InstanceID: inst.ID}, "provisioner")
@@ -135,13 +266,16 @@ func (s *Service) provision(ctx context.Context, accountID string, srv domain.Se
 			return fmt.Errorf("look up instance: %w", err)
 		}
 		if srv.Attempts >= s.cfg.ProvisionAttempts {
+			s.setStarted(srv.ID, 0)
 			return s.step(ctx, accountID, domain.FailDeploy{ServerID: srv.ID,
 				Reason: fmt.Sprintf("provider did not create the instance after %d attempts", srv.Attempts)}, "provisioner")
 		}
 	}
-	if err := s.step(ctx, accountID, domain.StartProvision{ServerID: srv.ID}, "provisioner"); err != nil {
+	attempt := srv.Attempts + 1
+	if ok, err := s.try(ctx, accountID, domain.StartProvision{ServerID: srv.ID, Attempt: attempt}, "provisioner"); !ok {
 		return err
 	}
+	s.setStarted(srv.ID, attempt)
 	spec := domain.InstanceSpec{Tag: srv.ID, Label: srv.Label, Plan: srv.Plan, Region: srv.Region}
 	for _, k := range srv.SSHKeys {
 		spec.SSHKeys = append(spec.SSHKeys, k.Key)
@@ -158,9 +292,36 @@ func (s *Service) provision(ctx context.Context, accountID string, srv domain.Se
 	cancel()
 	if err != nil {
 		// The next pass looks the instance up before trying again.
-		return fmt.Errorf("create instance (attempt %d): %w", srv.Attempts+1, err)
+		return fmt.Errorf("create instance (attempt %d): %w", attempt, err)
 	}
-	return s.step(ctx, accountID, domain.RecordInstance{ServerID: srv.ID, InstanceID: inst.ID}, "provisioner")
+	recorded, err := s.try(ctx, accountID, domain.RecordInstance{ServerID: srv.ID, InstanceID: inst.ID}, "provisioner")
+	if err != nil {
+		return err
+	}
+	s.setStarted(srv.ID, 0)
+	if !recorded {
+		s.dropOrphan(ctx, accountID, srv.ID, inst.ID)
+	}
+	return nil
+}
+
+// dropOrphan deletes an instance this worker created that its server did
+// not take: the server was destroyed meanwhile, or took another worker's
+// instance (this worker was paused past the lease). Nothing would ever
+// delete it otherwise.
+func (s *Service) dropOrphan(ctx context.Context, accountID, serverID, instanceID string) {
+	st, _, err := s.load(ctx, accountID)
+	if err != nil {
+		s.log.Warn("could not check an instance the server did not take", "instance", instanceID, "err", err)
+		return
+	}
+	if srv, ok := st.Server(serverID); ok && srv.InstanceID == instanceID {
+		return // another worker found it by its tag and recorded it
+	}
+	s.log.Warn("deleting an instance its server did not take", "server", serverID, "instance", instanceID)
+	if err := s.cloud.DeleteInstance(ctx, instanceID); err != nil && !errors.Is(err, domain.ErrNoInstance) {
+		s.log.Warn("could not delete an instance its server did not take", "instance", instanceID, "err", err)
+	}
 }
 
 func (s *Service) pollInstance(ctx context.Context, accountID string, srv domain.Server) error {
@@ -190,6 +351,10 @@ func (s *Service) destroyInstance(ctx context.Context, accountID string, srv dom
 		if srv.Attempts == 0 {
 			return s.step(ctx, accountID, domain.CompleteDestroy{ServerID: srv.ID}, "destroyer")
 		}
+		if s.othersAttempt(srv) {
+			return nil // the instance may still appear: destroy it then
+		}
+		s.setStarted(srv.ID, 0)
 		inst, err := s.cloud.FindInstance(ctx, srv.ID)
 		switch {
 		case errors.Is(err, domain.ErrNoInstance):

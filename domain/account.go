@@ -213,8 +213,16 @@ type (
 	// Settle charges every hour due by now, in time order, suspending servers
 	// the balance cannot cover, and resumes suspended servers it can.
 	Settle struct{}
-	// StartProvision records the intent to create the server's instance.
-	StartProvision struct{ ServerID string }
+	// StartProvision records the intent to create the server's instance as
+	// attempt number Attempt: the worker names the attempt it is about to
+	// make (the server's Attempts + 1 as it saw them), so a worker acting
+	// on a stale state, such as a paused old leader, is refused with a
+	// StateError instead of creating a second instance. Zero names no
+	// attempt and starts the next one (operator tools, tests).
+	StartProvision struct {
+		ServerID string
+		Attempt  int
+	}
 	// RecordInstance records the provider's instance id.
 	RecordInstance struct{ ServerID, InstanceID string }
 	// Activate marks the instance running with its address.
@@ -364,7 +372,7 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 		d.settle(now)
 		d.resume(now)
 	case StartProvision:
-		err = d.serverStep(c.ServerID, Server.canStartProvision, func(s *Server) Event {
+		err = d.serverStep(c.ServerID, func(s Server) error { return s.canStartProvision(c.Attempt) }, func(s *Server) Event {
 			return ServerProvisionStarted{ServerID: s.ID, Attempt: s.Attempts + 1, At: now}
 		})
 	case RecordInstance:

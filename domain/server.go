@@ -31,6 +31,10 @@ type Server struct {
 	IPv4        string
 	InstanceID  string
 	Attempts    int
+	// ProvisionStartedAt is when the last provisioning attempt started: a
+	// worker leaves another worker's attempt alone for a while (its call to
+	// the provider may still be under way) before it retries.
+	ProvisionStartedAt time.Time
 	// Activated is set once the instance first ran, so a server suspended
 	// while still provisioning resumes to PROVISIONING, not ACTIVE.
 	Activated bool
@@ -75,9 +79,13 @@ func (s Server) canDestroy() error {
 	return s.stateError("it is already being destroyed")
 }
 
-func (s Server) canStartProvision() error {
+func (s Server) canStartProvision(attempt int) error {
 	if s.Status != StatusProvisioning || s.InstanceID != "" {
 		return s.stateError("only a provisioning server without an instance can be provisioned")
+	}
+	if attempt != 0 && attempt != s.Attempts+1 {
+		return &StateError{What: "server " + s.ID, Status: fmt.Sprintf("at provisioning attempt %d", s.Attempts),
+			Want: fmt.Sprintf("attempt %d was asked for: another worker has moved on", attempt)}
 	}
 	return nil
 }
@@ -124,6 +132,7 @@ func evolveServer(s Server, e Event) Server {
 		}
 	case ServerProvisionStarted:
 		s.Attempts = e.Attempt
+		s.ProvisionStartedAt = e.At
 	case ServerInstanceCreated:
 		s.InstanceID = e.InstanceID
 	case ServerActivated:

@@ -104,13 +104,14 @@ func TestStartProvisionCountsAttemptsUntilAnInstanceIsRecorded(t *testing.T) {
 	s.then(deploy("a"), t0)
 	for attempt := 1; attempt <= 3; attempt++ {
 		now := at(time.Duration(attempt) * time.Minute)
-		events := s.then(domain.StartProvision{ServerID: "a"}, now)
+		events := s.then(domain.StartProvision{ServerID: "a", Attempt: attempt}, now)
 		wantTypes(t, events, "ServerProvisionStarted")
 		started := as[domain.ServerProvisionStarted](t, events[0])
 		wantEqual(t, "server", started.ServerID, "a")
 		wantEqual(t, "attempt", started.Attempt, attempt)
 		wantTime(t, "at", started.At, now)
 		wantEqual(t, "attempts", s.server("a").Attempts, attempt)
+		wantTime(t, "provision started at", s.server("a").ProvisionStartedAt, now)
 	}
 
 	events := s.then(domain.RecordInstance{ServerID: "a", InstanceID: "i-42"}, at(5*time.Minute))
@@ -121,6 +122,25 @@ func TestStartProvisionCountsAttemptsUntilAnInstanceIsRecorded(t *testing.T) {
 
 	wantStateError(t, s.rejects(domain.StartProvision{ServerID: "a"}, at(6*time.Minute)))
 	wantStateError(t, s.rejects(domain.RecordInstance{ServerID: "a", InstanceID: "i-43"}, at(6*time.Minute)))
+}
+
+func TestStartProvisionRefusesAnAttemptOtherThanTheNext(t *testing.T) {
+	t.Parallel()
+	s := registered(t, "10.00")
+	s.then(deploy("a"), t0)
+	// Two workers both saw no attempt and both ask for attempt 1: the
+	// second, acting on a stale state, must not start another one.
+	s.then(domain.StartProvision{ServerID: "a", Attempt: 1}, at(time.Second))
+	wantStateError(t, s.rejects(domain.StartProvision{ServerID: "a", Attempt: 1}, at(2*time.Second)))
+	// Skipping ahead is refused too.
+	wantStateError(t, s.rejects(domain.StartProvision{ServerID: "a", Attempt: 3}, at(2*time.Second)))
+	wantEqual(t, "attempts", s.server("a").Attempts, 1)
+	wantTime(t, "provision started at", s.server("a").ProvisionStartedAt, at(time.Second))
+	// The next attempt, named, goes through; so does an unnamed one (zero).
+	s.then(domain.StartProvision{ServerID: "a", Attempt: 2}, at(3*time.Minute))
+	events := s.then(domain.StartProvision{ServerID: "a"}, at(6*time.Minute))
+	wantEqual(t, "unnamed attempt", as[domain.ServerProvisionStarted](t, events[0]).Attempt, 3)
+	wantTime(t, "provision started at", s.server("a").ProvisionStartedAt, at(6*time.Minute))
 }
 
 func TestStartProvisionIsOnlyForAProvisioningServer(t *testing.T) {

@@ -56,15 +56,22 @@ type cloudState struct {
 	Snapshots map[string]*snapshot `json:"snapshots"`
 }
 
-// Cloud is the simulated provider. Its state is a file of its own in the data
-// directory, written atomically on every change, because a real cloud
-// remembers what it created even when we crash.
+// Cloud is the simulated provider. Its state is a file of its own, written
+// atomically on every change, because a real cloud remembers what it
+// created even when we crash. Several processes may share the file, as API
+// processes sharing one event store share one provider: every operation
+// takes an exclusive lock (flock on the file beside it, path + ".lock"),
+// reads the state afresh, and writes it back before letting go, so each
+// process sees the instances the others created.
 type Cloud struct {
 	path  string
 	clock domain.Clock
 	opts  CloudOptions
 
+	// mu makes this process's goroutines take turns: the file lock belongs
+	// to the open file, which they all share.
 	mu    sync.Mutex
+	lock  *os.File
 	state cloudState
 }
 
@@ -72,21 +79,70 @@ type Cloud struct {
 // never routed, so a sandbox address cannot collide with a real host.
 const ipBase = 198<<24 | 18<<16
 
-// OpenCloud loads (or starts) the simulated cloud kept at path.
+// OpenCloud loads (or starts) the simulated cloud kept at path, creating
+// its directory if need be. Close releases the lock file.
 func OpenCloud(path string, clock domain.Clock, opts CloudOptions) (*Cloud, error) {
-	c := &Cloud{path: path, clock: clock, opts: opts,
-		state: cloudState{Instances: map[string]*instance{}, Snapshots: map[string]*snapshot{}}}
-	b, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("read sandbox cloud state: %w", err)
-	default:
-		if err := json.Unmarshal(b, &c.state); err != nil {
-			return nil, fmt.Errorf("sandbox cloud state %s is corrupt: %w", path, err)
-		}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox cloud: %w", err)
+	}
+	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox cloud: %w", err)
+	}
+	c := &Cloud{path: path, clock: clock, opts: opts, lock: lock}
+	// Read it once now, so that a corrupt file stops the start.
+	if err := c.with(func() (bool, error) { return false, nil }); err != nil {
+		lock.Close()
+		return nil, err
 	}
 	return c, nil
+}
+
+// Close releases the lock file.
+func (c *Cloud) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lock.Close()
+}
+
+// with runs fn on the current state under the lock, and saves the state if
+// fn says it changed it.
+func (c *Cloud) with(fn func() (changed bool, err error)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := lockFile(c.lock); err != nil {
+		return fmt.Errorf("lock sandbox cloud state: %w", err)
+	}
+	defer unlockFile(c.lock)
+	if err := c.load(); err != nil {
+		return err
+	}
+	changed, err := fn()
+	if err != nil || !changed {
+		return err
+	}
+	return c.save()
+}
+
+func (c *Cloud) load() error {
+	c.state = cloudState{Instances: map[string]*instance{}, Snapshots: map[string]*snapshot{}}
+	b, err := os.ReadFile(c.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read sandbox cloud state: %w", err)
+	}
+	if err := json.Unmarshal(b, &c.state); err != nil {
+		return fmt.Errorf("sandbox cloud state %s is corrupt: %w", c.path, err)
+	}
+	if c.state.Instances == nil {
+		c.state.Instances = map[string]*instance{}
+	}
+	if c.state.Snapshots == nil {
+		c.state.Snapshots = map[string]*snapshot{}
+	}
+	return nil
 }
 
 func (c *Cloud) save() error {
@@ -161,68 +217,73 @@ func (c *Cloud) CreateInstance(ctx context.Context, spec domain.InstanceSpec) (d
 	if err := ctx.Err(); err != nil {
 		return domain.Instance{}, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	in := &instance{ID: c.nextID("i"), Tag: spec.Tag, Label: spec.Label, IPv4: c.nextIP(), CreatedAt: c.clock.Now()}
-	c.state.Instances[in.ID] = in
-	if err := c.save(); err != nil {
-		delete(c.state.Instances, in.ID)
-		return domain.Instance{}, err
-	}
-	return c.view(in, in.CreatedAt)
+	var v domain.Instance
+	err := c.with(func() (bool, error) {
+		in := &instance{ID: c.nextID("i"), Tag: spec.Tag, Label: spec.Label, IPv4: c.nextIP(), CreatedAt: c.clock.Now()}
+		c.state.Instances[in.ID] = in
+		var err error
+		v, err = c.view(in, in.CreatedAt)
+		return true, err
+	})
+	return v, err
 }
 
 // FindInstance finds the newest live instance carrying tag.
 func (c *Cloud) FindInstance(_ context.Context, tag string) (domain.Instance, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.clock.Now()
-	var found *instance
-	for _, in := range c.state.Instances {
-		if in.Tag == tag && (found == nil || in.CreatedAt.After(found.CreatedAt)) {
-			if _, err := c.view(in, now); err == nil {
-				found = in
+	var v domain.Instance
+	err := c.with(func() (bool, error) {
+		now := c.clock.Now()
+		var found *instance
+		for _, in := range c.state.Instances {
+			if in.Tag == tag && (found == nil || in.CreatedAt.After(found.CreatedAt)) {
+				if _, err := c.view(in, now); err == nil {
+					found = in
+				}
 			}
 		}
-	}
-	if found == nil {
-		return domain.Instance{}, fmt.Errorf("instance tagged %s: %w", tag, domain.ErrNoInstance)
-	}
-	return c.view(found, now)
+		if found == nil {
+			return false, fmt.Errorf("instance tagged %s: %w", tag, domain.ErrNoInstance)
+		}
+		var err error
+		v, err = c.view(found, now)
+		return false, err
+	})
+	return v, err
 }
 
 // Instance reports an instance's state now.
 func (c *Cloud) Instance(_ context.Context, id string) (domain.Instance, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	in, ok := c.state.Instances[id]
-	if !ok {
-		return domain.Instance{}, fmt.Errorf("instance %s: %w", id, domain.ErrNoInstance)
-	}
-	return c.view(in, c.clock.Now())
+	var v domain.Instance
+	err := c.with(func() (bool, error) {
+		in, ok := c.state.Instances[id]
+		if !ok {
+			return false, fmt.Errorf("instance %s: %w", id, domain.ErrNoInstance)
+		}
+		var err error
+		v, err = c.view(in, c.clock.Now())
+		return false, err
+	})
+	return v, err
 }
 
 // DeleteInstance starts destroying an instance; deleting one already being
 // destroyed is a no-op, one already gone is ErrNoInstance.
 func (c *Cloud) DeleteInstance(_ context.Context, id string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	in, ok := c.state.Instances[id]
-	if !ok {
-		return fmt.Errorf("instance %s: %w", id, domain.ErrNoInstance)
-	}
-	now := c.clock.Now()
-	if _, err := c.view(in, now); err != nil {
-		return err
-	}
-	if in.DeletedAt == nil {
-		in.DeletedAt = &now
-		if err := c.save(); err != nil {
-			in.DeletedAt = nil
-			return err
+	return c.with(func() (bool, error) {
+		in, ok := c.state.Instances[id]
+		if !ok {
+			return false, fmt.Errorf("instance %s: %w", id, domain.ErrNoInstance)
 		}
-	}
-	return nil
+		now := c.clock.Now()
+		if _, err := c.view(in, now); err != nil {
+			return false, err
+		}
+		if in.DeletedAt != nil {
+			return false, nil
+		}
+		in.DeletedAt = &now
+		return true, nil
+	})
 }
 
 func (c *Cloud) snapView(s *snapshot, now time.Time) (domain.Snapshot, error) {
@@ -244,53 +305,53 @@ func (c *Cloud) CreateSnapshot(ctx context.Context, instanceID, tag string) (dom
 	if err := ctx.Err(); err != nil {
 		return domain.Snapshot{}, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.clock.Now()
-	in, ok := c.state.Instances[instanceID]
-	if !ok {
-		return domain.Snapshot{}, fmt.Errorf("instance %s: %w", instanceID, domain.ErrNoInstance)
-	}
-	if _, err := c.view(in, now); err != nil {
-		return domain.Snapshot{}, err
-	}
-	s := &snapshot{ID: c.nextID("s"), Tag: tag, InstanceID: instanceID, CreatedAt: now,
-		Fail: strings.HasPrefix(in.Label, FailBackupPrefix)}
-	c.state.Snapshots[s.ID] = s
-	if err := c.save(); err != nil {
-		delete(c.state.Snapshots, s.ID)
-		return domain.Snapshot{}, err
-	}
-	return c.snapView(s, now)
+	var v domain.Snapshot
+	err := c.with(func() (bool, error) {
+		now := c.clock.Now()
+		in, ok := c.state.Instances[instanceID]
+		if !ok {
+			return false, fmt.Errorf("instance %s: %w", instanceID, domain.ErrNoInstance)
+		}
+		if _, err := c.view(in, now); err != nil {
+			return false, err
+		}
+		s := &snapshot{ID: c.nextID("s"), Tag: tag, InstanceID: instanceID, CreatedAt: now,
+			Fail: strings.HasPrefix(in.Label, FailBackupPrefix)}
+		c.state.Snapshots[s.ID] = s
+		var err error
+		v, err = c.snapView(s, now)
+		return true, err
+	})
+	return v, err
 }
 
 // FindSnapshot finds the snapshot carrying tag.
 func (c *Cloud) FindSnapshot(_ context.Context, tag string) (domain.Snapshot, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, s := range c.state.Snapshots {
-		if s.Tag == tag && s.DeletedAt == nil {
-			return c.snapView(s, c.clock.Now())
+	var v domain.Snapshot
+	err := c.with(func() (bool, error) {
+		for _, s := range c.state.Snapshots {
+			if s.Tag == tag && s.DeletedAt == nil {
+				var err error
+				v, err = c.snapView(s, c.clock.Now())
+				return false, err
+			}
 		}
-	}
-	return domain.Snapshot{}, fmt.Errorf("snapshot tagged %s: %w", tag, domain.ErrNoInstance)
+		return false, fmt.Errorf("snapshot tagged %s: %w", tag, domain.ErrNoInstance)
+	})
+	return v, err
 }
 
 // DeleteSnapshot deletes a snapshot.
 func (c *Cloud) DeleteSnapshot(_ context.Context, id string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s, ok := c.state.Snapshots[id]
-	if !ok || s.DeletedAt != nil {
-		return fmt.Errorf("snapshot %s: %w", id, domain.ErrNoInstance)
-	}
-	now := c.clock.Now()
-	s.DeletedAt = &now
-	if err := c.save(); err != nil {
-		s.DeletedAt = nil
-		return err
-	}
-	return nil
+	return c.with(func() (bool, error) {
+		s, ok := c.state.Snapshots[id]
+		if !ok || s.DeletedAt != nil {
+			return false, fmt.Errorf("snapshot %s: %w", id, domain.ErrNoInstance)
+		}
+		now := c.clock.Now()
+		s.DeletedAt = &now
+		return true, nil
+	})
 }
 
 var _ domain.Provider = (*Cloud)(nil)

@@ -36,6 +36,7 @@ type config struct {
 	LogLevel       string
 	DatabaseURL    string
 	EventStoreURL  string
+	SandboxCloud   string
 }
 
 // flags declares the shared flags of every subcommand that opens the data.
@@ -59,6 +60,15 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL for the read models (env DATABASE_URL)")
 	fs.StringVar(&c.EventStoreURL, "eventstore-url", "", "KurrentDB connection string (env EVENTSTORE_URL)")
+	fs.StringVar(&c.SandboxCloud, "sandbox-cloud", "", "sandbox: file of the simulated cloud, shared by every API process on one event store (default <data-dir>/sandbox-cloud.json)")
+}
+
+// sandboxCloudPath is the simulated cloud's file.
+func (c *config) sandboxCloudPath() string {
+	if c.SandboxCloud != "" {
+		return c.SandboxCloud
+	}
+	return filepath.Join(c.DataDir, "sandbox-cloud.json")
 }
 
 // parse reads flags, then fills every flag not given on the command line from

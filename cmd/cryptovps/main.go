@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"syscall"
@@ -25,7 +24,6 @@ import (
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/projections"
-	"github.com/cryptovps/cryptovps/projections/memory"
 	"github.com/cryptovps/cryptovps/sandbox"
 )
 
@@ -37,6 +35,14 @@ usage:
   cryptovps accounts unsuspend EMAIL --reason TEXT lift the hold
   cryptovps accounts set-limit EMAIL N             change the server limit
   cryptovps accounts show EMAIL                    show an account
+  cryptovps audit [flags]                          check the books from the whole log; non-zero exit on a violation
+  cryptovps ledger export [--from T] [--to T] [--account EMAIL|ID] [--format csv|jsonl]
+                                                   one row per posting, for accounting tools
+  cryptovps replay --account EMAIL|ID [--until T] [--explain]
+                                                   an account as it stood at T; --explain its ledger vs the billing rules
+  cryptovps projections rebuild [flags]            drop and rebuild the PostgreSQL read models from the log
+  cryptovps projections status [flags]             each read model's checkpoint against the head of the log
+  cryptovps eventstore copy --from DIR --to URL    copy the embedded event store to KurrentDB
 
 Every flag has an environment variable: --data-dir is CRYPTOVPS_DATA_DIR.
 Run "cryptovps serve -h" for the flags.
@@ -59,6 +65,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(args[1:], stderr)
 	case "accounts":
 		return accounts(args[1:], stdout, stderr)
+	case "audit":
+		return auditCmd(args[1:], stdout, stderr)
+	case "ledger":
+		return ledgerCmd(args[1:], stdout, stderr)
+	case "replay":
+		return replayCmd(args[1:], stdout, stderr)
+	case "projections":
+		return projectionsCmd(args[1:], stdout, stderr)
+	case "eventstore":
+		return eventstoreCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -100,9 +116,6 @@ func serve(args []string, stderr io.Writer) error {
 }
 
 func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
-	if cfg.DatabaseURL != "" || cfg.EventStoreURL != "" {
-		return errors.New("--database-url and --eventstore-url are not supported by this build yet")
-	}
 	// No cloud or payment credentials can be configured yet: always sandbox.
 	const sandboxMode = true
 	signup, err := cfg.signupCredit(sandboxMode)
@@ -124,38 +137,55 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	store, err := bbolt.Open(filepath.Join(cfg.DataDir, "events.db"), bbolt.Options{})
+	store, err := openEventStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 
+	// The clock follows the log from here on (FollowClock), so that an
+	// advance made through another process moves it too.
+	clockFrom, err := store.Head(ctx)
+	if err != nil {
+		return err
+	}
 	offset, err := app.ClockOffset(ctx, store)
 	if err != nil {
 		return err
 	}
 	clock := sandbox.NewClock(time.Now, offset)
-	cloud, err := sandbox.OpenCloud(filepath.Join(cfg.DataDir, "sandbox-cloud.json"), clock, sandbox.CloudOptions{
+	cloud, err := sandbox.OpenCloud(cfg.sandboxCloudPath(), clock, sandbox.CloudOptions{
 		ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay, BackupDelay: cfg.BackupDelay})
 	if err != nil {
 		return err
 	}
+	defer cloud.Close()
 	log.Warn("SANDBOX MODE: simulated cloud and payments, movable clock at /sandbox/clock/advance",
-		"data_dir", cfg.DataDir, "signup_credit", signup.String(), "clock_offset", offset)
+		"data_dir", cfg.DataDir, "sandbox_cloud", cfg.sandboxCloudPath(), "signup_credit", signup.String(), "clock_offset", offset)
 
-	model := memory.New()
+	model, closeModel, err := openReadModel(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeModel()
 	proj := projections.NewProjector(store, model, log)
 	start := time.Now()
 	if err := proj.CatchUp(ctx, nil); err != nil {
 		return fmt.Errorf("replay the log into the read models: %w", err)
 	}
-	log.Info("read models rebuilt from the log", "position", proj.Applied().String(), "took", time.Since(start))
+	log.Info("read models caught up with the log", "position", proj.Applied().String(), "took", time.Since(start))
 
+	lead, lease, closeLead, err := openLeadership(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeLead()
 	svc := app.New(app.Deps{Store: store, Read: model, Projector: proj, Clock: clock, Cloud: cloud,
-		Payments: sandbox.Payments{}, Hasher: app.NewHasher(runtime.NumCPU()), Catalog: domain.DefaultCatalog(), Log: log},
-		app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit})
+		Payments: sandbox.Payments{}, Hasher: app.NewHasher(runtime.NumCPU()), Catalog: domain.DefaultCatalog(), Log: log,
+		Leadership: lead},
+		app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit, ProvisionLease: lease})
 	handler := api.New(svc, api.Config{
-		JWTSecret: []byte(jwtSecret), TokenTTL: cfg.TokenTTL, SandboxClock: clock, AdminToken: adminToken,
+		JWTSecret: []byte(jwtSecret), TokenTTL: cfg.TokenTTL, SandboxClock: clock, AdminToken: adminToken, Snapshots: snapshotterOf(store),
 		TrustedProxies: proxies, AccountRate: cfg.RateLimit, AuthRate: cfg.AuthRateLimit, BaseURL: cfg.BaseURL, Log: log,
 		Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: cfg.ProvisionDelay.String(),
 			BackupDelay: cfg.BackupDelay.String()},
@@ -173,6 +203,11 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	wg.Go(func() {
 		if err := proj.Run(bg); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("projector stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := svc.FollowClock(bg, clock, clockFrom); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("sandbox clock stopped following the log", "err", err)
 		}
 	})
 	wg.Go(func() { _ = svc.Run(bg, cfg.WorkInterval) })
