@@ -199,7 +199,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 		Payments: sandbox.Payments{}, Hasher: hasher(), Catalog: domain.DefaultCatalog(), Log: log},
 		app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit})
 	apiCfg := api.Config{
-		JWTSecret: []byte(cfg.JWTSecret), TokenTTL: cfg.TokenTTL, AdminToken: cfg.AdminToken,
+		JWTSecret: []byte(cfg.JWTSecret), TokenTTL: cfg.TokenTTL, AdminToken: cfg.AdminToken, Snapshots: store,
 		TrustedProxies: proxies, AccountRate: cfg.AccountRate, AuthRate: cfg.AuthRate, Log: log,
 		Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: provisionDelay.String(),
 			BackupDelay: backupDelay.String()},

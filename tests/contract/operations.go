@@ -237,6 +237,16 @@ func rateLimitTests(t *testing.T, newModel func(t *testing.T) projections.Model)
 }
 
 func adminTests(t *testing.T, h *harness) {
+	t.Run("an operator can download a consistent snapshot of the event store; a customer cannot", func(t *testing.T) {
+		t.Parallel()
+		u := h.register(t)
+		r := h.admin(t, http.MethodGet, "/admin/eventstore/snapshot", nil).want(t, http.StatusOK)
+		if len(r.Raw) < 4096 {
+			t.Errorf("snapshot of %d bytes: not a store file", len(r.Raw))
+		}
+		u.do(t, http.MethodGet, "/admin/eventstore/snapshot", nil).wantError(t, http.StatusUnauthorized, "unauthorized")
+	})
+
 	t.Run("a suspended account gets 403 account_suspended on mutations and 200 on reads; unsuspend restores it", func(t *testing.T) {
 		t.Parallel()
 		u := h.register(t)
