@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/cryptovps/cryptovps/api"
+	buildBinary "github.com/cryptovps/cryptovps/tests/binary"
 	"github.com/cryptovps/cryptovps/tests/openapitest"
 	"io"
 	"net"
@@ -42,7 +43,7 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "cryptovps")
-	if err := build(binary); err != nil {
+	if err := buildBinary.Build(binary); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build the binary:", err)
 		return 1
 	}
@@ -51,41 +52,6 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-// build compiles the real binary, without the race detector even when the
-// test binary itself runs with -race: the subprocess is the system under
-// test, not the test.
-func build(out string) error {
-	// The go command that runs this test is on PATH, or where Go installs
-	// by default.
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = "/usr/local/go/bin/go"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "github.com/cryptovps/cryptovps/cmd/cryptovps")
-	cmd.Dir = filepath.Join("..", "..")
-	var env []string
-	for _, kv := range os.Environ() {
-		if v, ok := strings.CutPrefix(kv, "GOFLAGS="); ok {
-			var keep []string
-			for _, f := range strings.Fields(v) {
-				if f != "-race" && f != "--race" {
-					keep = append(keep, f)
-				}
-			}
-			kv = "GOFLAGS=" + strings.Join(keep, " ")
-		}
-		env = append(env, kv)
-	}
-	cmd.Env = env
-	b, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%w\n%s", err, b)
-	}
-	return nil
 }
 
 // ---------------------------------------------------------------------------

@@ -7,9 +7,9 @@ package multiprocess_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
+	buildBinary "github.com/cryptovps/cryptovps/tests/binary"
 	"io"
 	"net"
 	"net/http"
@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "cryptovps")
-	if err := build(binary); err != nil {
+	if err := buildBinary.Build(binary); err != nil {
 		fmt.Fprintln(os.Stderr, "multiprocess: build the binary:", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
@@ -43,39 +43,6 @@ func TestMain(m *testing.M) {
 	code := pgtest.Main(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// build compiles the real binary, without the race detector even when the
-// tests run with it: the subprocesses are the system under test.
-func build(out string) error {
-	// The go command that runs this test is on PATH, or where Go installs
-	// by default.
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = "/usr/local/go/bin/go"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "github.com/cryptovps/cryptovps/cmd/cryptovps")
-	cmd.Dir = filepath.Join("..", "..")
-	var env []string
-	for _, kv := range os.Environ() {
-		if v, ok := strings.CutPrefix(kv, "GOFLAGS="); ok {
-			var keep []string
-			for _, f := range strings.Fields(v) {
-				if f != "-race" && f != "--race" {
-					keep = append(keep, f)
-				}
-			}
-			kv = "GOFLAGS=" + strings.Join(keep, " ")
-		}
-		env = append(env, kv)
-	}
-	cmd.Env = env
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("%w\n%s", err, b)
-	}
-	return nil
 }
 
 // proc is one running `cryptovps serve`.
