@@ -126,4 +126,3 @@ type Model interface {
 	// Reset empties the model for a rebuild.
 	Reset(ctx context.Context) error
 }
-
