@@ -13,7 +13,7 @@ import (
 	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
-	"github.com/cryptovps/cryptovps/sandbox"
+	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
 // paused is a provider whose CreateInstance stops, once armed, until

@@ -16,7 +16,7 @@ import (
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/projections/memory"
-	"github.com/cryptovps/cryptovps/sandbox"
+	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
 // flaky wraps the sandbox cloud with the failures a real provider has.

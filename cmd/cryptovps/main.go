@@ -24,7 +24,7 @@ import (
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/projections"
-	"github.com/cryptovps/cryptovps/sandbox"
+	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
 const usage = `cryptovps: crypto-funded cloud servers for AI agents

@@ -27,7 +27,7 @@ import (
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/projections"
-	"github.com/cryptovps/cryptovps/sandbox"
+	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
 // Sandbox delays of every stack: short enough to reason about, driven only by

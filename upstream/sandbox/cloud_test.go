@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cryptovps/cryptovps/domain"
-	"github.com/cryptovps/cryptovps/sandbox"
+	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
 func openCloud(t *testing.T, path string) *sandbox.Cloud {
