@@ -30,8 +30,8 @@ import (
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/projections/memory"
-	"github.com/cryptovps/cryptovps/upstream/sandbox"
 	"github.com/cryptovps/cryptovps/tests/openapitest"
+	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
 // pendingRoutes are documented before their route lands. Once one is

@@ -19,8 +19,8 @@ import (
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/projections"
-	"github.com/cryptovps/cryptovps/upstream/sandbox"
 	"github.com/cryptovps/cryptovps/tests/pgtest"
+	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
 // readsAllUnavailable checks that every read fails promptly with an error
