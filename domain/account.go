@@ -158,34 +158,12 @@ func Evolve(a Account, e Event) Account {
 		a.ServerOrder = append(a.ServerOrder, e.ServerID)
 	case ServerProvisionStarted, ServerInstanceCreated, ServerActivated, ServerFailed,
 		ServerSuspended, ServerResumed, ServerDestroyRequested, ServerDestroyed:
-		id := serverIDOf(e)
+		id := e.(ServerEvent).ServerOf()
 		if s, ok := a.Servers[id]; ok {
 			*s = evolveServer(*s, e)
 		}
 	}
 	return a
-}
-
-func serverIDOf(e Event) string {
-	switch e := e.(type) {
-	case ServerProvisionStarted:
-		return e.ServerID
-	case ServerInstanceCreated:
-		return e.ServerID
-	case ServerActivated:
-		return e.ServerID
-	case ServerFailed:
-		return e.ServerID
-	case ServerSuspended:
-		return e.ServerID
-	case ServerResumed:
-		return e.ServerID
-	case ServerDestroyRequested:
-		return e.ServerID
-	case ServerDestroyed:
-		return e.ServerID
-	}
-	return ""
 }
 
 // Commands on an account stream.

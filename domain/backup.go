@@ -67,6 +67,13 @@ func (BackupRestored) EventType() string  { return "BackupRestored" }
 func (BackupDeleted) EventType() string   { return "BackupDeleted" }
 func (BackupExpired) EventType() string   { return "BackupExpired" }
 
+func (e BackupRequested) OccurredAt() time.Time { return e.At }
+func (e BackupCompleted) OccurredAt() time.Time { return e.At }
+func (e BackupFailed) OccurredAt() time.Time    { return e.At }
+func (e BackupRestored) OccurredAt() time.Time  { return e.At }
+func (e BackupDeleted) OccurredAt() time.Time   { return e.At }
+func (e BackupExpired) OccurredAt() time.Time   { return e.At }
+
 // Backup is the state of a backup stream.
 type Backup struct {
 	ID         string

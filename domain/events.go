@@ -1,20 +1,27 @@
 package domain
 
-import (
-	"encoding/json"
-	"fmt"
-	"time"
-)
+import "time"
 
 // Event is a fact decided by an aggregate. Its EventType names it in the log;
-// names are forever, so they are never reused for another shape.
+// names are forever, so they are never reused for another shape. Every event
+// says when it happened; the registry (registry.go) knows every type.
 type Event interface {
 	EventType() string
+	// OccurredAt is when the event happened, on the service clock.
+	OccurredAt() time.Time
+}
+
+// ServerEvent is an event about one server of an account.
+type ServerEvent interface {
+	Event
+	// ServerOf is the id of the server the event concerns.
+	ServerOf() string
 }
 
 // Account stream events.
 type (
-	// AccountRegistered opens an account. PasswordHash is a bcrypt hash.
+	// AccountRegistered opens an account. PasswordHash is an argon2id hash
+	// in PHC string form (see app.Hasher).
 	AccountRegistered struct {
 		AccountID    string    `json:"accountId"`
 		Email        string    `json:"email"`
@@ -130,7 +137,16 @@ type (
 	}
 )
 
-// EventType implementations: the names stored in the log.
+// ClockAdvanced moves the sandbox clock forward; its stream is replayed at
+// start so a restart never moves sandbox time backwards.
+type ClockAdvanced struct {
+	Seconds int64 `json:"seconds"`
+	// Offset is the total offset from wall time after this advance.
+	Offset int64     `json:"offsetSeconds"`
+	At     time.Time `json:"at"`
+}
+
+// The names stored in the log, and when each event happened.
 func (AccountRegistered) EventType() string      { return "AccountRegistered" }
 func (AccountSuspended) EventType() string       { return "AccountSuspended" }
 func (AccountUnsuspended) EventType() string     { return "AccountUnsuspended" }
@@ -148,138 +164,35 @@ func (ServerSuspended) EventType() string        { return "ServerSuspended" }
 func (ServerResumed) EventType() string          { return "ServerResumed" }
 func (ServerDestroyRequested) EventType() string { return "ServerDestroyRequested" }
 func (ServerDestroyed) EventType() string        { return "ServerDestroyed" }
+func (ClockAdvanced) EventType() string          { return "ClockAdvanced" }
 
-// eventTypes maps stored names back to shapes.
-func newEvent(typ string) (Event, bool) {
-	switch typ {
-	case "AccountRegistered":
-		return &AccountRegistered{}, true
-	case "AccountSuspended":
-		return &AccountSuspended{}, true
-	case "AccountUnsuspended":
-		return &AccountUnsuspended{}, true
-	case "ServerLimitSet":
-		return &ServerLimitSet{}, true
-	case "TopupCreated":
-		return &TopupCreated{}, true
-	case "TopupPaid":
-		return &TopupPaid{}, true
-	case "IdempotencyKeyUsed":
-		return &IdempotencyKeyUsed{}, true
-	case "LedgerPosted":
-		return &LedgerPosted{}, true
-	case "ServerDeployed":
-		return &ServerDeployed{}, true
-	case "ServerProvisionStarted":
-		return &ServerProvisionStarted{}, true
-	case "ServerInstanceCreated":
-		return &ServerInstanceCreated{}, true
-	case "ServerActivated":
-		return &ServerActivated{}, true
-	case "ServerFailed":
-		return &ServerFailed{}, true
-	case "ServerSuspended":
-		return &ServerSuspended{}, true
-	case "ServerResumed":
-		return &ServerResumed{}, true
-	case "ServerDestroyRequested":
-		return &ServerDestroyRequested{}, true
-	case "ServerDestroyed":
-		return &ServerDestroyed{}, true
-	case "BackupRequested":
-		return &BackupRequested{}, true
-	case "BackupCompleted":
-		return &BackupCompleted{}, true
-	case "BackupFailed":
-		return &BackupFailed{}, true
-	case "BackupRestored":
-		return &BackupRestored{}, true
-	case "BackupDeleted":
-		return &BackupDeleted{}, true
-	case "BackupExpired":
-		return &BackupExpired{}, true
-	case "ClockAdvanced":
-		return &ClockAdvanced{}, true
-	}
-	return nil, false
-}
+func (e AccountRegistered) OccurredAt() time.Time      { return e.At }
+func (e AccountSuspended) OccurredAt() time.Time       { return e.At }
+func (e AccountUnsuspended) OccurredAt() time.Time     { return e.At }
+func (e ServerLimitSet) OccurredAt() time.Time         { return e.At }
+func (e TopupCreated) OccurredAt() time.Time           { return e.At }
+func (e TopupPaid) OccurredAt() time.Time              { return e.At }
+func (e IdempotencyKeyUsed) OccurredAt() time.Time     { return e.At }
+func (e LedgerPosted) OccurredAt() time.Time           { return e.At }
+func (e ServerDeployed) OccurredAt() time.Time         { return e.At }
+func (e ServerProvisionStarted) OccurredAt() time.Time { return e.At }
+func (e ServerInstanceCreated) OccurredAt() time.Time  { return e.At }
+func (e ServerActivated) OccurredAt() time.Time        { return e.At }
+func (e ServerFailed) OccurredAt() time.Time           { return e.At }
+func (e ServerSuspended) OccurredAt() time.Time        { return e.At }
+func (e ServerResumed) OccurredAt() time.Time          { return e.At }
+func (e ServerDestroyRequested) OccurredAt() time.Time { return e.At }
+func (e ServerDestroyed) OccurredAt() time.Time        { return e.At }
+func (e ClockAdvanced) OccurredAt() time.Time          { return e.At }
 
-// DecodeEvent turns a stored event back into its domain shape. Unknown types
-// are an error: a reader must never silently skip a fact.
-func DecodeEvent(typ string, data []byte) (Event, error) {
-	e, ok := newEvent(typ)
-	if !ok {
-		return nil, fmt.Errorf("unknown event type %q", typ)
-	}
-	if err := json.Unmarshal(data, e); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", typ, err)
-	}
-	return deref(e), nil
-}
-
-// deref returns the event by value, so switches match on value types only.
-func deref(e Event) Event {
-	switch v := e.(type) {
-	case *AccountRegistered:
-		return *v
-	case *AccountSuspended:
-		return *v
-	case *AccountUnsuspended:
-		return *v
-	case *ServerLimitSet:
-		return *v
-	case *TopupCreated:
-		return *v
-	case *TopupPaid:
-		return *v
-	case *IdempotencyKeyUsed:
-		return *v
-	case *LedgerPosted:
-		return *v
-	case *ServerDeployed:
-		return *v
-	case *ServerProvisionStarted:
-		return *v
-	case *ServerInstanceCreated:
-		return *v
-	case *ServerActivated:
-		return *v
-	case *ServerFailed:
-		return *v
-	case *ServerSuspended:
-		return *v
-	case *ServerResumed:
-		return *v
-	case *ServerDestroyRequested:
-		return *v
-	case *ServerDestroyed:
-		return *v
-	case *BackupRequested:
-		return *v
-	case *BackupCompleted:
-		return *v
-	case *BackupFailed:
-		return *v
-	case *BackupRestored:
-		return *v
-	case *BackupDeleted:
-		return *v
-	case *BackupExpired:
-		return *v
-	case *ClockAdvanced:
-		return *v
-	}
-	return e
-}
-
-// ClockAdvanced moves the sandbox clock forward; its stream is replayed at
-// start so a restart never moves sandbox time backwards.
-type ClockAdvanced struct {
-	Seconds int64 `json:"seconds"`
-	// Offset is the total offset from wall time after this advance.
-	Offset int64     `json:"offsetSeconds"`
-	At     time.Time `json:"at"`
-}
-
-// EventType names the event in the log.
-func (ClockAdvanced) EventType() string { return "ClockAdvanced" }
+// The server each server event concerns. A LedgerPosted names its server only
+// when it charges or refunds one, so it is not a ServerEvent.
+func (e ServerDeployed) ServerOf() string         { return e.ServerID }
+func (e ServerProvisionStarted) ServerOf() string { return e.ServerID }
+func (e ServerInstanceCreated) ServerOf() string  { return e.ServerID }
+func (e ServerActivated) ServerOf() string        { return e.ServerID }
+func (e ServerFailed) ServerOf() string           { return e.ServerID }
+func (e ServerSuspended) ServerOf() string        { return e.ServerID }
+func (e ServerResumed) ServerOf() string          { return e.ServerID }
+func (e ServerDestroyRequested) ServerOf() string { return e.ServerID }
+func (e ServerDestroyed) ServerOf() string        { return e.ServerID }

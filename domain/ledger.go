@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -72,18 +73,80 @@ func (tx LedgerPosted) AmountFor(ledgerAccount string) Money {
 }
 
 // ComputeHash is SHA-256 over the previous hash and the transaction's
-// canonical bytes (its JSON with Hash empty; Go encodes struct fields in a
-// fixed order, so the bytes are stable).
+// canonical bytes.
 func (tx LedgerPosted) ComputeHash() string {
-	tx.Hash = ""
-	b, err := json.Marshal(tx)
-	if err != nil {
-		panic(err) // only plain fields: cannot fail
-	}
 	h := sha256.New()
 	h.Write([]byte(tx.PrevHash))
-	h.Write(b)
+	h.Write(tx.canonical())
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// canonical is the transaction's hashed bytes, written out field by field.
+// They are the bytes the first version hashed (the struct's JSON with Hash
+// empty), fixed here explicitly so that adding a field to LedgerPosted can
+// never change the hash of a transaction already in the log: a new field is
+// hashed only by a deliberate, versioned change to this function.
+func (tx LedgerPosted) canonical() []byte {
+	var b bytes.Buffer
+	field := func(name string, v string) {
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"` + name + `":`)
+		b.WriteString(v)
+	}
+	b.WriteByte('{')
+	field("txId", jsonString(tx.TxID))
+	field("kind", jsonString(string(tx.Kind)))
+	var p bytes.Buffer
+	p.WriteByte('[')
+	for i, po := range tx.Postings {
+		if i > 0 {
+			p.WriteByte(',')
+		}
+		p.WriteString(`{"account":` + jsonString(po.Account) + `,"amount":` + jsonString(po.Amount.String()) + `}`)
+	}
+	p.WriteByte(']')
+	if tx.Postings == nil {
+		p.Reset()
+		p.WriteString("null")
+	}
+	field("postings", p.String())
+	if tx.ServerID != "" {
+		field("serverId", jsonString(tx.ServerID))
+	}
+	if tx.From != nil {
+		field("from", jsonTime(*tx.From))
+	}
+	if tx.To != nil {
+		field("to", jsonTime(*tx.To))
+	}
+	if tx.TopupID != "" {
+		field("topupId", jsonString(tx.TopupID))
+	}
+	field("at", jsonTime(tx.At))
+	field("prevHash", jsonString(tx.PrevHash))
+	field("hash", `""`)
+	b.WriteByte('}')
+	return b.Bytes()
+}
+
+// jsonString and jsonTime encode like encoding/json (HTML-safe escaping,
+// RFC 3339 with nanoseconds), which is what the canonical bytes were first
+// defined as.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s) // a string always encodes
+	return string(b)
+}
+
+func jsonTime(t time.Time) string {
+	b, err := t.MarshalJSON()
+	if err != nil {
+		// Years outside 0..9999 do not encode; no clock of ours gets there,
+		// and the hash still has to be defined.
+		return jsonString(t.String())
+	}
+	return string(b)
 }
 
 // sealed returns tx chained after prev.

@@ -1,0 +1,81 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// registry maps every stored event name to its decoder. It is the one list
+// of event types: adding an event means declaring it (its type, EventType and
+// OccurredAt, and ServerOf when it concerns a server) and listing it here.
+// It is built once and never changed, so sharing it is safe.
+var registry = newRegistry(
+	entry[AccountRegistered], entry[AccountSuspended], entry[AccountUnsuspended], entry[ServerLimitSet],
+	entry[TopupCreated], entry[TopupPaid], entry[IdempotencyKeyUsed], entry[LedgerPosted],
+	entry[ServerDeployed], entry[ServerProvisionStarted], entry[ServerInstanceCreated], entry[ServerActivated],
+	entry[ServerFailed], entry[ServerSuspended], entry[ServerResumed], entry[ServerDestroyRequested],
+	entry[ServerDestroyed],
+	entry[BackupRequested], entry[BackupCompleted], entry[BackupFailed], entry[BackupRestored],
+	entry[BackupDeleted], entry[BackupExpired],
+	entry[ClockAdvanced],
+)
+
+type decoder func(data []byte) (Event, error)
+
+// entry is the registration of one event type: its name and a decoder that
+// returns the event by value, so consumers switch on value types only.
+func entry[E Event]() (string, decoder) {
+	var zero E
+	return zero.EventType(), func(data []byte) (Event, error) {
+		var e E
+		if err := json.Unmarshal(data, &e); err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
+}
+
+func newRegistry(entries ...func() (string, decoder)) map[string]decoder {
+	m := make(map[string]decoder, len(entries))
+	for _, f := range entries {
+		name, dec := f()
+		if _, dup := m[name]; dup {
+			panic("domain: event type registered twice: " + name)
+		}
+		m[name] = dec
+	}
+	return m
+}
+
+// EventTypes lists every registered event name.
+func EventTypes() []string {
+	out := make([]string, 0, len(registry))
+	for name := range registry {
+		out = append(out, name)
+	}
+	return out
+}
+
+// DecodeEvent turns a stored event back into its domain shape. Unknown types
+// are an error: a reader must never silently skip a fact.
+func DecodeEvent(typ string, data []byte) (Event, error) {
+	dec, ok := registry[typ]
+	if !ok {
+		return nil, fmt.Errorf("unknown event type %q", typ)
+	}
+	e, err := dec(data)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", typ, err)
+	}
+	return e, nil
+}
+
+// EncodeEvent is the one encoding of a domain event as stored: its type name
+// and its JSON.
+func EncodeEvent(e Event) (typ string, data []byte, err error) {
+	data, err = json.Marshal(e)
+	if err != nil {
+		return "", nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
+	}
+	return e.EventType(), data, nil
+}
