@@ -44,7 +44,7 @@ func (s *Server) adminSuspend(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.svc.AdminCommand(c.Request().Context(), c.Param("who"), domain.Suspend{Reason: reason, Actor: "operator"}, operatorMeta(c))
+	st, err := s.app.AdminCommand(c.Request().Context(), c.Param("who"), domain.Suspend{Reason: reason, Actor: "operator"}, operatorMeta(c))
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func (s *Server) adminUnsuspend(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.svc.AdminCommand(c.Request().Context(), c.Param("who"), domain.Unsuspend{Reason: reason, Actor: "operator"}, operatorMeta(c))
+	st, err := s.app.AdminCommand(c.Request().Context(), c.Param("who"), domain.Unsuspend{Reason: reason, Actor: "operator"}, operatorMeta(c))
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (s *Server) adminSetLimit(c echo.Context) error {
 	if req.Limit == nil || *req.Limit < 0 || *req.Limit > 10000 {
 		return validation(map[string]string{"limit": "required, 0 to 10000"})
 	}
-	st, err := s.svc.AdminCommand(c.Request().Context(), c.Param("who"), domain.SetLimit{Limit: *req.Limit, Actor: "operator"}, operatorMeta(c))
+	st, err := s.app.AdminCommand(c.Request().Context(), c.Param("who"), domain.SetLimit{Limit: *req.Limit, Actor: "operator"}, operatorMeta(c))
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (s *Server) adminSetLimit(c echo.Context) error {
 }
 
 func (s *Server) adminAccount(c echo.Context) error {
-	st, err := s.svc.AdminAccount(c.Request().Context(), c.Param("who"))
+	st, err := s.app.AdminAccount(c.Request().Context(), c.Param("who"))
 	if err != nil {
 		return err
 	}

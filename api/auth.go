@@ -87,20 +87,13 @@ func (s *Server) requireAccount(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := s.limit(c, s.accountLimit, "account:"+id); err != nil {
 			return err
 		}
-		// Read-your-writes across processes: the read model answering here
-		// may be behind a write this client made through another process.
-		if err := s.svc.AwaitAccount(c.Request().Context(), id); err != nil {
+		if err := s.awaitReads(c, id); err != nil {
 			return err
 		}
-		acct, err := s.svc.Reader().Account(c.Request().Context(), id)
-		if err != nil {
-			if ae := toAPI(err); ae != nil && ae.Status == http.StatusNotFound {
-				return apiError(http.StatusUnauthorized, "unauthorized", "invalid access token")
-			}
+		if _, err := s.read.Account(c.Request().Context(), id); errors.Is(err, domain.ErrNotFound) {
+			return apiError(http.StatusUnauthorized, "unauthorized", "invalid access token")
+		} else if err != nil {
 			return err
-		}
-		if acct.Suspended && c.Request().Method != http.MethodGet && c.Request().Method != http.MethodHead {
-			return apiError(http.StatusForbidden, "account_suspended", "account suspended: contact support")
 		}
 		c.Set(ctxAccount, id)
 		return next(c)

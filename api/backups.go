@@ -8,13 +8,7 @@ import (
 )
 
 func (s *Server) backups(c echo.Context) error {
-	// Backups are streams of their own, not on the account's: wait for the
-	// whole log as it is now, so one just requested through another process
-	// is listed.
-	if err := s.svc.AwaitLog(c.Request().Context()); err != nil {
-		return err
-	}
-	list, err := s.svc.Reader().Backups(c.Request().Context(), accountOf(c), s.svc.Now())
+	list, err := s.read.Backups(c.Request().Context(), accountOf(c), s.app.Clock.Now())
 	if err != nil {
 		return err
 	}
@@ -40,11 +34,12 @@ func (s *Server) createBackup(c echo.Context) error {
 	if _, err := uuid.Parse(req.ServerID); err != nil {
 		return validation(map[string]string{"serverId": "must be a server id"})
 	}
-	id, err := s.svc.RequestBackup(c.Request().Context(), accountOf(c), req.ServerID, meta(c))
+	id, w, err := s.app.RequestBackup(c.Request().Context(), accountOf(c), req.ServerID, meta(c))
 	if err != nil {
 		return err
 	}
-	b, err := s.svc.Reader().Backup(c.Request().Context(), accountOf(c), id, s.svc.Now())
+	written(c, w)
+	b, err := s.read.Backup(c.Request().Context(), accountOf(c), id, s.app.Clock.Now())
 	if err != nil {
 		return err
 	}
@@ -63,15 +58,11 @@ func (s *Server) restore(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.svc.RestoreBackup(c.Request().Context(), accountOf(c), id, idem, meta(c))
+	res, err := s.app.RestoreBackup(c.Request().Context(), accountOf(c), id, idem, meta(c))
 	if err != nil {
 		return err
 	}
-	out, err := s.accepted(c, res)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusAccepted, map[string]any{"server": out[0]})
+	return c.JSON(http.StatusAccepted, map[string]any{"server": accepted(c, res)[0]})
 }
 
 func (s *Server) deleteBackup(c echo.Context) error {
@@ -79,8 +70,10 @@ func (s *Server) deleteBackup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.svc.DeleteBackup(c.Request().Context(), accountOf(c), id, meta(c)); err != nil {
+	w, err := s.app.DeleteBackup(c.Request().Context(), accountOf(c), id, meta(c))
+	if err != nil {
 		return err
 	}
+	written(c, w)
 	return c.JSON(http.StatusAccepted, map[string]bool{"ok": true})
 }

@@ -3,12 +3,10 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
@@ -22,57 +20,59 @@ type Error struct {
 	Details map[string]string `json:"details,omitempty"`
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+func (e *Error) Error() string { return e.Message }
 
 func apiError(status int, code, msg string) *Error {
 	return &Error{Status: status, Code: code, Message: msg}
 }
 
 func validation(details map[string]string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "validation_failed", Message: "request validation failed", Details: details}
+	return answer(domain.Invalid(details), domain.Invalid(details))
+}
+
+// statuses is the HTTP status of each application error code.
+var statuses = map[domain.Code]int{
+	domain.CodeInvalid:            http.StatusBadRequest,
+	domain.CodeNotFound:           http.StatusNotFound,
+	domain.CodeEmailTaken:         http.StatusConflict,
+	domain.CodeBadCredentials:     http.StatusUnauthorized,
+	domain.CodeAccountSuspended:   http.StatusForbidden,
+	domain.CodeServerLimit:        http.StatusForbidden,
+	domain.CodeInsufficientFunds:  http.StatusPaymentRequired,
+	domain.CodeIdempotencyReused:  http.StatusUnprocessableEntity,
+	domain.CodeInvalidState:       http.StatusConflict,
+	domain.CodeBusy:               http.StatusServiceUnavailable,
+	domain.CodeUpstreamFailed:     http.StatusBadGateway,
+	domain.CodeReadModelLagging:   http.StatusServiceUnavailable,
+	domain.CodeStorageUnavailable: http.StatusServiceUnavailable,
+}
+
+// answer renders an application error: its code's status, its fields as
+// details, and the whole wrapped message except for not_found, whose
+// context (which id, which table) is nobody's business.
+func answer(err error, de *domain.Error) *Error {
+	status, ok := statuses[de.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	msg := err.Error()
+	if de.Code == domain.CodeNotFound || de.Code == domain.CodeInvalid && len(de.Fields) > 0 {
+		msg = de.Message
+	}
+	return &Error{Status: status, Code: string(de.Code), Message: msg, Details: de.Fields}
 }
 
 // toAPI maps an error from the layers below to the answer the client gets.
 func toAPI(err error) *Error {
 	var ae *Error
-	var se *domain.StateError
+	var de *domain.Error
 	switch {
 	case errors.As(err, &ae):
 		return ae
-	case errors.Is(err, domain.ErrNotFound), errors.Is(err, projections.ErrNotFound):
-		return apiError(http.StatusNotFound, "not_found", "not found")
-	case errors.Is(err, domain.ErrEmailTaken):
-		return apiError(http.StatusConflict, "email_taken", "an account with this email already exists")
-	case errors.Is(err, domain.ErrAccountSuspended):
-		return apiError(http.StatusForbidden, "account_suspended", "account suspended: contact support")
-	case errors.Is(err, domain.ErrServerLimit):
-		return apiError(http.StatusForbidden, "server_limit", err.Error()+": destroy a server first or ask for a raise via /docs/custom-requests")
-	case errors.Is(err, domain.ErrInsufficientFunds):
-		return apiError(http.StatusPaymentRequired, "insufficient_balance", err.Error()+": top up first")
-	case errors.Is(err, domain.ErrIdempotencyMismatch):
-		return apiError(http.StatusUnprocessableEntity, "idempotency_key_reused", "this Idempotency-Key was used with a different request")
-	case errors.As(err, &se):
-		return apiError(http.StatusConflict, "invalid_state", se.Error())
-	case errors.Is(err, app.ErrBadCredentials):
-		return apiError(http.StatusUnauthorized, "invalid_credentials", "invalid email or password")
-	case errors.Is(err, app.ErrInvalidEmail):
-		return validation(map[string]string{"email": "must be a valid email address"})
-	case errors.Is(err, app.ErrWeakPassword):
-		return validation(map[string]string{"password": "must be 8 to 256 characters"})
-	case errors.Is(err, app.ErrUnknownPlan):
-		return validation(map[string]string{"planId": "unknown plan: see GET /plans"})
-	case errors.Is(err, app.ErrUnknownRegion):
-		return validation(map[string]string{"regionId": "unknown region: see GET /regions"})
-	case errors.Is(err, app.ErrBadAdvance):
-		return validation(map[string]string{"seconds": app.ErrBadAdvance.Error()})
-	case errors.Is(err, domain.ErrInvalid):
-		return apiError(http.StatusBadRequest, "validation_failed", err.Error())
-	case errors.Is(err, app.ErrBusy), errors.Is(err, app.ErrContention):
-		return apiError(http.StatusServiceUnavailable, "busy", err.Error())
-	case errors.Is(err, projections.ErrLagging):
-		return apiError(http.StatusServiceUnavailable, "read_model_lagging", "the write succeeded but is not visible yet: retry the read")
+	case errors.As(err, &de):
+		return answer(err, de)
 	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, projections.ErrUnavailable), errors.Is(err, eventstore.ErrClosed):
-		return apiError(http.StatusServiceUnavailable, "unavailable", "storage temporarily unavailable: retry shortly")
+		return apiError(http.StatusServiceUnavailable, string(domain.CodeStorageUnavailable), "storage temporarily unavailable: retry shortly")
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return apiError(http.StatusServiceUnavailable, "timeout", "request timed out: retry")
 	}

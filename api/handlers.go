@@ -33,7 +33,7 @@ func checkLabel(details map[string]string, field, label string) {
 }
 
 func (s *Server) health(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "sandbox": s.cfg.SandboxClock != nil, "now": stamp(s.svc.Now())})
+	return c.JSON(http.StatusOK, map[string]any{"status": "ok", "sandbox": s.sandbox != nil, "now": stamp(s.app.Clock.Now())})
 }
 
 func (s *Server) plans(c echo.Context) error {
@@ -47,14 +47,14 @@ func (s *Server) plans(c echo.Context) error {
 		HourlyPrice  string `json:"hourlyPrice"`
 	}
 	var out []planJSON
-	for _, p := range s.svc.Catalog().Plans {
+	for _, p := range s.app.Catalog.Plans {
 		out = append(out, planJSON{p.ID, p.Name, p.VCPUs, p.RAMGB, p.DiskGB, p.MonthlyPrice.Fixed(2), p.HourlyPrice.Fixed(3)})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"plans": out})
 }
 
 func (s *Server) regions(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]any{"regions": s.svc.Catalog().Regions})
+	return c.JSON(http.StatusOK, map[string]any{"regions": s.app.Catalog.Regions})
 }
 
 type credentials struct {
@@ -67,7 +67,7 @@ func (s *Server) authAnswer(c echo.Context, status int, accountID string) error 
 	if err != nil {
 		return err
 	}
-	acct, err := s.svc.Reader().Account(c.Request().Context(), accountID)
+	acct, err := s.read.Account(c.Request().Context(), accountID)
 	if err != nil {
 		return err
 	}
@@ -91,10 +91,11 @@ func (s *Server) register(c echo.Context) error {
 	if len(details) > 0 {
 		return validation(details)
 	}
-	id, err := s.svc.Register(c.Request().Context(), req.Email, req.Password, meta(c))
+	id, w, err := s.app.Register(c.Request().Context(), req.Email, req.Password, meta(c))
 	if err != nil {
 		return err
 	}
+	written(c, w)
 	return s.authAnswer(c, http.StatusCreated, id)
 }
 
@@ -103,7 +104,7 @@ func (s *Server) login(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	id, err := s.svc.Login(c.Request().Context(), req.Email, req.Password)
+	id, err := s.app.Login(c.Request().Context(), req.Email, req.Password)
 	if err != nil {
 		return err
 	}
@@ -111,7 +112,7 @@ func (s *Server) login(c echo.Context) error {
 }
 
 func (s *Server) me(c echo.Context) error {
-	acct, err := s.svc.Reader().Account(c.Request().Context(), accountOf(c))
+	acct, err := s.read.Account(c.Request().Context(), accountOf(c))
 	if err != nil {
 		return err
 	}
@@ -119,7 +120,7 @@ func (s *Server) me(c echo.Context) error {
 }
 
 func (s *Server) billing(c echo.Context) error {
-	acct, err := s.svc.Reader().Account(c.Request().Context(), accountOf(c))
+	acct, err := s.read.Account(c.Request().Context(), accountOf(c))
 	if err != nil {
 		return err
 	}
@@ -138,7 +139,7 @@ func pathID(c echo.Context) (string, error) {
 }
 
 func (s *Server) servers(c echo.Context) error {
-	list, err := s.svc.Reader().Servers(c.Request().Context(), accountOf(c))
+	list, err := s.read.Servers(c.Request().Context(), accountOf(c))
 	if err != nil {
 		return err
 	}
@@ -154,7 +155,7 @@ func (s *Server) server(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.svc.Reader().Server(c.Request().Context(), accountOf(c), id)
+	v, err := s.read.Server(c.Request().Context(), accountOf(c), id)
 	if err != nil {
 		return err
 	}
@@ -178,17 +179,14 @@ type bulkRequest struct {
 
 const maxSSHKeys = 10
 
-// checkServer validates the fields a deploy and a bulk deploy share.
-func (s *Server) checkServer(details map[string]string, plan, region string, keys []string) []domain.SSHKey {
+// checkServer checks the shape of the fields a deploy and a bulk deploy
+// share; whether the plan and region exist is the catalog's rule (domain).
+func checkServer(details map[string]string, plan, region string, keys []string) []domain.SSHKey {
 	if plan == "" {
 		details["planId"] = "required"
-	} else if _, ok := s.svc.Catalog().Plan(plan); !ok {
-		details["planId"] = "unknown plan: see GET /plans"
 	}
 	if region == "" {
 		details["regionId"] = "required"
-	} else if _, ok := s.svc.Catalog().Region(region); !ok {
-		details["regionId"] = "unknown region: see GET /regions"
 	}
 	if len(keys) > maxSSHKeys {
 		details["sshKeys"] = fmt.Sprintf("at most %d keys", maxSSHKeys)
@@ -233,7 +231,7 @@ func (s *Server) deploy(c echo.Context) error {
 	}
 	details := map[string]string{}
 	checkLabel(details, "label", req.Label)
-	keys := s.checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
+	keys := checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
 	if len(details) > 0 {
 		return validation(details)
 	}
@@ -241,16 +239,12 @@ func (s *Server) deploy(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.svc.Deploy(c.Request().Context(), accountOf(c),
+	res, err := s.app.Deploy(c.Request().Context(), accountOf(c),
 		[]app.ServerRequest{{Label: req.Label, Plan: req.PlanID, Region: req.RegionID, SSHKeys: keys}}, false, idem, meta(c))
 	if err != nil {
 		return err
 	}
-	out, err := s.accepted(c, res)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusAccepted, map[string]any{"server": out[0]})
+	return c.JSON(http.StatusAccepted, map[string]any{"server": accepted(c, res)[0]})
 }
 
 func (s *Server) deployBulk(c echo.Context) error {
@@ -269,7 +263,7 @@ func (s *Server) deployBulk(c echo.Context) error {
 			details["label"] = fmt.Sprintf("with the -%d suffix the label must be at most %d characters", req.Count, maxLabel)
 		}
 	}
-	keys := s.checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
+	keys := checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
 	if len(details) > 0 {
 		return validation(details)
 	}
@@ -281,36 +275,25 @@ func (s *Server) deployBulk(c echo.Context) error {
 	for i := range reqs {
 		reqs[i] = app.ServerRequest{Label: fmt.Sprintf("%s-%d", req.Label, i+1), Plan: req.PlanID, Region: req.RegionID, SSHKeys: keys}
 	}
-	res, err := s.svc.Deploy(c.Request().Context(), accountOf(c), reqs, true, idem, meta(c))
+	res, err := s.app.Deploy(c.Request().Context(), accountOf(c), reqs, true, idem, meta(c))
 	if err != nil {
 		return err
 	}
-	out, err := s.accepted(c, res)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusAccepted, map[string]any{"servers": out})
+	return c.JSON(http.StatusAccepted, map[string]any{"servers": accepted(c, res)})
 }
 
-// accepted renders the servers of a deploy as they were when accepted, from
-// the account's authoritative state, and marks a replay.
-func (s *Server) accepted(c echo.Context, res app.DeployResult) ([]serverJSON, error) {
-	st, err := s.svc.Account(c.Request().Context(), accountOf(c))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]serverJSON, 0, len(res.ServerIDs))
-	for _, id := range res.ServerIDs {
-		srv, ok := st.Server(id)
-		if !ok {
-			return nil, fmt.Errorf("accepted server %s missing from account state", id)
-		}
-		out = append(out, acceptedServer(srv))
+// accepted renders the servers of a deploy as the deploy decided them, and
+// marks a replay.
+func accepted(c echo.Context, res app.Deployed) []serverJSON {
+	out := make([]serverJSON, len(res.Servers))
+	for i, srv := range res.Servers {
+		out[i] = acceptedServer(srv)
 	}
 	if res.Replayed {
 		c.Response().Header().Set("Idempotent-Replayed", "true")
 	}
-	return out, nil
+	written(c, res.Written)
+	return out
 }
 
 func (s *Server) destroy(c echo.Context) error {
@@ -318,9 +301,11 @@ func (s *Server) destroy(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.svc.Destroy(c.Request().Context(), accountOf(c), id, meta(c)); err != nil {
+	w, err := s.app.Destroy(c.Request().Context(), accountOf(c), id, meta(c))
+	if err != nil {
 		return err
 	}
+	written(c, w)
 	return c.JSON(http.StatusAccepted, map[string]bool{"ok": true})
 }
 
@@ -334,23 +319,16 @@ func (s *Server) createTopup(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	details := map[string]string{}
 	amount, err := domain.ParseMoney(req.Amount)
-	if err != nil || domain.ValidTopupAmount(amount) != nil {
-		details["amount"] = fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals", domain.MinTopup.Fixed(2), domain.MaxTopup.Fixed(2))
+	if err != nil {
+		return validation(map[string]string{"amount": "a decimal string, like \"25.00\""})
 	}
-	currency := strings.ToUpper(req.Currency)
-	if !slices.Contains(domain.Currencies, currency) {
-		details["currency"] = "one of " + strings.Join(domain.Currencies, ", ")
-	}
-	if len(details) > 0 {
-		return validation(details)
-	}
-	id, err := s.svc.CreateTopup(c.Request().Context(), accountOf(c), amount, currency, meta(c))
+	id, w, err := s.app.CreateTopup(c.Request().Context(), accountOf(c), amount, strings.ToUpper(req.Currency), meta(c))
 	if err != nil {
 		return err
 	}
-	t, err := s.svc.Reader().Topup(c.Request().Context(), accountOf(c), id)
+	written(c, w)
+	t, err := s.read.Topup(c.Request().Context(), accountOf(c), id)
 	if err != nil {
 		return err
 	}
@@ -358,7 +336,7 @@ func (s *Server) createTopup(c echo.Context) error {
 }
 
 func (s *Server) topups(c echo.Context) error {
-	list, err := s.svc.Reader().Topups(c.Request().Context(), accountOf(c))
+	list, err := s.read.Topups(c.Request().Context(), accountOf(c))
 	if err != nil {
 		return err
 	}
@@ -374,7 +352,7 @@ func (s *Server) topup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	t, err := s.svc.Reader().Topup(c.Request().Context(), accountOf(c), id)
+	t, err := s.read.Topup(c.Request().Context(), accountOf(c), id)
 	if err != nil {
 		return err
 	}
@@ -386,10 +364,12 @@ func (s *Server) payTopup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.svc.PayTopup(c.Request().Context(), accountOf(c), id, meta(c)); err != nil {
+	w, err := s.app.PayTopup(c.Request().Context(), accountOf(c), id, meta(c))
+	if err != nil {
 		return err
 	}
-	t, err := s.svc.Reader().Topup(c.Request().Context(), accountOf(c), id)
+	written(c, w)
+	t, err := s.read.Topup(c.Request().Context(), accountOf(c), id)
 	if err != nil {
 		return err
 	}
@@ -405,7 +385,10 @@ func (s *Server) advance(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	now, err := s.svc.AdvanceClock(c.Request().Context(), s.cfg.SandboxClock, req.Seconds, meta(c))
+	if err := s.app.CheckActive(c.Request().Context(), accountOf(c)); err != nil {
+		return err
+	}
+	now, err := s.sandbox.AdvanceClock(c.Request().Context(), req.Seconds, meta(c))
 	if err != nil {
 		return err
 	}

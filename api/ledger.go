@@ -80,7 +80,7 @@ func (s *Server) ledger(c echo.Context) error {
 		return validation(details)
 	}
 	// One more than asked tells whether there is a next page.
-	entries, err := s.svc.Reader().Ledger(c.Request().Context(), accountOf(c), before, limit+1)
+	entries, err := s.read.Ledger(c.Request().Context(), accountOf(c), before, limit+1)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func humanDuration(d time.Duration) string {
 // guide renders /llms.txt for this deployment from the same catalog /plans
 // and /regions answer with.
 func (s *Server) guide(baseURL string) string {
-	cat := s.svc.Catalog()
+	cat := s.app.Catalog
 	var plans, regions []string
 	for _, p := range cat.Plans {
 		plans = append(plans, p.ID+" "+p.Name+" ("+itoa(p.VCPUs)+" vCPU / "+itoa(p.RAMGB)+" GB / "+itoa(p.DiskGB)+" GB, $"+p.MonthlyPrice.Fixed(2)+"/mo, $"+p.HourlyPrice.Fixed(3)+"/h)")
@@ -56,7 +56,7 @@ func (s *Server) guide(baseURL string) string {
 	}
 	p := s.cfg.Guide
 	p.BaseURL = baseURL
-	p.Sandbox = s.cfg.SandboxClock != nil
+	p.Sandbox = s.sandbox != nil
 	p.TokenTTL = humanDuration(s.cfg.TokenTTL)
 	p.TokenSeconds = int(s.cfg.TokenTTL / time.Second)
 	p.Currencies = strings.Join(domain.Currencies, ", ")

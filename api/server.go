@@ -3,6 +3,7 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,15 +15,15 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/projections"
 )
 
 // Config is what the HTTP layer needs to know.
 type Config struct {
 	JWTSecret []byte
 	TokenTTL  time.Duration
-	// SandboxClock is set in sandbox mode only: /sandbox/* exists then.
-	SandboxClock app.MovableClock
 	// AdminToken guards /admin/*; empty disables the admin API.
 	AdminToken string
 	// Snapshots serves GET /admin/eventstore/snapshot; nil answers 404.
@@ -43,9 +44,29 @@ type Config struct {
 	Log  *slog.Logger
 }
 
+// Deps are what the API translates requests into calls of.
+type Deps struct {
+	// App runs the commands.
+	App *app.Service
+	// Read answers the queries.
+	Read projections.Reader
+	// Sandbox moves the sandbox clock; nil outside sandbox mode, where
+	// /sandbox/* does not exist.
+	Sandbox Sandbox
+}
+
+// Sandbox is the movable clock of sandbox mode.
+type Sandbox interface {
+	// AdvanceClock moves the clock forward and returns, at the new time,
+	// once everything due by then has happened.
+	AdvanceClock(ctx context.Context, seconds int64, meta eventstore.Metadata) (time.Time, error)
+}
+
 // Server is the HTTP API.
 type Server struct {
-	svc          *app.Service
+	app          *app.Service
+	read         projections.Reader
+	sandbox      Sandbox
 	cfg          Config
 	log          *slog.Logger
 	tokens       tokens
@@ -54,8 +75,8 @@ type Server struct {
 	echo         *echo.Echo
 }
 
-// New builds the HTTP API on svc.
-func New(svc *app.Service, cfg Config) *Server {
+// New builds the HTTP API on d.
+func New(d Deps, cfg Config) *Server {
 	if cfg.Wall == nil {
 		cfg.Wall = time.Now
 	}
@@ -68,8 +89,8 @@ func New(svc *app.Service, cfg Config) *Server {
 	if cfg.AuthRate <= 0 {
 		cfg.AuthRate = 10
 	}
-	s := &Server{svc: svc, cfg: cfg, log: cfg.Log,
-		tokens:       tokens{secret: cfg.JWTSecret, ttl: cfg.TokenTTL, clock: svc},
+	s := &Server{app: d.App, read: d.Read, sandbox: d.Sandbox, cfg: cfg, log: cfg.Log,
+		tokens:       tokens{secret: cfg.JWTSecret, ttl: cfg.TokenTTL, clock: d.App.Clock},
 		accountLimit: newLimiter(cfg.AccountRate, time.Minute, cfg.Wall),
 		authLimit:    newLimiter(cfg.AuthRate, time.Minute, cfg.Wall),
 	}
@@ -113,7 +134,7 @@ func New(svc *app.Service, cfg Config) *Server {
 	g.POST("/backups/:id/restore", s.restore)
 	g.DELETE("/backups/:id", s.deleteBackup)
 
-	if cfg.SandboxClock != nil {
+	if d.Sandbox != nil {
 		g.POST("/sandbox/clock/advance", s.advance)
 		g.POST("/sandbox/topups/:id/pay", s.payTopup)
 	}
@@ -208,4 +229,33 @@ func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 		}()
 		return next(c)
 	}
+}
+
+// positionHeader carries log positions: a write answers with where it
+// landed, and a read given one answers only once the read model shows the
+// log up to it (read-your-writes across processes, at no store read).
+const positionHeader = "X-Log-Position"
+
+// written tells the client where its write landed.
+func written(c echo.Context, w app.Written) {
+	if !w.Position.IsZero() {
+		c.Response().Header().Set(positionHeader, w.Position.String())
+	}
+}
+
+// awaitReads waits, before an authenticated request reads, until the read
+// model shows what the client says it wrote (the position header) and what
+// this process knows of the account from memory; it never reads the store.
+func (s *Server) awaitReads(c echo.Context, accountID string) error {
+	want := s.app.Known(accountID)
+	if h := c.Request().Header.Get(positionHeader); h != "" {
+		p, err := eventstore.ParsePosition(h)
+		if err != nil {
+			return domain.InvalidField(positionHeader, "a log position as a write answered it")
+		}
+		if want.Less(p) {
+			want = p
+		}
+	}
+	return s.app.WaitFor(c.Request().Context(), want)
 }

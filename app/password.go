@@ -5,17 +5,18 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/cryptovps/cryptovps/domain"
 )
 
-// ErrBusy is returned when too many password hashes are already running: the
-// API answers 503 rather than queue without bound.
-var ErrBusy = errors.New("server busy, retry shortly")
+// errHashBusy is returned when too many password hashes are already
+// running: the API answers 503 rather than queue without bound.
+var errHashBusy = domain.Errorf(domain.CodeBusy, "server busy, retry shortly")
 
 // argon2id parameters: OWASP's minimum recommendation (19 MiB, 2 passes),
 // about 30 ms on one core.
@@ -56,9 +57,9 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	case h.slots <- struct{}{}:
 		return nil
 	case <-t.C:
-		return ErrBusy
+		return errHashBusy
 	case <-ctx.Done():
-		return fmt.Errorf("%w: %v", ErrBusy, ctx.Err())
+		return fmt.Errorf("%w: %v", errHashBusy, ctx.Err())
 	}
 }
 

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -373,12 +374,12 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 		err = d.payTopup(c, now)
 	case Suspend:
 		if a.Suspended {
-			return nil, &StateError{What: "account " + a.Email, Status: "suspended", Want: "it is already suspended"}
+			return nil, stateError("account "+a.Email, "suspended", "it is already suspended")
 		}
 		d.emit(AccountSuspended{Reason: c.Reason, Actor: c.Actor, At: now})
 	case Unsuspend:
 		if !a.Suspended {
-			return nil, &StateError{What: "account " + a.Email, Status: "active", Want: "it is not suspended"}
+			return nil, stateError("account "+a.Email, "active", "it is not suspended")
 		}
 		d.emit(AccountUnsuspended{Reason: c.Reason, Actor: c.Actor, At: now})
 	case SetLimit:
@@ -410,8 +411,8 @@ func (d *decision) register(c Register, now time.Time) error {
 }
 
 func (d *decision) deploy(c Deploy, now time.Time) error {
-	if d.s.Suspended {
-		return ErrAccountSuspended
+	if err := d.s.CheckActive(); err != nil {
+		return err
 	}
 	if len(c.Servers) == 0 {
 		return fmt.Errorf("%w: no server to deploy", ErrInvalid)
@@ -426,7 +427,8 @@ func (d *decision) deploy(c Deploy, now time.Time) error {
 	}
 	d.settle(now)
 	if d.s.LiveServers()+len(c.Servers) > d.s.ServerLimit {
-		return fmt.Errorf("%w: %d of %d servers in use, %d more requested", ErrServerLimit, d.s.LiveServers(), d.s.ServerLimit, len(c.Servers))
+		return fmt.Errorf("%w: %d of %d servers in use, %d more requested: destroy a server first or ask for a raise via /docs/custom-requests",
+			ErrServerLimit, d.s.LiveServers(), d.s.ServerLimit, len(c.Servers))
 	}
 	total := Zero()
 	seen := make(map[string]bool, len(c.Servers))
@@ -441,7 +443,7 @@ func (d *decision) deploy(c Deploy, now time.Time) error {
 		total = total.Add(s.HourlyPrice)
 	}
 	if d.s.Balance.Cmp(total) < 0 {
-		return fmt.Errorf("%w: balance %s does not cover the first hour (%s)", ErrInsufficientFunds, d.s.Balance, total)
+		return fmt.Errorf("%w: balance %s does not cover the first hour (%s): top up first", ErrInsufficientFunds, d.s.Balance, total)
 	}
 	ids := make([]string, 0, len(c.Servers))
 	for _, s := range c.Servers {
@@ -457,8 +459,8 @@ func (d *decision) deploy(c Deploy, now time.Time) error {
 }
 
 func (d *decision) destroy(c Destroy, now time.Time) error {
-	if d.s.Suspended {
-		return ErrAccountSuspended
+	if err := d.s.CheckActive(); err != nil {
+		return err
 	}
 	s, err := d.server(c.ServerID)
 	if err != nil {
@@ -518,10 +520,7 @@ var (
 var Currencies = []string{"BTC", "ETH", "LTC", "USDT", "USDC", "XMR"}
 
 func (d *decision) createTopup(c CreateTopup, now time.Time) error {
-	if d.s.Suspended {
-		return ErrAccountSuspended
-	}
-	if err := ValidTopupAmount(c.Amount); err != nil {
+	if err := d.s.CheckTopup(c.Amount, c.Currency); err != nil {
 		return err
 	}
 	if _, exists := d.s.Topups[c.TopupID]; exists || c.TopupID == "" {
@@ -531,10 +530,32 @@ func (d *decision) createTopup(c CreateTopup, now time.Time) error {
 	return nil
 }
 
-// ValidTopupAmount checks a top-up amount: dollars and cents, within limits.
-func ValidTopupAmount(m Money) error {
-	if m.Exponent() < -2 || m.Cmp(MinTopup) < 0 || m.Cmp(MaxTopup) > 0 {
-		return fmt.Errorf("%w: amount must be between %s and %s with at most 2 decimals", ErrInvalid, MinTopup, MaxTopup)
+// CheckTopup is the rule for a new top-up: an account not on hold, an
+// amount in dollars and cents within the limits, a currency we take. Decide
+// applies it; the application asks it before opening the processor's
+// invoice, so a refused top-up never costs an invoice.
+func (a Account) CheckTopup(amount Money, currency string) error {
+	if err := a.CheckActive(); err != nil {
+		return err
+	}
+	fields := map[string]string{}
+	if amount.Exponent() < -2 || amount.Cmp(MinTopup) < 0 || amount.Cmp(MaxTopup) > 0 {
+		fields["amount"] = fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals", MinTopup.Fixed(2), MaxTopup.Fixed(2))
+	}
+	if !slices.Contains(Currencies, currency) {
+		fields["currency"] = "one of " + strings.Join(Currencies, ", ")
+	}
+	if len(fields) > 0 {
+		return Invalid(fields)
+	}
+	return nil
+}
+
+// CheckActive is the abuse-hold rule: an account an operator suspended may
+// read but change nothing.
+func (a Account) CheckActive() error {
+	if a.Suspended {
+		return ErrAccountSuspended
 	}
 	return nil
 }
@@ -545,7 +566,7 @@ func (d *decision) payTopup(c PayTopup, now time.Time) error {
 		return fmt.Errorf("top-up %s: %w", c.TopupID, ErrNotFound)
 	}
 	if t.Status != TopupStatusPending {
-		return &StateError{What: "top-up " + t.ID, Status: t.Status, Want: "it is already paid"}
+		return stateError("top-up "+t.ID, t.Status, "it is already paid")
 	}
 	d.settle(now)
 	d.emit(TopupPaid{TopupID: t.ID, At: now})

@@ -162,7 +162,7 @@ func DecideBackup(b Backup, cmd BackupCommand, now time.Time) ([]Event, error) {
 			return nil, fmt.Errorf("%w: backup id %s already used", ErrInvalid, c.BackupID)
 		}
 		if c.Server.Status != StatusActive {
-			return nil, &StateError{What: "server " + c.Server.ID, Status: string(c.Server.Status), Want: "only an ACTIVE server can be backed up"}
+			return nil, stateError("server "+c.Server.ID, string(c.Server.Status), "only an ACTIVE server can be backed up")
 		}
 		return []Event{BackupRequested{BackupID: c.BackupID, AccountID: c.AccountID, ServerID: c.Server.ID,
 			InstanceID: c.Server.InstanceID, Label: c.Server.Label, Plan: c.Server.Plan, Region: c.Server.Region,
@@ -211,5 +211,5 @@ func DecideBackup(b Backup, cmd BackupCommand, now time.Time) ([]Event, error) {
 }
 
 func (b Backup) stateError(want string) error {
-	return &StateError{What: "backup " + b.ID, Status: string(b.Status), Want: want}
+	return stateError("backup "+b.ID, string(b.Status), want)
 }

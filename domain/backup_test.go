@@ -127,8 +127,7 @@ func TestCompleteAndFailBackupOnlyFromPending(t *testing.T) {
 	} {
 		for _, cmd := range []domain.BackupCommand{domain.CompleteBackup{SnapshotID: "snap-2"}, domain.FailBackup{Reason: "x"}} {
 			_, err := whenBackup(t, history, cmd, at(2*day))
-			var se *domain.StateError
-			if !errors.As(err, &se) {
+			if !errors.Is(err, domain.ErrInvalidState) {
 				t.Errorf("%T on a %s backup: error %v, want a *StateError", cmd, name, err)
 			}
 		}

@@ -107,3 +107,20 @@ func DefaultCatalog() Catalog {
 		},
 	}
 }
+
+// Spec prices a server of plan in region: the catalog rule of a deploy. An
+// unknown plan or region is refused naming each field at fault.
+func (c Catalog) Spec(plan, region string) (ServerSpec, error) {
+	fields := map[string]string{}
+	p, ok := c.Plan(plan)
+	if !ok {
+		fields["planId"] = "unknown plan: see GET /plans"
+	}
+	if _, ok := c.Region(region); !ok {
+		fields["regionId"] = "unknown region: see GET /regions"
+	}
+	if len(fields) > 0 {
+		return ServerSpec{}, Invalid(fields)
+	}
+	return ServerSpec{Plan: p.ID, Region: region, HourlyPrice: p.HourlyPrice}, nil
+}

@@ -137,15 +137,6 @@ type (
 	}
 )
 
-// ClockAdvanced moves the sandbox clock forward; its stream is replayed at
-// start so a restart never moves sandbox time backwards.
-type ClockAdvanced struct {
-	Seconds int64 `json:"seconds"`
-	// Offset is the total offset from wall time after this advance.
-	Offset int64     `json:"offsetSeconds"`
-	At     time.Time `json:"at"`
-}
-
 // The names stored in the log, and when each event happened.
 func (AccountRegistered) EventType() string      { return "AccountRegistered" }
 func (AccountSuspended) EventType() string       { return "AccountSuspended" }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -335,13 +336,11 @@ func wantErr(t testing.TB, err, target error) {
 	}
 }
 
-func wantStateError(t testing.TB, err error) *domain.StateError {
+func wantStateError(t testing.TB, err error) {
 	t.Helper()
-	var se *domain.StateError
-	if !errors.As(err, &se) {
-		t.Fatalf("error = %v (%T), want a *domain.StateError", err, err)
+	if !errors.Is(err, domain.ErrInvalidState) {
+		t.Fatalf("error = %v (%T), want an invalid_state error", err, err)
 	}
-	return se
 }
 
 // wantCharge asserts e charges server id the hour [from, from+1h) at price.
@@ -397,4 +396,11 @@ func describe(events []domain.Event) []string {
 		}
 	}
 	return out
+}
+
+func wantContains(t testing.TB, got, want string) {
+	t.Helper()
+	if !strings.Contains(got, want) {
+		t.Fatalf("%q does not contain %q", got, want)
+	}
 }

@@ -69,13 +69,3 @@ func DecodeEvent(typ string, data []byte) (Event, error) {
 	}
 	return e, nil
 }
-
-// EncodeEvent is the one encoding of a domain event as stored: its type name
-// and its JSON.
-func EncodeEvent(e Event) (typ string, data []byte, err error) {
-	data, err = json.Marshal(e)
-	if err != nil {
-		return "", nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
-	}
-	return e.EventType(), data, nil
-}

@@ -66,7 +66,7 @@ func (s Server) hourContaining(t time.Time) time.Time {
 }
 
 func (s Server) stateError(want string) error {
-	return &StateError{What: "server " + s.ID, Status: string(s.Status), Want: want}
+	return stateError("server "+s.ID, string(s.Status), want)
 }
 
 // The server rules: each checks that the server may take the step now.
@@ -84,8 +84,8 @@ func (s Server) canStartProvision(attempt int) error {
 		return s.stateError("only a provisioning server without an instance can be provisioned")
 	}
 	if attempt != 0 && attempt != s.Attempts+1 {
-		return &StateError{What: "server " + s.ID, Status: fmt.Sprintf("at provisioning attempt %d", s.Attempts),
-			Want: fmt.Sprintf("attempt %d was asked for: another worker has moved on", attempt)}
+		return stateError("server "+s.ID, fmt.Sprintf("at provisioning attempt %d", s.Attempts),
+			fmt.Sprintf("attempt %d was asked for: another worker has moved on", attempt))
 	}
 	return nil
 }

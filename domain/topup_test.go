@@ -41,7 +41,7 @@ func TestCreateTopupAcceptsDollarsAndCentsBetweenOneAndTenThousand(t *testing.T)
 			if !tc.ok {
 				wantErr(t, err, domain.ErrInvalid)
 			}
-			wantEqual(t, "ValidTopupAmount", domain.ValidTopupAmount(money(tc.amount)) == nil, tc.ok)
+			wantEqual(t, "CheckTopup", domain.NewAccount("a").CheckTopup(money(tc.amount), "BTC") == nil, tc.ok)
 		})
 	}
 }
@@ -103,8 +103,9 @@ func TestPayingATopupTwiceIsAStateError(t *testing.T) {
 	s := registered(t, "0")
 	s.then(topup("t1", "25.00"), t0)
 	s.then(domain.PayTopup{TopupID: "t1"}, at(time.Minute))
-	se := wantStateError(t, s.rejects(domain.PayTopup{TopupID: "t1"}, at(2*time.Minute)))
-	wantEqual(t, "status", se.Status, domain.TopupStatusPaid)
+	err := s.rejects(domain.PayTopup{TopupID: "t1"}, at(2*time.Minute))
+	wantStateError(t, err)
+	wantContains(t, err.Error(), "is "+domain.TopupStatusPaid)
 	wantMoney(t, "balance", s.state().Balance, "25.00")
 }
 

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -118,4 +120,42 @@ type Store interface {
 	// Head is the position of the last event in the log (zero when empty).
 	Head(ctx context.Context) (Position, error)
 	Close() error
+}
+
+// Typed is a value that names its own event type: what Propose encodes.
+type Typed interface {
+	EventType() string
+}
+
+// Propose is the one encoding of facts into events to append: each becomes
+// its type name and its JSON, with a fresh id (kept by the caller across
+// retries of the same append) and the given metadata.
+func Propose[E Typed](meta Metadata, events ...E) ([]Proposed, error) {
+	out := make([]Proposed, len(events))
+	for i, e := range events {
+		data, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
+		}
+		out[i] = Proposed{ID: uuid.New(), Type: e.EventType(), Data: data, Meta: meta}
+	}
+	return out, nil
+}
+
+// ParsePosition reads a Position as String writes it ("7", or "9/8" when
+// its halves differ).
+func ParsePosition(s string) (Position, error) {
+	var p Position
+	c, pr, two := strings.Cut(s, "/")
+	var err error
+	if p.Commit, err = strconv.ParseUint(c, 10, 64); err != nil {
+		return Position{}, fmt.Errorf("position %q: %w", s, err)
+	}
+	p.Prepare = p.Commit
+	if two {
+		if p.Prepare, err = strconv.ParseUint(pr, 10, 64); err != nil {
+			return Position{}, fmt.Errorf("position %q: %w", s, err)
+		}
+	}
+	return p, nil
 }

@@ -7,6 +7,7 @@ package projections
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/cryptovps/cryptovps/domain"
@@ -15,7 +16,8 @@ import (
 
 // ErrNotFound is returned for a row the read model does not have, or one that
 // belongs to another account.
-var ErrNotFound = errors.New("not found in read model")
+// It is the application's not_found.
+var ErrNotFound = fmt.Errorf("%w in read model", domain.ErrNotFound)
 
 // ErrUnavailable wraps a read model that cannot answer now (a database down):
 // the API answers 503.

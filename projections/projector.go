@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 )
 
@@ -111,7 +112,7 @@ func (p *Projector) Applied() eventstore.Position {
 
 // ErrLagging is returned by WaitFor when the model did not reach the position
 // in time.
-var ErrLagging = errors.New("read model is lagging behind the write")
+var ErrLagging = domain.Errorf(domain.CodeReadModelLagging, "the write succeeded but is not visible yet: retry the read")
 
 // WaitFor returns once the model has applied pos, or ErrLagging after
 // timeout. The model's own checkpoint is consulted too, so a write applied by

@@ -5,8 +5,8 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/cryptovps/cryptovps/app"
-	"github.com/cryptovps/cryptovps/app/pgleader"
+	"github.com/cryptovps/cryptovps/app/work"
+	"github.com/cryptovps/cryptovps/projections/postgres/pgleader"
 )
 
 // provisionLease is how long a provisioning attempt another process started
@@ -25,7 +25,7 @@ const provisionLease = 2 * time.Minute
 //     are still given the lease, since that process might not be gone.
 //   - the embedded store: its file lock admits one process, the only
 //     worker; an attempt it finds unfinished was left by a dead process.
-func openLeadership(ctx context.Context, cfg config, log *slog.Logger) (app.Leadership, time.Duration, func(), error) {
+func openLeadership(ctx context.Context, cfg config, log *slog.Logger) (work.Leadership, time.Duration, func(), error) {
 	switch {
 	case cfg.EventStoreURL != "" && cfg.DatabaseURL != "":
 		l, err := pgleader.Open(ctx, cfg.DatabaseURL, pgleader.Options{Log: log})
@@ -47,7 +47,7 @@ func openLeadership(ctx context.Context, cfg config, log *slog.Logger) (app.Lead
 		return l, provisionLease, func() { l.Close() }, nil
 	case cfg.EventStoreURL != "":
 		log.Warn("background work: no --database-url / DATABASE_URL, so no election: run only one API process on this event store")
-		return app.SoleWorker{}, provisionLease, func() {}, nil
+		return work.SoleWorker{}, provisionLease, func() {}, nil
 	}
-	return app.SoleWorker{}, 0, func() {}, nil
+	return work.SoleWorker{}, 0, func() {}, nil
 }

@@ -13,17 +13,15 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/cryptovps/cryptovps/api"
 	"github.com/cryptovps/cryptovps/app"
-	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/app/stack"
+	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
-	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
@@ -143,75 +141,45 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	defer store.Close()
 
-	// The clock follows the log from here on (FollowClock), so that an
-	// advance made through another process moves it too.
-	clockFrom, err := store.Head(ctx)
-	if err != nil {
-		return err
-	}
-	offset, err := app.ClockOffset(ctx, store)
-	if err != nil {
-		return err
-	}
-	clock := sandbox.NewClock(time.Now, offset)
-	cloud, err := sandbox.OpenCloud(cfg.sandboxCloudPath(), clock, sandbox.CloudOptions{
-		ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay, BackupDelay: cfg.BackupDelay})
-	if err != nil {
-		return err
-	}
-	defer cloud.Close()
-	log.Warn("SANDBOX MODE: simulated cloud and payments, movable clock at /sandbox/clock/advance",
-		"data_dir", cfg.DataDir, "sandbox_cloud", cfg.sandboxCloudPath(), "signup_credit", signup.String(), "clock_offset", offset)
-
 	model, closeModel, err := openReadModel(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer closeModel()
-	proj := projections.NewProjector(store, model, log)
-	start := time.Now()
-	if err := proj.CatchUp(ctx, nil); err != nil {
-		return fmt.Errorf("replay the log into the read models: %w", err)
-	}
-	log.Info("read models caught up with the log", "position", proj.Applied().String(), "took", time.Since(start))
-
 	lead, lease, closeLead, err := openLeadership(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer closeLead()
-	svc := app.New(app.Deps{Store: store, Read: model, Projector: proj, Clock: clock, Cloud: cloud,
-		Payments: sandbox.Payments{}, Hasher: app.NewHasher(runtime.NumCPU()), Catalog: domain.DefaultCatalog(), Log: log,
-		Leadership: lead},
-		app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit, ProvisionLease: lease})
-	handler := api.New(svc, api.Config{
-		JWTSecret: []byte(jwtSecret), TokenTTL: cfg.TokenTTL, SandboxClock: clock, AdminToken: adminToken, Snapshots: snapshotterOf(store),
-		TrustedProxies: proxies, AccountRate: cfg.RateLimit, AuthRate: cfg.AuthRateLimit, BaseURL: cfg.BaseURL, Log: log,
-		Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: cfg.ProvisionDelay.String(),
-			BackupDelay: cfg.BackupDelay.String()},
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Log: log,
+		SandboxCloud: cfg.sandboxCloudPath(),
+		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay,
+			BackupDelay: cfg.BackupDelay},
+		Leadership: lead, WorkInterval: cfg.WorkInterval,
+		App:  app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit},
+		Work: work.Config{ProvisionLease: lease},
+		API: api.Config{JWTSecret: []byte(jwtSecret), TokenTTL: cfg.TokenTTL, AdminToken: adminToken,
+			Snapshots: snapshotterOf(store), TrustedProxies: proxies, AccountRate: cfg.RateLimit,
+			AuthRate: cfg.AuthRateLimit, BaseURL: cfg.BaseURL, Log: log,
+			Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: cfg.ProvisionDelay.String(),
+				BackupDelay: cfg.BackupDelay.String()}},
 	})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log.Warn("SANDBOX MODE: simulated cloud and payments, movable clock at /sandbox/clock/advance",
+		"data_dir", cfg.DataDir, "sandbox_cloud", cfg.sandboxCloudPath(), "signup_credit", signup.String(),
+		"clock_offset", st.SandboxClock.Offset())
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: st.API, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 
-	bg, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := proj.Run(bg); err != nil && !errors.Is(err, context.Canceled) {
-			log.Error("projector stopped", "err", err)
-		}
-	})
-	wg.Go(func() {
-		if err := svc.FollowClock(bg, clock, clockFrom); err != nil && !errors.Is(err, context.Canceled) {
-			log.Error("sandbox clock stopped following the log", "err", err)
-		}
-	})
-	wg.Go(func() { _ = svc.Run(bg, cfg.WorkInterval) })
-
+	stop := st.Start()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())
@@ -224,8 +192,7 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		err = srv.Shutdown(sctx)
 		scancel()
 	}
-	cancel()
-	wg.Wait()
+	stop()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -144,31 +144,6 @@ func newFold() *fold {
 		backups: map[string]*domain.Backup{}, created: map[key]eventstore.Position{}}
 }
 
-// serverOf names the server a server lifecycle event is about.
-func serverOf(e domain.Event) (string, bool) {
-	switch e := e.(type) {
-	case domain.ServerDeployed:
-		return e.ServerID, true
-	case domain.ServerProvisionStarted:
-		return e.ServerID, true
-	case domain.ServerInstanceCreated:
-		return e.ServerID, true
-	case domain.ServerActivated:
-		return e.ServerID, true
-	case domain.ServerFailed:
-		return e.ServerID, true
-	case domain.ServerSuspended:
-		return e.ServerID, true
-	case domain.ServerResumed:
-		return e.ServerID, true
-	case domain.ServerDestroyRequested:
-		return e.ServerID, true
-	case domain.ServerDestroyed:
-		return e.ServerID, true
-	}
-	return "", false
-}
-
 func topupOf(e domain.Event) (string, bool) {
 	switch e := e.(type) {
 	case domain.TopupCreated:
@@ -195,7 +170,8 @@ func (f *fold) plan(ev eventstore.Event, e domain.Event) {
 		f.accounts[id] = nil
 		f.accountOrder = append(f.accountOrder, id)
 	}
-	if sid, ok := serverOf(e); ok {
+	if se, ok := e.(domain.ServerEvent); ok {
+		sid := se.ServerOf()
 		if k := (key{id, sid}); !f.servers[k] {
 			f.servers[k] = true
 			f.serverOrder = append(f.serverOrder, k)

@@ -78,16 +78,16 @@ func (g *generator) append(stream string, events []domain.Event) {
 	if !ok {
 		v = -1
 	}
-	for _, e := range events {
-		data, err := json.Marshal(e)
-		if err != nil {
-			panic(err)
-		}
+	props, err := eventstore.Propose(eventstore.Metadata{Actor: "generator"}, events...)
+	if err != nil {
+		panic(err)
+	}
+	for _, p := range props {
 		v++
 		g.seq++
-		g.emit(eventstore.Event{ID: uuid.New(), Stream: stream, Version: uint64(v),
-			Position: eventstore.Position{Commit: g.seq, Prepare: g.seq}, Type: e.EventType(), Data: data,
-			Meta: eventstore.Metadata{Actor: "generator"}, RecordedAt: g.now})
+		g.emit(eventstore.Event{ID: p.ID, Stream: stream, Version: uint64(v),
+			Position: eventstore.Position{Commit: g.seq, Prepare: g.seq}, Type: p.Type, Data: p.Data,
+			Meta: p.Meta, RecordedAt: g.now})
 	}
 	g.versions[stream] = v
 }

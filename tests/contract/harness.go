@@ -24,6 +24,7 @@ import (
 
 	"github.com/cryptovps/cryptovps/api"
 	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/app/stack"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/projections"
@@ -177,54 +178,30 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	if err != nil {
 		t.Fatalf("open event store: %v", err)
 	}
-	offset, err := app.ClockOffset(ctx, store)
-	if err != nil {
-		store.Close()
-		t.Fatalf("clock offset: %v", err)
-	}
-	clock := sandbox.NewClock(time.Now, offset)
-	cloud, err := sandbox.OpenCloud(filepath.Join(cfg.DataDir, "sandbox-cloud.json"), clock, sandbox.CloudOptions{
-		ProvisionDelay: provisionDelay, DestroyDelay: destroyDelay, BackupDelay: backupDelay})
-	if err != nil {
-		store.Close()
-		t.Fatalf("open sandbox cloud: %v", err)
-	}
-	model := newModel(t)
-	proj := projections.NewProjector(store, model, log)
-	if err := proj.CatchUp(ctx, nil); err != nil {
-		store.Close()
-		t.Fatalf("replay the log into the read model: %v", err)
-	}
-	svc := app.New(app.Deps{Store: store, Read: model, Projector: proj, Clock: clock, Cloud: cloud,
-		Payments: sandbox.Payments{}, Hasher: hasher(), Catalog: domain.DefaultCatalog(), Log: log},
-		app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit})
-	apiCfg := api.Config{
-		JWTSecret: []byte(cfg.JWTSecret), TokenTTL: cfg.TokenTTL, AdminToken: cfg.AdminToken, Snapshots: store,
-		TrustedProxies: proxies, AccountRate: cfg.AccountRate, AuthRate: cfg.AuthRate, Log: log,
-		Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: provisionDelay.String(),
-			BackupDelay: backupDelay.String()},
-	}
-	if !cfg.NoSandbox {
-		apiCfg.SandboxClock = clock
-	}
-	handler := api.New(svc, apiCfg)
-	srv := httptest.NewServer(handler)
-
-	bg, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := proj.Run(bg); err != nil && !errors.Is(err, context.Canceled) {
-			log.Error("projector stopped", "err", err)
-		}
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: newModel(t), Log: log, Hasher: hasher(),
+		SandboxCloud: filepath.Join(cfg.DataDir, "sandbox-cloud.json"),
+		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: provisionDelay, DestroyDelay: destroyDelay,
+			BackupDelay: backupDelay},
+		NoSandboxAPI: cfg.NoSandbox, WorkInterval: 250 * time.Millisecond,
+		App:          app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit},
+		API: api.Config{JWTSecret: []byte(cfg.JWTSecret), TokenTTL: cfg.TokenTTL, AdminToken: cfg.AdminToken,
+			Snapshots: store, TrustedProxies: proxies, AccountRate: cfg.AccountRate, AuthRate: cfg.AuthRate,
+			Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: provisionDelay.String(),
+				BackupDelay: backupDelay.String()}},
 	})
-	wg.Go(func() { _ = svc.Run(bg, 250*time.Millisecond) })
+	if err != nil {
+		store.Close()
+		t.Fatalf("build the stack: %v", err)
+	}
+	srv := httptest.NewServer(st.API)
+	stop := st.Start()
+	clock, handler := st.SandboxClock, st.API
 
 	h := &harness{cfg: cfg, url: srv.URL, client: srv.Client(), clock: clock, logs: logs, api: handler}
 	h.closeFn = func() {
 		srv.Close()
-		cancel()
-		wg.Wait()
-		if err := store.Close(); err != nil {
+		stop()
+		if err := errors.Join(st.Close(), store.Close()); err != nil {
 			t.Errorf("close event store: %v", err)
 		}
 	}

@@ -6,7 +6,6 @@ package history
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -38,14 +37,11 @@ func Generate(ctx context.Context, store eventstore.Store, n int, start time.Tim
 			if len(events) == 0 {
 				return nil
 			}
-			props := make([]eventstore.Proposed, len(events))
-			for j, e := range events {
-				data, err := json.Marshal(e)
-				if err != nil {
-					return err
-				}
-				props[j] = eventstore.Proposed{ID: uuid.New(), Type: e.EventType(), Data: data,
-					Meta: eventstore.Metadata{Actor: "history"}}
+			props, err := eventstore.Propose(eventstore.Metadata{Actor: "history"}, events...)
+			if err != nil {
+				return err
+			}
+			for _, e := range events {
 				a = domain.Evolve(a, e)
 			}
 			res, err := store.Append(ctx, domain.AccountStream(id), version, props)

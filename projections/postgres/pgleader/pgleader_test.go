@@ -10,9 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cryptovps/cryptovps/app"
-	"github.com/cryptovps/cryptovps/app/pgleader"
+	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/projections/postgres/pgleader"
 	"github.com/cryptovps/cryptovps/tests/pgtest"
 )
 
@@ -47,14 +47,14 @@ func TestOneLeaderAtATimeAndTakeoverWhenItGoes(t *testing.T) {
 	}
 
 	// Rounds go through the leader's session and are seen by everyone.
-	if got, err := b.LastCompleted(ctx); err != nil || got != (app.Round{}) {
+	if got, err := b.LastCompleted(ctx); err != nil || got != (work.Round{}) {
 		t.Fatalf("before any round: %+v, %v", got, err)
 	}
-	r := app.Round{Head: eventstore.Position{Commit: 42, Prepare: 41}, ClockOffset: 3 * time.Hour}
+	r := work.Round{Head: eventstore.Position{Commit: 42, Prepare: 41}, ClockOffset: 3 * time.Hour}
 	if err := a.Completed(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Completed(ctx, app.Round{}); err == nil {
+	if err := b.Completed(ctx, work.Round{}); err == nil {
 		t.Fatal("a process that does not lead recorded a round")
 	}
 	if got, err := b.LastCompleted(ctx); err != nil || got != r {
@@ -87,7 +87,7 @@ func TestOneLeaderAtATimeAndTakeoverWhenItGoes(t *testing.T) {
 	if a.Held(ctx) {
 		t.Fatal("the old leader still believes it leads")
 	}
-	if err := a.Completed(ctx, app.Round{}); err == nil {
+	if err := a.Completed(ctx, work.Round{}); err == nil {
 		t.Fatal("the old leader recorded a round")
 	}
 

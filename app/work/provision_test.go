@@ -1,4 +1,4 @@
-package app_test
+package work_test
 
 import (
 	"context"

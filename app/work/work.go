@@ -1,4 +1,4 @@
-package app
+package work
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 )
 
 // Kick asks the background loop for a pass as soon as possible.
-func (s *Service) Kick() {
+func (s *Worker) Kick() {
 	select {
 	case s.kick <- struct{}{}:
 	default:
@@ -23,7 +23,7 @@ func (s *Service) Kick() {
 // Leadership): provisioning, destroying, billing, backups. A process that
 // does not lead asks again at every interval, so it takes over within one
 // when the leader dies.
-func (s *Service) Run(ctx context.Context, interval time.Duration) error {
+func (s *Worker) Run(ctx context.Context, interval time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -52,20 +52,20 @@ func metaFor(causation string) eventstore.Metadata {
 // RunDue does everything due by now, once: the read model is caught up first
 // so no account with work is missed. It does not ask the Leadership: it is
 // for tests and tools that drive the work themselves.
-func (s *Service) RunDue(ctx context.Context) error {
+func (s *Worker) RunDue(ctx context.Context) error {
 	s.work.Lock()
 	defer s.work.Unlock()
 	return s.runDue(ctx)
 }
 
-func (s *Service) runDue(ctx context.Context) error {
+func (s *Worker) runDue(ctx context.Context) error {
 	_, err := s.pass(ctx)
 	return err
 }
 
 // clockOffset is how far the service clock is ahead of wall time (zero for
 // a clock that cannot move).
-func (s *Service) clockOffset() time.Duration {
+func (s *Worker) clockOffset() time.Duration {
 	if c, ok := s.clock.(interface{ Offset() time.Duration }); ok {
 		return c.Offset()
 	}
@@ -77,7 +77,7 @@ func (s *Service) clockOffset() time.Duration {
 // 4: each can make more work due, as a destroy requested in the first
 // completes a few seconds later). A round that looked at everything is
 // recorded (Leadership.Completed) for processes waiting on a clock advance.
-func (s *Service) runRound(ctx context.Context) error {
+func (s *Worker) runRound(ctx context.Context) error {
 	s.work.Lock()
 	defer s.work.Unlock()
 	off := s.clockOffset()
@@ -99,7 +99,7 @@ func (s *Service) runRound(ctx context.Context) error {
 // completed records a round of work, for processes waiting on a clock
 // advance; a failure only delays them until the next round. A round that
 // says nothing new (an idle leader) is not recorded again.
-func (s *Service) completed(ctx context.Context, r Round) {
+func (s *Worker) completed(ctx context.Context, r Round) {
 	if r == s.round {
 		return
 	}
@@ -114,7 +114,7 @@ func (s *Service) completed(ctx context.Context, r Round) {
 
 // passes runs up to n passes, stopping after one that leaves the log as it
 // found it. complete is false when a pass could not look at everything.
-func (s *Service) passes(ctx context.Context, n int) (complete bool, err error) {
+func (s *Worker) passes(ctx context.Context, n int) (complete bool, err error) {
 	var errs []error
 	for range n {
 		before, err := s.store.Head(ctx)
@@ -142,12 +142,12 @@ func (s *Service) passes(ctx context.Context, n int) (complete bool, err error) 
 // pass does everything due by now, once. complete is false when it could
 // not look at everything (the log or the read model failed); otherwise err
 // joins the failures of single accounts and backups.
-func (s *Service) pass(ctx context.Context) (complete bool, err error) {
+func (s *Worker) pass(ctx context.Context) (complete bool, err error) {
 	head, err := s.store.Head(ctx)
 	if err != nil {
 		return false, err
 	}
-	if err := s.WaitFor(ctx, head); err != nil {
+	if err := s.proj.WaitFor(ctx, head, s.cfg.ReadTimeout); err != nil {
 		return false, err
 	}
 	accounts, err := s.read.WorkAccounts(ctx)
@@ -174,17 +174,16 @@ func (s *Service) pass(ctx context.Context) (complete bool, err error) {
 
 // step runs a command of the background work; a state error means the world
 // moved on (the customer destroyed the server meanwhile) and is not a failure.
-func (s *Service) step(ctx context.Context, accountID string, cmd domain.Command, causation string) error {
+func (s *Worker) step(ctx context.Context, accountID string, cmd domain.Command, causation string) error {
 	_, err := s.try(ctx, accountID, cmd, causation)
 	return err
 }
 
 // try is step, reporting whether the command was accepted rather than
 // skipped because the world moved on (or another worker got there first).
-func (s *Service) try(ctx context.Context, accountID string, cmd domain.Command, causation string) (bool, error) {
-	_, _, err := s.execAccount(ctx, accountID, cmd, metaFor(causation))
-	var se *domain.StateError
-	if errors.As(err, &se) {
+func (s *Worker) try(ctx context.Context, accountID string, cmd domain.Command, causation string) (bool, error) {
+	_, err := s.accounts.Run(ctx, accountID, cmd, metaFor(causation))
+	if errors.Is(err, domain.ErrInvalidState) {
 		s.log.Info("background step skipped", "account", accountID, "reason", err)
 		return false, nil
 	}
@@ -197,7 +196,7 @@ func (s *Service) try(ctx context.Context, accountID string, cmd domain.Command,
 // under way, so the instance is neither looked up nor created again yet.
 // This process's own attempts are over by the time it looks again (passes
 // do not overlap), so it retries them at once.
-func (s *Service) othersAttempt(srv domain.Server) bool {
+func (s *Worker) othersAttempt(srv domain.Server) bool {
 	if s.cfg.ProvisionLease <= 0 || srv.Attempts == 0 {
 		return false
 	}
@@ -209,7 +208,7 @@ func (s *Service) othersAttempt(srv domain.Server) bool {
 
 // setStarted remembers the provisioning attempt this process started on a
 // server (0 forgets the server).
-func (s *Service) setStarted(serverID string, attempt int) {
+func (s *Worker) setStarted(serverID string, attempt int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if attempt == 0 {
@@ -219,11 +218,12 @@ func (s *Service) setStarted(serverID string, attempt int) {
 	s.started[serverID] = attempt
 }
 
-func (s *Service) workAccount(ctx context.Context, id string) error {
-	st, _, err := s.load(ctx, id)
+func (s *Worker) workAccount(ctx context.Context, id string) error {
+	cur, err := s.accounts.Load(ctx, id)
 	if err != nil {
 		return err
 	}
+	st := cur.State
 	var errs []error
 	for _, sid := range st.ServerOrder {
 		srv := *st.Servers[sid]
@@ -253,7 +253,7 @@ func (s *Service) workAccount(ctx context.Context, id string) error {
 // named in StartProvision, so a worker that decided on a stale state is
 // refused rather than creating a second instance, and another worker's
 // attempt is left alone for the lease (othersAttempt).
-func (s *Service) provision(ctx context.Context, accountID string, srv domain.Server) error {
+func (s *Worker) provision(ctx context.Context, accountID string, srv domain.Server) error {
 	if srv.Attempts > 0 {
 		if s.othersAttempt(srv) {
 			return nil
@@ -281,11 +281,11 @@ func (s *Service) provision(ctx context.Context, accountID string, srv domain.Se
 		spec.SSHKeys = append(spec.SSHKeys, k.Key)
 	}
 	if srv.BackupID != "" {
-		b, _, err := s.loadBackup(ctx, srv.BackupID)
+		b, err := s.backups.Load(ctx, srv.BackupID)
 		if err != nil {
 			return err
 		}
-		spec.SnapshotID = b.SnapshotID
+		spec.SnapshotID = b.State.SnapshotID
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	inst, err := s.cloud.CreateInstance(cctx, spec)
@@ -309,13 +309,13 @@ func (s *Service) provision(ctx context.Context, accountID string, srv domain.Se
 // not take: the server was destroyed meanwhile, or took another worker's
 // instance (this worker was paused past the lease). Nothing would ever
 // delete it otherwise.
-func (s *Service) dropOrphan(ctx context.Context, accountID, serverID, instanceID string) {
-	st, _, err := s.load(ctx, accountID)
+func (s *Worker) dropOrphan(ctx context.Context, accountID, serverID, instanceID string) {
+	cur, err := s.accounts.Load(ctx, accountID)
 	if err != nil {
 		s.log.Warn("could not check an instance the server did not take", "instance", instanceID, "err", err)
 		return
 	}
-	if srv, ok := st.Server(serverID); ok && srv.InstanceID == instanceID {
+	if srv, ok := cur.State.Server(serverID); ok && srv.InstanceID == instanceID {
 		return // another worker found it by its tag and recorded it
 	}
 	s.log.Warn("deleting an instance its server did not take", "server", serverID, "instance", instanceID)
@@ -324,7 +324,7 @@ func (s *Service) dropOrphan(ctx context.Context, accountID, serverID, instanceI
 	}
 }
 
-func (s *Service) pollInstance(ctx context.Context, accountID string, srv domain.Server) error {
+func (s *Worker) pollInstance(ctx context.Context, accountID string, srv domain.Server) error {
 	inst, err := s.cloud.Instance(ctx, srv.InstanceID)
 	switch {
 	case errors.Is(err, domain.ErrNoInstance):
@@ -346,7 +346,7 @@ func (s *Service) pollInstance(ctx context.Context, accountID string, srv domain
 	return nil
 }
 
-func (s *Service) destroyInstance(ctx context.Context, accountID string, srv domain.Server) error {
+func (s *Worker) destroyInstance(ctx context.Context, accountID string, srv domain.Server) error {
 	if srv.InstanceID == "" {
 		if srv.Attempts == 0 {
 			return s.step(ctx, accountID, domain.CompleteDestroy{ServerID: srv.ID}, "destroyer")

@@ -1,14 +1,12 @@
-package app
+package work
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
@@ -21,30 +19,13 @@ type MovableClock interface {
 	SetOffset(time.Duration)
 }
 
-// MaxAdvance bounds one clock advance, so one call cannot ask for years of
-// hourly charges at once.
-const MaxAdvance = 31 * 24 * time.Hour
-
-// ErrBadAdvance is an advance outside 1 second .. MaxAdvance.
-var ErrBadAdvance = fmt.Errorf("seconds must be between 1 and %d", int64(MaxAdvance/time.Second))
-
 // ClockOffset replays the sandbox clock stream: the offset to start with.
-func ClockOffset(ctx context.Context, store eventstore.Store) (time.Duration, error) {
-	events, err := store.ReadStream(ctx, domain.ClockStream, 0)
+func ClockOffset(ctx context.Context, clocks *app.Clocks) (time.Duration, error) {
+	cur, err := clocks.Load(ctx, "")
 	if err != nil {
 		return 0, fmt.Errorf("read sandbox clock: %w", err)
 	}
-	var off time.Duration
-	for _, ev := range events {
-		e, err := domain.DecodeEvent(ev.Type, ev.Data)
-		if err != nil {
-			return 0, err
-		}
-		if c, ok := e.(domain.ClockAdvanced); ok {
-			off = max(off, time.Duration(c.Offset)*time.Second)
-		}
-	}
-	return off, nil
+	return cur.State.OffsetDuration(), nil
 }
 
 // AdvanceClock moves the sandbox clock forward and returns once everything
@@ -65,11 +46,13 @@ func ClockOffset(ctx context.Context, store eventstore.Store) (time.Duration, er
 // four times Config.ReadTimeout: before the advance is recorded a timeout
 // is ErrBusy (nothing was written, retry), after it projections.ErrLagging
 // (the advance stands, do not retry it).
-func (s *Service) AdvanceClock(ctx context.Context, clock MovableClock, seconds int64, meta eventstore.Metadata) (time.Time, error) {
-	// Compare in seconds: seconds*time.Second overflows for huge values and
-	// could wrap into the allowed range.
-	if seconds < 1 || seconds > int64(MaxAdvance/time.Second) {
-		return time.Time{}, ErrBadAdvance
+func (s *Worker) AdvanceClock(ctx context.Context, seconds int64, meta eventstore.Metadata) (time.Time, error) {
+	clock := s.sandbox
+	if clock == nil {
+		return time.Time{}, errors.New("the clock can be moved only in sandbox mode")
+	}
+	if _, err := domain.DecideClock(domain.SandboxClock{}, domain.AdvanceClock{Seconds: seconds}, s.clock.Now()); err != nil {
+		return time.Time{}, err // out of bounds: nothing to wait for
 	}
 	s.work.Lock()
 	defer s.work.Unlock()
@@ -79,14 +62,18 @@ func (s *Service) AdvanceClock(ctx context.Context, clock MovableClock, seconds 
 	}
 	if err := s.settle(ctx, Round{Head: head, ClockOffset: clock.Offset()}, 1); err != nil {
 		if errors.Is(err, errNoRound) {
-			err = fmt.Errorf("%w: the background work did not catch up before the clock advance", ErrBusy)
+			err = fmt.Errorf("%w: the background work did not catch up before the clock advance", domain.ErrBusy)
 		}
 		return time.Time{}, err
 	}
-	offset, pos, err := s.recordAdvance(ctx, clock, seconds, meta)
+	// The advance adds to the offset the stream last recorded, expecting the
+	// stream's version: two processes advancing at once add up instead of
+	// one overwriting the other.
+	d, err := s.clocks.Run(ctx, "", domain.AdvanceClock{Seconds: seconds}, meta)
 	if err != nil {
 		return time.Time{}, err
 	}
+	offset, pos := d.State.OffsetDuration(), d.Position
 	clock.SetOffset(offset)
 	if err := s.settle(ctx, Round{Head: pos, ClockOffset: offset}, 4); err != nil {
 		if errors.Is(err, errNoRound) {
@@ -100,7 +87,7 @@ func (s *Service) AdvanceClock(ctx context.Context, clock MovableClock, seconds 
 	if err != nil {
 		return time.Time{}, err
 	}
-	return s.clock.Now(), s.WaitFor(ctx, head)
+	return s.clock.Now(), s.proj.WaitFor(ctx, head, s.cfg.ReadTimeout)
 }
 
 // errNoRound is settle giving up on the leader.
@@ -109,7 +96,7 @@ var errNoRound = errors.New("no round of background work covered the wait")
 // settle has the work due by want done: by this process, in up to n passes
 // recorded as a round, if it leads; else by waiting until the leader
 // records a round that covers want.
-func (s *Service) settle(ctx context.Context, want Round, n int) error {
+func (s *Worker) settle(ctx context.Context, want Round, n int) error {
 	deadline := time.Now().Add(4 * s.cfg.ReadTimeout)
 	poll := time.NewTicker(50 * time.Millisecond)
 	defer poll.Stop()
@@ -141,43 +128,6 @@ func (s *Service) settle(ctx context.Context, want Round, n int) error {
 	}
 }
 
-// recordAdvance appends the advance to the clock stream, on top of the
-// offset the stream last recorded, expecting the stream's version: two
-// processes advancing at once add up instead of one overwriting the other.
-func (s *Service) recordAdvance(ctx context.Context, clock MovableClock, seconds int64, meta eventstore.Metadata) (time.Duration, eventstore.Position, error) {
-	for range 16 {
-		events, err := s.store.ReadStream(ctx, domain.ClockStream, s.clockNext)
-		if err != nil {
-			return 0, eventstore.Position{}, fmt.Errorf("read sandbox clock: %w", err)
-		}
-		for _, ev := range events {
-			if off, ok, err := clockEvent(ev); err != nil {
-				return 0, eventstore.Position{}, err
-			} else if ok {
-				clock.SetOffset(off)
-			}
-			s.clockNext = ev.Version + 1
-		}
-		offset := clock.Offset() + time.Duration(seconds)*time.Second
-		e := domain.ClockAdvanced{Seconds: seconds, Offset: int64(offset / time.Second), At: s.clock.Now()}
-		data, err := json.Marshal(e)
-		if err != nil {
-			return 0, eventstore.Position{}, err
-		}
-		res, err := s.store.Append(ctx, domain.ClockStream, int64(s.clockNext)-1,
-			[]eventstore.Proposed{{ID: uuid.New(), Type: e.EventType(), Data: data, Meta: meta}})
-		if errors.Is(err, eventstore.ErrWrongVersion) {
-			continue // another process advanced the clock: add to its offset
-		}
-		if err != nil {
-			return 0, eventstore.Position{}, fmt.Errorf("record clock advance: %w", err)
-		}
-		s.clockNext = res.Version + 1
-		return offset, res.Position, nil
-	}
-	return 0, eventstore.Position{}, ErrContention
-}
-
 // clockEvent is the offset a clock stream event moves the clock to.
 func clockEvent(ev eventstore.Event) (time.Duration, bool, error) {
 	e, err := domain.DecodeEvent(ev.Type, ev.Data)
@@ -194,7 +144,7 @@ func clockEvent(ev eventstore.Event) (time.Duration, bool, error) {
 // store moves the clock of this one. After each move the background loop is
 // kicked, so that a leader does its round at the new time at once. A lost
 // subscription is resumed, with backoff, after the last event seen.
-func (s *Service) FollowClock(ctx context.Context, clock MovableClock, from eventstore.Position) error {
+func (s *Worker) FollowClock(ctx context.Context, clock MovableClock, from eventstore.Position) error {
 	backoff := 100 * time.Millisecond
 	for {
 		err := s.store.Subscribe(ctx, from, func(batch []eventstore.Event) error {

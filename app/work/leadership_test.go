@@ -1,4 +1,4 @@
-package app_test
+package work_test
 
 import (
 	"context"
@@ -120,8 +120,7 @@ func TestAWorkerOnAStaleAttemptIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := s.svc.AdminCommand(ctx, acct, domain.StartProvision{ServerID: srv, Attempt: 1}, eventstore.Metadata{})
-	var se *domain.StateError
-	if !errors.As(err, &se) {
+	if !errors.Is(err, domain.ErrInvalidState) {
 		t.Fatalf("a second attempt 1: %v, want a StateError", err)
 	}
 }

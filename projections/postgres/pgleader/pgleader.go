@@ -1,6 +1,6 @@
 // Package pgleader elects, among API processes sharing one event store and
 // one PostgreSQL database, the one that does the background work: it is the
-// app.Leadership of a multi-process deployment.
+// work.Leadership of a multi-process deployment.
 //
 // The leader is the process whose own database session holds a
 // session-level advisory lock (pg_try_advisory_lock on LockKey). Each
@@ -30,7 +30,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/eventstore"
 )
 
@@ -69,7 +69,7 @@ type Leader struct {
 	closed bool
 }
 
-var _ app.Leadership = (*Leader)(nil)
+var _ work.Leadership = (*Leader)(nil)
 
 // Open connects the dedicated session to the database at url and creates
 // the table of rounds if need be. It does not take the lead: Held does.
@@ -206,7 +206,7 @@ var ErrNotLeader = errors.New("leader election: this process does not lead the b
 
 // Completed records a round of work, through the session that holds the
 // lock, so only the leader can.
-func (l *Leader) Completed(ctx context.Context, r app.Round) error {
+func (l *Leader) Completed(ctx context.Context, r work.Round) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.held || l.conn == nil {
@@ -225,16 +225,16 @@ func (l *Leader) Completed(ctx context.Context, r app.Round) error {
 }
 
 // LastCompleted is the round the leader recorded last.
-func (l *Leader) LastCompleted(ctx context.Context) (app.Round, error) {
+func (l *Leader) LastCompleted(ctx context.Context) (work.Round, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return app.Round{}, errors.New("leader election: closed")
+		return work.Round{}, errors.New("leader election: closed")
 	}
 	if l.conn == nil || l.conn.IsClosed() {
 		l.drop(ctx, errors.New("connection closed"))
 		if err := l.connect(ctx); err != nil {
-			return app.Round{}, err
+			return work.Round{}, err
 		}
 	}
 	qctx, cancel := context.WithTimeout(ctx, queryTimeout)
@@ -243,9 +243,9 @@ func (l *Leader) LastCompleted(ctx context.Context) (app.Round, error) {
 	if err := l.conn.QueryRow(qctx, "SELECT log_commit, log_prepare, clock_offset_ms FROM background_work WHERE id = 1").
 		Scan(&c, &p, &ms); err != nil {
 		l.drop(ctx, err)
-		return app.Round{}, fmt.Errorf("leader election: read the last round: %w", err)
+		return work.Round{}, fmt.Errorf("leader election: read the last round: %w", err)
 	}
-	return app.Round{Head: eventstore.Position{Commit: uint64(c), Prepare: uint64(p)},
+	return work.Round{Head: eventstore.Position{Commit: uint64(c), Prepare: uint64(p)},
 		ClockOffset: time.Duration(ms) * time.Millisecond}, nil
 }
 

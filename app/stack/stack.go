@@ -1,0 +1,203 @@
+// Package stack is the composition root: it wires one complete CryptoVPS
+// process (read model and projector, runners, use cases, background work,
+// HTTP API) on an event store, a cloud and a payment processor. `cryptovps
+// serve`, the operator tools and every test that needs a whole stack build
+// it here, so there is one wiring to keep right.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/cryptovps/cryptovps/api"
+	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/app/work"
+	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/projections"
+	"github.com/cryptovps/cryptovps/upstream/sandbox"
+)
+
+// Config is what a stack is built from. Store and Model are the caller's
+// (it opens and closes them); the rest defaults to the sandbox.
+type Config struct {
+	Store eventstore.Store
+	Model projections.Model
+	Log   *slog.Logger
+
+	// Cloud is the provider; nil opens the sandbox cloud at SandboxCloud.
+	Cloud domain.Provider
+	// SandboxCloud is the sandbox cloud's state file, and its delays.
+	SandboxCloud        string
+	SandboxCloudOptions sandbox.CloudOptions
+	// Payments is the payment processor; nil is the sandbox's.
+	Payments domain.Payments
+	// Clock is the service clock; nil is the sandbox clock, wall time plus
+	// the offset the log records, movable through /sandbox/clock/advance.
+	Clock domain.Clock
+	// NoSandboxAPI leaves /sandbox/* out even with the sandbox clock.
+	NoSandboxAPI bool
+	// Hasher hashes passwords; nil bounds hashing to the CPUs.
+	Hasher *app.Hasher
+	// Catalog is what can be deployed; the zero value is the default one.
+	Catalog domain.Catalog
+	// Leadership elects the process doing the background work; nil: this
+	// process alone.
+	Leadership work.Leadership
+
+	App  app.Config
+	Work work.Config
+	API  api.Config
+	// WorkInterval is how often the background work runs (1s when zero).
+	WorkInterval time.Duration
+}
+
+// Stack is one wired process.
+type Stack struct {
+	Store     eventstore.Store
+	Read      projections.Reader
+	Projector *projections.Projector
+	Clock     domain.Clock
+	// SandboxClock is the movable clock, nil when Config.Clock was given.
+	SandboxClock *sandbox.Clock
+	Cloud        domain.Provider
+	App          *app.Service
+	Worker       *work.Worker
+	API          *api.Server
+
+	// clockFrom is where following the clock stream starts.
+	clockFrom eventstore.Position
+	interval  time.Duration
+	log       *slog.Logger
+	closers   []func() error
+}
+
+// New wires a stack and brings its read model up to the log.
+func New(ctx context.Context, cfg Config) (*Stack, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Stack{Store: cfg.Store, Read: cfg.Model, log: log, interval: cfg.WorkInterval}
+	if s.interval <= 0 {
+		s.interval = time.Second
+	}
+	clock := cfg.Clock
+	clocks := app.NewClocks(cfg.Store, nil)
+	if clock == nil {
+		// The clock follows the log from here on (FollowClock), so that an
+		// advance made through another process moves it too.
+		from, err := cfg.Store.Head(ctx)
+		if err != nil {
+			return nil, err
+		}
+		offset, err := work.ClockOffset(ctx, clocks)
+		if err != nil {
+			return nil, err
+		}
+		s.clockFrom = from
+		s.SandboxClock = sandbox.NewClock(time.Now, offset)
+		clock = s.SandboxClock
+	}
+	s.Clock = clock
+	clocks = app.NewClocks(cfg.Store, clock)
+
+	s.Cloud = cfg.Cloud
+	if s.Cloud == nil {
+		c, err := sandbox.OpenCloud(cfg.SandboxCloud, clock, cfg.SandboxCloudOptions)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, c.Close)
+		s.Cloud = c
+	}
+	pay := cfg.Payments
+	if pay == nil {
+		pay = sandbox.Payments{}
+	}
+	hasher := cfg.Hasher
+	if hasher == nil {
+		hasher = app.NewHasher(runtime.NumCPU())
+	}
+	catalog := cfg.Catalog
+	if catalog.Plans == nil {
+		catalog = domain.DefaultCatalog()
+	}
+
+	s.Projector = projections.NewProjector(cfg.Store, cfg.Model, log)
+	start := time.Now()
+	if err := s.Projector.CatchUp(ctx, nil); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("replay the log into the read models: %w", err)
+	}
+	log.Info("read models caught up with the log", "position", s.Projector.Applied().String(), "took", time.Since(start))
+
+	accounts, backups := app.NewAccounts(cfg.Store, clock), app.NewBackups(cfg.Store, clock)
+	workCfg := cfg.Work
+	if workCfg.ReadTimeout == 0 {
+		workCfg.ReadTimeout = cfg.App.ReadTimeout
+	}
+	var movable work.MovableClock
+	if s.SandboxClock != nil {
+		movable = s.SandboxClock
+	}
+	s.Worker = work.New(work.Deps{Accounts: accounts, Backups: backups, Clocks: clocks, Store: cfg.Store,
+		Read: cfg.Model, Projector: s.Projector, Clock: clock, Sandbox: movable, Cloud: s.Cloud, Log: log,
+		Leadership: cfg.Leadership}, workCfg)
+	s.App = app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: s.Projector, Cloud: s.Cloud,
+		Payments: pay, Hasher: hasher, Catalog: catalog, Clock: clock, Log: log, Work: s.Worker}, cfg.App)
+	deps := api.Deps{App: s.App, Read: cfg.Model}
+	if s.SandboxClock != nil && !cfg.NoSandboxAPI {
+		deps.Sandbox = s.Worker
+	}
+	apiCfg := cfg.API
+	if apiCfg.Log == nil {
+		apiCfg.Log = log
+	}
+	s.API = api.New(deps, apiCfg)
+	return s, nil
+}
+
+// Run runs the stack's background loops until ctx ends: the projector, the
+// sandbox clock following the log, and the background work.
+func (s *Stack) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.Projector.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("projector stopped", "err", err)
+		}
+	})
+	if s.SandboxClock != nil {
+		wg.Go(func() {
+			if err := s.Worker.FollowClock(ctx, s.SandboxClock, s.clockFrom); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.Error("sandbox clock stopped following the log", "err", err)
+			}
+		})
+	}
+	wg.Go(func() { _ = s.Worker.Run(ctx, s.interval) })
+	wg.Wait()
+}
+
+// Start runs the background loops until Stop; for callers that hold a
+// stack for a while (tests, tools).
+func (s *Stack) Start() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	return func() { cancel(); <-done }
+}
+
+// Close releases what New opened (not the caller's store and model).
+func (s *Stack) Close() error {
+	var errs []error
+	for _, c := range s.closers {
+		errs = append(errs, c())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}

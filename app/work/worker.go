@@ -1,0 +1,99 @@
+// Package work is the background work of CryptoVPS: process managers that
+// react to what the log says is due, ask the cloud provider, and record
+// the outcome as commands through the same runners the API uses.
+// Provisioning (intent recorded first, reconcile by tag), destroying,
+// billing and suspension, backups and their expiry, and the sandbox clock.
+// One process leads the work at a time (Leadership).
+package work
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/projections"
+)
+
+// Config tunes the background work.
+type Config struct {
+	// ProvisionAttempts is how many times the provider is asked to create an
+	// instance before the deploy is failed (and refunded).
+	ProvisionAttempts int
+	// ReadTimeout bounds how long a pass waits for the read model to catch
+	// up with the log.
+	ReadTimeout time.Duration
+	// ProvisionLease is how long, in sandbox (service clock) time, a
+	// provisioning attempt started by another worker is left alone before
+	// this one looks the instance up and retries: the other worker's call to
+	// the provider may still be under way. Zero retries at once, which is
+	// right only when no other worker can exist (the embedded store).
+	ProvisionLease time.Duration
+}
+
+// Deps are what the work runs on.
+type Deps struct {
+	Accounts  *app.Accounts
+	Backups   *app.Backups
+	Clocks    *app.Clocks
+	Store     eventstore.Store
+	Read      projections.Reader
+	Projector *projections.Projector
+	Clock     domain.Clock
+	// Sandbox is the movable clock in sandbox mode (nil otherwise): what
+	// AdvanceClock moves.
+	Sandbox MovableClock
+	Cloud   domain.Provider
+	Log     *slog.Logger
+	// Leadership elects the process that does the work; nil means
+	// SoleWorker (this process is the only one).
+	Leadership Leadership
+}
+
+// Worker does the background work. It is safe for concurrent use.
+type Worker struct {
+	accounts *app.Accounts
+	backups  *app.Backups
+	clocks   *app.Clocks
+	store    eventstore.Store
+	read     projections.Reader
+	proj     *projections.Projector
+	clock    domain.Clock
+	sandbox  MovableClock
+	cloud    domain.Provider
+	log      *slog.Logger
+	lead     Leadership
+	cfg      Config
+
+	// mu guards started: per server, the provisioning attempt this process
+	// started last, which it may retry at once.
+	mu      sync.Mutex
+	started map[string]int
+
+	// work serialises passes of background work in this process, and
+	// guards round.
+	work sync.Mutex
+	// round is the last round of work this process recorded.
+	round Round
+	// kick asks the background loop for a pass now.
+	kick chan struct{}
+}
+
+// New returns a Worker.
+func New(d Deps, cfg Config) *Worker {
+	if cfg.ProvisionAttempts <= 0 {
+		cfg.ProvisionAttempts = 5
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 5 * time.Second
+	}
+	lead := d.Leadership
+	if lead == nil {
+		lead = SoleWorker{}
+	}
+	return &Worker{accounts: d.Accounts, backups: d.Backups, clocks: d.Clocks, store: d.Store, read: d.Read,
+		proj: d.Projector, clock: d.Clock, sandbox: d.Sandbox, cloud: d.Cloud, log: d.Log, lead: lead, cfg: cfg,
+		started: map[string]int{}, kick: make(chan struct{}, 1)}
+}
