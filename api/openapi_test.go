@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -26,9 +27,9 @@ import (
 
 	"github.com/cryptovps/cryptovps/api"
 	"github.com/cryptovps/cryptovps/app"
+	wiring "github.com/cryptovps/cryptovps/app/stack"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
-	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/projections/memory"
 	"github.com/cryptovps/cryptovps/tests/openapitest"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
@@ -70,44 +71,31 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 	if err != nil {
 		t.Fatalf("open event store: %v", err)
 	}
-	clock := sandbox.NewClock(time.Now, 0)
-	cloud, err := sandbox.OpenCloud(filepath.Join(dir, "sandbox-cloud.json"), clock, sandbox.CloudOptions{
-		ProvisionDelay: time.Minute, DestroyDelay: 5 * time.Second, BackupDelay: 3 * time.Minute})
-	if err != nil {
-		store.Close()
-		t.Fatalf("open sandbox cloud: %v", err)
-	}
-	model := memory.New()
-	proj := projections.NewProjector(store, model, log)
-	if err := proj.CatchUp(context.Background(), nil); err != nil {
-		store.Close()
-		t.Fatalf("catch up: %v", err)
-	}
 	signup := domain.MustMoney(cfg.signupCredit)
-	svc := app.New(app.Deps{Store: store, Read: model, Projector: proj, Clock: clock, Cloud: cloud,
-		Payments: sandbox.Payments{}, Hasher: hasher, Catalog: domain.DefaultCatalog(), Log: log},
-		app.Config{SignupCredit: signup, ServerLimit: 10})
 	apiCfg := api.Config{JWTSecret: []byte("test-secret"), TokenTTL: 15 * time.Minute, AdminToken: operatorToken, Snapshots: store,
 		AccountRate: 1_000_000, AuthRate: cfg.authRate, Log: log,
 		Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: "1m0s", BackupDelay: "3m0s"}}
 	if apiCfg.AuthRate == 0 {
 		apiCfg.AuthRate = 1_000_000
 	}
-	if !cfg.noSandbox {
-		apiCfg.SandboxClock = clock
+	st, err := wiring.New(context.Background(), wiring.Config{Store: store, Model: memory.New(), Log: log, Hasher: hasher,
+		SandboxCloud: filepath.Join(dir, "sandbox-cloud.json"),
+		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: time.Minute, DestroyDelay: 5 * time.Second,
+			BackupDelay: 3 * time.Minute},
+		NoSandboxAPI: cfg.noSandbox, WorkInterval: 100 * time.Millisecond,
+		App:          app.Config{SignupCredit: signup, ServerLimit: 10}, API: apiCfg})
+	if err != nil {
+		store.Close()
+		t.Fatalf("build the stack: %v", err)
 	}
-	srv := api.New(svc, apiCfg)
+	srv := st.API
 	hs := httptest.NewServer(srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = proj.Run(ctx) })
-	wg.Go(func() { _ = svc.Run(ctx, 100*time.Millisecond) })
+	stop := st.Start()
 	t.Cleanup(func() {
 		hs.Close()
-		cancel()
-		wg.Wait()
-		if err := store.Close(); err != nil {
-			t.Errorf("close store: %v", err)
+		stop()
+		if err := errors.Join(st.Close(), store.Close()); err != nil {
+			t.Errorf("close: %v", err)
 		}
 	})
 	return &stack{srv: srv, url: hs.URL, client: hs.Client()}
@@ -404,8 +392,8 @@ func TestOpenAPIDocument(t *testing.T) {
 				t.Errorf("%s: document %v, domain %v", c.what, c.got, c.want)
 			}
 		}
-		if max := schemas["AdvanceRequest"].Value.Properties["seconds"].Value.Max; max == nil || int64(*max) != int64(app.MaxAdvance/time.Second) {
-			t.Errorf("AdvanceRequest.seconds maximum %v, want %d", max, int64(app.MaxAdvance/time.Second))
+		if max := schemas["AdvanceRequest"].Value.Properties["seconds"].Value.Max; max == nil || int64(*max) != int64(domain.MaxAdvance/time.Second) {
+			t.Errorf("AdvanceRequest.seconds maximum %v, want %d", max, int64(domain.MaxAdvance/time.Second))
 		}
 	})
 

@@ -49,13 +49,13 @@ func snapshotServer(t *testing.T, n int, snap func(*bbolt.Store) api.Snapshotter
 	clock := sandbox.NewClock(time.Now, 0)
 	model := memory.New()
 	proj := projections.NewProjector(store, model, log)
-	svc := app.New(app.Deps{Store: store, Read: model, Projector: proj, Clock: clock, Payments: sandbox.Payments{},
+	svc := app.New(app.Deps{Projector: proj, Clock: clock, Payments: sandbox.Payments{},
 		Hasher: app.NewHasher(runtime.NumCPU()), Catalog: domain.DefaultCatalog(), Log: log}, app.Config{})
 	cfg := api.Config{JWTSecret: []byte("secret"), AdminToken: snapshotToken, Log: log}
 	if snap != nil {
 		cfg.Snapshots = snap(store)
 	}
-	hs := httptest.NewServer(api.New(svc, cfg))
+	hs := httptest.NewServer(api.New(api.Deps{App: svc, Read: model}, cfg))
 	t.Cleanup(hs.Close)
 	return hs, store
 }

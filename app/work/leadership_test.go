@@ -3,14 +3,13 @@ package work_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
@@ -38,14 +37,10 @@ func (p *paused) CreateInstance(ctx context.Context, spec domain.InstanceSpec) (
 
 // worker is a second Service on the stack's store, read model and clock,
 // with a provider of its own over the same cloud, as another API process.
-func (s *stack) worker(t *testing.T, lease time.Duration, lead app.Leadership) (*app.Service, *paused) {
+func (s *stack) worker(t *testing.T, lease time.Duration, lead work.Leadership) (*node, *paused) {
 	t.Helper()
 	p := &paused{Cloud: s.cloud.Cloud, entered: make(chan struct{}), release: make(chan struct{})}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := app.New(app.Deps{Store: s.store, Read: s.model, Projector: s.proj, Clock: s.clock, Cloud: p,
-		Payments: sandbox.Payments{}, Hasher: app.NewHasher(2), Catalog: domain.DefaultCatalog(), Log: log,
-		Leadership: lead},
-		app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10, ProvisionAttempts: 3, ProvisionLease: lease})
+	svc := newNode(s.store, s.model, s.proj, s.clock, p, lead, work.Config{ProvisionAttempts: 3, ProvisionLease: lease})
 	return svc, p
 }
 
@@ -80,7 +75,7 @@ func TestAWorkerPausedInACreateAndItsSuccessorLeaveOneInstance(t *testing.T) {
 
 	// Past the lease the successor looks the instance up, finds none (the
 	// frozen create has not reached the provider) and makes attempt 2.
-	if _, err := successor.AdvanceClock(ctx, s.clock, int64((3 * time.Minute).Seconds()), eventstore.Metadata{}); err != nil {
+	if _, err := successor.AdvanceClock(ctx, int64((3 * time.Minute).Seconds()), eventstore.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	got := s.server(t, acct, srv)
@@ -129,7 +124,7 @@ func TestAWorkerOnAStaleAttemptIsRefused(t *testing.T) {
 type election struct {
 	mu     sync.Mutex
 	holder string
-	round  app.Round
+	round  work.Round
 }
 
 // member is one worker's side of an election.
@@ -147,7 +142,7 @@ func (m member) Held(context.Context) bool {
 	return m.e.holder == m.name
 }
 
-func (m member) Completed(_ context.Context, r app.Round) error {
+func (m member) Completed(_ context.Context, r work.Round) error {
 	m.e.mu.Lock()
 	defer m.e.mu.Unlock()
 	if m.e.holder != m.name {
@@ -157,7 +152,7 @@ func (m member) Completed(_ context.Context, r app.Round) error {
 	return nil
 }
 
-func (m member) LastCompleted(context.Context) (app.Round, error) {
+func (m member) LastCompleted(context.Context) (work.Round, error) {
 	m.e.mu.Lock()
 	defer m.e.mu.Unlock()
 	return m.e.round, nil
@@ -170,10 +165,10 @@ func (e *election) die() {
 	e.holder = ""
 }
 
-func deployThrough(t *testing.T, svc *app.Service, label string) (accountID, serverID string) {
+func deployThrough(t *testing.T, svc *node, label string) (accountID, serverID string) {
 	t.Helper()
 	ctx := context.Background()
-	id, err := svc.Register(ctx, label+"@example.com", "password123", eventstore.Metadata{})
+	id, _, err := svc.Register(ctx, label+"@example.com", "password123", eventstore.Metadata{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +176,7 @@ func deployThrough(t *testing.T, svc *app.Service, label string) (accountID, ser
 	if err != nil {
 		t.Fatal(err)
 	}
-	return id, res.ServerIDs[0]
+	return id, res.Servers[0].ID
 }
 
 // A clock advance through a process that does not lead returns once the
@@ -200,7 +195,7 @@ func TestAnAdvanceThroughAFollowerWaitsForTheLeadersWork(t *testing.T) {
 	acct, srv := deployThrough(t, follower, "waits")
 	// 90 s: the provisioning delay is a minute, counted from the create,
 	// which the leader makes before the clock moves.
-	if _, err := follower.AdvanceClock(context.Background(), s.clock, 90, eventstore.Metadata{}); err != nil {
+	if _, err := follower.AdvanceClock(context.Background(), 90, eventstore.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	got := s.server(t, acct, srv)
@@ -222,7 +217,7 @@ func TestAnAdvanceWaitingOnADeadLeaderTakesOver(t *testing.T) {
 	acct, srv := deployThrough(t, follower, "takeover")
 	time.AfterFunc(200*time.Millisecond, e.die)
 	start := time.Now()
-	if _, err := follower.AdvanceClock(context.Background(), s.clock, 90, eventstore.Metadata{}); err != nil {
+	if _, err := follower.AdvanceClock(context.Background(), 90, eventstore.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(start); took < 200*time.Millisecond {
@@ -243,20 +238,17 @@ func TestClockAdvancesReachEveryProcessAndAddUp(t *testing.T) {
 	s := newStack(t, t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	other := func() (*app.Service, *sandbox.Clock) {
+	other := func() (*node, *sandbox.Clock) {
 		head, err := s.store.Head(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		off, err := app.ClockOffset(ctx, s.store)
+		off, err := clockOffset(ctx, s.store)
 		if err != nil {
 			t.Fatal(err)
 		}
 		clock := sandbox.NewClock(time.Now, off)
-		svc := app.New(app.Deps{Store: s.store, Read: s.model, Projector: s.proj, Clock: clock, Cloud: s.cloud,
-			Payments: sandbox.Payments{}, Hasher: app.NewHasher(2), Catalog: domain.DefaultCatalog(), Log: log},
-			app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10})
+		svc := newNode(s.store, s.model, s.proj, clock, s.cloud, nil, work.Config{})
 		go func() { _ = svc.FollowClock(ctx, clock, head) }()
 		return svc, clock
 	}
@@ -271,24 +263,24 @@ func TestClockAdvancesReachEveryProcessAndAddUp(t *testing.T) {
 		}
 	}
 
-	if _, err := a.AdvanceClock(ctx, clockA, 3600, eventstore.Metadata{}); err != nil {
+	if _, err := a.AdvanceClock(ctx, 3600, eventstore.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	waitOffset(clockB, time.Hour)
 
 	var wg sync.WaitGroup
 	for _, p := range []struct {
-		svc   *app.Service
+		svc   *node
 		clock *sandbox.Clock
 	}{{a, clockA}, {b, clockB}} {
 		wg.Go(func() {
-			if _, err := p.svc.AdvanceClock(ctx, p.clock, 3600, eventstore.Metadata{}); err != nil {
+			if _, err := p.svc.AdvanceClock(ctx, 3600, eventstore.Metadata{}); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
-	off, err := app.ClockOffset(ctx, s.store)
+	off, err := clockOffset(ctx, s.store)
 	if err != nil {
 		t.Fatal(err)
 	}

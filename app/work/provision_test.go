@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
@@ -45,7 +46,7 @@ func (f *flaky) CreateInstance(ctx context.Context, spec domain.InstanceSpec) (d
 }
 
 type stack struct {
-	svc   *app.Service
+	svc   *node
 	store eventstore.Store
 	cloud *flaky
 	clock *sandbox.Clock
@@ -60,7 +61,7 @@ func newStack(t *testing.T, dir string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	offset, err := app.ClockOffset(ctx, store)
+	offset, err := clockOffset(ctx, store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,9 +78,7 @@ func newStack(t *testing.T, dir string) *stack {
 		t.Fatal(err)
 	}
 	f := &flaky{Cloud: cloud}
-	svc := app.New(app.Deps{Store: store, Read: model, Projector: proj, Clock: clock, Cloud: f,
-		Payments: sandbox.Payments{}, Hasher: app.NewHasher(2), Catalog: domain.DefaultCatalog(), Log: log},
-		app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10, ProvisionAttempts: 3})
+	svc := newNode(store, model, proj, clock, f, nil, work.Config{ProvisionAttempts: 3})
 	bg, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { _ = proj.Run(bg); close(done) }()
@@ -90,7 +89,7 @@ func newStack(t *testing.T, dir string) *stack {
 func (s *stack) deploy(t *testing.T, label string) (accountID, serverID string) {
 	t.Helper()
 	ctx := context.Background()
-	id, err := s.svc.Register(ctx, label+"@example.com", "password123", eventstore.Metadata{})
+	id, _, err := s.svc.Register(ctx, label+"@example.com", "password123", eventstore.Metadata{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +97,7 @@ func (s *stack) deploy(t *testing.T, label string) (accountID, serverID string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return id, res.ServerIDs[0]
+	return id, res.Servers[0].ID
 }
 
 func (s *stack) server(t *testing.T, accountID, serverID string) domain.Server {
@@ -116,7 +115,7 @@ func (s *stack) server(t *testing.T, accountID, serverID string) domain.Server {
 
 func (s *stack) advance(t *testing.T, d time.Duration) {
 	t.Helper()
-	if _, err := s.svc.AdvanceClock(context.Background(), s.clock, int64(d/time.Second), eventstore.Metadata{}); err != nil {
+	if _, err := s.svc.AdvanceClock(context.Background(), int64(d/time.Second), eventstore.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -190,7 +189,7 @@ func TestDestroyDuringProvisioningDeletesTheInstanceAndStopsBilling(t *testing.T
 	s := newStack(t, t.TempDir())
 	acct, srv := s.deploy(t, "short-lived")
 	_ = s.svc.RunDue(context.Background())
-	if err := s.svc.Destroy(context.Background(), acct, srv, eventstore.Metadata{}); err != nil {
+	if _, err := s.svc.Destroy(context.Background(), acct, srv, eventstore.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	s.advance(t, 3*time.Hour)
@@ -205,4 +204,35 @@ func TestDestroyDuringProvisioningDeletesTheInstanceAndStopsBilling(t *testing.T
 	if a.Balance.Cmp(domain.MustMoney("9.986")) != 0 {
 		t.Fatalf("balance %s, want only the first hour charged", a.Balance)
 	}
+}
+
+// node is one process's use cases and background work on a shared store,
+// read model and projector: the pieces a whole stack (app/stack) wires, put
+// together here so tests can give each process a provider, a clock and a
+// leadership of its own.
+type node struct {
+	*app.Service
+	*work.Worker
+}
+
+func newNode(store eventstore.Store, read projections.Reader, proj *projections.Projector, clock *sandbox.Clock,
+	cloud domain.Provider, lead work.Leadership, cfg work.Config) *node {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	accounts, backups, clocks := app.NewAccounts(store, clock), app.NewBackups(store, clock), app.NewClocks(store, clock)
+	w := work.New(work.Deps{Accounts: accounts, Backups: backups, Clocks: clocks, Store: store, Read: read,
+		Projector: proj, Clock: clock, Sandbox: clock, Cloud: cloud, Log: log, Leadership: lead}, cfg)
+	svc := app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: proj, Cloud: cloud,
+		Payments: sandbox.Payments{}, Hasher: app.NewHasher(2), Catalog: domain.DefaultCatalog(), Clock: clock,
+		Log: log, Work: w}, app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10})
+	return &node{Service: svc, Worker: w}
+}
+
+// Account is the account's authoritative state.
+func (n *node) Account(ctx context.Context, id string) (domain.Account, error) {
+	d, err := n.Accounts.Load(ctx, id)
+	return d.State, err
+}
+
+func clockOffset(ctx context.Context, store eventstore.Store) (time.Duration, error) {
+	return work.ClockOffset(ctx, app.NewClocks(store, nil))
 }

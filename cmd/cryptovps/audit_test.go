@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/cryptovps/cryptovps/api"
 	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/app/stack"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
@@ -226,11 +226,15 @@ func TestToolsReadASnapshotOfALockedStore(t *testing.T) {
 	defer store.Close()
 	toolHistory(t, store, false)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	model := memory.New()
-	svc := app.New(app.Deps{Store: store, Read: model, Projector: projections.NewProjector(store, model, log),
-		Clock: sandbox.NewClock(time.Now, 0), Hasher: app.NewHasher(runtime.NumCPU()), Catalog: domain.DefaultCatalog(), Log: log}, app.Config{})
 	const token = "operator-token-of-the-running-server"
-	hs := httptest.NewServer(api.New(svc, api.Config{JWTSecret: []byte("s"), AdminToken: token, Snapshots: snapshotterOf(store), Log: log}))
+	st, err := stack.New(context.Background(), stack.Config{Store: store, Model: memory.New(), Log: log,
+		SandboxCloud: filepath.Join(t.TempDir(), "cloud.json"),
+		API:          api.Config{JWTSecret: []byte("s"), AdminToken: token, Snapshots: snapshotterOf(store), Log: log}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	hs := httptest.NewServer(st.API)
 	defer hs.Close()
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)

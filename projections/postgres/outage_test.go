@@ -8,13 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cryptovps/cryptovps/api"
 	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/app/stack"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
@@ -114,18 +114,17 @@ const testSecret = "0123456789abcdef0123456789abcdef"
 func newProcess(t *testing.T, store eventstore.Store, dbURL string, readTimeout time.Duration) *process {
 	t.Helper()
 	m := openModel(t, dbURL)
-	clock := sandbox.NewClock(time.Now, 0)
-	cloud, err := sandbox.OpenCloud(filepath.Join(t.TempDir(), "cloud.json"), clock, sandbox.CloudOptions{
-		ProvisionDelay: time.Minute, DestroyDelay: time.Second, BackupDelay: time.Minute})
+	st, err := stack.New(context.Background(), stack.Config{Store: store, Model: m, Log: quietLog(),
+		SandboxCloud:        filepath.Join(t.TempDir(), "cloud.json"),
+		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: time.Minute, DestroyDelay: time.Second, BackupDelay: time.Minute},
+		App:                 app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10, ReadTimeout: readTimeout},
+		API:                 api.Config{JWTSecret: []byte(testSecret), AccountRate: 1e6, AuthRate: 1e6}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &process{model: m, proj: projections.NewProjector(store, m, quietLog())}
-	svc := app.New(app.Deps{Store: store, Read: m, Projector: p.proj, Clock: clock, Cloud: cloud,
-		Payments: sandbox.Payments{}, Hasher: app.NewHasher(runtime.NumCPU()), Catalog: domain.DefaultCatalog(),
-		Log: quietLog()}, app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10, ReadTimeout: readTimeout})
-	srv := httptest.NewServer(api.New(svc, api.Config{JWTSecret: []byte(testSecret), AccountRate: 1e6, AuthRate: 1e6,
-		SandboxClock: clock, Log: quietLog()}))
+	t.Cleanup(func() { _ = st.Close() })
+	p := &process{model: m, proj: st.Projector}
+	srv := httptest.NewServer(st.API)
 	t.Cleanup(func() {
 		srv.Close()
 		p.stopProjector()
