@@ -3,10 +3,10 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -83,7 +83,7 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: time.Minute, DestroyDelay: 5 * time.Second,
 			BackupDelay: 3 * time.Minute},
 		NoSandboxAPI: cfg.noSandbox, WorkInterval: 100 * time.Millisecond,
-		App:          app.Config{SignupCredit: signup, ServerLimit: 10}, API: apiCfg})
+		App: app.Config{SignupCredit: signup, ServerLimit: 10}, API: apiCfg})
 	if err != nil {
 		store.Close()
 		t.Fatalf("build the stack: %v", err)

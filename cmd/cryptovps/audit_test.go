@@ -25,7 +25,6 @@ import (
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
-	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/projections/memory"
 	"github.com/cryptovps/cryptovps/tests/pgtest"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"

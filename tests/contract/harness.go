@@ -183,7 +183,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: provisionDelay, DestroyDelay: destroyDelay,
 			BackupDelay: backupDelay},
 		NoSandboxAPI: cfg.NoSandbox, WorkInterval: 250 * time.Millisecond,
-		App:          app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit},
+		App: app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit},
 		API: api.Config{JWTSecret: []byte(cfg.JWTSecret), TokenTTL: cfg.TokenTTL, AdminToken: cfg.AdminToken,
 			Snapshots: store, TrustedProxies: proxies, AccountRate: cfg.AccountRate, AuthRate: cfg.AuthRate,
 			Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: provisionDelay.String(),
