@@ -27,7 +27,6 @@ import (
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/projections/memory"
 	"github.com/cryptovps/cryptovps/tests/pgtest"
-	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
 var toolT0 = time.Date(2026, 3, 3, 9, 17, 23, 0, time.UTC)
