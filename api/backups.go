@@ -1,22 +1,21 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
+
+	"github.com/cryptovps/cryptovps/projections"
 )
 
 func (s *Server) backups(c echo.Context) error {
-	list, err := s.read.Backups(c.Request().Context(), accountOf(c), s.app.Clock.Now())
-	if err != nil {
-		return err
-	}
-	out := make([]backupJSON, len(list))
-	for i, b := range list {
-		out[i] = backupOf(b)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"backups": out})
+	// Whether a backup is still visible depends on the service clock.
+	now := s.app.Clock.Now()
+	return renderList(c, "backups", func(ctx context.Context, acct string) ([]projections.BackupView, error) {
+		return s.read.Backups(ctx, acct, now)
+	}, backupOf)
 }
 
 type backupRequest struct {
@@ -39,11 +38,10 @@ func (s *Server) createBackup(c echo.Context) error {
 		return err
 	}
 	written(c, w)
-	b, err := s.read.Backup(c.Request().Context(), accountOf(c), id, s.app.Clock.Now())
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusAccepted, map[string]any{"backup": backupOf(b)})
+	now := s.app.Clock.Now()
+	return renderOne(c, http.StatusAccepted, "backup", id, func(ctx context.Context, acct, id string) (projections.BackupView, error) {
+		return s.read.Backup(ctx, acct, id, now)
+	}, backupOf)
 }
 
 func (s *Server) restore(c echo.Context) error {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -139,15 +140,7 @@ func pathID(c echo.Context) (string, error) {
 }
 
 func (s *Server) servers(c echo.Context) error {
-	list, err := s.read.Servers(c.Request().Context(), accountOf(c))
-	if err != nil {
-		return err
-	}
-	out := make([]serverJSON, len(list))
-	for i, v := range list {
-		out[i] = serverOf(v)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"servers": out})
+	return renderList(c, "servers", s.read.Servers, serverOf)
 }
 
 func (s *Server) server(c echo.Context) error {
@@ -155,11 +148,29 @@ func (s *Server) server(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.read.Server(c.Request().Context(), accountOf(c), id)
+	return renderOne(c, http.StatusOK, "server", id, s.read.Server, serverOf)
+}
+
+// renderList answers with the account's list of one kind, each rendered.
+func renderList[V, J any](c echo.Context, key string, list func(context.Context, string) ([]V, error), render func(V) J) error {
+	vs, err := list(c.Request().Context(), accountOf(c))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"server": serverOf(v)})
+	out := make([]J, len(vs))
+	for i, v := range vs {
+		out[i] = render(v)
+	}
+	return c.JSON(http.StatusOK, map[string]any{key: out})
+}
+
+// renderOne answers status with the account's object id, rendered.
+func renderOne[V, J any](c echo.Context, status int, key, id string, get func(context.Context, string, string) (V, error), render func(V) J) error {
+	v, err := get(c.Request().Context(), accountOf(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(status, map[string]any{key: render(v)})
 }
 
 type deployRequest struct {
@@ -328,23 +339,11 @@ func (s *Server) createTopup(c echo.Context) error {
 		return err
 	}
 	written(c, w)
-	t, err := s.read.Topup(c.Request().Context(), accountOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusCreated, map[string]any{"topup": topupOf(t)})
+	return renderOne(c, http.StatusCreated, "topup", id, s.read.Topup, topupOf)
 }
 
 func (s *Server) topups(c echo.Context) error {
-	list, err := s.read.Topups(c.Request().Context(), accountOf(c))
-	if err != nil {
-		return err
-	}
-	out := make([]topupJSON, len(list))
-	for i, t := range list {
-		out[i] = topupOf(t)
-	}
-	return c.JSON(http.StatusOK, map[string]any{"topups": out})
+	return renderList(c, "topups", s.read.Topups, topupOf)
 }
 
 func (s *Server) topup(c echo.Context) error {
@@ -352,11 +351,7 @@ func (s *Server) topup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	t, err := s.read.Topup(c.Request().Context(), accountOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"topup": topupOf(t)})
+	return renderOne(c, http.StatusOK, "topup", id, s.read.Topup, topupOf)
 }
 
 func (s *Server) payTopup(c echo.Context) error {
@@ -369,11 +364,7 @@ func (s *Server) payTopup(c echo.Context) error {
 		return err
 	}
 	written(c, w)
-	t, err := s.read.Topup(c.Request().Context(), accountOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]any{"topup": topupOf(t)})
+	return renderOne(c, http.StatusOK, "topup", id, s.read.Topup, topupOf)
 }
 
 type advanceRequest struct {
