@@ -18,6 +18,7 @@ var registry = newRegistry(
 	entry[BackupRequested], entry[BackupCompleted], entry[BackupFailed], entry[BackupRestored],
 	entry[BackupDeleted], entry[BackupExpired],
 	entry[ClockAdvanced],
+	entry[ModeRecorded],
 )
 
 type decoder func(data []byte) (Event, error)
