@@ -2,6 +2,7 @@ package vultr_test
 
 import (
 	"bytes"
+	"log/slog"
 	"sync"
 )
 
@@ -21,4 +22,8 @@ func (b *logBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func newLogger(w *logBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -99,6 +99,22 @@ type Config struct {
 	OnCall func(Call)
 }
 
+// String describes the configuration without the API key, so printing a
+// Config (or a Cloud) never shows it.
+func (c Config) String() string {
+	key := "unset"
+	if c.APIKey != "" {
+		key = "set"
+	}
+	return fmt.Sprintf("vultr.Config{BaseURL: %q, OSID: %d, APIKey: %s}", c.BaseURL, c.OSID, key)
+}
+
+// GoString is String, for %#v.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue keeps the API key out of structured logs.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
 type wallClock struct{}
 
 func (wallClock) Now() time.Time { return time.Now() }
@@ -192,6 +208,12 @@ func New(cfg Config, log *slog.Logger) (*Cloud, error) {
 	}
 	return c, nil
 }
+
+// String describes the adapter without its API key.
+func (c *Cloud) String() string { return "vultr.Cloud(" + c.cfg.String() + ")" }
+
+// GoString is String, for %#v.
+func (c *Cloud) GoString() string { return c.String() }
 
 // Calls is how many requests were sent upstream so far (each retry counts).
 func (c *Cloud) Calls() int64 { return c.tr.calls.Load() }
