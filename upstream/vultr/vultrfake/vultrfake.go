@@ -15,7 +15,6 @@ package vultrfake
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -550,8 +549,7 @@ func (s *Server) createInstance(body []byte) answer {
 		tags = []string{}
 	}
 	s.nextIP++
-	ip := make(net.IP, 4)
-	binary.BigEndian.PutUint32(ip, 203<<24|0<<16|113<<8|0+s.nextIP%250+1) // TEST-NET-3
+	ip := net.IPv4(203, 0, 113, byte(s.nextIP%250+1)) // TEST-NET-3, documentation only
 	in := &Instance{ID: newID(), Region: req.Region, Plan: req.Plan, Label: req.Label, Hostname: req.Hostname,
 		Tags: tags, OSID: req.OSID, Snapshot: req.SnapshotID, UserData: ud, Password: rand.Text()[:16],
 		MainIP: ip.String(), Created: now, SSHKeyIDs: req.SSHKeyIDs}
