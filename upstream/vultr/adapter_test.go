@@ -577,3 +577,46 @@ func TestTheFakeValidatesRequestsAgainstTheDocument(t *testing.T) {
 		t.Fatalf("violations: %s", strings.Join(v, "\n"))
 	}
 }
+
+func TestAReadThatTimesOutIsRetried(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, vultrfake.Options{}, vultr.Config{RequestTimeout: 200 * time.Millisecond})
+	ctx := ctxFor(t)
+	in, err := r.cloud.CreateInstance(ctx, spec("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.fake.Inject(vultrfake.Fault{Method: http.MethodGet, Path: "/v2/instances/" + in.ID, Hang: true})
+	if _, err := r.cloud.Instance(ctx, in.ID); err != nil {
+		t.Fatalf("get after one attempt timed out: %v", err)
+	}
+	if n := r.fake.Count(http.MethodGet, "/v2/instances/"+in.ID); n != 2 {
+		t.Fatalf("%d GETs, want 2", n)
+	}
+}
+
+func TestALostSnapshotAnswerIsFoundByTag(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	r := newRig(t, vultrfake.Options{}, vultr.Config{OnCall: func(vultr.Call) { calls.Add(1) }})
+	ctx := ctxFor(t)
+	in, err := r.cloud.CreateInstance(ctx, spec("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(5 * time.Minute)
+	r.fake.Inject(vultrfake.Fault{Method: http.MethodPost, Path: "/v2/snapshots", After: true, Status: 500})
+	if _, err := r.cloud.CreateSnapshot(ctx, in.ID, "backup-1"); !unknownOutcome(err) {
+		t.Fatalf("snapshot with a lost answer: %v", err)
+	}
+	snap, err := r.cloud.FindSnapshot(ctx, "backup-1")
+	if err != nil || snap.Status != domain.SnapshotPending || snap.Tag != "backup-1" {
+		t.Fatalf("find: %+v (%v)", snap, err)
+	}
+	if n := len(r.fake.Snapshots()); n != 1 || r.fake.Count(http.MethodPost, "/v2/snapshots") != 1 {
+		t.Fatalf("%d snapshots, want 1 from 1 POST", n)
+	}
+	if calls.Load() != r.cloud.Calls() {
+		t.Fatalf("OnCall saw %d calls, Calls() says %d", calls.Load(), r.cloud.Calls())
+	}
+}
