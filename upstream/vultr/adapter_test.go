@@ -64,7 +64,7 @@ func TestLostAnswersAfterACreateNeverMakeASecondInstance(t *testing.T) {
 	for name, f := range faults {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			r := newRig(t, vultrfake.Options{}, vultr.Config{RequestTimeout: 300 * time.Millisecond})
+			r := newRig(t, vultrfake.Options{}, vultr.Config{RequestTimeout: 2 * time.Second})
 			f.Method, f.Path, f.After = http.MethodPost, "/v2/instances", true
 			r.fake.Inject(f)
 			ctx := ctxFor(t)
@@ -89,7 +89,7 @@ func TestLostAnswersAfterACreateNeverMakeASecondInstance(t *testing.T) {
 
 func TestATimeoutBeforeTheWorkIsFoundNotCreatedThenCreatedOnce(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, vultrfake.Options{}, vultr.Config{RequestTimeout: 200 * time.Millisecond})
+	r := newRig(t, vultrfake.Options{}, vultr.Config{RequestTimeout: 2 * time.Second})
 	r.fake.Inject(vultrfake.Fault{Method: http.MethodPost, Path: "/v2/instances", Hang: true})
 	ctx := ctxFor(t)
 	_, err := r.cloud.CreateInstance(ctx, spec("srv-1"))
@@ -580,7 +580,7 @@ func TestTheFakeValidatesRequestsAgainstTheDocument(t *testing.T) {
 
 func TestAReadThatTimesOutIsRetried(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, vultrfake.Options{}, vultr.Config{RequestTimeout: 200 * time.Millisecond})
+	r := newRig(t, vultrfake.Options{}, vultr.Config{RequestTimeout: 2 * time.Second})
 	ctx := ctxFor(t)
 	in, err := r.cloud.CreateInstance(ctx, spec("a"))
 	if err != nil {

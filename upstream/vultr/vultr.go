@@ -661,6 +661,9 @@ func (c *Cloud) DeleteSnapshot(ctx context.Context, id string) error {
 // keeps the answer for Config.AvailabilityTTL. A region Vultr does not know
 // (400 or 404) has no plans. Errors are not cached.
 func (c *Cloud) AvailablePlans(ctx context.Context, region string) ([]string, error) {
+	if region == "" {
+		return []string{}, nil
+	}
 	now := c.clock.Now()
 	c.mu.Lock()
 	a, ok := c.avail[region]
