@@ -32,7 +32,7 @@ func newRig(t *testing.T, opts vultrfake.Options, cfg vultr.Config) *rig {
 	}
 	cfg.BaseURL, cfg.Clock = fake.URL, clock
 	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = 5 * time.Second
+		cfg.RequestTimeout = 10 * time.Second
 	}
 	if cfg.RetryBackoff == 0 {
 		cfg.RetryBackoff = time.Millisecond
