@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +31,9 @@ type CloudOptions struct {
 	ProvisionDelay time.Duration
 	DestroyDelay   time.Duration
 	BackupDelay    time.Duration
+	// Plans are the plan ids AvailablePlans offers in every region; nil
+	// means the default catalog's. SetSoldOut takes some away.
+	Plans []string
 }
 
 type instance struct {
@@ -36,6 +41,7 @@ type instance struct {
 	Tag       string     `json:"tag"`
 	Label     string     `json:"label"`
 	IPv4      string     `json:"ipv4"`
+	Halted    bool       `json:"halted,omitempty"`
 	CreatedAt time.Time  `json:"createdAt"`
 	DeletedAt *time.Time `json:"deletedAt,omitempty"`
 }
@@ -70,9 +76,10 @@ type Cloud struct {
 
 	// mu makes this process's goroutines take turns: the file lock belongs
 	// to the open file, which they all share.
-	mu    sync.Mutex
-	lock  *os.File
-	state cloudState
+	mu      sync.Mutex
+	lock    *os.File
+	state   cloudState
+	soldOut map[[2]string]bool // region, plan: in memory, a test's knob
 }
 
 // ipBase is 198.18.0.0/15, the range reserved for benchmarking (RFC 2544):
@@ -89,7 +96,12 @@ func OpenCloud(path string, clock domain.Clock, opts CloudOptions) (*Cloud, erro
 	if err != nil {
 		return nil, fmt.Errorf("sandbox cloud: %w", err)
 	}
-	c := &Cloud{path: path, clock: clock, opts: opts, lock: lock}
+	if opts.Plans == nil {
+		for _, p := range domain.DefaultCatalog().Plans {
+			opts.Plans = append(opts.Plans, p.ID)
+		}
+	}
+	c := &Cloud{path: path, clock: clock, opts: opts, lock: lock, soldOut: map[[2]string]bool{}}
 	// Read it once now, so that a corrupt file stops the start.
 	if err := c.with(func() (bool, error) { return false, nil }); err != nil {
 		lock.Close()
@@ -205,6 +217,8 @@ func (c *Cloud) view(in *instance, now time.Time) (domain.Instance, error) {
 		v.Status = domain.InstancePending
 	case strings.HasPrefix(in.Label, FailDeployPrefix):
 		v.Status, v.Error = domain.InstanceError, "sandbox: simulated deploy failure ("+FailDeployPrefix+" label)"
+	case in.Halted:
+		v.Status, v.IPv4 = domain.InstanceHalted, in.IPv4
 	default:
 		v.Status, v.IPv4 = domain.InstanceActive, in.IPv4
 	}
@@ -212,20 +226,97 @@ func (c *Cloud) view(in *instance, now time.Time) (domain.Instance, error) {
 }
 
 // CreateInstance starts a new instance. Like a real cloud it does not know
-// whether one with the same tag exists: callers look up first.
+// whether one with the same tag exists: callers look up first. A plan sold
+// out in the region (SetSoldOut) is refused, and so is a snapshot it does
+// not have or that is not complete. The answer carries a fresh random root
+// password, which the sandbox keeps nowhere.
 func (c *Cloud) CreateInstance(ctx context.Context, spec domain.InstanceSpec) (domain.Instance, error) {
 	if err := ctx.Err(); err != nil {
 		return domain.Instance{}, err
 	}
 	var v domain.Instance
 	err := c.with(func() (bool, error) {
-		in := &instance{ID: c.nextID("i"), Tag: spec.Tag, Label: spec.Label, IPv4: c.nextIP(), CreatedAt: c.clock.Now()}
+		now := c.clock.Now()
+		if c.soldOut[[2]string{spec.Region, spec.Plan}] {
+			return false, &domain.RefusedError{Reason: fmt.Sprintf("sandbox: plan %s is sold out in region %s", spec.Plan, spec.Region)}
+		}
+		if spec.SnapshotID != "" {
+			s, ok := c.state.Snapshots[spec.SnapshotID]
+			if !ok {
+				return false, &domain.RefusedError{Reason: "sandbox: no snapshot " + spec.SnapshotID}
+			}
+			if sv, err := c.snapView(s, now); err != nil || sv.Status != domain.SnapshotComplete {
+				return false, &domain.RefusedError{Reason: "sandbox: snapshot " + spec.SnapshotID + " is not complete"}
+			}
+		}
+		in := &instance{ID: c.nextID("i"), Tag: spec.Tag, Label: spec.Label, IPv4: c.nextIP(), CreatedAt: now}
 		c.state.Instances[in.ID] = in
 		var err error
 		v, err = c.view(in, in.CreatedAt)
 		return true, err
 	})
+	if err == nil {
+		v.RootPassword = rand.Text()
+	}
 	return v, err
+}
+
+// HaltInstance powers an instance off: once provisioned it shows as
+// halted. Halting a halted instance does nothing.
+func (c *Cloud) HaltInstance(_ context.Context, id string) error {
+	return c.setHalted(id, true)
+}
+
+// StartInstance powers a halted instance on again; starting a running one
+// does nothing.
+func (c *Cloud) StartInstance(_ context.Context, id string) error {
+	return c.setHalted(id, false)
+}
+
+func (c *Cloud) setHalted(id string, halted bool) error {
+	return c.with(func() (bool, error) {
+		in, ok := c.state.Instances[id]
+		if !ok {
+			return false, fmt.Errorf("instance %s: %w", id, domain.ErrNoInstance)
+		}
+		if _, err := c.view(in, c.clock.Now()); err != nil {
+			return false, err
+		}
+		if in.DeletedAt != nil || in.Halted == halted {
+			return false, nil
+		}
+		in.Halted = halted
+		return true, nil
+	})
+}
+
+// SetSoldOut makes a plan unavailable in a region (or available again):
+// AvailablePlans leaves it out and CreateInstance refuses it. It is a knob
+// of this Cloud value only, not of the shared state file.
+func (c *Cloud) SetSoldOut(region, plan string, soldOut bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if soldOut {
+		c.soldOut[[2]string{region, plan}] = true
+	} else {
+		delete(c.soldOut, [2]string{region, plan})
+	}
+}
+
+// AvailablePlans lists CloudOptions.Plans less those sold out in region.
+func (c *Cloud) AvailablePlans(ctx context.Context, region string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	plans := slices.DeleteFunc(slices.Clone(c.opts.Plans), func(p string) bool { return c.soldOut[[2]string{region, p}] })
+	return plans, nil
+}
+
+// Check always succeeds: the sandbox needs no credentials.
+func (c *Cloud) Check(ctx context.Context) error {
+	return ctx.Err()
 }
 
 // FindInstance finds the newest live instance carrying tag.
