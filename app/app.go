@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +43,8 @@ type Deps struct {
 	Catalog   domain.Catalog
 	Clock     domain.Clock
 	Log       *slog.Logger
+	// Sealer opens the secrets sealed in the log (root passwords).
+	Sealer *Sealer
 	// Work is told when a command leaves background work to do; nil
 	// tells nobody.
 	Work interface{ Kick() }
@@ -233,8 +236,9 @@ type Idempotency struct {
 }
 
 // specs prices the requested servers from the catalog; an unknown plan or
-// region is refused naming the field.
-func (s *Service) specs(reqs []ServerRequest, backupID string) ([]domain.ServerSpec, error) {
+// region is refused naming the field, and so is a plan the cloud cannot
+// provide in the region now (sold out), before anything is charged.
+func (s *Service) specs(ctx context.Context, reqs []ServerRequest, backupID string) ([]domain.ServerSpec, error) {
 	specs := make([]domain.ServerSpec, len(reqs))
 	for i, r := range reqs {
 		spec, err := s.Catalog.Spec(r.Plan, r.Region)
@@ -244,12 +248,66 @@ func (s *Service) specs(reqs []ServerRequest, backupID string) ([]domain.ServerS
 		spec.ID, spec.Label, spec.SSHKeys, spec.BackupID = uuid.NewString(), r.Label, r.SSHKeys, backupID
 		specs[i] = spec
 	}
+	// One bulk asks for one plan in one region: one question to the cloud.
+	if len(specs) > 0 {
+		if err := s.available(ctx, specs[0].Plan, specs[0].Region); err != nil {
+			return nil, err
+		}
+	}
 	return specs, nil
+}
+
+// available refuses a plan the cloud says it cannot provide in the region.
+func (s *Service) available(ctx context.Context, plan, region string) error {
+	plans, err := s.Cloud.AvailablePlans(ctx, region)
+	if err != nil {
+		return fmt.Errorf("%w: cannot ask the cloud whether %s is available in %s: %v", domain.ErrBusy, plan, region, err)
+	}
+	if !slices.Contains(plans, plan) {
+		return domain.InvalidField("planId", fmt.Sprintf("plan %s is not available in region %s right now: see GET /regions for what is", plan, region))
+	}
+	return nil
+}
+
+// Availability lists the plans the cloud can provide in each region now.
+func (s *Service) Availability(ctx context.Context) (map[string][]string, error) {
+	out := make(map[string][]string, len(s.Catalog.Regions))
+	for _, r := range s.Catalog.Regions {
+		plans, err := s.Cloud.AvailablePlans(ctx, r.ID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: availability in %s: %v", domain.ErrBusy, r.ID, err)
+		}
+		out[r.ID] = plans
+	}
+	return out, nil
+}
+
+// RevealRootPassword shows the owner the root password the cloud set for a
+// server: once (the showing is recorded first, so two requests cannot both
+// see it) and only within domain.RootPasswordWindow. ok is false when there
+// is nothing (more) to show.
+func (s *Service) RevealRootPassword(ctx context.Context, accountID, serverID string, meta eventstore.Metadata) (password string, ok bool, err error) {
+	d, err := s.Accounts.Run(ctx, accountID, domain.ShowRootPassword{ServerID: serverID}, meta)
+	if errors.Is(err, domain.ErrInvalidState) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	srv, found := d.State.Server(serverID)
+	if !found || s.Sealer == nil {
+		return "", false, nil
+	}
+	plain, err := s.Sealer.Open(srv.SealedRootPassword)
+	if err != nil {
+		return "", false, fmt.Errorf("server %s root password: %w", serverID, err)
+	}
+	return plain, true, nil
 }
 
 // Deploy accepts servers for the account.
 func (s *Service) Deploy(ctx context.Context, accountID string, reqs []ServerRequest, bulk bool, idem Idempotency, meta eventstore.Metadata) (Deployed, error) {
-	specs, err := s.specs(reqs, "")
+	specs, err := s.specs(ctx, reqs, "")
 	if err != nil {
 		return Deployed{}, err
 	}

@@ -51,7 +51,7 @@ func (s *Service) RestoreBackup(ctx context.Context, accountID, backupID string,
 	if _, err := domain.DecideBackup(b.State, domain.CheckRestore{AccountID: accountID}, s.Clock.Now()); err != nil {
 		return Deployed{}, err
 	}
-	specs, err := s.specs([]ServerRequest{{Label: b.State.Label, Plan: b.State.Plan, Region: b.State.Region}}, b.State.ID)
+	specs, err := s.specs(ctx, []ServerRequest{{Label: b.State.Label, Plan: b.State.Plan, Region: b.State.Region}}, b.State.ID)
 	if err != nil {
 		return Deployed{}, err
 	}

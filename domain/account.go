@@ -158,7 +158,8 @@ func Evolve(a Account, e Event) Account {
 		a.Servers[e.ServerID] = &s
 		a.ServerOrder = append(a.ServerOrder, e.ServerID)
 	case ServerProvisionStarted, ServerInstanceCreated, ServerActivated, ServerFailed,
-		ServerSuspended, ServerResumed, ServerDestroyRequested, ServerDestroyed:
+		ServerSuspended, ServerResumed, ServerDestroyRequested, ServerDestroyed,
+		ServerRootPasswordShown, ServerInstanceHalted, ServerInstanceStarted:
 		id := e.(ServerEvent).ServerOf()
 		if s, ok := a.Servers[id]; ok {
 			*s = evolveServer(*s, e)
@@ -202,8 +203,19 @@ type (
 		ServerID string
 		Attempt  int
 	}
-	// RecordInstance records the provider's instance id.
-	RecordInstance struct{ ServerID, InstanceID string }
+	// RecordInstance records the provider's instance id, and the root
+	// password it set, already sealed.
+	RecordInstance struct{ ServerID, InstanceID, SealedRootPassword string }
+	// ShowRootPassword records that the owner is shown the root password:
+	// once, within RootPasswordWindow of the instance's creation.
+	ShowRootPassword struct{ ServerID string }
+	// RecordHalt records that a suspended server's instance is powered off.
+	RecordHalt struct{ ServerID string }
+	// RecordStart records that a resumed server's instance is powered on.
+	RecordStart struct{ ServerID string }
+	// ExpireSuspended has a server destroyed that stayed suspended for
+	// SuspendedRetention: a halted instance still costs us.
+	ExpireSuspended struct{ ServerID string }
 	// Activate marks the instance running with its address.
 	Activate struct{ ServerID, IPv4 string }
 	// FailDeploy marks a deploy failed and refunds what it was charged.
@@ -240,20 +252,24 @@ type ServerSpec struct {
 	BackupID    string
 }
 
-func (Register) accountCommand()        {}
-func (Deploy) accountCommand()          {}
-func (Destroy) accountCommand()         {}
-func (Settle) accountCommand()          {}
-func (StartProvision) accountCommand()  {}
-func (RecordInstance) accountCommand()  {}
-func (Activate) accountCommand()        {}
-func (FailDeploy) accountCommand()      {}
-func (CompleteDestroy) accountCommand() {}
-func (CreateTopup) accountCommand()     {}
-func (PayTopup) accountCommand()        {}
-func (Suspend) accountCommand()         {}
-func (Unsuspend) accountCommand()       {}
-func (SetLimit) accountCommand()        {}
+func (Register) accountCommand()         {}
+func (ShowRootPassword) accountCommand() {}
+func (RecordHalt) accountCommand()       {}
+func (RecordStart) accountCommand()      {}
+func (ExpireSuspended) accountCommand()  {}
+func (Deploy) accountCommand()           {}
+func (Destroy) accountCommand()          {}
+func (Settle) accountCommand()           {}
+func (StartProvision) accountCommand()   {}
+func (RecordInstance) accountCommand()   {}
+func (Activate) accountCommand()         {}
+func (FailDeploy) accountCommand()       {}
+func (CompleteDestroy) accountCommand()  {}
+func (CreateTopup) accountCommand()      {}
+func (PayTopup) accountCommand()         {}
+func (Suspend) accountCommand()          {}
+func (Unsuspend) accountCommand()        {}
+func (SetLimit) accountCommand()         {}
 
 // txNamespace makes ledger transaction ids deterministic: the same hour of
 // the same server always has the same id, so a doubled charge is visible.
@@ -356,7 +372,23 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 		})
 	case RecordInstance:
 		err = d.serverStep(c.ServerID, Server.canRecordInstance, func(*Server) Event {
-			return ServerInstanceCreated{ServerID: c.ServerID, InstanceID: c.InstanceID, At: now}
+			return ServerInstanceCreated{ServerID: c.ServerID, InstanceID: c.InstanceID, SealedRootPassword: c.SealedRootPassword, At: now}
+		})
+	case ShowRootPassword:
+		err = d.serverStep(c.ServerID, func(s Server) error { return s.canShowRootPassword(now) }, func(*Server) Event {
+			return ServerRootPasswordShown{ServerID: c.ServerID, At: now}
+		})
+	case RecordHalt:
+		err = d.serverStep(c.ServerID, Server.canHalt, func(*Server) Event {
+			return ServerInstanceHalted{ServerID: c.ServerID, At: now}
+		})
+	case RecordStart:
+		err = d.serverStep(c.ServerID, Server.canStart, func(*Server) Event {
+			return ServerInstanceStarted{ServerID: c.ServerID, At: now}
+		})
+	case ExpireSuspended:
+		err = d.serverStep(c.ServerID, func(s Server) error { return s.canExpireSuspended(now) }, func(*Server) Event {
+			return ServerDestroyRequested{ServerID: c.ServerID, At: now}
 		})
 	case Activate:
 		err = d.serverStep(c.ServerID, Server.canActivate, func(*Server) Event {

@@ -95,11 +95,32 @@ type (
 		Attempt  int       `json:"attempt"`
 		At       time.Time `json:"at"`
 	}
-	// ServerInstanceCreated records the provider's id for the instance.
+	// ServerInstanceCreated records the provider's id for the instance, and
+	// the root password it set, sealed with a key that is not in the log
+	// (so no copy of the log reveals it), when it told one.
 	ServerInstanceCreated struct {
-		ServerID   string    `json:"serverId"`
-		InstanceID string    `json:"instanceId"`
-		At         time.Time `json:"at"`
+		ServerID           string    `json:"serverId"`
+		InstanceID         string    `json:"instanceId"`
+		SealedRootPassword string    `json:"sealedRootPassword,omitempty"`
+		At                 time.Time `json:"at"`
+	}
+	// ServerRootPasswordShown: the owner has been shown the root password
+	// once; it is never shown again.
+	ServerRootPasswordShown struct {
+		ServerID string    `json:"serverId"`
+		At       time.Time `json:"at"`
+	}
+	// ServerInstanceHalted: the instance of a suspended server is powered
+	// off at the provider (off but recoverable).
+	ServerInstanceHalted struct {
+		ServerID string    `json:"serverId"`
+		At       time.Time `json:"at"`
+	}
+	// ServerInstanceStarted: the instance of a resumed server is powered on
+	// again.
+	ServerInstanceStarted struct {
+		ServerID string    `json:"serverId"`
+		At       time.Time `json:"at"`
 	}
 	// ServerActivated: the instance runs and is reachable.
 	ServerActivated struct {
@@ -138,52 +159,61 @@ type (
 )
 
 // The names stored in the log, and when each event happened.
-func (AccountRegistered) EventType() string      { return "AccountRegistered" }
-func (AccountSuspended) EventType() string       { return "AccountSuspended" }
-func (AccountUnsuspended) EventType() string     { return "AccountUnsuspended" }
-func (ServerLimitSet) EventType() string         { return "ServerLimitSet" }
-func (TopupCreated) EventType() string           { return "TopupCreated" }
-func (TopupPaid) EventType() string              { return "TopupPaid" }
-func (IdempotencyKeyUsed) EventType() string     { return "IdempotencyKeyUsed" }
-func (LedgerPosted) EventType() string           { return "LedgerPosted" }
-func (ServerDeployed) EventType() string         { return "ServerDeployed" }
-func (ServerProvisionStarted) EventType() string { return "ServerProvisionStarted" }
-func (ServerInstanceCreated) EventType() string  { return "ServerInstanceCreated" }
-func (ServerActivated) EventType() string        { return "ServerActivated" }
-func (ServerFailed) EventType() string           { return "ServerFailed" }
-func (ServerSuspended) EventType() string        { return "ServerSuspended" }
-func (ServerResumed) EventType() string          { return "ServerResumed" }
-func (ServerDestroyRequested) EventType() string { return "ServerDestroyRequested" }
-func (ServerDestroyed) EventType() string        { return "ServerDestroyed" }
-func (ClockAdvanced) EventType() string          { return "ClockAdvanced" }
+func (AccountRegistered) EventType() string       { return "AccountRegistered" }
+func (AccountSuspended) EventType() string        { return "AccountSuspended" }
+func (AccountUnsuspended) EventType() string      { return "AccountUnsuspended" }
+func (ServerLimitSet) EventType() string          { return "ServerLimitSet" }
+func (TopupCreated) EventType() string            { return "TopupCreated" }
+func (TopupPaid) EventType() string               { return "TopupPaid" }
+func (IdempotencyKeyUsed) EventType() string      { return "IdempotencyKeyUsed" }
+func (LedgerPosted) EventType() string            { return "LedgerPosted" }
+func (ServerDeployed) EventType() string          { return "ServerDeployed" }
+func (ServerProvisionStarted) EventType() string  { return "ServerProvisionStarted" }
+func (ServerInstanceCreated) EventType() string   { return "ServerInstanceCreated" }
+func (ServerActivated) EventType() string         { return "ServerActivated" }
+func (ServerRootPasswordShown) EventType() string { return "ServerRootPasswordShown" }
+func (ServerInstanceHalted) EventType() string    { return "ServerInstanceHalted" }
+func (ServerInstanceStarted) EventType() string   { return "ServerInstanceStarted" }
+func (ServerFailed) EventType() string            { return "ServerFailed" }
+func (ServerSuspended) EventType() string         { return "ServerSuspended" }
+func (ServerResumed) EventType() string           { return "ServerResumed" }
+func (ServerDestroyRequested) EventType() string  { return "ServerDestroyRequested" }
+func (ServerDestroyed) EventType() string         { return "ServerDestroyed" }
+func (ClockAdvanced) EventType() string           { return "ClockAdvanced" }
 
-func (e AccountRegistered) OccurredAt() time.Time      { return e.At }
-func (e AccountSuspended) OccurredAt() time.Time       { return e.At }
-func (e AccountUnsuspended) OccurredAt() time.Time     { return e.At }
-func (e ServerLimitSet) OccurredAt() time.Time         { return e.At }
-func (e TopupCreated) OccurredAt() time.Time           { return e.At }
-func (e TopupPaid) OccurredAt() time.Time              { return e.At }
-func (e IdempotencyKeyUsed) OccurredAt() time.Time     { return e.At }
-func (e LedgerPosted) OccurredAt() time.Time           { return e.At }
-func (e ServerDeployed) OccurredAt() time.Time         { return e.At }
-func (e ServerProvisionStarted) OccurredAt() time.Time { return e.At }
-func (e ServerInstanceCreated) OccurredAt() time.Time  { return e.At }
-func (e ServerActivated) OccurredAt() time.Time        { return e.At }
-func (e ServerFailed) OccurredAt() time.Time           { return e.At }
-func (e ServerSuspended) OccurredAt() time.Time        { return e.At }
-func (e ServerResumed) OccurredAt() time.Time          { return e.At }
-func (e ServerDestroyRequested) OccurredAt() time.Time { return e.At }
-func (e ServerDestroyed) OccurredAt() time.Time        { return e.At }
-func (e ClockAdvanced) OccurredAt() time.Time          { return e.At }
+func (e AccountRegistered) OccurredAt() time.Time       { return e.At }
+func (e AccountSuspended) OccurredAt() time.Time        { return e.At }
+func (e AccountUnsuspended) OccurredAt() time.Time      { return e.At }
+func (e ServerLimitSet) OccurredAt() time.Time          { return e.At }
+func (e TopupCreated) OccurredAt() time.Time            { return e.At }
+func (e TopupPaid) OccurredAt() time.Time               { return e.At }
+func (e IdempotencyKeyUsed) OccurredAt() time.Time      { return e.At }
+func (e LedgerPosted) OccurredAt() time.Time            { return e.At }
+func (e ServerDeployed) OccurredAt() time.Time          { return e.At }
+func (e ServerProvisionStarted) OccurredAt() time.Time  { return e.At }
+func (e ServerInstanceCreated) OccurredAt() time.Time   { return e.At }
+func (e ServerActivated) OccurredAt() time.Time         { return e.At }
+func (e ServerRootPasswordShown) OccurredAt() time.Time { return e.At }
+func (e ServerInstanceHalted) OccurredAt() time.Time    { return e.At }
+func (e ServerInstanceStarted) OccurredAt() time.Time   { return e.At }
+func (e ServerFailed) OccurredAt() time.Time            { return e.At }
+func (e ServerSuspended) OccurredAt() time.Time         { return e.At }
+func (e ServerResumed) OccurredAt() time.Time           { return e.At }
+func (e ServerDestroyRequested) OccurredAt() time.Time  { return e.At }
+func (e ServerDestroyed) OccurredAt() time.Time         { return e.At }
+func (e ClockAdvanced) OccurredAt() time.Time           { return e.At }
 
 // The server each server event concerns. A LedgerPosted names its server only
 // when it charges or refunds one, so it is not a ServerEvent.
-func (e ServerDeployed) ServerOf() string         { return e.ServerID }
-func (e ServerProvisionStarted) ServerOf() string { return e.ServerID }
-func (e ServerInstanceCreated) ServerOf() string  { return e.ServerID }
-func (e ServerActivated) ServerOf() string        { return e.ServerID }
-func (e ServerFailed) ServerOf() string           { return e.ServerID }
-func (e ServerSuspended) ServerOf() string        { return e.ServerID }
-func (e ServerResumed) ServerOf() string          { return e.ServerID }
-func (e ServerDestroyRequested) ServerOf() string { return e.ServerID }
-func (e ServerDestroyed) ServerOf() string        { return e.ServerID }
+func (e ServerDeployed) ServerOf() string          { return e.ServerID }
+func (e ServerProvisionStarted) ServerOf() string  { return e.ServerID }
+func (e ServerInstanceCreated) ServerOf() string   { return e.ServerID }
+func (e ServerActivated) ServerOf() string         { return e.ServerID }
+func (e ServerRootPasswordShown) ServerOf() string { return e.ServerID }
+func (e ServerInstanceHalted) ServerOf() string    { return e.ServerID }
+func (e ServerInstanceStarted) ServerOf() string   { return e.ServerID }
+func (e ServerFailed) ServerOf() string            { return e.ServerID }
+func (e ServerSuspended) ServerOf() string         { return e.ServerID }
+func (e ServerResumed) ServerOf() string           { return e.ServerID }
+func (e ServerDestroyRequested) ServerOf() string  { return e.ServerID }
+func (e ServerDestroyed) ServerOf() string         { return e.ServerID }

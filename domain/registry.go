@@ -14,7 +14,7 @@ var registry = newRegistry(
 	entry[TopupCreated], entry[TopupPaid], entry[IdempotencyKeyUsed], entry[LedgerPosted],
 	entry[ServerDeployed], entry[ServerProvisionStarted], entry[ServerInstanceCreated], entry[ServerActivated],
 	entry[ServerFailed], entry[ServerSuspended], entry[ServerResumed], entry[ServerDestroyRequested],
-	entry[ServerDestroyed],
+	entry[ServerDestroyed], entry[ServerRootPasswordShown], entry[ServerInstanceHalted], entry[ServerInstanceStarted],
 	entry[BackupRequested], entry[BackupCompleted], entry[BackupFailed], entry[BackupRestored],
 	entry[BackupDeleted], entry[BackupExpired],
 	entry[ClockAdvanced],

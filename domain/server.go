@@ -46,6 +46,58 @@ type Server struct {
 	Charged     Money
 	SuspendedAt time.Time
 	DestroyedAt time.Time
+	// Error is why a deploy failed, as the provider or the worker said.
+	Error string
+	// SealedRootPassword is the root password the provider set, sealed.
+	// RootPasswordUntil is when the owner can no longer be shown it: zero
+	// when there is none, or once it was shown.
+	SealedRootPassword string
+	RootPasswordUntil  time.Time
+	// Halted is set while the instance of a suspended server is powered off.
+	Halted bool
+}
+
+// RootPasswordWindow is how long after the instance was created its root
+// password can be shown to the owner (once).
+const RootPasswordWindow = 24 * time.Hour
+
+// SuspendedRetention is how long a server stays suspended (its instance
+// halted, still costing us) before it is destroyed.
+const SuspendedRetention = 7 * 24 * time.Hour
+
+// RootPasswordShowable reports whether the owner may still be shown the
+// root password at now.
+func (s Server) RootPasswordShowable(now time.Time) bool {
+	return now.Before(s.RootPasswordUntil) &&
+		s.Status != StatusDestroyed && s.Status != StatusDestroying && s.Status != StatusError
+}
+
+func (s Server) canShowRootPassword(now time.Time) error {
+	if !s.RootPasswordShowable(now) {
+		return s.stateError("its root password was shown already, has expired, or was never given")
+	}
+	return nil
+}
+
+func (s Server) canHalt() error {
+	if s.Status != StatusSuspended || s.InstanceID == "" || s.Halted {
+		return s.stateError("only the running instance of a suspended server is halted")
+	}
+	return nil
+}
+
+func (s Server) canStart() error {
+	if !s.Halted || s.Status == StatusSuspended || s.Status == StatusDestroyed {
+		return s.stateError("only the halted instance of a resumed server is started")
+	}
+	return nil
+}
+
+func (s Server) canExpireSuspended(now time.Time) error {
+	if s.Status != StatusSuspended || now.Before(s.SuspendedAt.Add(SuspendedRetention)) {
+		return s.stateError(fmt.Sprintf("only a server suspended for %s is destroyed for it", SuspendedRetention))
+	}
+	return nil
 }
 
 // Live servers count towards the account's limit.
@@ -135,6 +187,15 @@ func evolveServer(s Server, e Event) Server {
 		s.ProvisionStartedAt = e.At
 	case ServerInstanceCreated:
 		s.InstanceID = e.InstanceID
+		if e.SealedRootPassword != "" {
+			s.SealedRootPassword, s.RootPasswordUntil = e.SealedRootPassword, e.At.Add(RootPasswordWindow)
+		}
+	case ServerRootPasswordShown:
+		s.RootPasswordUntil = time.Time{}
+	case ServerInstanceHalted:
+		s.Halted = true
+	case ServerInstanceStarted:
+		s.Halted = false
 	case ServerActivated:
 		s.Activated = true
 		s.IPv4 = e.IPv4
@@ -143,6 +204,7 @@ func evolveServer(s Server, e Event) Server {
 		}
 	case ServerFailed:
 		s.Status = StatusError
+		s.Error = e.Reason
 	case ServerSuspended:
 		s.Status = StatusSuspended
 		s.SuspendedAt = e.At

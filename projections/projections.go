@@ -47,6 +47,11 @@ type ServerView struct {
 	SSHKeys     []string
 	BackupID    string
 	CreatedAt   time.Time
+	// Error is why the deploy failed (ERROR only).
+	Error string
+	// RootPasswordUntil is until when the owner can be shown the root
+	// password the provider set, once (zero: none to show).
+	RootPasswordUntil time.Time
 }
 
 // TopupView is what the API shows of a top-up.

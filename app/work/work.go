@@ -231,9 +231,17 @@ func (s *Worker) workAccount(ctx context.Context, id string) error {
 		switch {
 		case srv.Status == domain.StatusProvisioning && srv.InstanceID == "":
 			err = s.provision(ctx, id, srv)
+		case srv.Status == domain.StatusSuspended && !s.clock.Now().Before(srv.SuspendedAt.Add(domain.SuspendedRetention)):
+			err = s.step(ctx, id, domain.ExpireSuspended{ServerID: srv.ID}, "suspension")
+		case srv.Status == domain.StatusSuspended && srv.InstanceID != "" && !srv.Halted:
+			err = s.halt(ctx, id, srv)
+		case srv.Halted && (srv.Status == domain.StatusActive || srv.Status == domain.StatusProvisioning):
+			err = s.start(ctx, id, srv)
 		case !srv.Activated && srv.InstanceID != "" &&
 			(srv.Status == domain.StatusProvisioning || srv.Status == domain.StatusSuspended):
-			err = s.pollInstance(ctx, id, srv)
+			if s.due(srv.ID) {
+				err = s.pollInstance(ctx, id, srv)
+			}
 		case srv.Status == domain.StatusDestroying:
 			err = s.destroyInstance(ctx, id, srv)
 		}
@@ -290,11 +298,30 @@ func (s *Worker) provision(ctx context.Context, accountID string, srv domain.Ser
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	inst, err := s.cloud.CreateInstance(cctx, spec)
 	cancel()
-	if err != nil {
-		// The next pass looks the instance up before trying again.
+	var refused *domain.RefusedError
+	switch {
+	case errors.As(err, &refused):
+		// Nothing was created and asking again will not help: the deploy
+		// has failed for good, with the provider's reason.
+		s.setStarted(srv.ID, 0)
+		s.log.Warn("the provider refused a deploy", "server", srv.ID, "plan", srv.Plan, "region", srv.Region, "reason", refused.Reason)
+		return s.step(ctx, accountID, domain.FailDeploy{ServerID: srv.ID, Reason: refused.Reason}, "provisioner")
+	case errors.Is(err, domain.ErrUnauthorized):
+		// Nothing was created; an operator must fix the credentials. The
+		// lookup by tag on the next pass is harmless.
+		return fmt.Errorf("create instance (attempt %d): %w", attempt, err)
+	case err != nil:
+		// An unknown outcome: the next pass looks the instance up before
+		// trying again.
 		return fmt.Errorf("create instance (attempt %d): %w", attempt, err)
 	}
-	recorded, err := s.try(ctx, accountID, domain.RecordInstance{ServerID: srv.ID, InstanceID: inst.ID}, "provisioner")
+	sealed := ""
+	if inst.RootPassword != "" && s.sealer != nil {
+		if sealed, err = s.sealer.Seal(inst.RootPassword); err != nil {
+			return fmt.Errorf("seal the root password: %w", err)
+		}
+	}
+	recorded, err := s.try(ctx, accountID, domain.RecordInstance{ServerID: srv.ID, InstanceID: inst.ID, SealedRootPassword: sealed}, "provisioner")
 	if err != nil {
 		return err
 	}
@@ -322,6 +349,49 @@ func (s *Worker) dropOrphan(ctx context.Context, accountID, serverID, instanceID
 	if err := s.cloud.DeleteInstance(ctx, instanceID); err != nil && !errors.Is(err, domain.ErrNoInstance) {
 		s.log.Warn("could not delete an instance its server did not take", "instance", instanceID, "err", err)
 	}
+}
+
+// due reports whether the provider should be asked about a server now, and
+// if so notes that it is being asked.
+func (s *Worker) due(serverID string) bool {
+	if s.cfg.PollInterval <= 0 {
+		return true
+	}
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if last, ok := s.polled[serverID]; ok && now.Before(last.Add(s.cfg.PollInterval)) {
+		return false
+	}
+	s.polled[serverID] = now
+	return true
+}
+
+// halt powers off the instance of a suspended server ("off but
+// recoverable"); halting is idempotent, so an unknown outcome is retried.
+func (s *Worker) halt(ctx context.Context, accountID string, srv domain.Server) error {
+	err := s.cloud.HaltInstance(ctx, srv.InstanceID)
+	if errors.Is(err, domain.ErrNoInstance) {
+		s.log.Warn("a suspended server's instance is gone", "server", srv.ID, "instance", srv.InstanceID)
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("halt instance: %w", err)
+	}
+	return s.step(ctx, accountID, domain.RecordHalt{ServerID: srv.ID}, "suspension")
+}
+
+// start powers on the instance of a resumed server.
+func (s *Worker) start(ctx context.Context, accountID string, srv domain.Server) error {
+	err := s.cloud.StartInstance(ctx, srv.InstanceID)
+	if errors.Is(err, domain.ErrNoInstance) {
+		s.log.Warn("a resumed server's instance is gone", "server", srv.ID, "instance", srv.InstanceID)
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("start instance: %w", err)
+	}
+	return s.step(ctx, accountID, domain.RecordStart{ServerID: srv.ID}, "suspension")
 }
 
 func (s *Worker) pollInstance(ctx context.Context, accountID string, srv domain.Server) error {

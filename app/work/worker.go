@@ -31,6 +31,11 @@ type Config struct {
 	// the provider may still be under way. Zero retries at once, which is
 	// right only when no other worker can exist (the embedded store).
 	ProvisionLease time.Duration
+	// PollInterval is how often, in service-clock time, the provider is
+	// asked about one server in transition (provisioning): a real cloud is
+	// not asked once a second per server. Zero asks at every pass (the
+	// sandbox, whose clock jumps).
+	PollInterval time.Duration
 }
 
 // Deps are what the work runs on.
@@ -47,6 +52,9 @@ type Deps struct {
 	Sandbox MovableClock
 	Cloud   domain.Provider
 	Log     *slog.Logger
+	// Sealer seals the root passwords the provider sets before they are
+	// recorded; nil records none.
+	Sealer *app.Sealer
 	// Leadership elects the process that does the work; nil means
 	// SoleWorker (this process is the only one).
 	Leadership Leadership
@@ -63,14 +71,17 @@ type Worker struct {
 	clock    domain.Clock
 	sandbox  MovableClock
 	cloud    domain.Provider
+	sealer   *app.Sealer
 	log      *slog.Logger
 	lead     Leadership
 	cfg      Config
 
-	// mu guards started: per server, the provisioning attempt this process
-	// started last, which it may retry at once.
+	// mu guards started (per server, the provisioning attempt this process
+	// started last, which it may retry at once) and polled (when this
+	// process last asked the provider about a server).
 	mu      sync.Mutex
 	started map[string]int
+	polled  map[string]time.Time
 
 	// work serialises passes of background work in this process, and
 	// guards round.
@@ -94,6 +105,6 @@ func New(d Deps, cfg Config) *Worker {
 		lead = SoleWorker{}
 	}
 	return &Worker{accounts: d.Accounts, backups: d.Backups, clocks: d.Clocks, store: d.Store, read: d.Read,
-		proj: d.Projector, clock: d.Clock, sandbox: d.Sandbox, cloud: d.Cloud, log: d.Log, lead: lead, cfg: cfg,
-		started: map[string]int{}, kick: make(chan struct{}, 1)}
+		proj: d.Projector, clock: d.Clock, sandbox: d.Sandbox, cloud: d.Cloud, sealer: d.Sealer, log: d.Log,
+		lead: lead, cfg: cfg, started: map[string]int{}, polled: map[string]time.Time{}, kick: make(chan struct{}, 1)}
 }

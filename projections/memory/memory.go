@@ -137,7 +137,8 @@ func (m *Model) Account(_ context.Context, id string) (projections.AccountView, 
 func serverView(accountID string, s *domain.Server) projections.ServerView {
 	v := projections.ServerView{
 		ID: s.ID, AccountID: accountID, Label: s.Label, Status: s.Status, Region: s.Region, Plan: s.Plan,
-		HourlyPrice: s.HourlyPrice, BackupID: s.BackupID, CreatedAt: s.CreatedAt,
+		HourlyPrice: s.HourlyPrice, BackupID: s.BackupID, CreatedAt: s.CreatedAt, Error: s.Error,
+		RootPasswordUntil: s.RootPasswordUntil,
 	}
 	if s.Status == domain.StatusActive {
 		v.IPv4 = s.IPv4

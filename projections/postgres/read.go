@@ -48,17 +48,17 @@ func (m *Model) Account(ctx context.Context, id string) (projections.AccountView
 // statement tells a missing account (no row) from an account without the
 // server (a row of NULLs).
 const serverColumns = `a.id, s.id, s.label, s.status, s.region, s.plan, s.ipv4, s.hourly_price::text, s.ssh_keys,
-	s.backup_id, s.created_at, s.created_at_ns`
+	s.backup_id, s.created_at, s.created_at_ns, s.error, s.root_password_until`
 
 // scanServer reads a row of serverColumns; ok is false for the NULL row of
 // an account without servers.
 func scanServer(rows pgx.Rows) (v projections.ServerView, ok bool, err error) {
-	var id, label, status, region, plan, ipv4, price, backupID pgtype.Text
+	var id, label, status, region, plan, ipv4, price, backupID, failure pgtype.Text
 	var keys []string
-	var created pgtype.Timestamptz
+	var created, pwUntil pgtype.Timestamptz
 	var createdNs pgtype.Int4
 	if err := rows.Scan(&v.AccountID, &id, &label, &status, &region, &plan, &ipv4, &price, &keys, &backupID,
-		&created, &createdNs); err != nil {
+		&created, &createdNs, &failure, &pwUntil); err != nil {
 		return v, false, err
 	}
 	if !id.Valid {
@@ -70,6 +70,7 @@ func scanServer(rows pgx.Rows) (v projections.ServerView, ok bool, err error) {
 	}
 	v.ID, v.Label, v.Status, v.Region, v.Plan = id.String, label.String, domain.ServerStatus(status.String), region.String, plan.String
 	v.HourlyPrice, v.BackupID, v.CreatedAt = hourly, backupID.String, joinTime(created, createdNs.Int32)
+	v.Error, v.RootPasswordUntil = failure.String, joinTime(pwUntil, 0)
 	if v.Status == domain.StatusActive {
 		// The address is shown only while the server runs.
 		v.IPv4 = ipv4.String
