@@ -180,7 +180,9 @@ func (s *Server) Calls(op string) int {
 }
 
 // Fail makes the next n requests for op ("" for any) answer status.
-func (s *Server) Fail(op string, n, status int) { s.addFault(op, n, fault{kind: faultFail, status: status}) }
+func (s *Server) Fail(op string, n, status int) {
+	s.addFault(op, n, fault{kind: faultFail, status: status})
+}
 
 // Stall makes the next n requests for op ("" for any) wait until the
 // client gives up (or the server closes): a timeout.
@@ -723,7 +725,7 @@ func (s *Server) invoiceJSON(inv *invoice, withMethods bool) map[string]any {
 		"currency": inv.currency, "type": "Standard", "checkoutLink": s.srv.URL + "/i/" + inv.id,
 		"createdTime": inv.created.Unix(), "expirationTime": inv.expires.Unix(),
 		"monitoringExpiration": inv.expires.Add(24 * time.Hour).Unix(),
-		"status": inv.status, "additionalStatus": inv.extra, "availableStatusesForManualMarking": marking,
+		"status":               inv.status, "additionalStatus": inv.extra, "availableStatusesForManualMarking": marking,
 		"archived": false, "metadata": inv.metadata,
 		"checkout": map[string]any{"speedPolicy": "MediumSpeed", "paymentMethods": inv.methods,
 			"defaultPaymentMethod": inv.methods[0], "lazyPaymentMethods": false,
