@@ -113,6 +113,7 @@ type fault struct {
 	op     string
 	kind   faultKind
 	status int
+	skip   int // matching requests to let through first
 }
 
 // Event is a webhook delivery the fake made (or would make): its body is
@@ -122,10 +123,14 @@ type Event struct {
 	Body                        []byte
 }
 
+// loadSpecOnce loads the embedded document once per process: it never
+// changes, and loading it takes a while under the race detector.
+var loadSpecOnce = sync.OnceValues(LoadSpec)
+
 // New starts a fake store, stopped when t ends.
 func New(t testing.TB, opts Options) *Server {
 	t.Helper()
-	spec, err := LoadSpec()
+	spec, err := loadSpecOnce()
 	if err != nil {
 		t.Fatalf("btcpayfake: %v", err)
 	}
@@ -184,6 +189,12 @@ func (s *Server) Fail(op string, n, status int) {
 	s.addFault(op, n, fault{kind: faultFail, status: status})
 }
 
+// FailAfter lets the next skip requests for op ("" for any) through, then
+// makes n answer status.
+func (s *Server) FailAfter(op string, skip, n, status int) {
+	s.addFault(op, n, fault{kind: faultFail, status: status, skip: skip})
+}
+
 // Stall makes the next n requests for op ("" for any) wait until the
 // client gives up (or the server closes): a timeout.
 func (s *Server) Stall(op string, n int) { s.addFault(op, n, fault{kind: faultStall}) }
@@ -196,7 +207,10 @@ func (s *Server) addFault(op string, n int, f fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f.op = op
-	for range n {
+	for i := range n {
+		if i > 0 {
+			f.skip = 0 // only the first waits
+		}
 		s.faults = append(s.faults, f)
 	}
 }
@@ -205,6 +219,10 @@ func (s *Server) addFault(op string, n int, f fault) {
 func (s *Server) takeFault(op string) (fault, bool) {
 	for i, f := range s.faults {
 		if f.op == "" || f.op == op {
+			if f.skip > 0 {
+				s.faults[i].skip--
+				return fault{}, false
+			}
 			s.faults = slices.Delete(s.faults, i, i+1)
 			return f, true
 		}
