@@ -64,13 +64,13 @@ type payState struct {
 }
 
 type sandboxInvoice struct {
-	ref, topupID, accountID, method string
-	amount                          domain.Money
-	createdAt                       time.Time
-	paid                            domain.Money
-	confirmed                       bool // every payment so far is confirmed
-	late                            bool // paid in full only after expiry
-	marked                          domain.InvoiceStatus
+	ref, topupID, accountID string
+	amount                  domain.Money
+	createdAt               time.Time
+	paid                    domain.Money
+	confirmed               bool // every payment so far is confirmed
+	late                    bool // paid in full only after expiry
+	marked                  domain.InvoiceStatus
 }
 
 // errNotSetUp is what the zero Payments answers beyond CreateInvoice.
