@@ -205,7 +205,8 @@ const (
 // Decision is what to do with a top-up given its invoice.
 type Decision struct {
 	Outcome Outcome
-	// Credit is the amount to credit with OutcomeCredit; zero otherwise.
+	// Credit is the amount to credit with OutcomeCredit (the top-up's
+	// amount, which the invoice amount equals); zero otherwise.
 	Credit Money
 	// Review, when not empty, says why an operator must look at the
 	// top-up: money arrived that is not (or not all) credited
@@ -267,10 +268,10 @@ func DecideTopup(inv Invoice, topupID string, amount Money) Decision {
 		}
 		switch inv.Exception {
 		case ExceptionNone, "":
-			return Decision{Outcome: OutcomeCredit, Credit: inv.Amount}
+			return Decision{Outcome: OutcomeCredit, Credit: amount}
 		case ExceptionPaidOver:
-			return Decision{Outcome: OutcomeCredit, Credit: inv.Amount,
-				Review: fmt.Sprintf("overpaid: %s USD paid, %s credited", inv.Paid, inv.Amount)}
+			return Decision{Outcome: OutcomeCredit, Credit: amount,
+				Review: fmt.Sprintf("overpaid: %s USD paid, %s credited", inv.Paid, amount)}
 		case ExceptionMarked:
 			return hold("marked settled by hand in the processor, not credited")
 		case ExceptionPaidLate:

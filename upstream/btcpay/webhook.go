@@ -16,6 +16,11 @@ import (
 // SignatureHeader is the header BTCPay signs webhook deliveries in.
 const SignatureHeader = "BTCPay-Sig"
 
+// WebhookEvents are the event types the store's webhook should send: every
+// change of an invoice's status, and payments (to show PROCESSING early).
+var WebhookEvents = []string{"InvoiceReceivedPayment", "InvoicePaymentSettled", "InvoiceProcessing",
+	"InvoiceExpired", "InvoiceSettled", "InvoiceInvalid"}
+
 // MaxWebhookBody bounds a webhook body; BTCPay's are a few KiB.
 const MaxWebhookBody = 1 << 20
 

@@ -106,30 +106,143 @@ func into(m map[string]any, key string, v any) {
 	}
 }
 
-// relax removes additionalProperties: false from the branches of every
-// allOf with more than one branch, inline or referenced: under JSON Schema
-// each branch sees the whole object, so a closed branch rejects the other
-// branches' properties, which BTCPay (whose C# models are one flat class)
-// never meant. Schemas used on their own stay closed.
+// relax fixes additionalProperties: false inside allOf. Under JSON Schema
+// each allOf branch sees the whole object, so a closed branch rejects the
+// other branches' properties, which BTCPay (whose C# models are flat
+// classes) never meant. Flattening keeps what was meant: in every allOf with
+// more than one branch, the branches are opened (a referenced schema is
+// replaced by an open copy, "<Name>Open", so its direct uses stay closed),
+// and if any branch was closed the allOf itself is closed over the union of
+// its branches' properties. Unknown fields stay errors.
 func relax(doc map[string]any, schemas map[string]any) {
+	const ref = "#/components/schemas/"
+	var props func(m map[string]any, into map[string]any)
+	closedMemo := map[string]bool{}
+	var closed func(m map[string]any) bool
+	resolve := func(m map[string]any) (map[string]any, string) {
+		if r, ok := m["$ref"].(string); ok {
+			name := strings.TrimPrefix(r, ref)
+			named, _ := schemas[name].(map[string]any)
+			return named, name
+		}
+		return m, ""
+	}
+	multi := func(m map[string]any) []any {
+		all, _ := m["allOf"].([]any)
+		if len(all) < 2 {
+			return nil
+		}
+		return all
+	}
+	closed = func(m map[string]any) bool {
+		m, name := resolve(m)
+		if m == nil {
+			return false
+		}
+		if v, ok := closedMemo[name]; ok && name != "" {
+			return v
+		}
+		c := false
+		if ap, ok := m["additionalProperties"].(bool); ok && !ap {
+			c = true
+		}
+		for _, b := range multi(m) {
+			if br, ok := b.(map[string]any); ok && closed(br) {
+				c = true
+			}
+		}
+		if name != "" {
+			closedMemo[name] = c
+		}
+		return c
+	}
+	props = func(m map[string]any, into map[string]any) {
+		m, _ = resolve(m)
+		if m == nil {
+			return
+		}
+		if p, ok := m["properties"].(map[string]any); ok {
+			for k := range p {
+				into[k] = true
+			}
+		}
+		for _, b := range multi(m) {
+			if br, ok := b.(map[string]any); ok {
+				props(br, into)
+			}
+		}
+	}
+	// Decide on the original schemas before changing anything.
+	for name := range schemas {
+		closed(map[string]any{"$ref": ref + name})
+	}
+	const done = "x-cryptovps-relaxed"
+	var fix func(site map[string]any, closeIt bool)
+	openVariant := func(name string) string {
+		open := name + "Open"
+		if _, ok := schemas[open]; ok {
+			return open
+		}
+		orig, _ := schemas[name].(map[string]any)
+		cp := deepCopy(orig).(map[string]any)
+		if ap, ok := cp["additionalProperties"].(bool); ok && !ap {
+			delete(cp, "additionalProperties")
+		}
+		delete(cp, done)
+		schemas[open] = cp
+		if multi(cp) != nil {
+			fix(cp, false)
+		}
+		return open
+	}
+	fix = func(site map[string]any, closeIt bool) {
+		all := multi(site)
+		names := map[string]any{}
+		props(site, names)
+		anyClosed := false
+		for i, b := range all {
+			br, ok := b.(map[string]any)
+			if !ok {
+				continue
+			}
+			if closed(br) {
+				anyClosed = true
+			}
+			if r, ok := br["$ref"].(string); ok {
+				if name := strings.TrimPrefix(r, ref); closedMemo[name] {
+					all[i] = map[string]any{"$ref": ref + openVariant(name)}
+				}
+				continue
+			}
+			if ap, ok := br["additionalProperties"].(bool); ok && !ap {
+				delete(br, "additionalProperties")
+			}
+			if multi(br) != nil {
+				fix(br, false)
+				delete(br, "additionalProperties")
+			}
+			br[done] = true
+		}
+		site[done] = true
+		if anyClosed && closeIt {
+			p, _ := site["properties"].(map[string]any)
+			if p == nil {
+				p = map[string]any{}
+			}
+			for n := range names {
+				if _, ok := p[n]; !ok {
+					p[n] = map[string]any{}
+				}
+			}
+			site["properties"], site["additionalProperties"] = p, false
+		}
+	}
 	var walk func(v any)
 	walk = func(v any) {
 		switch x := v.(type) {
 		case map[string]any:
-			if all, ok := x["allOf"].([]any); ok && len(all) > 1 {
-				for _, b := range all {
-					br, ok := b.(map[string]any)
-					if !ok {
-						continue
-					}
-					if ref, ok := br["$ref"].(string); ok {
-						if named, ok := schemas[strings.TrimPrefix(ref, "#/components/schemas/")].(map[string]any); ok {
-							open(named)
-						}
-						continue
-					}
-					open(br)
-				}
+			if multi(x) != nil && x[done] == nil {
+				fix(x, true)
 			}
 			for _, y := range x {
 				walk(y)
@@ -143,10 +256,22 @@ func relax(doc map[string]any, schemas map[string]any) {
 	walk(doc)
 }
 
-func open(s map[string]any) {
-	if ap, ok := s["additionalProperties"].(bool); ok && !ap {
-		delete(s, "additionalProperties")
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, y := range x {
+			m[k] = deepCopy(y)
+		}
+		return m
+	case []any:
+		s := make([]any, len(x))
+		for i, y := range x {
+			s[i] = deepCopy(y)
+		}
+		return s
 	}
+	return v
 }
 
 // LoadSpec loads, checks and indexes the merged document.
