@@ -46,6 +46,15 @@
 // for an invoice event of our store, fetch the invoice (Client.Invoice) and
 // let domain.DecideTopup decide; mark the delivery handled only after that
 // succeeded. Client.ReadWebhook does the first steps on an *http.Request.
+// Answer 2xx once handled (or ignored), 5xx when BTCPay could not be read, so
+// BTCPay delivers again. The store's webhook should send WebhookEvents.
+//
+// Webhooks get lost, so a reconcile loop re-reads (Client.Invoice) the
+// invoices of top-ups still pending or processing, every minute or so, until
+// their status is final; BTCPay keeps watching an expired invoice for late
+// payments for a day (monitoringMinutes), so keep re-reading expired ones,
+// less often, for that long. Decisions are idempotent: the credit's ledger
+// transaction id derives from the invoice id.
 package btcpay
 
 import (
