@@ -173,7 +173,7 @@ func TestFiveHundredsAndTimeouts(t *testing.T) {
 		}
 	})
 	t.Run("timeouts", func(t *testing.T) {
-		fake, c := setup(t, func(c *btcpay.Config) { c.Timeout = time.Second })
+		fake, c := setup(t, func(c *btcpay.Config) { c.Timeout = 2 * time.Second })
 		inv, err := c.OpenInvoice(ctx, newRequest())
 		if err != nil {
 			t.Fatal(err)
