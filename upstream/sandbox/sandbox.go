@@ -7,14 +7,8 @@
 package sandbox
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/cryptovps/cryptovps/domain"
 )
 
 // Clock is wall time plus an offset that only grows.
@@ -51,26 +45,4 @@ func (c *Clock) SetOffset(d time.Duration) {
 	if d > c.offset {
 		c.offset = d
 	}
-}
-
-// Payments is the simulated crypto processor: invoices get a deterministic
-// testnet-looking address and are paid through the sandbox API.
-type Payments struct{}
-
-// CreateInvoice returns an address to pay the top-up to.
-func (Payments) CreateInvoice(_ context.Context, topupID string, _ domain.Money, currency string) (domain.Invoice, error) {
-	sum := sha256.Sum256([]byte(currency + ":" + topupID))
-	h := hex.EncodeToString(sum[:])
-	var addr string
-	switch strings.ToUpper(currency) {
-	case "BTC":
-		addr = "tb1q" + h[:38]
-	case "LTC":
-		addr = "tltc1q" + h[:38]
-	case "XMR":
-		addr = "9" + h[:63] + h[:30]
-	default: // ETH and ERC-20 stablecoins
-		addr = "0x" + h[:40]
-	}
-	return domain.Invoice{Ref: "sandbox_" + topupID, PayAddress: addr}, nil
 }
