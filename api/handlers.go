@@ -54,8 +54,25 @@ func (s *Server) plans(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"plans": out})
 }
 
+type regionJSON struct {
+	domain.Region
+	// AvailablePlans can be deployed in the region now.
+	AvailablePlans []string `json:"availablePlans"`
+}
+
 func (s *Server) regions(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]any{"regions": s.app.Catalog.Regions})
+	avail, err := s.app.Availability(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := make([]regionJSON, len(s.app.Catalog.Regions))
+	for i, r := range s.app.Catalog.Regions {
+		out[i] = regionJSON{Region: r, AvailablePlans: avail[r.ID]}
+		if out[i].AvailablePlans == nil {
+			out[i].AvailablePlans = []string{}
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"regions": out})
 }
 
 type credentials struct {
@@ -148,7 +165,24 @@ func (s *Server) server(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return renderOne(c, http.StatusOK, "server", id, s.read.Server, serverOf)
+	v, err := s.read.Server(c.Request().Context(), accountOf(c), id)
+	if err != nil {
+		return err
+	}
+	out := serverDetailJSON{serverJSON: serverOf(v)}
+	// The read model says whether a password waits to be shown; only then
+	// is the log consulted, to show it once.
+	if s.app.Clock.Now().Before(v.RootPasswordUntil) {
+		pw, ok, err := s.app.RevealRootPassword(c.Request().Context(), accountOf(c), id, meta(c))
+		if err != nil {
+			return err
+		}
+		if ok {
+			out.RootPassword = &pw
+			c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"server": out})
 }
 
 // renderList answers with the account's list of one kind, each rendered.

@@ -31,6 +31,8 @@ type GuideParams struct {
 	Currencies     string
 	Plans          string
 	Regions        string
+	// Image is the operating system new servers get.
+	Image string
 }
 
 func humanDuration(d time.Duration) string {
@@ -62,6 +64,9 @@ func (s *Server) guide(baseURL string) string {
 	p.Currencies = strings.Join(domain.Currencies, ", ")
 	p.Plans = strings.Join(plans, " · ")
 	p.Regions = strings.Join(regions, " ")
+	if p.Image == "" {
+		p.Image = "Ubuntu 24.04 LTS x64 (simulated in the sandbox)"
+	}
 	var b bytes.Buffer
 	if err := llmsTemplate.Execute(&b, p); err != nil {
 		return "guide unavailable: " + err.Error()

@@ -30,6 +30,15 @@ type serverJSON struct {
 	CreatedAt   string   `json:"createdAt"`
 	SSHKeys     []string `json:"sshKeys,omitempty"`
 	BackupID    string   `json:"backupId,omitempty"`
+	// Error says why a deploy ended in ERROR; null otherwise.
+	Error *string `json:"error"`
+}
+
+// serverDetailJSON is one server as GET /servers/:id shows it: with the
+// root password the cloud set, the one time it is shown.
+type serverDetailJSON struct {
+	serverJSON
+	RootPassword *string `json:"rootPassword"`
 }
 
 type topupJSON struct {
@@ -79,6 +88,10 @@ func serverOf(v projections.ServerView) serverJSON {
 	if v.IPv4 != "" {
 		ip := v.IPv4
 		out.IPv4 = &ip
+	}
+	if v.Error != "" {
+		e := v.Error
+		out.Error = &e
 	}
 	return out
 }

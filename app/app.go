@@ -437,3 +437,9 @@ func (s *Service) CheckActive(ctx context.Context, accountID string) error {
 	}
 	return st.CheckActive()
 }
+
+// WallClock is the real time: the service clock outside the sandbox.
+type WallClock struct{}
+
+// Now is the wall time, in UTC, to the millisecond like the sandbox clock.
+func (WallClock) Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }

@@ -7,6 +7,7 @@ package stack
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +30,14 @@ type Config struct {
 	Store eventstore.Store
 	Model projections.Model
 	Log   *slog.Logger
+	// Mode is the cloud and payments the deployment runs against (the zero
+	// Mode is the sandbox), recorded in the log: a log written in another
+	// mode is refused. Only in the full sandbox is the clock movable and
+	// /sandbox/* served.
+	Mode domain.Mode
+	// Sealer seals and opens the secrets kept in the log (root passwords);
+	// nil generates a key for this stack alone (tests).
+	Sealer *app.Sealer
 
 	// Cloud is the provider; nil opens the sandbox cloud at SandboxCloud.
 	Cloud domain.Provider
@@ -37,8 +46,9 @@ type Config struct {
 	SandboxCloudOptions sandbox.CloudOptions
 	// Payments is the payment processor; nil is the sandbox's.
 	Payments domain.Payments
-	// Clock is the service clock; nil is the sandbox clock, wall time plus
-	// the offset the log records, movable through /sandbox/clock/advance.
+	// Clock is the service clock; nil is, in the sandbox, the sandbox
+	// clock (wall time plus the offset the log records, movable through
+	// /sandbox/clock/advance), otherwise wall time.
 	Clock domain.Clock
 	// NoSandboxAPI leaves /sandbox/* out even with the sandbox clock.
 	NoSandboxAPI bool
@@ -87,8 +97,18 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if s.interval <= 0 {
 		s.interval = time.Second
 	}
+	mode := cfg.Mode
+	if mode == (domain.Mode{}) {
+		mode = domain.Mode{Cloud: domain.UpstreamSandbox, Payments: domain.UpstreamSandbox}
+	}
+	if err := app.CheckMode(ctx, cfg.Store, app.WallClock{}, mode); err != nil {
+		return nil, err
+	}
 	clock := cfg.Clock
 	clocks := app.NewClocks(cfg.Store, nil)
+	if clock == nil && !mode.Sandbox() {
+		clock = app.WallClock{}
+	}
 	if clock == nil {
 		// The clock follows the log from here on (FollowClock), so that an
 		// advance made through another process moves it too.
@@ -108,6 +128,9 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	clocks = app.NewClocks(cfg.Store, clock)
 
 	s.Cloud = cfg.Cloud
+	if s.Cloud == nil && mode.Cloud != domain.UpstreamSandbox {
+		return nil, fmt.Errorf("mode %s needs its cloud adapter", mode)
+	}
 	if s.Cloud == nil {
 		c, err := sandbox.OpenCloud(cfg.SandboxCloud, clock, cfg.SandboxCloudOptions)
 		if err != nil {
@@ -137,6 +160,17 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	log.Info("read models caught up with the log", "position", s.Projector.Applied().String(), "took", time.Since(start))
 
+	sealer := cfg.Sealer
+	if sealer == nil {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		var err error
+		if sealer, err = app.NewSealer(key); err != nil {
+			return nil, err
+		}
+	}
 	accounts, backups := app.NewAccounts(cfg.Store, clock), app.NewBackups(cfg.Store, clock)
 	workCfg := cfg.Work
 	if workCfg.ReadTimeout == 0 {
@@ -147,10 +181,10 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		movable = s.SandboxClock
 	}
 	s.Worker = work.New(work.Deps{Accounts: accounts, Backups: backups, Clocks: clocks, Store: cfg.Store,
-		Read: cfg.Model, Projector: s.Projector, Clock: clock, Sandbox: movable, Cloud: s.Cloud, Log: log,
+		Read: cfg.Model, Projector: s.Projector, Clock: clock, Sandbox: movable, Cloud: s.Cloud, Sealer: sealer, Log: log,
 		Leadership: cfg.Leadership}, workCfg)
 	s.App = app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: s.Projector, Cloud: s.Cloud,
-		Payments: pay, Hasher: hasher, Catalog: catalog, Clock: clock, Log: log, Work: s.Worker}, cfg.App)
+		Payments: pay, Hasher: hasher, Catalog: catalog, Clock: clock, Log: log, Sealer: sealer, Work: s.Worker}, cfg.App)
 	deps := api.Deps{App: s.App, Read: cfg.Model}
 	if s.SandboxClock != nil && !cfg.NoSandboxAPI {
 		deps.Sandbox = s.Worker

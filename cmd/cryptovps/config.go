@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/upstream/vultr"
 )
 
 // config is every knob of the service, parsed once here and passed down.
@@ -37,6 +39,11 @@ type config struct {
 	DatabaseURL    string
 	EventStoreURL  string
 	SandboxCloud   string
+	Cloud          string
+	VultrAPIKey    string
+	VultrURL       string
+	VultrOSID      int
+	SecretsKey     string
 }
 
 // flags declares the shared flags of every subcommand that opens the data.
@@ -60,6 +67,11 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL for the read models (env DATABASE_URL)")
 	fs.StringVar(&c.EventStoreURL, "eventstore-url", "", "KurrentDB connection string (env EVENTSTORE_URL)")
+	fs.StringVar(&c.Cloud, "cloud", domain.UpstreamSandbox, "where servers run: sandbox (simulated) or vultr (real, needs --vultr-api-key)")
+	fs.StringVar(&c.VultrAPIKey, "vultr-api-key", "", "Vultr API key (env VULTR_API_KEY); kept in memory only, never logged")
+	fs.StringVar(&c.VultrURL, "vultr-url", "https://api.vultr.com/", "Vultr API base URL, paths /v2/... below it (a proxy or a test double)")
+	fs.IntVar(&c.VultrOSID, "vultr-os-id", vultr.DefaultOSID, "Vultr os_id of the image new servers get")
+	fs.StringVar(&c.SecretsKey, "secrets-key", "", "64 hex digits: the key sealing root passwords in the log (default: generated and kept in the data dir; every process on one log needs the same)")
 	fs.StringVar(&c.SandboxCloud, "sandbox-cloud", "", "sandbox: file of the simulated cloud, shared by every API process on one event store (default <data-dir>/sandbox-cloud.json)")
 }
 
@@ -91,6 +103,8 @@ func parse(fs *flag.FlagSet, args []string) error {
 			names = append(names, "DATABASE_URL")
 		case "eventstore-url":
 			names = append(names, "EVENTSTORE_URL")
+		case "vultr-api-key":
+			names = append(names, "VULTR_API_KEY")
 		}
 		for _, env := range names {
 			if v, ok := os.LookupEnv(env); ok && v != "" {
@@ -165,4 +179,18 @@ func secret(dataDir, name, value string) (string, error) {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return v, nil
+}
+
+// sealer is the key sealing secrets in the log (root passwords): given, or
+// generated on first use and kept in the data dir beside the JWT secret.
+func (c *config) sealer() (*app.Sealer, error) {
+	v, err := secret(c.DataDir, "secrets-key", c.SecretsKey)
+	if err != nil {
+		return nil, err
+	}
+	key, err := hex.DecodeString(v)
+	if err != nil || len(key) != 32 {
+		return nil, errors.New("--secrets-key: want 64 hex digits (32 bytes)")
+	}
+	return app.NewSealer(key)
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/app/stack"
 	"github.com/cryptovps/cryptovps/app/work"
+	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/upstream/vultr"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
@@ -54,9 +56,11 @@ func serve(args []string, stderr io.Writer) error {
 }
 
 func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
-	// No cloud or payment credentials can be configured yet: always sandbox.
-	const sandboxMode = true
-	signup, err := cfg.signupCredit(sandboxMode)
+	mode := domain.Mode{Cloud: cfg.Cloud, Payments: domain.UpstreamSandbox}
+	if err := domain.ValidMode(mode); err != nil {
+		return fmt.Errorf("--cloud: %w", err)
+	}
+	signup, err := cfg.signupCredit(mode.Sandbox())
 	if err != nil {
 		return err
 	}
@@ -72,6 +76,16 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	adminToken, err := secret(cfg.DataDir, "admin-token", cfg.AdminToken)
+	if err != nil {
+		return err
+	}
+	sealer, err := cfg.sealer()
+	if err != nil {
+		return err
+	}
+	// The upstreams are checked before anything else is opened: a missing
+	// or rejected key fails the start at once, with a message saying so.
+	cloud, pollEvery, err := openCloud(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -91,26 +105,31 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer closeLead()
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Log: log,
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Log: log, Mode: mode, Cloud: cloud, Sealer: sealer,
 		SandboxCloud: cfg.sandboxCloudPath(),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay,
 			BackupDelay: cfg.BackupDelay},
 		Leadership: lead, WorkInterval: cfg.WorkInterval,
 		App:  app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit},
-		Work: work.Config{ProvisionLease: lease},
+		Work: work.Config{ProvisionLease: lease, PollInterval: pollEvery},
 		API: api.Config{JWTSecret: []byte(jwtSecret), TokenTTL: cfg.TokenTTL, AdminToken: adminToken,
 			Snapshots: snapshotterOf(store), TrustedProxies: proxies, AccountRate: cfg.RateLimit,
 			AuthRate: cfg.AuthRateLimit, BaseURL: cfg.BaseURL, Log: log,
 			Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: cfg.ProvisionDelay.String(),
-				BackupDelay: cfg.BackupDelay.String()}},
+				BackupDelay: cfg.BackupDelay.String(), Image: imageOf(cfg)}},
 	})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	log.Warn("SANDBOX MODE: simulated cloud and payments, movable clock at /sandbox/clock/advance",
-		"data_dir", cfg.DataDir, "sandbox_cloud", cfg.sandboxCloudPath(), "signup_credit", signup.String(),
-		"clock_offset", st.SandboxClock.Offset())
+	if mode.Sandbox() {
+		log.Warn("SANDBOX MODE: simulated cloud and payments, movable clock at /sandbox/clock/advance; nothing here is real",
+			"mode", mode.String(), "data_dir", cfg.DataDir, "sandbox_cloud", cfg.sandboxCloudPath(),
+			"signup_credit", signup.String(), "clock_offset", st.SandboxClock.Offset())
+	} else {
+		log.Info("PRODUCTION MODE", "mode", mode.String(), "cloud_upstream", upstreamOf(cfg),
+			"data_dir", cfg.DataDir, "signup_credit", signup.String())
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -137,4 +156,48 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		err = nil
 	}
 	return errors.Join(err, store.Close())
+}
+
+// openCloud is the provider of --cloud: nil for the sandbox (the stack opens
+// it), or the Vultr adapter after one authenticated call has shown the key
+// works. pollEvery is how often a server in transition is polled upstream.
+func openCloud(ctx context.Context, cfg config, log *slog.Logger) (domain.Provider, time.Duration, error) {
+	if cfg.Cloud != domain.UpstreamVultr {
+		return nil, 0, nil
+	}
+	if cfg.VultrAPIKey == "" {
+		return nil, 0, errors.New("--cloud vultr needs an API key: set VULTR_API_KEY (or --vultr-api-key)")
+	}
+	cloud, err := vultr.New(vultr.Config{APIKey: cfg.VultrAPIKey, BaseURL: cfg.VultrURL, OSID: cfg.VultrOSID}, log)
+	if err != nil {
+		return nil, 0, fmt.Errorf("vultr: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := cloud.Check(cctx); err != nil {
+		return nil, 0, fmt.Errorf("vultr at %s: %w", cfg.VultrURL, err)
+	}
+	return cloud, vultrPollInterval, nil
+}
+
+// vultrPollInterval spaces the questions about one server in transition: a
+// Vultr instance takes a minute or more to boot.
+const vultrPollInterval = 10 * time.Second
+
+func upstreamOf(cfg config) string {
+	if cfg.Cloud == domain.UpstreamVultr {
+		return cfg.VultrURL
+	}
+	return "sandbox"
+}
+
+// imageOf names the image new servers get, for /llms.txt.
+func imageOf(cfg config) string {
+	if cfg.Cloud != domain.UpstreamVultr {
+		return ""
+	}
+	if cfg.VultrOSID == vultr.DefaultOSID {
+		return fmt.Sprintf("Ubuntu 24.04 LTS x64 (Vultr os_id %d)", cfg.VultrOSID)
+	}
+	return fmt.Sprintf("Vultr os_id %d (see GET https://api.vultr.com/v2/os)", cfg.VultrOSID)
 }
