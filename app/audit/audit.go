@@ -548,7 +548,7 @@ func (a *Auditor) capture() {
 	}
 }
 
-// AccountRef is the last event of an account stream the auditor saw, what a
+// accountRef is the last event of an account stream the auditor saw, what a
 // read-model mismatch names.
 func (a *Auditor) accountRef(id string) Ref {
 	if acct := a.accounts[id]; acct != nil {
