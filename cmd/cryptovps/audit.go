@@ -28,12 +28,12 @@ import (
 
 	"github.com/cryptovps/cryptovps/api"
 	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/app/audit"
+	"github.com/cryptovps/cryptovps/app/replay"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/projections"
-	"github.com/cryptovps/cryptovps/projections/audit"
 	"github.com/cryptovps/cryptovps/projections/memory"
-	"github.com/cryptovps/cryptovps/projections/replay"
 )
 
 // snapshotterOf is the store's online snapshot for the operator API, if it
@@ -243,8 +243,7 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// log.Store, not log: the wrapper would hide the store's fast raw reads.
-	view := audit.Bounded(log.Store, head)
+	view := audit.Bounded(log, head)
 	opts := audit.Options{Grace: *grace}
 	if *grace == 0 {
 		opts.Grace = -1 // the flag's 0 means none; Options' zero means the default
@@ -282,8 +281,8 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 			memDone = make(chan error, 1)
 			go func() {
 				// Rebuilding it costs what it costs serve at every start
-				// (encoding/json on every event), more than the audit
-				// itself: it runs alongside, and says how far it is.
+				// (the whole log read and decoded once more): it runs
+				// alongside the audit, and says how far it is.
 				memStart, memLast := time.Now(), time.Now()
 				memDone <- projections.NewProjector(view, model, quietLogger()).CatchUp(ctx, func(p eventstore.Position) {
 					if *every > 0 && time.Since(memLast) >= *every {

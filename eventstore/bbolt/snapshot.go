@@ -2,8 +2,6 @@ package bbolt
 
 import (
 	"context"
-	"encoding/binary"
-	"fmt"
 	"io"
 
 	bolt "go.etcd.io/bbolt"
@@ -50,42 +48,4 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.w.Write(p)
-}
-
-// ReadAllRaw hands fn the stored JSON (eventstore.Event's JSON encoding) of
-// at most limit events strictly after from, in order, without decoding them.
-// raw is only valid during the call. Bulk readers such as the audit decode
-// on every CPU this way, where ReadAll would decode in one goroutine. fn's
-// error stops the read and is returned as is.
-func (s *Store) ReadAllRaw(ctx context.Context, from eventstore.Position, limit int, fn func(raw []byte) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if limit <= 0 {
-		return fmt.Errorf("eventstore/bbolt: read all raw: limit must be positive, got %d", limit)
-	}
-	if s.isClosed() {
-		return eventstore.ErrClosed
-	}
-	var fnErr error
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var key [8]byte
-		binary.BigEndian.PutUint64(key[:], from.Commit+1)
-		c := tx.Bucket(bucketLog).Cursor()
-		n := 0
-		for k, v := c.Seek(key[:]); k != nil && n < limit; k, v = c.Next() {
-			if fnErr = fn(v); fnErr != nil {
-				return fnErr
-			}
-			n++
-		}
-		return nil
-	})
-	if fnErr != nil {
-		return fnErr
-	}
-	if err != nil {
-		return s.readErr(ctx, "read all raw", err)
-	}
-	return nil
 }

@@ -3,7 +3,6 @@ package bbolt
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -105,43 +104,5 @@ func TestSnapshotStops(t *testing.T) {
 	_ = s.Close()
 	if err := s.Snapshot(context.Background(), &bytes.Buffer{}); !errors.Is(err, eventstore.ErrClosed) {
 		t.Errorf("closed: %v", err)
-	}
-}
-
-// ReadAllRaw hands out exactly what ReadAll decodes.
-func TestReadAllRaw(t *testing.T) {
-	ctx := context.Background()
-	s := openTemp(t, Options{})
-	fill(t, s, 20)
-	want, err := s.ReadAll(ctx, eventstore.Position{Commit: 3, Prepare: 3}, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []eventstore.Event
-	err = s.ReadAllRaw(ctx, eventstore.Position{Commit: 3, Prepare: 3}, 10, func(raw []byte) error {
-		var e eventstore.Event
-		if err := json.Unmarshal(raw, &e); err != nil {
-			return err
-		}
-		got = append(got, e)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("raw %+v\nwant %+v", got, want)
-	}
-	stop := errors.New("enough")
-	n := 0
-	if err := s.ReadAllRaw(ctx, eventstore.Position{}, 100, func([]byte) error { n++; return stop }); err != stop || n != 1 {
-		t.Errorf("fn error: %v after %d", err, n)
-	}
-	if err := s.ReadAllRaw(ctx, eventstore.Position{}, 0, func([]byte) error { return nil }); err == nil {
-		t.Error("limit 0 accepted")
-	}
-	n = 0
-	if err := s.ReadAllRaw(ctx, eventstore.Position{Commit: 20, Prepare: 20}, 5, func([]byte) error { n++; return nil }); err != nil || n != 0 {
-		t.Errorf("past the head: %d events, %v", n, err)
 	}
 }

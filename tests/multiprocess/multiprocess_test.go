@@ -17,12 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cryptovps/cryptovps/app/audit"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/esdb"
 	"github.com/cryptovps/cryptovps/eventstore/esdb/esdbtest"
 	"github.com/cryptovps/cryptovps/projections"
-	"github.com/cryptovps/cryptovps/projections/audit"
 	"github.com/cryptovps/cryptovps/projections/postgres"
 	"github.com/cryptovps/cryptovps/tests/pgtest"
 )

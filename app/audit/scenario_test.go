@@ -10,9 +10,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cryptovps/cryptovps/app/audit"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
-	"github.com/cryptovps/cryptovps/projections/audit"
 )
 
 // t0 is deliberately off the hour: billing hours count from a server's

@@ -1,9 +1,16 @@
-// Package audit proves the books from the event log alone. It is a
-// projection over the global log: an Auditor is fed every event in log order
-// (Apply, or Run which reads a store with decoding spread over the CPUs), each
-// check is a pure function of the events seen so far, and Finish closes the
-// checks that need the whole history. Nothing here trusts the read models or
-// the domain's own state: the rules are recomputed from the facts.
+// Package audit proves the books from the event log alone. It is one of the
+// finance tools (with the ledger export here and app/replay): a use case
+// over the global log that reads it only through the store port
+// (eventstore.Store's Head and ReadAll, so any adapter will do), decodes
+// each event with domain.DecodeEvent and keeps its sums in domain.Money.
+//
+// An Auditor is fed every event in log order (Apply, or Run, which decodes
+// and hashes on several goroutines and folds in order), each check is a
+// pure function of the events seen so far, and Finish closes the checks
+// that need the whole history. Nothing here trusts the read models or the
+// domain's own state: the billing rules below are implemented a second
+// time, on purpose, and recomputed from the facts; the domain's billing
+// code is never called.
 //
 // # Checks
 //

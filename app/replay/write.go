@@ -8,9 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cryptovps/cryptovps/app/audit"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
-	"github.com/cryptovps/cryptovps/projections/audit"
 )
 
 func fmtTime(t time.Time) string {

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -170,14 +169,14 @@ type Options struct {
 
 type kindTotal struct {
 	count  int64
-	amount amount
+	amount domain.Money
 }
 
 // account is what the audit keeps per account stream.
 type account struct {
 	id         string
 	registered bool
-	lastHash   []byte
+	lastHash   string
 	// last is the account's last event, what a read-model mismatch names.
 	last Ref
 }
@@ -191,7 +190,7 @@ type Auditor struct {
 	accounts map[string]*account
 	servers  map[string]*server
 	order    []*server // servers in deploy order, for a stable report
-	balances map[string]amount
+	balances map[string]domain.Money
 	negative map[string]bool // customer ledger accounts now below zero
 	kinds    map[domain.TxKind]*kindTotal
 	newest   time.Time
@@ -199,7 +198,6 @@ type Auditor struct {
 	finished bool
 	// captured are the balances at opts.BalancesAt, once the fold is there.
 	captured map[string]domain.Money
-	dec      *decoder // Apply's
 }
 
 // New returns an Auditor that has seen no event.
@@ -214,7 +212,7 @@ func New(opts Options) *Auditor {
 		opts:     opts,
 		accounts: map[string]*account{},
 		servers:  map[string]*server{},
-		balances: map[string]amount{},
+		balances: map[string]domain.Money{},
 		negative: map[string]bool{},
 		kinds:    map[domain.TxKind]*kindTotal{},
 	}
@@ -226,11 +224,9 @@ type prepared struct {
 	ev eventstore.Event
 	// e is the domain event, or tx for a LedgerPosted; neither for an event
 	// of another stream, or an undecodable one (err).
-	e        domain.Event
-	tx       *ledgerTx
-	err      error
-	balanced bool // tx only
-	hashOK   bool // tx only
+	e   domain.Event
+	tx  *ledgerTx
+	err error
 }
 
 func isDomainStream(stream string) bool {
@@ -239,12 +235,12 @@ func isDomainStream(stream string) bool {
 }
 
 // prepare decodes ev and runs the checks that look at it alone.
-func prepare(ev eventstore.Event, d *decoder) prepared {
+func prepare(ev eventstore.Event) prepared {
 	p := prepared{ev: ev}
 	if isDomainStream(ev.Stream) {
-		p.e, p.tx, p.hashOK, p.err = decodeDomain(ev.Type, ev.Data, d)
-		if p.tx != nil {
-			p.balanced = p.tx.sum().sign() == 0
+		p.e, p.err = domain.DecodeEvent(ev.Type, ev.Data)
+		if tx, ok := p.e.(domain.LedgerPosted); ok {
+			p.e, p.tx = nil, newLedgerTx(tx)
 		}
 	}
 	// The fold keeps references to events; the payload is not needed any
@@ -256,11 +252,8 @@ func prepare(ev eventstore.Event, d *decoder) prepared {
 // Apply folds a batch of events, in log order. It is the projection entry
 // point; Run does the same with the decoding spread over the CPUs.
 func (a *Auditor) Apply(batch []eventstore.Event) {
-	if a.dec == nil {
-		a.dec = newDecoder()
-	}
 	for _, ev := range batch {
-		p := prepare(ev, a.dec)
+		p := prepare(ev)
 		a.fold(&p)
 	}
 }
@@ -350,7 +343,7 @@ func (a *Auditor) fold(p *prepared) {
 	}
 	t := time.Time{}
 	if p.tx != nil {
-		t = p.tx.at
+		t = p.tx.At
 	} else {
 		t = eventTime(p.e)
 	}
@@ -379,7 +372,7 @@ func (a *Auditor) fold(p *prepared) {
 	}
 	acct.last = refOf(ev)
 	if p.tx != nil {
-		a.ledger(p, acct, p.tx)
+		a.ledger(ev, acct, p.tx)
 		return
 	}
 	switch e := p.e.(type) {
@@ -404,64 +397,61 @@ func (a *Auditor) fold(p *prepared) {
 	}
 }
 
-func (a *Auditor) ledger(p *prepared, acct *account, tx *ledgerTx) {
-	ev := &p.ev
+func (a *Auditor) ledger(ev *eventstore.Event, acct *account, tx *ledgerTx) {
 	a.report.Transactions++
 	ref := refOf(ev)
 
 	// 5: the chain continues from the stored hash, whatever the verdict,
 	// so one bad event is one violation.
-	if !bytes.Equal(tx.prevHash, acct.lastHash) {
+	if tx.PrevHash != acct.lastHash {
 		a.violate(Violation{Check: CheckHashChain, Event: ref, AccountID: acct.id,
 			Message: fmt.Sprintf("prevHash %s does not link to the previous transaction's hash %s (a transaction was dropped, inserted or reordered)",
-				short(tx.prevHash), short(acct.lastHash))})
+				short(tx.PrevHash), short(acct.lastHash))})
 	}
-	if !p.hashOK {
+	if !tx.hashOK {
 		a.violate(Violation{Check: CheckHashChain, Event: ref, AccountID: acct.id,
-			Message: fmt.Sprintf("hash %s does not match the transaction's content (it was edited after it was sealed)", short(tx.hash))})
+			Message: fmt.Sprintf("hash %s does not match the transaction's content (it was edited after it was sealed)", short(tx.Hash))})
 	}
-	acct.lastHash = append(acct.lastHash[:0], tx.hash...)
+	acct.lastHash = tx.Hash
 
 	// 1
-	if !p.balanced {
+	if tx.sum.Sign() != 0 {
 		a.violate(Violation{Check: CheckBalanced, Event: ref, AccountID: acct.id,
-			Message: fmt.Sprintf("%s %s: postings sum to %s, not 0", tx.kind, tx.txID, tx.sum())})
+			Message: fmt.Sprintf("%s %s: postings sum to %s, not 0", tx.Kind, tx.TxID, show(tx.sum))})
 	}
 
 	// Totals, and 2: balances in log order.
-	k := a.kinds[domain.TxKind(tx.kind)]
+	k := a.kinds[tx.Kind]
 	if k == nil {
 		k = &kindTotal{}
-		a.kinds[domain.TxKind(tx.kind)] = k
+		a.kinds[tx.Kind] = k
 	}
 	k.count++
+	k.amount = k.amount.Add(tx.moved)
 	var buf [4]string
 	touched := buf[:0]
-	for _, po := range tx.postings {
-		if po.amt.sign() > 0 {
-			k.amount = k.amount.add(po.amt)
-		}
-		a.balances[po.account] = a.balances[po.account].add(po.amt)
-		if strings.HasPrefix(po.account, "customer:") && !slices.Contains(touched, po.account) {
-			touched = append(touched, po.account)
+	for _, po := range tx.Postings {
+		a.balances[po.Account] = a.balances[po.Account].Add(po.Amount)
+		if strings.HasPrefix(po.Account, "customer:") && !slices.Contains(touched, po.Account) {
+			touched = append(touched, po.Account)
 		}
 	}
 	// A balance is a state between transactions, so it is checked once the
 	// whole transaction is posted.
 	for _, acc := range touched {
 		bal := a.balances[acc]
-		if bal.sign() >= 0 {
+		if bal.Sign() >= 0 {
 			delete(a.negative, acc)
 			continue
 		}
 		if !a.negative[acc] {
 			a.negative[acc] = true
 			a.violate(Violation{Check: CheckNonNegative, Event: ref, AccountID: strings.TrimPrefix(acc, "customer:"),
-				Message: fmt.Sprintf("%s %s takes %s to %s", tx.kind, tx.txID, acc, bal)})
+				Message: fmt.Sprintf("%s %s takes %s to %s", tx.Kind, tx.TxID, acc, show(bal))})
 		}
 	}
 
-	switch domain.TxKind(tx.kind) {
+	switch tx.Kind {
 	case domain.TxCharge:
 		a.charge(ev, acct, tx)
 	case domain.TxRefund:
@@ -469,14 +459,14 @@ func (a *Auditor) ledger(p *prepared, acct *account, tx *ledgerTx) {
 	}
 }
 
-func short(h []byte) string {
-	if len(h) == 0 {
+func short(h string) string {
+	if h == "" {
 		return `""`
 	}
 	if len(h) > 12 {
-		return string(h[:12]) + "…"
+		return h[:12] + "…"
 	}
-	return string(h)
+	return h
 }
 
 // Finish runs the checks that need the whole log and returns the report.
@@ -508,28 +498,28 @@ func (a *Auditor) Finish() *Report {
 	r.Balances = make(map[string]domain.Money, len(a.accounts))
 	for id, acct := range a.accounts {
 		if acct.registered {
-			r.Balances[id] = a.balances[domain.CustomerLedger(id)].money()
+			r.Balances[id] = shown(a.balances[domain.CustomerLedger(id)])
 		}
 	}
-	var trial, customerSum amount
+	var trial, customerSum domain.Money
 	customers := LedgerTotal{Account: "customer:*"}
 	for name, bal := range a.balances {
-		trial = trial.add(bal)
+		trial = trial.Add(bal)
 		if strings.HasPrefix(name, "customer:") {
 			customers.Accounts++
-			customerSum = customerSum.add(bal)
+			customerSum = customerSum.Add(bal)
 			continue
 		}
-		r.Totals = append(r.Totals, LedgerTotal{Account: name, Accounts: 1, Balance: bal.money()})
+		r.Totals = append(r.Totals, LedgerTotal{Account: name, Accounts: 1, Balance: shown(bal)})
 	}
-	r.Trial = trial.money()
-	customers.Balance = customerSum.money()
+	r.Trial = shown(trial)
+	customers.Balance = shown(customerSum)
 	slices.SortFunc(r.Totals, func(x, y LedgerTotal) int { return strings.Compare(x.Account, y.Account) })
 	if customers.Accounts > 0 {
 		r.Totals = append(r.Totals, customers)
 	}
 	for kind, k := range a.kinds {
-		r.Kinds = append(r.Kinds, KindTotal{Kind: kind, Count: k.count, Amount: k.amount.money()})
+		r.Kinds = append(r.Kinds, KindTotal{Kind: kind, Count: k.count, Amount: shown(k.amount)})
 	}
 	slices.SortFunc(r.Kinds, func(x, y KindTotal) int { return strings.Compare(string(x.Kind), string(y.Kind)) })
 	sortViolations(r.Violations)
@@ -553,12 +543,12 @@ func (a *Auditor) capture() {
 	a.captured = map[string]domain.Money{}
 	for id, acct := range a.accounts {
 		if acct.registered {
-			a.captured[id] = a.balances[domain.CustomerLedger(id)].money()
+			a.captured[id] = shown(a.balances[domain.CustomerLedger(id)])
 		}
 	}
 }
 
-// AccountRef is the last event of an account stream the auditor saw, what a
+// accountRef is the last event of an account stream the auditor saw, what a
 // read-model mismatch names.
 func (a *Auditor) accountRef(id string) Ref {
 	if acct := a.accounts[id]; acct != nil {

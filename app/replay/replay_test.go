@@ -12,10 +12,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cryptovps/cryptovps/app/replay"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
-	"github.com/cryptovps/cryptovps/projections/replay"
 )
 
 var t0 = time.Date(2026, 3, 3, 9, 17, 23, 0, time.UTC)

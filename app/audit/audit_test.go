@@ -10,12 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cryptovps/cryptovps/app/audit"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
-	"github.com/cryptovps/cryptovps/projections/audit"
 	"github.com/cryptovps/cryptovps/projections/memory"
-	"github.com/cryptovps/cryptovps/tests/history"
 )
 
 const price = "0.50"
@@ -105,18 +104,7 @@ func TestCleanDomainHistory(t *testing.T) {
 
 func TestCleanGeneratedHistory(t *testing.T) {
 	ctx := context.Background()
-	c := newCollector()
-	n, err := history.Generate(ctx, c, 6000, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.settleAll(ctx); err != nil {
-		t.Fatal(err)
-	}
-	store := openStore(t, t.TempDir())
-	if err := c.writeTo(ctx, store); err != nil {
-		t.Fatal(err)
-	}
+	store, n := generatedStore(t, 6000)
 	r := runAudit(t, store, audit.Options{})
 	assertExactly(t, r)
 	if r.Events < int64(n) || r.Accounts < 6 || r.ChargedHours == 0 || r.Trial.Sign() != 0 {

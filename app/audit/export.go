@@ -104,7 +104,6 @@ func ExportLedger(ctx context.Context, store eventstore.Store, w io.Writer, o Ex
 		onlyStream = domain.AccountStream(o.AccountID)
 	}
 	var rows int64
-	dec := newDecoder()
 	err = ReadLog(ctx, store, eventstore.Position{}, head, 1024, func(batch []eventstore.Event) error {
 		for _, ev := range batch {
 			if ev.Type != "LedgerPosted" || (onlyStream != "" && ev.Stream != onlyStream) {
@@ -114,24 +113,28 @@ func ExportLedger(ctx context.Context, store eventstore.Store, w io.Writer, o Ex
 			if prefix != domain.AccountStreamPrefix {
 				continue
 			}
-			_, tx, _, err := decodeDomain(ev.Type, ev.Data, dec)
+			e, err := domain.DecodeEvent(ev.Type, ev.Data)
 			if err != nil {
 				return fmt.Errorf("export: event %s at %s: %w", ev.ID, ev.Position, err)
 			}
-			if (!o.From.IsZero() && tx.at.Before(o.From)) || (!o.To.IsZero() && !tx.at.Before(o.To)) {
+			tx, ok := e.(domain.LedgerPosted)
+			if !ok {
+				return fmt.Errorf("export: event %s at %s: a LedgerPosted decoded as %T", ev.ID, ev.Position, e)
+			}
+			if (!o.From.IsZero() && tx.At.Before(o.From)) || (!o.To.IsZero() && !tx.At.Before(o.To)) {
 				continue
 			}
-			row := exportRow{Position: ev.Position.String(), RecordedAt: exportTime(ev.RecordedAt), At: exportTime(tx.at),
-				TxID: string(tx.txID), Kind: tx.kind, CustomerAccountID: customer, ServerID: string(tx.serverID),
-				TopupID: string(tx.topupID), EventID: ev.ID.String()}
-			if tx.hasFrom {
-				row.HourFrom = exportTime(tx.from)
+			row := exportRow{Position: ev.Position.String(), RecordedAt: exportTime(ev.RecordedAt), At: exportTime(tx.At),
+				TxID: tx.TxID, Kind: string(tx.Kind), CustomerAccountID: customer, ServerID: tx.ServerID,
+				TopupID: tx.TopupID, EventID: ev.ID.String()}
+			if tx.From != nil {
+				row.HourFrom = exportTime(*tx.From)
 			}
-			if tx.hasTo {
-				row.HourTo = exportTime(tx.to)
+			if tx.To != nil {
+				row.HourTo = exportTime(*tx.To)
 			}
-			for _, p := range tx.postings {
-				row.Account, row.Amount = p.account, p.amt.String()
+			for _, p := range tx.Postings {
+				row.Account, row.Amount = p.Account, show(p.Amount)
 				if err := write(&row); err != nil {
 					return err
 				}

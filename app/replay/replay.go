@@ -2,7 +2,7 @@
 // at a given moment (balance, servers and their statuses, backups, top-ups),
 // and explains its ledger line by line against the billing rules: the
 // charges the rules say should exist are recomputed by the audit engine
-// (projections/audit) from the account's own lifecycle events, so a support
+// (app/audit) from the account's own lifecycle events, so a support
 // engineer sees why a balance is what it is and where the two disagree.
 //
 // "As it stood at T" takes every event whose time is at or before T. An
@@ -21,9 +21,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cryptovps/cryptovps/app/audit"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
-	"github.com/cryptovps/cryptovps/projections/audit"
 )
 
 // ErrNoAccount is returned for an account that has no event in the log (by

@@ -36,13 +36,13 @@ type period struct {
 type server struct {
 	id, accountID, stream string
 	created               time.Time
-	price                 amount
+	price                 domain.Money
 	deployed              Ref
 	periods               []period
 	charges               []charged
 	// net is what the server's charges and refunds moved into
 	// revenue:compute; charged and refunded are the two sides of it.
-	net, charged, refunded amount
+	net, charged, refunded domain.Money
 	failed                 *Ref
 }
 
@@ -110,7 +110,7 @@ func (a *Auditor) deployed(ev *eventstore.Event, acct *account, e domain.ServerD
 		return
 	}
 	ref := refOf(ev)
-	s := &server{id: e.ServerID, accountID: acct.id, stream: ev.Stream, created: e.At, price: amountOf(e.HourlyPrice), deployed: ref,
+	s := &server{id: e.ServerID, accountID: acct.id, stream: ev.Stream, created: e.At, price: e.HourlyPrice, deployed: ref,
 		periods: []period{{first: 0, last: -1, open: true, opened: ref, openedAt: e.At}}}
 	a.servers[e.ServerID] = s
 	a.order = append(a.order, s)
@@ -126,54 +126,61 @@ func (a *Auditor) charge(ev *eventstore.Event, acct *account, tx *ledgerTx) {
 	// Built only for a violation: most charges have none, and the server
 	// id would be one more copy each.
 	bad := func(from, to time.Time, format string, args ...any) {
-		a.violate(Violation{Check: CheckBilling, Event: refOf(ev), AccountID: acct.id, ServerID: string(tx.serverID),
+		a.violate(Violation{Check: CheckBilling, Event: refOf(ev), AccountID: acct.id, ServerID: tx.ServerID,
 			From: from, To: to, Message: fmt.Sprintf(format, args...)})
 	}
-	s := a.servers[string(tx.serverID)]
+	var from, to time.Time
+	if tx.From != nil {
+		from = *tx.From
+	}
+	if tx.To != nil {
+		to = *tx.To
+	}
+	s := a.servers[tx.ServerID]
 	if s == nil {
 		a.report.ChargedHours++
-		bad(tx.from, tx.to, "charge %s for server %q, which was never deployed", tx.txID, tx.serverID)
+		bad(from, to, "charge %s for server %q, which was never deployed", tx.TxID, tx.ServerID)
 		return
 	}
 	if s.accountID != acct.id {
-		bad(tx.from, tx.to, "charge %s on account %s for server %s of account %s", tx.txID, acct.id, s.id, s.accountID)
+		bad(from, to, "charge %s on account %s for server %s of account %s", tx.TxID, acct.id, s.id, s.accountID)
 	}
-	amt := tx.amountFor(domain.LedgerRevenueCompute)
-	s.net = s.net.add(amt)
-	s.charged = s.charged.add(amt)
-	if !tx.hasFrom || !tx.hasTo {
+	amt := tx.revenue
+	s.net = s.net.Add(amt)
+	s.charged = s.charged.Add(amt)
+	if tx.From == nil || tx.To == nil {
 		a.report.ChargedHours++
-		bad(time.Time{}, time.Time{}, "charge %s for server %s does not say which hour it covers", tx.txID, s.id)
+		bad(time.Time{}, time.Time{}, "charge %s for server %s does not say which hour it covers", tx.TxID, s.id)
 		return
 	}
-	d := tx.from.Sub(s.created)
-	if d < 0 || d%time.Hour != 0 || tx.to.Sub(tx.from) != time.Hour {
+	d := from.Sub(s.created)
+	if d < 0 || d%time.Hour != 0 || to.Sub(from) != time.Hour {
 		a.report.ChargedHours++
-		bad(tx.from, tx.to, "charge %s covers [%s, %s), not one of server %s's billing hours (created %s, hours count from then)",
-			tx.txID, fmtTime(tx.from), fmtTime(tx.to), s.id, fmtTime(s.created))
+		bad(from, to, "charge %s covers [%s, %s), not one of server %s's billing hours (created %s, hours count from then)",
+			tx.TxID, fmtTime(from), fmtTime(to), s.id, fmtTime(s.created))
 		return
 	}
-	if amt.cmp(s.price) != 0 {
-		bad(tx.from, tx.to, "charge %s takes %s into revenue for an hour of server %s priced %s", tx.txID, amt, s.id, s.price)
+	if amt.Cmp(s.price) != 0 {
+		bad(from, to, "charge %s takes %s into revenue for an hour of server %s priced %s", tx.TxID, show(amt), s.id, show(s.price))
 	}
 	s.charges = append(s.charges, charged{slot: int64(d / time.Hour), id: ev.ID, ver: ev.Version, pos: ev.Position})
 }
 
 func (a *Auditor) refund(ev *eventstore.Event, acct *account, tx *ledgerTx) {
 	bad := func(format string, args ...any) {
-		a.violate(Violation{Check: CheckRefunds, Event: refOf(ev), AccountID: acct.id, ServerID: string(tx.serverID),
+		a.violate(Violation{Check: CheckRefunds, Event: refOf(ev), AccountID: acct.id, ServerID: tx.ServerID,
 			Message: fmt.Sprintf(format, args...)})
 	}
-	s := a.servers[string(tx.serverID)]
+	s := a.servers[tx.ServerID]
 	if s == nil {
-		bad("refund %s for server %q, which was never deployed", tx.txID, tx.serverID)
+		bad("refund %s for server %q, which was never deployed", tx.TxID, tx.ServerID)
 		return
 	}
-	amt := tx.amountFor(domain.LedgerRevenueCompute)
-	s.net = s.net.add(amt)
-	s.refunded = s.refunded.add(amt.neg())
+	amt := tx.revenue
+	s.net = s.net.Add(amt)
+	s.refunded = s.refunded.Sub(amt)
 	if s.failed == nil {
-		bad("refund %s of %s for server %s, whose deploy had not failed", tx.txID, amt.neg(), s.id)
+		bad("refund %s of %s for server %s, whose deploy had not failed", tx.TxID, show(amt.Neg()), s.id)
 	}
 }
 
@@ -236,7 +243,7 @@ func (a *Auditor) finishServer(s *server, now time.Time) {
 			from, to := s.slotStart(lo), s.slotStart(hi)
 			a.violate(Violation{Check: CheckBilling, Event: p.opened, AccountID: s.accountID, ServerID: s.id, From: from, To: to,
 				Message: fmt.Sprintf("server %s: %d billable hour(s) [%s, %s) not charged (%s each; %s)",
-					s.id, hi-lo, fmtTime(from), fmtTime(to), s.price, why)})
+					s.id, hi-lo, fmtTime(from), fmtTime(to), show(s.price), why)})
 		}
 		// Walk the gaps between charged slots rather than every slot, so
 		// a wild timestamp cannot make this loop for years of hours.
@@ -256,10 +263,10 @@ func (a *Auditor) finishServer(s *server, now time.Time) {
 	// 4: a failed deploy gives back every cent it was charged.
 	if s.failed != nil {
 		r.FailedDeploys++
-		if s.net.sign() != 0 {
+		if s.net.Sign() != 0 {
 			a.violate(Violation{Check: CheckRefunds, Event: *s.failed, AccountID: s.accountID, ServerID: s.id,
 				Message: fmt.Sprintf("deploy of server %s failed: charged %s, refunded %s, %s not given back",
-					s.id, s.charged, s.refunded, s.net)})
+					s.id, show(s.charged), show(s.refunded), show(s.net))})
 		}
 	}
 }
@@ -276,9 +283,9 @@ func (a *Auditor) Hour(serverID string, from time.Time) (k int64, price domain.M
 	}
 	d := from.Sub(s.created)
 	if d < 0 || d%time.Hour != 0 {
-		return 0, s.price.money(), false, "", false
+		return 0, shown(s.price), false, "", false
 	}
 	k = int64(d / time.Hour)
 	billable, why = s.billable(k)
-	return k, s.price.money(), billable, why, true
+	return k, shown(s.price), billable, why, true
 }

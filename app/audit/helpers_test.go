@@ -10,10 +10,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cryptovps/cryptovps/app/audit"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
-	"github.com/cryptovps/cryptovps/projections/audit"
+	"github.com/cryptovps/cryptovps/tests/history"
 )
 
 // collector is an eventstore.Store that only takes appends, in memory, so a
@@ -63,6 +64,27 @@ func (c *collector) writeTo(ctx context.Context, store eventstore.Store) error {
 		}
 	}
 	return nil
+}
+
+// generatedStore is a store holding a realistic history of at least n
+// events (tests/history), settled to its end, and how many the history
+// made.
+func generatedStore(t testing.TB, n int) (*bbolt.Store, int) {
+	t.Helper()
+	ctx := context.Background()
+	c := newCollector()
+	n, err := history.Generate(ctx, c, n, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.settleAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store := openStore(t, t.TempDir())
+	if err := c.writeTo(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+	return store, n
 }
 
 func openStore(t testing.TB, dir string) *bbolt.Store {

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cryptovps/cryptovps/app/audit"
 	"github.com/cryptovps/cryptovps/domain"
-	"github.com/cryptovps/cryptovps/projections/audit"
 )
 
 func TestExportLedger(t *testing.T) {
