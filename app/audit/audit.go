@@ -263,61 +263,13 @@ func (a *Auditor) violate(v Violation) {
 }
 
 // eventTime is the domain time of an event: when it happened in the
-// service's clock.
+// service's clock. A clock advance moves that clock to At + Seconds, and
+// work due by then is done right after it.
 func eventTime(e domain.Event) time.Time {
-	switch e := e.(type) {
-	case domain.AccountRegistered:
-		return e.At
-	case domain.AccountSuspended:
-		return e.At
-	case domain.AccountUnsuspended:
-		return e.At
-	case domain.ServerLimitSet:
-		return e.At
-	case domain.TopupCreated:
-		return e.At
-	case domain.TopupPaid:
-		return e.At
-	case domain.IdempotencyKeyUsed:
-		return e.At
-	case domain.LedgerPosted:
-		return e.At
-	case domain.ServerDeployed:
-		return e.At
-	case domain.ServerProvisionStarted:
-		return e.At
-	case domain.ServerInstanceCreated:
-		return e.At
-	case domain.ServerActivated:
-		return e.At
-	case domain.ServerFailed:
-		return e.At
-	case domain.ServerSuspended:
-		return e.At
-	case domain.ServerResumed:
-		return e.At
-	case domain.ServerDestroyRequested:
-		return e.At
-	case domain.ServerDestroyed:
-		return e.At
-	case domain.BackupRequested:
-		return e.At
-	case domain.BackupCompleted:
-		return e.At
-	case domain.BackupFailed:
-		return e.At
-	case domain.BackupRestored:
-		return e.At
-	case domain.BackupDeleted:
-		return e.At
-	case domain.BackupExpired:
-		return e.At
-	case domain.ClockAdvanced:
-		// The advance moves the service's clock to At + Seconds, and work
-		// due by then is done right after it.
-		return e.At.Add(time.Duration(e.Seconds) * time.Second)
+	if c, ok := e.(domain.ClockAdvanced); ok {
+		return c.At.Add(time.Duration(c.Seconds) * time.Second)
 	}
-	return time.Time{}
+	return e.OccurredAt()
 }
 
 // EventTime is the domain time of an event (for a clock advance, the time it
