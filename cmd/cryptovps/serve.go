@@ -19,8 +19,8 @@ import (
 	"github.com/cryptovps/cryptovps/app/stack"
 	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
-	"github.com/cryptovps/cryptovps/upstream/vultr"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
+	"github.com/cryptovps/cryptovps/upstream/vultr"
 )
 
 func newLogger(cfg config, w io.Writer) (*slog.Logger, error) {
