@@ -7,8 +7,8 @@ package dashboard
 import (
 	"crypto/sha256"
 	"embed"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"io/fs"
 	"net/http"
 	"path"
@@ -117,7 +117,8 @@ const (
 	modePlaceholder   = `<meta name="cryptovps-mode" content="production">`
 	bannerPlaceholder = `<!--SANDBOX-BANNER-->`
 	sandboxBanner     = `<div class="sandbox-banner" role="note" id="sandbox-banner"><strong>Sandbox</strong> ` +
-		`<span>Simulated cloud and payments: nothing here is real or costs money.</span></div>`
+		`<span class="long">Simulated cloud and payments: nothing here is real or costs money.</span>` +
+		`<span class="short">Nothing here is real.</span></div>`
 )
 
 // load reads every embedded file once. In sandbox mode the page says so in

@@ -6,12 +6,13 @@
 import { h, s, fmtShort } from './dom.js';
 import { toNumber, usd } from './money.js';
 
-const W = 720;
 const H = 220;
 const PAD = { left: 64, right: 16, top: 14, bottom: 28 };
 
 // balanceChart draws ledger transactions (any order) by their createdAt and
 // balanceAfter.
+const W = 720;
+
 export function balanceChart(transactions) {
   const points = transactions
     .map((t, i) => ({ t: new Date(t.createdAt).getTime(), v: toNumber(t.balanceAfter), raw: t.balanceAfter, i }))

@@ -3,7 +3,7 @@
 // views by the URL fragment (#/servers, ...). The fragment never carries a
 // token or anything secret.
 
-import { h, replace, text, fmtTime } from './dom.js';
+import { h, replace, text } from './dom.js';
 import { api, session } from './api.js';
 import { changed, detectFeatures, startStream, stopStream } from './live.js';
 import { notifyError } from './ui.js';
@@ -123,6 +123,7 @@ const clock = {
     const banner = document.getElementById('sandbox-banner');
     if (!banner) return;
     this.time = h('time', { class: 'num' }, '—');
+    this.date = h('span', { class: 'date' });
     const step = (label, seconds, hint) => h('button', {
       class: 'btn', type: 'button', title: hint, 'aria-label': `Move the sandbox clock forward ${hint}`,
       onclick: () => this.advance(seconds),
@@ -132,7 +133,7 @@ const clock = {
       step('+5 min', 300, 'by five minutes'),
       step('+1 h', 3600, 'by one hour (bills an hour; your session ends after 15 minutes of clock time)'),
     ];
-    this.el = h('span', { class: 'sandbox-clock' }, h('span', {}, 'Clock ', this.time), ...this.buttons);
+    this.el = h('span', { class: 'sandbox-clock' }, h('span', {}, 'Clock ', this.date, this.time), ...this.buttons);
     banner.append(this.el);
     setInterval(() => this.show(), 15_000);
   },
@@ -156,7 +157,9 @@ const clock = {
     if (!this.base || !this.time) return;
     const iso = new Date(this.base.server + Date.now() - this.base.local).toISOString();
     this.time.setAttribute('datetime', iso);
-    text(this.time, fmtTime(iso));
+    const d = new Date(iso);
+    text(this.date, d.toLocaleDateString(undefined, { month: 'short', day: 'numeric', timeZone: 'UTC' }) + ', ');
+    text(this.time, d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', timeZone: 'UTC' }) + ' UTC');
   },
   async advance(seconds) {
     for (const b of this.buttons) b.disabled = true;

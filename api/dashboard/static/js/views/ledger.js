@@ -4,7 +4,7 @@
 
 import { h, replace, text, keyedList, time, shortId, fmtTime } from '../dom.js';
 import { api } from '../api.js';
-import { signed, usd, parse } from '../money.js';
+import { signed, usd, parse, format } from '../money.js';
 import { Poller } from '../live.js';
 import { notifyError } from '../ui.js';
 import { balanceChart } from '../chart.js';
@@ -23,6 +23,7 @@ function describe(t) {
 export function render(main) {
   const tbody = h('tbody', {});
   const chartSlot = h('div', {}, h('div', { class: 'chart-empty' }, 'Loading…'));
+  const totals = h('dl', { class: 'kv' });
   const more = h('button', { class: 'btn', type: 'button', hidden: true }, 'Load older transactions');
   const count = h('p', { class: 'muted', 'aria-live': 'polite' });
   const table = h('table', { class: 'cards', 'aria-labelledby': 'ledger-title' },
@@ -33,7 +34,10 @@ export function render(main) {
   replace(main,
     h('div', { class: 'page-head' }, h('div', {}, h('h1', { id: 'ledger-title', tabindex: '-1' }, 'Ledger'),
       h('p', {}, 'Every credit and debit, with the balance after it. Amounts are exact.'))),
-    h('section', { class: 'card', 'aria-labelledby': 'ledger-chart' }, h('h2', { id: 'ledger-chart' }, 'Balance over time'), chartSlot),
+    h('div', { class: 'grid cols-2 top' },
+      h('section', { class: 'card', 'aria-labelledby': 'ledger-chart' }, h('h2', { id: 'ledger-chart' }, 'Balance over time'), chartSlot),
+      h('section', { class: 'card', 'aria-labelledby': 'ledger-totals' }, h('h2', { id: 'ledger-totals' }, 'Totals'),
+        h('p', { class: 'hint' }, 'Of the transactions shown below.'), totals)),
     h('section', { class: 'card flush-phone stack', 'aria-label': 'Transactions' },
       h('div', { class: 'table-wrap' }, table), count, h('div', { class: 'actions' }, more)));
 
@@ -49,6 +53,7 @@ export function render(main) {
     const all = [...first, ...older].filter((t) => !seen.has(t.id) && seen.add(t.id));
     keyedList(tbody, all, (t) => t.id, create, update);
     replace(chartSlot, balanceChart(all));
+    showTotals(totals, all);
     text(count, `${all.length} transaction${all.length === 1 ? '' : 's'} shown${cursor ? '; older ones on request' : ''}.`);
     more.hidden = !cursor;
   };
@@ -82,6 +87,17 @@ export function render(main) {
   });
   poller.now();
   return () => poller.stop();
+}
+
+// showTotals sums the shown transactions by type, exactly (BigInt).
+function showTotals(dl, all) {
+  const sum = {};
+  for (const t of all) sum[t.type] = (sum[t.type] ?? 0n) + (parse(t.amount) ?? 0n);
+  const rows = Object.keys(TYPES).filter((k) => k in sum).map((k) => [
+    h('dt', {}, TYPES[k] + (k === 'charge' ? 's' : '')),
+    h('dd', { class: 'num' }, signed(format(sum[k]))),
+  ]);
+  replace(dl, rows, h('dt', {}, 'Balance now'), h('dd', { class: 'num' }, all.length ? usd(all[0].balanceAfter) : '—'));
 }
 
 function create(t) {

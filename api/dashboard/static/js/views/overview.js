@@ -50,7 +50,7 @@ export function render(main, ctx) {
         h('a', { class: 'btn', href: '#/topup' }, 'Top up'),
         h('a', { class: 'btn primary', href: '#/deploy' }, 'Deploy a server'))),
     h('div', { class: 'grid cols-3' }, balance.card, spend.card, left.card),
-    h('div', { class: 'grid cols-2 stack' },
+    h('div', { class: 'grid cols-2 top' },
       h('section', { class: 'card', 'aria-labelledby': 'ov-servers' },
         h('h2', { id: 'ov-servers' }, 'Servers'), counts,
         h('a', { href: '#/servers' }, 'Manage servers')),

@@ -81,7 +81,7 @@ export function render(main, ctx) {
     const tr = h('tr', {},
       h('td', { class: 'first' }, r.label, r.id),
       h('td', { 'data-label': 'Status' }, r.status),
-      h('td', { 'data-label': 'Plan · region' }, r.plan, r.region),
+      h('td', { 'data-label': 'Plan · region' }, h('div', {}, r.plan, r.region)),
       r.access, r.price,
       h('td', { class: 'actions-cell' }, h('div', { class: 'actions' }, r.backup, r.destroy)));
     tr.refs = r;

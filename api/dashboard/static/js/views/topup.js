@@ -64,7 +64,7 @@ export function render(main, ctx) {
   replace(main,
     h('div', { class: 'page-head' }, h('div', {}, h('h1', { tabindex: '-1' }, 'Top up'),
       h('p', {}, 'Add funds with crypto. The balance is credited once the payment is confirmed.'))),
-    h('div', { class: 'grid cols-2' }, f, panel),
+    h('div', { class: 'grid cols-2 top' }, f, panel),
     h('section', { class: 'card stack', 'aria-labelledby': 'topup-history' },
       h('h2', { id: 'topup-history' }, 'Your top-ups'), h('div', { class: 'table-wrap' }, table), historyEmpty));
 
