@@ -19,16 +19,21 @@ import (
 // none are taken.
 func screenshotDir() string { return os.Getenv("DASHBOARD_SCREENSHOTS") }
 
-// shot saves the viewport as name.png when screenshots are asked for.
-func (b *browser) shot(name string) {
+// shot saves the viewport as name.png when screenshots are asked for,
+// scrolled to the top or to the element selector `at` finds.
+func (b *browser) shot(name string, at ...string) {
 	b.t.Helper()
 	dir := screenshotDir()
 	if dir == "" {
 		return
 	}
 	// Screenshots show a settled page: no focus ring from the last click,
-	// no notice about to fade, scrolled to the top.
-	eval[bool](b, `(document.activeElement?.blur(), document.querySelectorAll('.notice').forEach(n => n.remove()), window.scrollTo(0, 0), true)`)
+	// no notice about to fade.
+	scroll := `window.scrollTo(0, 0)`
+	if len(at) > 0 {
+		scroll = `document.querySelector(` + js(at[0]) + `).scrollIntoView({block: 'start'})`
+	}
+	eval[bool](b, `(document.activeElement?.blur(), document.querySelectorAll('.notice').forEach(n => n.remove()), `+scroll+`, true)`)
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
@@ -295,8 +300,7 @@ func phoneScreenshots(t *testing.T, srv *server, email, password string) {
 	b.click(`main tbody tr a.btn`)
 	b.until("the payment details", `!!document.querySelector('#payment svg.qr')`)
 	b.noOverflow("topup")
-	b.do(chromedp.ScrollIntoView(chromedp.CSS("#payment")))
-	b.shot("phone-topup")
+	b.shot("phone-topup", "#payment")
 	b.nav("ledger")
 	b.until("the ledger", `document.querySelectorAll('main tbody tr').length >= 6`)
 	b.noOverflow("ledger")

@@ -71,6 +71,9 @@ func findChromium() string {
 // needBrowser skips (or, in CI, fails) a test when there is no browser.
 func needBrowser(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: the dashboard browser tests do not run")
+	}
 	if chromePath == "" {
 		msg := "no Chromium found (apt-get install chromium, or set $CHROMIUM): the dashboard browser tests do not run"
 		if os.Getenv("CI") == "true" {

@@ -7,13 +7,13 @@ import { h, s, fmtShort } from './dom.js';
 import { toNumber, usd } from './money.js';
 
 const H = 220;
-const PAD = { left: 64, right: 16, top: 14, bottom: 28 };
+const PAD = { left: 60, right: 12, top: 14, bottom: 28 };
 
 // balanceChart draws ledger transactions (any order) by their createdAt and
-// balanceAfter.
-const W = 720;
-
-export function balanceChart(transactions) {
+// balanceAfter, width pixels wide: drawn at the size it is shown, so that
+// its labels are real 12px text on a phone and on a desktop alike.
+export function balanceChart(transactions, width = 720) {
+  const W = Math.max(280, Math.round(width));
   const points = transactions
     .map((t, i) => ({ t: new Date(t.createdAt).getTime(), v: toNumber(t.balanceAfter), raw: t.balanceAfter, i }))
     .filter((p) => !Number.isNaN(p.t))

@@ -52,7 +52,7 @@ export function render(main) {
     const seen = new Set();
     const all = [...first, ...older].filter((t) => !seen.has(t.id) && seen.add(t.id));
     keyedList(tbody, all, (t) => t.id, create, update);
-    replace(chartSlot, balanceChart(all));
+    replace(chartSlot, balanceChart(all, chartSlot.clientWidth));
     showTotals(totals, all);
     text(count, `${all.length} transaction${all.length === 1 ? '' : 's'} shown${cursor ? '; older ones on request' : ''}.`);
     more.hidden = !cursor;
@@ -106,7 +106,7 @@ function create(t) {
   return h('tr', { dataset: { type: t.type } },
     h('td', { class: 'first' }, time(t.createdAt)),
     h('td', { 'data-label': 'Type' }, TYPES[t.type] || t.type),
-    h('td', { 'data-label': 'What for' }, h('div', {}, what), detail ? h('div', { class: 'cell-sub' }, detail) : null),
+    h('td', { 'data-label': 'What for' }, h('div', {}, h('div', {}, what), detail ? h('div', { class: 'cell-sub' }, detail) : null)),
     h('td', { class: 'amount ' + (credit ? 'credit' : 'debit'), 'data-label': 'Amount' }, signed(t.amount)),
     h('td', { class: 'amount', 'data-label': 'Balance after' }, usd(t.balanceAfter)));
 }

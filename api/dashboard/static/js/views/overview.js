@@ -58,10 +58,12 @@ export function render(main, ctx) {
         h('h2', { id: 'ov-chart' }, 'Balance over time'), chartBox,
         h('a', { href: '#/ledger' }, 'Open the ledger'))));
 
-  let lastLedger = '';
+  // The ledger (for the chart) is read again only when the balance moved:
+  // the overview then costs two requests a poll, not three.
+  let chartBalance = null;
   const poller = new Poller(async () => {
     try {
-      const [b, s, l] = await Promise.all([api.get('/billing'), api.get('/servers'), api.get('/billing/ledger?limit=100')]);
+      const [b, s] = await Promise.all([api.get('/billing'), api.get('/servers')]);
       text(balance.value, usd(b.balance));
       text(balance.sub, ctx.sandbox ? 'Sandbox money: not real.' : 'Available for servers.');
       text(spend.value, usd(b.hourlySpend));
@@ -73,10 +75,10 @@ export function render(main, ctx) {
       for (const sv of s.servers) by[sv.status] = (by[sv.status] || 0) + 1;
       const parts = Object.entries(by).map(([k, n]) => `${n} ${k.toLowerCase()}`);
       text(counts, s.servers.length ? `${s.servers.length} server${s.servers.length === 1 ? '' : 's'}: ${parts.join(', ')}.` : 'No servers yet.');
-      const key = JSON.stringify(l.transactions.map((t) => t.id));
-      if (key !== lastLedger) {
-        lastLedger = key;
-        replace(chartBox, balanceChart(l.transactions));
+      if (b.balance !== chartBalance) {
+        const l = await api.get('/billing/ledger?limit=100');
+        chartBalance = b.balance;
+        replace(chartBox, balanceChart(l.transactions, chartBox.clientWidth));
       }
       return s.servers.some((x) => x.status === 'PROVISIONING' || x.status === 'DESTROYING');
     } catch (err) {

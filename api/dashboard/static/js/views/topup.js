@@ -142,7 +142,7 @@ function buildPanel(panel, refs, t, ctx) {
   refs.status = badge(t.status);
   refs.paid = h('dd', {});
   refs.pay = ctx.sandbox
-    ? h('button', { class: 'btn primary', type: 'button' }, 'Simulate the payment (sandbox)')
+    ? h('button', { class: 'btn primary', type: 'button' }, 'Simulate payment')
     : null;
   const methods = methodsOf(t);
   const blocks = methods.map((m) => {
@@ -164,7 +164,7 @@ function buildPanel(panel, refs, t, ctx) {
   });
   replace(panel,
     h('h2', { id: 'pay-title' }, `Pay ${usd(t.amount)} in ${t.currency}`),
-    ctx.sandbox ? h('p', { class: 'alert info' }, h('span', { class: 'msg' }, 'Sandbox: this address is made up. Do not send real crypto to it.')) : null,
+    ctx.sandbox ? h('p', { class: 'alert info' }, h('span', { class: 'msg' }, 'Sandbox: this address is made up. Do not send real crypto to it; use “Simulate payment” instead.')) : null,
     blocks,
     h('p', { class: 'hint' }, 'This page follows the payment: the status changes by itself once it is confirmed.'));
   if (refs.pay) {
