@@ -73,6 +73,20 @@ func (b *browser) nav(label string) {
 	b.click(fmt.Sprintf(`#nav a[href="#/%s"]`, label))
 }
 
+// accessibleNames checks that every visible control has a name a screen
+// reader can say: its label, aria-label, text or title.
+func (b *browser) accessibleNames(page string) {
+	b.t.Helper()
+	bad := eval[[]string](b, `[...document.querySelectorAll('button, a[href], input, select, textarea, [role=img]')]
+		.filter(el => el.getClientRects().length > 0 || (el.type === 'radio' && el.closest('label')))
+		.filter(el => !((el.labels && el.labels.length && [...el.labels].some(l => l.textContent.trim())) ||
+			el.getAttribute('aria-label')?.trim() || el.getAttribute('aria-labelledby') || el.textContent.trim() || el.title))
+		.map(el => el.outerHTML.slice(0, 120))`)
+	if len(bad) > 0 {
+		b.t.Errorf("%s: controls without an accessible name:\n  %s", page, strings.Join(bad, "\n  "))
+	}
+}
+
 // noOverflow checks that nothing makes the page scroll sideways.
 func (b *browser) noOverflow(page string) {
 	b.t.Helper()
@@ -101,6 +115,7 @@ func TestJourney(t *testing.T) {
 		t.Fatalf("mode meta %q, want sandbox", got)
 	}
 	b.until("the sandbox banner", `getComputedStyle(document.querySelector('#sandbox-banner')).display !== 'none' && /Sandbox/i.test(document.querySelector('#sandbox-banner').textContent)`)
+	b.accessibleNames("login")
 	b.shot("desktop-login")
 
 	// Register.
@@ -128,6 +143,7 @@ func TestJourney(t *testing.T) {
 	if address == "" {
 		t.Fatal("no payment address shown")
 	}
+	b.accessibleNames("top-up")
 	b.shot("desktop-topup")
 	b.click(`#payment button.primary`)
 	b.until("the top-up PAID", `document.querySelector('#payment .badge')?.textContent === 'PAID'`)
@@ -140,6 +156,7 @@ func TestJourney(t *testing.T) {
 	b.do(chromedp.SetValue(chromedp.CSS("#region"), "ams"))
 	b.fill("#label", "web-1")
 	b.until("the price summary", `/Charged now: \$0\.\d+/.test(document.querySelector('.summary .total').textContent)`)
+	b.accessibleNames("deploy")
 	b.shot("desktop-deploy")
 	b.click(`form[aria-label="Deploy servers"] button[type="submit"]`)
 	b.until("the servers page", heading("Servers"))
@@ -158,7 +175,8 @@ func TestJourney(t *testing.T) {
 	// ACTIVE on screen, with an address and an ssh line.
 	b.click(`#sandbox-banner button[aria-label^="Move the sandbox clock forward by one minute"]`)
 	b.until("web-1 ACTIVE", rowStatus("web-1")+` === 'ACTIVE' && `+rowStatus("fleet-2")+` === 'ACTIVE'`)
-	ssh := eval[string](b, fmt.Sprintf(`[...document.querySelectorAll('main tbody tr')].find(r => r.querySelector('.cell-main').textContent === 'web-1').querySelector('.ssh code').textContent`))
+	ssh := eval[string](b, `[...document.querySelectorAll('main tbody tr')].find(r => r.querySelector('.cell-main').textContent === 'web-1').querySelector('.ssh code').textContent`)
+	b.accessibleNames("servers")
 	if !sshLine.MatchString(ssh) {
 		t.Fatalf("ssh line %q", ssh)
 	}
@@ -174,6 +192,7 @@ func TestJourney(t *testing.T) {
 	// Restore it: a fourth live server, the account's limit.
 	b.click(`button[aria-label="Restore the backup of web-1"]`)
 	b.until("the restore notice", `[...document.querySelectorAll('.notice')].some(n => n.textContent.includes('Restoring onto a new server'))`)
+	b.accessibleNames("backups")
 	b.shot("desktop-backups")
 	b.nav("servers")
 	b.until("the restored server", rowCount("web-1")+` === 2`)
@@ -228,6 +247,7 @@ func TestJourney(t *testing.T) {
 	if got := eval[string](b, `document.querySelector('main tbody tr td:last-child').textContent`); got != balance {
 		t.Errorf("the newest balance after is %q, the overview says %q", got, balance)
 	}
+	b.accessibleNames("ledger")
 	b.shot("desktop-ledger")
 
 	// Dark mode, for the README.
@@ -280,12 +300,14 @@ func phoneScreenshots(t *testing.T, srv *server, email, password string) {
 	b.do(chromedp.Navigate(srv.base + "/app/"))
 	b.until("the login page", `!!document.querySelector('#email')`)
 	b.noOverflow("login")
+	b.accessibleNames("login")
 	b.fill("#email", email)
 	b.fill("#password", password)
 	b.click(`button[type="submit"]`)
 	b.until("the overview", heading("Overview")+` && /^\$/.test(document.querySelector('section[aria-label="Balance"] .value').textContent)`)
 	b.until("the chart", `!!document.querySelector('svg.chart')`)
 	b.noOverflow("overview")
+	b.accessibleNames("overview")
 	b.shot("phone-overview")
 	b.nav("servers")
 	b.until("the servers", rowCount("web-1")+` >= 1`)
@@ -304,6 +326,30 @@ func phoneScreenshots(t *testing.T, srv *server, email, password string) {
 	b.nav("ledger")
 	b.until("the ledger", `document.querySelectorAll('main tbody tr').length >= 6`)
 	b.noOverflow("ledger")
+	b.accessibleNames("ledger")
 	b.shot("phone-ledger")
 	b.check("the phone pages")
+}
+
+// TestInsufficientBalance: a deploy the balance cannot cover gets the API's
+// 402 as a sentence with the way out, a link to the top-up page.
+func TestInsufficientBalance(t *testing.T) {
+	needBrowser(t)
+	srv := startServer(t, "--signup-credit", "0.01")
+	b := newBrowser(t, 1280, 800, false)
+	b.do(chromedp.Navigate(srv.base + "/app/#/register"))
+	b.until("the register form", heading("Create your account"))
+	b.fill("#email", "short@example.com")
+	b.fill("#password", "correct horse battery")
+	b.click(`button[type="submit"]`)
+	b.until("the overview", heading("Overview"))
+	b.nav("deploy")
+	b.until("the deploy form", `!!document.querySelector('.plans input[type=radio]')`)
+	b.until("the balance warning", `/not enough/.test(document.querySelector('.summary').textContent)`)
+	b.allow(402, "/servers")
+	b.click(`form[aria-label="Deploy servers"] button[type="submit"]`)
+	b.until("the 402 explained", `/balance does not cover/.test(document.querySelector('main .form-error')?.textContent ?? '')`)
+	b.click(`main .form-error a[href="#/topup"]`)
+	b.until("the top-up page", heading("Top up"))
+	b.check("the end")
 }
