@@ -8,9 +8,14 @@ import { explain } from './api.js';
 // notify shows a transient notice in the corner; errors stay until closed.
 export function notify(message, { kind = 'success', action } = {}) {
   const box = document.getElementById('notices');
+  // A poll that keeps failing says so once, not once per attempt.
+  for (const n of box.children) {
+    if (n.dataset.message === message) return n;
+  }
   const el = h('div', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' },
     h('div', { class: 'msg' }, message, action ? [' ', h('a', { href: action.href }, action.label)] : null),
     h('button', { class: 'close', type: 'button', 'aria-label': 'Dismiss', onclick: () => el.remove() }, '×'));
+  el.dataset.message = message;
   box.append(el);
   if (kind !== 'error') setTimeout(() => el.remove(), 6000);
   return el;

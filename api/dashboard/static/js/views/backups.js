@@ -28,16 +28,21 @@ export function render(main, ctx) {
       restore: h('button', { class: 'btn small', type: 'button', 'aria-label': `Restore the backup of ${b.label}` }, 'Restore'),
       del: h('button', { class: 'btn small danger', type: 'button', 'aria-label': `Delete the backup of ${b.label}` }, 'Delete'),
     };
-    // The key is kept for this backup: a retried restore replays, not repeats.
-    const restoreKey = newKey();
+    // A restore that failed without an answer is retried with the same key
+    // (the API replays it rather than restoring twice); after an answer the
+    // next click is a new restore with a new key.
+    let restoreKey = newKey();
     r.restore.addEventListener('click', async () => {
       r.restore.disabled = true;
       try {
         const res = await api.post(`/backups/${encodeURIComponent(b.id)}/restore`, {}, { idempotencyKey: restoreKey });
+        restoreKey = newKey();
         notify(`Restoring onto a new server, ${res.server.label}.`, { action: { label: 'See servers', href: '#/servers' } });
         changed();
       } catch (err) {
+        if (err?.status) restoreKey = newKey();
         notifyError(err, { limit: ctx.me?.serverLimit });
+      } finally {
         r.restore.disabled = false;
       }
     });

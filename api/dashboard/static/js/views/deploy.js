@@ -133,6 +133,9 @@ function form(ctx, catalog, billing, errors) {
       changed();
       location.hash = '#/servers';
     } catch (err) {
+      // An answered error is final for that key: the next try (after a
+      // top-up, say) must be a new request, not a replay of the refusal.
+      if (err?.status) keyFor = '';
       showError(errors, err, { limit: ctx.me?.serverLimit });
       errors.scrollIntoView({ block: 'nearest' });
       submit.disabled = false;

@@ -47,6 +47,7 @@ export function render(main, ctx) {
       const r = await api.post('/billing/topups', req, { idempotencyKey: key });
       location.hash = '#/topup/' + r.topup.id;
     } catch (err) {
+      if (err?.status) keyFor = ''; // answered: a new try gets a new key
       showError(errors, err);
     } finally {
       submit.disabled = false;
