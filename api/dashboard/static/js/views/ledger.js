@@ -11,16 +11,22 @@ import { balanceChart } from '../chart.js';
 
 const TYPES = { signup_credit: 'Signup credit', topup: 'Top-up', charge: 'Server hour', refund: 'Refund' };
 
+// labels maps server ids to labels, from the live servers and the backups
+// (which remember the label of a destroyed server); read once per visit.
+const labels = new Map();
+
 function describe(t) {
   if (t.type === 'charge' || t.type === 'refund') {
     const span = t.from && t.to ? `${fmtTime(t.from)} – ${fmtTime(t.to)}` : '';
-    return [`Server ${shortId(t.serverId)}`, span];
+    const label = labels.get(t.serverId);
+    return [label ? `${label} (${shortId(t.serverId)})` : `Server ${shortId(t.serverId)}`, span];
   }
   if (t.type === 'topup') return [`Top-up ${shortId(t.topupId)}`, ''];
   return [TYPES[t.type] || t.type, ''];
 }
 
 export function render(main) {
+  labels.clear(); // never show a previous session's names
   const tbody = h('tbody', {});
   const chartSlot = h('div', {}, h('div', { class: 'chart-empty' }, 'Loading…'));
   const totals = h('dl', { class: 'kv' });
@@ -73,8 +79,15 @@ export function render(main) {
     }
   });
 
+  let named = false;
   const poller = new Poller(async () => {
     try {
+      if (!named) {
+        const [sv, bk] = await Promise.all([api.get('/servers'), api.get('/backups')]);
+        for (const b of bk.backups) labels.set(b.serverId, b.label);
+        for (const x of sv.servers) labels.set(x.id, x.label);
+        named = true;
+      }
       const p = await api.get('/billing/ledger?limit=100');
       first = p.transactions;
       if (!olderLoaded) cursor = p.nextCursor;
