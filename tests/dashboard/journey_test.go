@@ -172,9 +172,15 @@ func TestJourney(t *testing.T) {
 	b.until("the bulk PROVISIONING", rowStatus("fleet-1")+` === 'PROVISIONING' && `+rowStatus("fleet-2")+` === 'PROVISIONING'`)
 
 	// Move the sandbox clock with the banner's control: the servers turn
-	// ACTIVE on screen, with an address and an ssh line.
+	// ACTIVE on screen, with an address and an ssh line, and nothing on the
+	// page moves (layout shifts are measured, input or not).
+	eval[bool](b, `(window.shifts = [], new PerformanceObserver(l => window.shifts.push(...l.getEntries().map(e => e.value))).observe({type: 'layout-shift'}), true)`)
 	b.click(`#sandbox-banner button[aria-label^="Move the sandbox clock forward by one minute"]`)
 	b.until("web-1 ACTIVE", rowStatus("web-1")+` === 'ACTIVE' && `+rowStatus("fleet-2")+` === 'ACTIVE'`)
+	b.until("the layout shifts reported", `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`)
+	if shift := eval[float64](b, `window.shifts.reduce((a, b) => a + b, 0)`); shift > 0.001 {
+		t.Errorf("the page moved by %.4f (cumulative layout shift) when the servers turned ACTIVE", shift)
+	}
 	ssh := eval[string](b, `[...document.querySelectorAll('main tbody tr')].find(r => r.querySelector('.cell-main').textContent === 'web-1').querySelector('.ssh code').textContent`)
 	b.accessibleNames("servers")
 	if !sshLine.MatchString(ssh) {
@@ -331,17 +337,18 @@ func phoneScreenshots(t *testing.T, srv *server, email, password string) {
 	b.check("the phone pages")
 }
 
-// TestInsufficientBalance: a deploy the balance cannot cover gets the API's
-// 402 as a sentence with the way out, a link to the top-up page.
+// TestInsufficientBalance: a person registers with the keyboard alone, and a
+// deploy the balance cannot cover gets the API's 402 as a sentence with the
+// way out, a link to the top-up page.
 func TestInsufficientBalance(t *testing.T) {
 	needBrowser(t)
 	srv := startServer(t, "--signup-credit", "0.01")
 	b := newBrowser(t, 1280, 800, false)
 	b.do(chromedp.Navigate(srv.base + "/app/#/register"))
-	b.until("the register form", heading("Create your account"))
-	b.fill("#email", "short@example.com")
-	b.fill("#password", "correct horse battery")
-	b.click(`button[type="submit"]`)
+	b.until("the register form", heading("Create your account")+` && document.activeElement === document.querySelector('#email')`)
+	// By keyboard only: the email field has the focus, Tab goes to the
+	// password, Enter submits.
+	b.do(chromedp.KeyEvent("short@example.com\tcorrect horse battery\r"))
 	b.until("the overview", heading("Overview"))
 	b.nav("deploy")
 	b.until("the deploy form", `!!document.querySelector('.plans input[type=radio]')`)

@@ -22,7 +22,8 @@ export function sshCommand(server) {
 export function render(main, ctx) {
   const tbody = h('tbody', {});
   const empty = h('p', { class: 'empty', hidden: true }, 'No servers yet. ', h('a', { href: '#/deploy' }, 'Deploy one'), '.');
-  const table = h('table', { class: 'cards', 'aria-labelledby': 'servers-title' },
+  const table = h('table', { class: 'cards fixed', 'aria-labelledby': 'servers-title' },
+    h('colgroup', {}, ['server', 'status', 'plan', 'access', 'price', 'actions'].map((c) => h('col', { class: 'w-' + c }))),
     h('thead', {}, h('tr', {},
       h('th', { scope: 'col' }, 'Server'), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, 'Plan · region'),
       h('th', { scope: 'col' }, 'Access'), h('th', { scope: 'col', class: 'amount' }, 'Per hour'),
