@@ -3,7 +3,7 @@ GO        ?= go
 DATA_DIR  ?= ./data
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build test test-short bench lint fmt vet clean
+.PHONY: run build test test-short bench lint fmt vet clean screenshots
 
 run:
 	$(GO) run ./cmd/cryptovps serve --data-dir $(DATA_DIR)
@@ -32,6 +32,11 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+
+# The dashboard's README screenshots (desktop 1280x800, phone 390x844),
+# taken by its browser test in headless Chromium.
+screenshots:
+	DASHBOARD_SCREENSHOTS=$(CURDIR)/api/dashboard/screenshots $(GO) test -count=1 -run '^TestJourney$$' ./tests/dashboard/
 
 clean:
 	rm -rf bin

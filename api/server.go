@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/cryptovps/cryptovps/api/dashboard"
 	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
@@ -102,6 +103,9 @@ func New(d Deps, cfg Config) *Server {
 	e.Use(s.logRequests)
 	e.Use(s.recoverPanics)
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "64KiB"}))
+	// The human dashboard at /app (and / redirecting there): static files,
+	// a client of this API only, outside the API's routing table.
+	dashboard.Register(e, dashboard.Options{Sandbox: d.Sandbox != nil})
 
 	e.GET("/healthz", s.health)
 	e.GET("/llms.txt", s.llms)
