@@ -133,20 +133,25 @@ func (tx LedgerPosted) canonical() []byte {
 
 // jsonString and jsonTime encode like encoding/json (HTML-safe escaping,
 // RFC 3339 with nanoseconds), which is what the canonical bytes were first
-// defined as.
+// defined as. The ids and names in a transaction are plain ASCII, which is
+// written as is; anything else takes encoding/json's own escaping.
 func jsonString(s string) string {
-	b, _ := json.Marshal(s) // a string always encodes
-	return string(b)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s) // a string always encodes
+			return string(b)
+		}
+	}
+	return `"` + s + `"`
 }
 
 func jsonTime(t time.Time) string {
-	b, err := t.MarshalJSON()
-	if err != nil {
+	if y := t.Year(); y < 0 || y > 9999 {
 		// Years outside 0..9999 do not encode; no clock of ours gets there,
 		// and the hash still has to be defined.
 		return jsonString(t.String())
 	}
-	return string(b)
+	return `"` + t.Format(time.RFC3339Nano) + `"`
 }
 
 // sealed returns tx chained after prev.

@@ -59,3 +59,23 @@ func TestLedgerCanonicalBytesMatchTheFirstEncoding(t *testing.T) {
 		}
 	}
 }
+
+// The explicit canonical bytes are the first encoding for any strings and
+// times, not only the ones the tests above thought of.
+func FuzzLedgerCanonicalBytesMatchTheFirstEncoding(f *testing.F) {
+	f.Add("charge:a:2026", "customer:7d2f", "srv-1", int64(1767322800123000000))
+	f.Add("topup:<&>\u2028\x00\"\\", "crypto:déposits", "", int64(-62135596800000000))
+	f.Add("\xff\xfe", "a\tb", "\u2029", int64(0))
+	f.Fuzz(func(t *testing.T, id, account, server string, nanos int64) {
+		at := time.Unix(0, nanos).UTC()
+		tx := LedgerPosted{TxID: id, Kind: TxCharge, ServerID: server, At: at, From: &at, PrevHash: account,
+			Postings: []Posting{{Account: account, Amount: MustMoney("-1.5")}, {Account: id, Amount: MustMoney("1.5")}}}
+		old, err := json.Marshal(tx)
+		if err != nil {
+			t.Skip("not encodable:", err)
+		}
+		if got := string(tx.canonical()); got != string(old) {
+			t.Fatalf("\n got %s\nwant %s", got, old)
+		}
+	})
+}
