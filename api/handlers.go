@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -225,13 +226,22 @@ type bulkRequest struct {
 const maxSSHKeys = 10
 
 // checkServer checks the shape of the fields a deploy and a bulk deploy
-// share; whether the plan and region exist is the catalog's rule (domain).
-func checkServer(details map[string]string, plan, region string, keys []string) []domain.SSHKey {
+// share. Whether the plan and region exist is the catalog's rule (domain):
+// it is asked here too, so that one 400 names every bad field at once.
+func (s *Server) checkServer(details map[string]string, plan, region string, keys []string) []domain.SSHKey {
 	if plan == "" {
 		details["planId"] = "required"
 	}
 	if region == "" {
 		details["regionId"] = "required"
+	}
+	var de *domain.Error
+	if _, err := s.app.Catalog.Spec(plan, region); len(details) > 0 && errors.As(err, &de) {
+		for field, problem := range de.Fields {
+			if _, known := details[field]; !known {
+				details[field] = problem
+			}
+		}
 	}
 	if len(keys) > maxSSHKeys {
 		details["sshKeys"] = fmt.Sprintf("at most %d keys", maxSSHKeys)
@@ -276,7 +286,7 @@ func (s *Server) deploy(c echo.Context) error {
 	}
 	details := map[string]string{}
 	checkLabel(details, "label", req.Label)
-	keys := checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
+	keys := s.checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
 	if len(details) > 0 {
 		return validation(details)
 	}
@@ -308,7 +318,7 @@ func (s *Server) deployBulk(c echo.Context) error {
 			details["label"] = fmt.Sprintf("with the -%d suffix the label must be at most %d characters", req.Count, maxLabel)
 		}
 	}
-	keys := checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
+	keys := s.checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
 	if len(details) > 0 {
 		return validation(details)
 	}

@@ -65,6 +65,10 @@ type Config struct {
 	API  api.Config
 	// WorkInterval is how often the background work runs (1s when zero).
 	WorkInterval time.Duration
+	// ManualWork leaves the background work to the caller (Worker.RunDue):
+	// Run keeps the read model and the clock up to date only. For tests that
+	// step the work themselves.
+	ManualWork bool
 }
 
 // Stack is one wired process.
@@ -83,6 +87,7 @@ type Stack struct {
 	// clockFrom is where following the clock stream starts.
 	clockFrom eventstore.Position
 	interval  time.Duration
+	manual    bool
 	log       *slog.Logger
 	closers   []func() error
 }
@@ -93,7 +98,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Stack{Store: cfg.Store, Read: cfg.Model, log: log, interval: cfg.WorkInterval}
+	s := &Stack{Store: cfg.Store, Read: cfg.Model, log: log, interval: cfg.WorkInterval, manual: cfg.ManualWork}
 	if s.interval <= 0 {
 		s.interval = time.Second
 	}
@@ -213,7 +218,9 @@ func (s *Stack) Run(ctx context.Context) {
 			}
 		})
 	}
-	wg.Go(func() { _ = s.Worker.Run(ctx, s.interval) })
+	if !s.manual {
+		wg.Go(func() { _ = s.Worker.Run(ctx, s.interval) })
+	}
 	wg.Wait()
 }
 
