@@ -163,18 +163,45 @@ func (a *agent) deploy(t testing.TB, label, plan, region string) serverObj {
 
 func decodeServer(t testing.TB, r *apiclient.Answer, key string) serverObj {
 	t.Helper()
+	return decodeObj[serverObj](t, r, key, serverKeys)
+}
+
+// decodeObj decodes the object at key of the answer, which must have every
+// one of keys.
+func decodeObj[T any](t testing.TB, r *apiclient.Answer, key string, keys []string) T {
+	t.Helper()
 	var out map[string]json.RawMessage
 	r.Decode(t, &out)
 	raw, ok := out[key]
 	if !ok {
 		t.Fatalf("no %q in %s", key, r)
 	}
-	requireKeys(t, key, raw, serverKeys...)
-	var s serverObj
-	if err := json.Unmarshal(raw, &s); err != nil {
+	requireKeys(t, key, raw, keys...)
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return v
+}
+
+// decodeList decodes the list at key of the answer to GET /key: a list,
+// possibly empty, whose objects have every one of keys.
+func decodeList[T any](t testing.TB, r *apiclient.Answer, key string, keys []string) []T {
+	t.Helper()
+	var out map[string]json.RawMessage
+	r.Decode(t, &out)
+	var raws []json.RawMessage
+	if err := json.Unmarshal(out[key], &raws); err != nil || raws == nil {
+		t.Fatalf("GET /%s must answer a (possibly empty) list: %s", key, r)
+	}
+	list := make([]T, len(raws))
+	for i, raw := range raws {
+		requireKeys(t, key+"[]", raw, keys...)
+		if err := json.Unmarshal(raw, &list[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return list
 }
 
 func (a *agent) server(t testing.TB, id string) serverObj {
@@ -184,58 +211,17 @@ func (a *agent) server(t testing.TB, id string) serverObj {
 
 func (a *agent) servers(t testing.TB) []serverObj {
 	t.Helper()
-	r := a.call(t, http.MethodGet, "/servers", nil).Expect(t, http.StatusOK)
-	var out struct {
-		Servers []json.RawMessage `json:"servers"`
-	}
-	r.Decode(t, &out)
-	if out.Servers == nil {
-		t.Fatalf("GET /servers must answer a (possibly empty) list: %s", r)
-	}
-	list := make([]serverObj, len(out.Servers))
-	for i, raw := range out.Servers {
-		requireKeys(t, "servers[]", raw, serverKeys...)
-		if err := json.Unmarshal(raw, &list[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return list
+	return decodeList[serverObj](t, a.call(t, http.MethodGet, "/servers", nil).Expect(t, http.StatusOK), "servers", serverKeys)
 }
 
 func (a *agent) backups(t testing.TB) []backupObj {
 	t.Helper()
-	r := a.call(t, http.MethodGet, "/backups", nil).Expect(t, http.StatusOK)
-	var out struct {
-		Backups []json.RawMessage `json:"backups"`
-	}
-	r.Decode(t, &out)
-	if out.Backups == nil {
-		t.Fatalf("GET /backups must answer a (possibly empty) list: %s", r)
-	}
-	list := make([]backupObj, len(out.Backups))
-	for i, raw := range out.Backups {
-		requireKeys(t, "backups[]", raw, backupKeys...)
-		if err := json.Unmarshal(raw, &list[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return list
+	return decodeList[backupObj](t, a.call(t, http.MethodGet, "/backups", nil).Expect(t, http.StatusOK), "backups", backupKeys)
 }
 
 func decodeBackup(t testing.TB, r *apiclient.Answer) backupObj {
 	t.Helper()
-	var out map[string]json.RawMessage
-	r.Decode(t, &out)
-	raw, ok := out["backup"]
-	if !ok {
-		t.Fatalf("no backup in %s", r)
-	}
-	requireKeys(t, "backup", raw, backupKeys...)
-	var b backupObj
-	if err := json.Unmarshal(raw, &b); err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return decodeObj[backupObj](t, r, "backup", backupKeys)
 }
 
 // advance moves the sandbox clock and returns the new sandbox time.
