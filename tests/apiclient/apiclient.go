@@ -49,9 +49,6 @@ func New(base string, oas *openapitest.Validator) *Client {
 	}}
 }
 
-// URL is the base URL the client sends to.
-func (c *Client) URL() string { return c.base }
-
 // CloseIdleConnections closes the client's idle keep-alive connections. A
 // server shutting down gracefully waits for a connection on which no request
 // ever came, so do it before stopping one.
