@@ -1,5 +1,8 @@
-// Package binary builds the real cryptovps binary for the suites that run it
-// as a subprocess (end-to-end, multi-process).
+// Package binary runs the real cryptovps binary for the suites that drive it
+// as a subprocess (end-to-end, multi-process): Main builds it once per test
+// binary, Start runs `cryptovps serve` and waits until it is healthy, and the
+// Process stops, kills and restarts it, reads its log, runs the CLI beside
+// it, and gives the HTTP client (tests/apiclient) that talks to it.
 package binary
 
 import (

@@ -5,10 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,6 +25,7 @@ import (
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/projections"
+	"github.com/cryptovps/cryptovps/tests/apiclient"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
@@ -88,8 +86,7 @@ func randomHex(n int) string {
 // Echo API behind a real HTTP listener.
 type harness struct {
 	cfg    config
-	url    string
-	client *http.Client
+	client *apiclient.Client
 	clock  *sandbox.Clock
 	logs   *logBuffer
 	// api is the handler itself, for benchmarks that skip the network.
@@ -197,8 +194,9 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	stop := st.Start()
 	clock, handler := st.SandboxClock, st.API
 
-	h := &harness{cfg: cfg, url: srv.URL, client: srv.Client(), clock: clock, logs: logs, api: handler}
+	h := &harness{cfg: cfg, client: apiclient.New(srv.URL, oas), clock: clock, logs: logs, api: handler}
 	h.closeFn = func() {
+		h.client.CloseIdleConnections()
 		srv.Close()
 		stop()
 		if err := errors.Join(st.Close(), store.Close()); err != nil {
@@ -220,150 +218,39 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 // the store, so the data dir can be opened again.
 func (h *harness) close() { h.closeOnce.Do(h.closeFn) }
 
-// response is an HTTP answer: status, headers, raw body, and the body
-// decoded as JSON when it is JSON.
-type response struct {
-	Method, Path string
-	Status       int
-	Header       http.Header
-	Raw          []byte
-	JSON         any
-}
-
-func (r *response) String() string {
-	return fmt.Sprintf("%s %s -> %d %s", r.Method, r.Path, r.Status, bytes.TrimSpace(r.Raw))
-}
+// response is an HTTP answer (apiclient.Answer: status, headers, raw body,
+// and the body decoded as JSON when it is JSON), in the suite's words.
+type response struct{ apiclient.Answer }
 
 // do sends one request to the API and returns the answer. EVERY request of
-// the suite goes through here: it is the one place to check requests and
-// responses against the API description. body is nil (no body), a string or
+// the suite goes through here, and through apiclient, which checks each
+// exchange against the OpenAPI document. body is nil (no body), a string or
 // []byte (sent as is), an io.Reader (sent chunked, without a length), or
-// anything else (sent as JSON). headers are
-// name, value pairs. Transport failures are reported with t.Errorf (safe
-// from any goroutine) and give Status 0.
+// anything else (sent as JSON). headers are name, value pairs. Failures are
+// reported with t.Errorf (safe from any goroutine); no answer gives Status 0.
 func (h *harness) do(t testing.TB, method, path string, body any, headers ...string) *response {
 	t.Helper()
-	var rd io.Reader
-	var sent []byte // the body as sent, for the OpenAPI check
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd, sent = strings.NewReader(b), []byte(b)
-	case []byte:
-		rd, sent = bytes.NewReader(b), b
-	case io.Reader:
-		data, err := io.ReadAll(b)
-		if err != nil {
-			t.Errorf("read body of %s %s: %v", method, path, err)
-			return &response{Method: method, Path: path}
-		}
-		rd, sent = struct{ io.Reader }{bytes.NewReader(data)}, data // no length: still sent chunked
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			t.Errorf("encode body of %s %s: %v", method, path, err)
-			return &response{Method: method, Path: path}
-		}
-		rd, sent = bytes.NewReader(j), j
-	}
-	req, err := http.NewRequest(method, h.url+path, rd)
-	if err != nil {
-		t.Errorf("build %s %s: %v", method, path, err)
-		return &response{Method: method, Path: path}
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if len(headers)%2 != 0 {
-		t.Errorf("%s %s: headers must be name, value pairs", method, path)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	res, err := h.client.Do(req)
-	if err != nil {
-		t.Errorf("%s %s: %v", method, path, err)
-		return &response{Method: method, Path: path}
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Errorf("%s %s: read body: %v", method, path, err)
-	}
-	oas.Check(t, req, sent, res, raw)
-	r := &response{Method: method, Path: path, Status: res.StatusCode, Header: res.Header, Raw: raw}
-	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		if err := dec.Decode(&r.JSON); err != nil {
-			t.Errorf("%s %s: answer is not JSON: %v: %s", method, path, err, raw)
-		}
-	}
-	return r
+	a := h.client.Do(t, apiclient.Request{Method: method, Path: path, Body: body, Header: apiclient.Header(t, headers...)})
+	return &response{*a}
 }
 
 // get returns the value at a dotted path of the JSON body ("server.id",
 // "servers.0.label"), and whether it exists.
-func (r *response) get(path string) (any, bool) {
-	var v any = r.JSON
-	if path == "" {
-		return v, true
-	}
-	for _, part := range strings.Split(path, ".") {
-		switch cur := v.(type) {
-		case map[string]any:
-			next, ok := cur[part]
-			if !ok {
-				return nil, false
-			}
-			v = next
-		case []any:
-			i, err := strconv.Atoi(part)
-			if err != nil || i < 0 || i >= len(cur) {
-				return nil, false
-			}
-			v = cur[i]
-		default:
-			return nil, false
-		}
-	}
-	return v, true
-}
+func (r *response) get(path string) (any, bool) { return r.Get(path) }
 
 // str is the string at path ("" when absent or not a string).
-func (r *response) str(path string) string {
-	v, _ := r.get(path)
-	s, _ := v.(string)
-	return s
-}
+func (r *response) str(path string) string { return r.Str(path) }
 
 // list is the array at path (nil when absent).
-func (r *response) list(path string) []any {
-	v, _ := r.get(path)
-	l, _ := v.([]any)
-	return l
-}
+func (r *response) list(path string) []any { return r.List(path) }
 
 // num is the number at path (-1 when absent).
-func (r *response) num(path string) int {
-	v, _ := r.get(path)
-	n, ok := v.(json.Number)
-	if !ok {
-		return -1
-	}
-	i, err := n.Int64()
-	if err != nil {
-		return -1
-	}
-	return int(i)
-}
+func (r *response) num(path string) int { return r.Num(path) }
 
 // want fails the test unless the answer has the status.
 func (r *response) want(t testing.TB, status int) *response {
 	t.Helper()
-	if r.Status != status {
-		t.Fatalf("want %d, got %s", status, r)
-	}
+	r.Expect(t, status)
 	return r
 }
 
@@ -371,26 +258,14 @@ func (r *response) want(t testing.TB, status int) *response {
 // {"error":"...","code":code} with the status.
 func (r *response) wantError(t testing.TB, status int, code string) *response {
 	t.Helper()
-	r.want(t, status)
-	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		t.Fatalf("error answer is not JSON: %s (%s)", r, r.Header.Get("Content-Type"))
-	}
-	if r.str("error") == "" {
-		t.Errorf("error answer without a message: %s", r)
-	}
-	if code != "" && r.str("code") != code {
-		t.Errorf("want code %q, got %s", code, r)
-	}
+	r.ExpectError(t, status, code)
 	return r
 }
 
 // wantDetail fails the test unless a 400 names field in "details".
 func (r *response) wantDetail(t testing.TB, field string) *response {
 	t.Helper()
-	r.wantError(t, http.StatusBadRequest, "")
-	if r.str("details."+field) == "" {
-		t.Errorf("want details naming %q, got %s", field, r)
-	}
+	r.ExpectDetail(t, field)
 	return r
 }
 

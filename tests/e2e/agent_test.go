@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"testing"
 	"time"
+
+	"github.com/cryptovps/cryptovps/tests/apiclient"
 )
 
 // agent is a client that follows the guide literally: it keeps its
@@ -77,26 +79,26 @@ func newAgent(srv *server, email string) *agent {
 // register opens the account: 201 with a token and the user.
 func (a *agent) register(t testing.TB) userObj {
 	t.Helper()
-	r := a.srv.do(t, request{Method: http.MethodPost, Path: "/auth/register",
-		Body: map[string]string{"email": a.email, "password": a.password}}).expect(t, http.StatusCreated)
+	r := a.srv.do(t, apiclient.Request{Method: http.MethodPost, Path: "/auth/register",
+		Body: map[string]string{"email": a.email, "password": a.password}}).Expect(t, http.StatusCreated)
 	return a.takeAuth(t, r)
 }
 
 // login gets a fresh token: 200 with a token and the user.
 func (a *agent) login(t testing.TB) userObj {
 	t.Helper()
-	r := a.srv.do(t, request{Method: http.MethodPost, Path: "/auth/login",
-		Body: map[string]string{"email": a.email, "password": a.password}}).expect(t, http.StatusOK)
+	r := a.srv.do(t, apiclient.Request{Method: http.MethodPost, Path: "/auth/login",
+		Body: map[string]string{"email": a.email, "password": a.password}}).Expect(t, http.StatusOK)
 	return a.takeAuth(t, r)
 }
 
-func (a *agent) takeAuth(t testing.TB, r *response) userObj {
+func (a *agent) takeAuth(t testing.TB, r *apiclient.Answer) userObj {
 	t.Helper()
 	var out struct {
 		AccessToken string          `json:"accessToken"`
 		User        json.RawMessage `json:"user"`
 	}
-	r.decode(t, &out)
+	r.Decode(t, &out)
 	if out.AccessToken == "" {
 		t.Fatalf("no accessToken: %s", r)
 	}
@@ -117,15 +119,9 @@ func (a *agent) takeAuth(t testing.TB, r *response) userObj {
 
 // call is an authenticated request; on a 401 the agent logs in again and
 // retries once, as the guide tells it to.
-func (a *agent) call(t testing.TB, method, path string, body any, header ...string) *response {
+func (a *agent) call(t testing.TB, method, path string, body any, header ...string) *apiclient.Answer {
 	t.Helper()
-	req := request{Method: method, Path: path, Body: body, Token: a.token}
-	if len(header) > 0 {
-		req.Header = http.Header{}
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-	}
+	req := apiclient.Request{Method: method, Path: path, Body: body, Token: a.token, Header: apiclient.Header(t, header...)}
 	r := a.srv.do(t, req)
 	if r.Status == http.StatusUnauthorized {
 		a.login(t)
@@ -138,7 +134,7 @@ func (a *agent) call(t testing.TB, method, path string, body any, header ...stri
 func (a *agent) billing(t testing.TB) billingObj {
 	t.Helper()
 	var b billingObj
-	a.call(t, http.MethodGet, "/billing", nil).expect(t, http.StatusOK).decode(t, &b)
+	a.call(t, http.MethodGet, "/billing", nil).Expect(t, http.StatusOK).Decode(t, &b)
 	isMoney(t, "balance", b.Balance)
 	isMoney(t, "hourlySpend", b.HourlySpend)
 	return b
@@ -149,7 +145,7 @@ func (a *agent) me(t testing.TB) userObj {
 	var out struct {
 		User userObj `json:"user"`
 	}
-	a.call(t, http.MethodGet, "/auth/me", nil).expect(t, http.StatusOK).decode(t, &out)
+	a.call(t, http.MethodGet, "/auth/me", nil).Expect(t, http.StatusOK).Decode(t, &out)
 	return out.User
 }
 
@@ -157,7 +153,7 @@ func (a *agent) me(t testing.TB) userObj {
 func (a *agent) deploy(t testing.TB, label, plan, region string) serverObj {
 	t.Helper()
 	r := a.call(t, http.MethodPost, "/servers", map[string]string{"label": label, "planId": plan, "regionId": region}).
-		expect(t, http.StatusAccepted)
+		Expect(t, http.StatusAccepted)
 	s := decodeServer(t, r, "server")
 	if s.Status != "PROVISIONING" || s.IPv4 != nil || s.Label != label || s.Plan != plan || s.Region != region {
 		t.Fatalf("a fresh deploy must be PROVISIONING without ipv4 and as asked: %s", r)
@@ -165,91 +161,77 @@ func (a *agent) deploy(t testing.TB, label, plan, region string) serverObj {
 	return s
 }
 
-func decodeServer(t testing.TB, r *response, key string) serverObj {
+func decodeServer(t testing.TB, r *apiclient.Answer, key string) serverObj {
+	t.Helper()
+	return decodeObj[serverObj](t, r, key, serverKeys)
+}
+
+// decodeObj decodes the object at key of the answer, which must have every
+// one of keys.
+func decodeObj[T any](t testing.TB, r *apiclient.Answer, key string, keys []string) T {
 	t.Helper()
 	var out map[string]json.RawMessage
-	r.decode(t, &out)
+	r.Decode(t, &out)
 	raw, ok := out[key]
 	if !ok {
 		t.Fatalf("no %q in %s", key, r)
 	}
-	requireKeys(t, key, raw, serverKeys...)
-	var s serverObj
-	if err := json.Unmarshal(raw, &s); err != nil {
+	requireKeys(t, key, raw, keys...)
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return v
+}
+
+// decodeList decodes the list at key of the answer to GET /key: a list,
+// possibly empty, whose objects have every one of keys.
+func decodeList[T any](t testing.TB, r *apiclient.Answer, key string, keys []string) []T {
+	t.Helper()
+	var out map[string]json.RawMessage
+	r.Decode(t, &out)
+	var raws []json.RawMessage
+	if err := json.Unmarshal(out[key], &raws); err != nil || raws == nil {
+		t.Fatalf("GET /%s must answer a (possibly empty) list: %s", key, r)
+	}
+	list := make([]T, len(raws))
+	for i, raw := range raws {
+		requireKeys(t, key+"[]", raw, keys...)
+		if err := json.Unmarshal(raw, &list[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return list
 }
 
 func (a *agent) server(t testing.TB, id string) serverObj {
 	t.Helper()
-	return decodeServer(t, a.call(t, http.MethodGet, "/servers/"+id, nil).expect(t, http.StatusOK), "server")
+	return decodeServer(t, a.call(t, http.MethodGet, "/servers/"+id, nil).Expect(t, http.StatusOK), "server")
 }
 
 func (a *agent) servers(t testing.TB) []serverObj {
 	t.Helper()
-	r := a.call(t, http.MethodGet, "/servers", nil).expect(t, http.StatusOK)
-	var out struct {
-		Servers []json.RawMessage `json:"servers"`
-	}
-	r.decode(t, &out)
-	if out.Servers == nil {
-		t.Fatalf("GET /servers must answer a (possibly empty) list: %s", r)
-	}
-	list := make([]serverObj, len(out.Servers))
-	for i, raw := range out.Servers {
-		requireKeys(t, "servers[]", raw, serverKeys...)
-		if err := json.Unmarshal(raw, &list[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return list
+	return decodeList[serverObj](t, a.call(t, http.MethodGet, "/servers", nil).Expect(t, http.StatusOK), "servers", serverKeys)
 }
 
 func (a *agent) backups(t testing.TB) []backupObj {
 	t.Helper()
-	r := a.call(t, http.MethodGet, "/backups", nil).expect(t, http.StatusOK)
-	var out struct {
-		Backups []json.RawMessage `json:"backups"`
-	}
-	r.decode(t, &out)
-	if out.Backups == nil {
-		t.Fatalf("GET /backups must answer a (possibly empty) list: %s", r)
-	}
-	list := make([]backupObj, len(out.Backups))
-	for i, raw := range out.Backups {
-		requireKeys(t, "backups[]", raw, backupKeys...)
-		if err := json.Unmarshal(raw, &list[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return list
+	return decodeList[backupObj](t, a.call(t, http.MethodGet, "/backups", nil).Expect(t, http.StatusOK), "backups", backupKeys)
 }
 
-func decodeBackup(t testing.TB, r *response) backupObj {
+func decodeBackup(t testing.TB, r *apiclient.Answer) backupObj {
 	t.Helper()
-	var out map[string]json.RawMessage
-	r.decode(t, &out)
-	raw, ok := out["backup"]
-	if !ok {
-		t.Fatalf("no backup in %s", r)
-	}
-	requireKeys(t, "backup", raw, backupKeys...)
-	var b backupObj
-	if err := json.Unmarshal(raw, &b); err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return decodeObj[backupObj](t, r, "backup", backupKeys)
 }
 
 // advance moves the sandbox clock and returns the new sandbox time.
 func (a *agent) advance(t testing.TB, seconds int64) time.Time {
 	t.Helper()
-	r := a.call(t, http.MethodPost, "/sandbox/clock/advance", map[string]int64{"seconds": seconds}).expect(t, http.StatusOK)
+	r := a.call(t, http.MethodPost, "/sandbox/clock/advance", map[string]int64{"seconds": seconds}).Expect(t, http.StatusOK)
 	var out struct {
 		Now string `json:"now"`
 	}
-	r.decode(t, &out)
+	r.Decode(t, &out)
 	now, err := time.Parse(time.RFC3339, out.Now)
 	if err != nil {
 		t.Fatalf("advance answered a bad time: %s", r)

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/cryptovps/cryptovps/tests/apiclient"
 )
 
 // garbage sends a few dozen malformed requests. None may answer 5xx, each
@@ -117,29 +119,29 @@ func (j *journey) garbage(t *testing.T) {
 
 	beforeBal := g.billing(t)
 	for _, p := range probes {
-		req := request{Method: p.method, Path: p.path, Body: p.body, Header: p.header}
+		req := apiclient.Request{Method: p.method, Path: p.path, Body: p.body, Header: p.header}
 		if !p.anon {
 			req.Token = g.token
 		}
-		r, err := roundTrip(j.srv.base, req)
+		r, err := j.srv.Client().Send(req)
 		if err != nil {
-			t.Fatalf("%s: %s %s: no HTTP answer: %v", p.name, p.method, p.path, err)
+			t.Fatalf("%s: %v", p.name, err)
 		}
 		if r.Status < 400 || r.Status >= 500 {
 			t.Errorf("%s: want a 4xx: %s", p.name, r)
 		}
 		if r.Status >= 400 && r.Method != http.MethodHead && strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-			var e apiErr
-			r.decode(t, &e)
+			var e apiclient.ErrorBody
+			r.Decode(t, &e)
 			if e.Code == "" || e.Error == "" {
 				t.Errorf("%s: an error answer without code or error: %s", p.name, r)
 			}
 		}
-		if !j.srv.alive() {
-			t.Fatalf("%s: the server died: %v", p.name, j.srv.err)
+		if exited, err := j.srv.Exited(); exited {
+			t.Fatalf("%s: the server died: %v", p.name, err)
 		}
 	}
-	j.srv.do(t, request{Method: http.MethodGet, Path: "/healthz"}).expect(t, http.StatusOK)
+	j.srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/healthz"}).Expect(t, http.StatusOK)
 	if list := g.servers(t); len(list) != 0 {
 		t.Errorf("garbage deployed servers: %+v", list)
 	}
@@ -149,7 +151,7 @@ func (j *journey) garbage(t *testing.T) {
 	var tps struct {
 		Topups []topupObj `json:"topups"`
 	}
-	g.call(t, http.MethodGet, "/billing/topups", nil).expect(t, http.StatusOK).decode(t, &tps)
+	g.call(t, http.MethodGet, "/billing/topups", nil).Expect(t, http.StatusOK).Decode(t, &tps)
 	if len(tps.Topups) != 0 {
 		t.Errorf("garbage opened top-ups: %+v", tps.Topups)
 	}

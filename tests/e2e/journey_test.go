@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cryptovps/cryptovps/tests/apiclient"
 )
 
 const (
@@ -85,7 +87,7 @@ func TestAgentJourney(t *testing.T) {
 			t.FailNow() // the steps share one clock and one history
 		}
 	}
-	if strings.Contains(srv.logTail(1<<20), "panic") {
+	if strings.Contains(srv.Log(), "panic") {
 		t.Fatalf("the server log mentions a panic")
 	}
 	t.Logf("journey took %s", time.Since(start).Round(time.Millisecond))
@@ -137,9 +139,9 @@ func (j *journey) happyPath(t *testing.T) {
 	}
 
 	// 6. destroy
-	r := a.call(t, http.MethodDelete, "/servers/"+s.ID, nil).expect(t, http.StatusAccepted)
+	r := a.call(t, http.MethodDelete, "/servers/"+s.ID, nil).Expect(t, http.StatusAccepted)
 	var ok map[string]any
-	r.decode(t, &ok)
+	r.Decode(t, &ok)
 	if len(ok) != 1 || ok["ok"] != true {
 		t.Fatalf(`DELETE must answer {"ok":true}: %s`, r)
 	}
@@ -166,7 +168,7 @@ func (j *journey) waitGone(t testing.TB, a *agent, id string) {
 		if r.Status == http.StatusNotFound {
 			return
 		}
-		s := decodeServer(t, r.expect(t, http.StatusOK), "server")
+		s := decodeServer(t, r.Expect(t, http.StatusOK), "server")
 		switch s.Status {
 		case "DESTROYED":
 			return
@@ -197,11 +199,11 @@ var wantPlans = map[string]string{
 const wantRegions = "ams fra par lon mad waw sto ewr ord dfw atl mia sea lax sjc yto mex sao scl nrt icn sgp blr bom del syd mel jnb tlv"
 
 func (j *journey) guide(t *testing.T) {
-	r := j.srv.do(t, request{Method: http.MethodGet, Path: "/llms.txt"}).expect(t, http.StatusOK)
+	r := j.srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/llms.txt"}).Expect(t, http.StatusOK)
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		t.Fatalf("/llms.txt Content-Type %q, want text/plain", ct)
 	}
-	text := string(r.Body)
+	text := string(r.Raw)
 	// Every endpoint is named ...
 	named := map[string]bool{}
 	for _, m := range regexp.MustCompile(`(?m)\b(GET|POST|DELETE|PUT|PATCH) (/[A-Za-z0-9_./:<>-]*[A-Za-z0-9_>])`).FindAllStringSubmatch(text, -1) {
@@ -222,8 +224,8 @@ func (j *journey) guide(t *testing.T) {
 			t.Errorf("/llms.txt names %s, which this test does not know as an endpoint", e)
 		}
 	}
-	if !strings.Contains(text, j.srv.base) {
-		t.Errorf("/llms.txt does not give this deployment's base URL %s", j.srv.base)
+	if !strings.Contains(text, j.srv.URL) {
+		t.Errorf("/llms.txt does not give this deployment's base URL %s", j.srv.URL)
 	}
 	for id := range wantPlans {
 		if !strings.Contains(text, id) {
@@ -237,7 +239,7 @@ func (j *journey) guide(t *testing.T) {
 			HourlyPrice string `json:"hourlyPrice"`
 		} `json:"plans"`
 	}
-	j.srv.do(t, request{Method: http.MethodGet, Path: "/plans"}).expect(t, http.StatusOK).decode(t, &plans)
+	j.srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/plans"}).Expect(t, http.StatusOK).Decode(t, &plans)
 	got := map[string]string{}
 	for _, p := range plans.Plans {
 		got[p.ID] = p.HourlyPrice
@@ -250,7 +252,7 @@ func (j *journey) guide(t *testing.T) {
 			ID string `json:"id"`
 		} `json:"regions"`
 	}
-	j.srv.do(t, request{Method: http.MethodGet, Path: "/regions"}).expect(t, http.StatusOK).decode(t, &regions)
+	j.srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/regions"}).Expect(t, http.StatusOK).Decode(t, &regions)
 	var ids []string
 	for _, r := range regions.Regions {
 		ids = append(ids, r.ID)
@@ -265,7 +267,7 @@ func (j *journey) guide(t *testing.T) {
 		Status string `json:"status"`
 		Now    string `json:"now"`
 	}
-	j.srv.do(t, request{Method: http.MethodGet, Path: "/healthz"}).expect(t, http.StatusOK).decode(t, &health)
+	j.srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/healthz"}).Expect(t, http.StatusOK).Decode(t, &health)
 	if health.Status != "ok" {
 		t.Errorf("/healthz status %q", health.Status)
 	}
@@ -277,11 +279,11 @@ func (j *journey) topup(t *testing.T) {
 	a := j.agents[0]
 	before := a.billing(t).Balance
 	r := a.call(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "25.00", "currency": "BTC"}).
-		expect(t, http.StatusCreated)
+		Expect(t, http.StatusCreated)
 	var out struct {
 		Topup topupObj `json:"topup"`
 	}
-	r.decode(t, &out)
+	r.Decode(t, &out)
 	tp := out.Topup
 	if tp.ID == "" || tp.Status != "PENDING" || tp.Amount != "25.00" || tp.Currency != "BTC" || tp.PayAddress == "" || tp.PaidAt != nil {
 		t.Fatalf("new top-up: %s", r)
@@ -289,7 +291,7 @@ func (j *journey) topup(t *testing.T) {
 	var list struct {
 		Topups []topupObj `json:"topups"`
 	}
-	a.call(t, http.MethodGet, "/billing/topups", nil).expect(t, http.StatusOK).decode(t, &list)
+	a.call(t, http.MethodGet, "/billing/topups", nil).Expect(t, http.StatusOK).Decode(t, &list)
 	if len(list.Topups) != 1 || list.Topups[0].ID != tp.ID {
 		t.Fatalf("GET /billing/topups: %+v", list.Topups)
 	}
@@ -297,14 +299,14 @@ func (j *journey) topup(t *testing.T) {
 		t.Fatalf("an unpaid top-up changed the balance from %s to %s", before, got)
 	}
 
-	r = a.call(t, http.MethodPost, "/sandbox/topups/"+tp.ID+"/pay", nil).expect(t, http.StatusOK)
-	r.decode(t, &out)
+	r = a.call(t, http.MethodPost, "/sandbox/topups/"+tp.ID+"/pay", nil).Expect(t, http.StatusOK)
+	r.Decode(t, &out)
 	if out.Topup.Status != "PAID" || out.Topup.PaidAt == nil {
 		t.Fatalf("paid top-up: %s", r)
 	}
 	sameMoney(t, "balance after the top-up", a.billing(t).Balance, add(t, before, "25.00"))
 	// Paying twice credits once.
-	a.call(t, http.MethodPost, "/sandbox/topups/"+tp.ID+"/pay", nil).expectErr(t, http.StatusConflict, "")
+	a.call(t, http.MethodPost, "/sandbox/topups/"+tp.ID+"/pay", nil).ExpectError(t, http.StatusConflict, "")
 	sameMoney(t, "balance after paying twice", a.billing(t).Balance, add(t, before, "25.00"))
 }
 
@@ -320,62 +322,62 @@ func (j *journey) errors(t *testing.T) {
 	t.Run("400", func(t *testing.T) {
 		beforeBal, beforeList := a.billing(t), a.servers(t)
 		e := a.call(t, http.MethodPost, "/servers", map[string]string{"label": "bad label!", "planId": "vc2-9c-999gb", "regionId": "atlantis"}).
-			expectErr(t, http.StatusBadRequest, "validation_failed")
+			ExpectError(t, http.StatusBadRequest, "validation_failed")
 		for _, f := range []string{"label", "planId", "regionId"} {
 			if e.Details[f] == "" {
 				t.Errorf("400 details do not name %s: %+v", f, e)
 			}
 		}
 		e = a.call(t, http.MethodPost, "/servers", map[string]any{"label": "ok", "planId": micro, "regionId": "ams", "isAdmin": true}).
-			expectErr(t, http.StatusBadRequest, "")
+			ExpectError(t, http.StatusBadRequest, "")
 		if e.Details["isAdmin"] == "" {
 			t.Errorf("an unknown field must be named in the details: %+v", e)
 		}
-		a.call(t, http.MethodPost, "/servers", `{"label":`).expectErr(t, http.StatusBadRequest, "")
+		a.call(t, http.MethodPost, "/servers", `{"label":`).ExpectError(t, http.StatusBadRequest, "")
 		e = a.call(t, http.MethodPost, "/servers", map[string]any{"label": 5, "planId": micro, "regionId": "ams"}).
-			expectErr(t, http.StatusBadRequest, "")
+			ExpectError(t, http.StatusBadRequest, "")
 		if e.Details["label"] == "" {
 			t.Errorf("a wrongly typed field must be named: %+v", e)
 		}
 		e = a.call(t, http.MethodPost, "/servers", map[string]string{"label": strings.Repeat("x", 65), "planId": micro, "regionId": "ams"}).
-			expectErr(t, http.StatusBadRequest, "")
+			ExpectError(t, http.StatusBadRequest, "")
 		if e.Details["label"] == "" {
 			t.Errorf("a 65-character label must be refused on label: %+v", e)
 		}
 		for _, count := range []int{0, 11, -1} {
 			e = a.call(t, http.MethodPost, "/servers/bulk", map[string]any{"label": "fleet", "count": count, "planId": micro, "regionId": "ams"}).
-				expectErr(t, http.StatusBadRequest, "")
+				ExpectError(t, http.StatusBadRequest, "")
 			if e.Details["count"] == "" {
 				t.Errorf("bulk count %d must be refused on count: %+v", count, e)
 			}
 		}
 		// 62 + "-10" is 65 characters: the suffix counts.
 		e = a.call(t, http.MethodPost, "/servers/bulk", map[string]any{"label": strings.Repeat("y", 62), "count": 10, "planId": micro, "regionId": "ams"}).
-			expectErr(t, http.StatusBadRequest, "")
+			ExpectError(t, http.StatusBadRequest, "")
 		if e.Details["label"] == "" {
 			t.Errorf("bulk label too long with its suffix must be refused on label: %+v", e)
 		}
-		e = j.srv.do(t, request{Method: http.MethodPost, Path: "/auth/register",
-			Body: map[string]string{"email": "not-an-email", "password": "long enough"}}).expectErr(t, http.StatusBadRequest, "")
+		e = j.srv.do(t, apiclient.Request{Method: http.MethodPost, Path: "/auth/register",
+			Body: map[string]string{"email": "not-an-email", "password": "long enough"}}).ExpectError(t, http.StatusBadRequest, "")
 		if e.Details["email"] == "" {
 			t.Errorf("a bad email must be named: %+v", e)
 		}
-		e = j.srv.do(t, request{Method: http.MethodPost, Path: "/auth/register",
-			Body: map[string]string{"email": "short@example.com", "password": "short"}}).expectErr(t, http.StatusBadRequest, "")
+		e = j.srv.do(t, apiclient.Request{Method: http.MethodPost, Path: "/auth/register",
+			Body: map[string]string{"email": "short@example.com", "password": "short"}}).ExpectError(t, http.StatusBadRequest, "")
 		if e.Details["password"] == "" {
 			t.Errorf("a short password must be named: %+v", e)
 		}
-		e = a.call(t, http.MethodPost, "/backups", map[string]string{}).expectErr(t, http.StatusBadRequest, "")
+		e = a.call(t, http.MethodPost, "/backups", map[string]string{}).ExpectError(t, http.StatusBadRequest, "")
 		if e.Details["serverId"] == "" {
 			t.Errorf("a missing serverId must be named: %+v", e)
 		}
 		e = a.call(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "0.001", "currency": "DOGE"}).
-			expectErr(t, http.StatusBadRequest, "")
+			ExpectError(t, http.StatusBadRequest, "")
 		if e.Details["amount"] == "" || e.Details["currency"] == "" {
 			t.Errorf("a bad top-up must name amount and currency: %+v", e)
 		}
 		for _, secs := range []int64{0, -60, 31*24*3600 + 1} {
-			e = a.call(t, http.MethodPost, "/sandbox/clock/advance", map[string]int64{"seconds": secs}).expectErr(t, http.StatusBadRequest, "")
+			e = a.call(t, http.MethodPost, "/sandbox/clock/advance", map[string]int64{"seconds": secs}).ExpectError(t, http.StatusBadRequest, "")
 			if e.Details["seconds"] == "" {
 				t.Errorf("advance by %d must be refused on seconds: %+v", secs, e)
 			}
@@ -383,7 +385,7 @@ func (j *journey) errors(t *testing.T) {
 		// A 64-character label is fine.
 		s := a.deploy(t, strings.Repeat("z", 64), micro, "ams")
 		j.sawServer(t, a, s)
-		a.call(t, http.MethodDelete, "/servers/"+s.ID, nil).expect(t, http.StatusAccepted)
+		a.call(t, http.MethodDelete, "/servers/"+s.ID, nil).Expect(t, http.StatusAccepted)
 		j.waitGone(t, a, s.ID)
 		// Bad input changed nothing.
 		if afterList := a.servers(t); len(afterList) != len(beforeList) {
@@ -393,16 +395,16 @@ func (j *journey) errors(t *testing.T) {
 	})
 
 	t.Run("401", func(t *testing.T) {
-		j.srv.do(t, request{Method: http.MethodGet, Path: "/servers"}).expectErr(t, http.StatusUnauthorized, "")
-		j.srv.do(t, request{Method: http.MethodGet, Path: "/billing", Header: http.Header{"Authorization": {"Basic YWdlbnQ6cHc="}}}).
-			expectErr(t, http.StatusUnauthorized, "")
-		wrong := j.srv.do(t, request{Method: http.MethodPost, Path: "/auth/login",
+		j.srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/servers"}).ExpectError(t, http.StatusUnauthorized, "")
+		j.srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/billing", Header: http.Header{"Authorization": {"Basic YWdlbnQ6cHc="}}}).
+			ExpectError(t, http.StatusUnauthorized, "")
+		wrong := j.srv.do(t, apiclient.Request{Method: http.MethodPost, Path: "/auth/login",
 			Body: map[string]string{"email": a.email, "password": "wrong password"}})
-		wrong.expectErr(t, http.StatusUnauthorized, "")
-		unknown := j.srv.do(t, request{Method: http.MethodPost, Path: "/auth/login",
+		wrong.ExpectError(t, http.StatusUnauthorized, "")
+		unknown := j.srv.do(t, apiclient.Request{Method: http.MethodPost, Path: "/auth/login",
 			Body: map[string]string{"email": "nobody@example.com", "password": "wrong password"}})
-		unknown.expectErr(t, http.StatusUnauthorized, "")
-		if !bytes.Equal(wrong.Body, unknown.Body) {
+		unknown.ExpectError(t, http.StatusUnauthorized, "")
+		if !bytes.Equal(wrong.Raw, unknown.Raw) {
 			t.Errorf("unknown email and wrong password must answer alike:\n%s\n%s", wrong, unknown)
 		}
 		// Tokens: malformed, signature of another token, alg none.
@@ -416,25 +418,25 @@ func (j *journey) errors(t *testing.T) {
 			"tampered":  parts[0] + "." + oparts[1] + "." + parts[2],
 			"alg none":  none,
 		} {
-			r := j.srv.do(t, request{Method: http.MethodGet, Path: "/auth/me", Token: tok})
+			r := j.srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/auth/me", Token: tok})
 			if r.Status != http.StatusUnauthorized {
 				t.Errorf("%s token: %s", name, r)
 			}
 		}
 		// Operator routes never take a customer token.
-		j.srv.do(t, request{Method: http.MethodGet, Path: "/admin/accounts/" + a.email, Token: a.token}).
-			expectErr(t, http.StatusUnauthorized, "")
+		j.srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/admin/accounts/" + a.email, Token: a.token}).
+			ExpectError(t, http.StatusUnauthorized, "")
 	})
 
 	t.Run("403 server limit", func(t *testing.T) {
 		l := j.agent(t, "fleet@example.com")
 		l.register(t)
 		r := l.call(t, http.MethodPost, "/servers/bulk", map[string]any{"label": "fleet", "count": 10, "planId": micro, "regionId": "ams"}).
-			expect(t, http.StatusAccepted)
+			Expect(t, http.StatusAccepted)
 		var out struct {
 			Servers []json.RawMessage `json:"servers"`
 		}
-		r.decode(t, &out)
+		r.Decode(t, &out)
 		if len(out.Servers) != 10 {
 			t.Fatalf("bulk of 10 answered %d servers", len(out.Servers))
 		}
@@ -450,17 +452,17 @@ func (j *journey) errors(t *testing.T) {
 		sameMoney(t, "balance after a bulk of 10", l.billing(t).Balance, sub(t, "10.00", microPH, 10))
 		// The 11th server.
 		e := l.call(t, http.MethodPost, "/servers", map[string]string{"label": "eleventh", "planId": micro, "regionId": "ams"}).
-			expectErr(t, http.StatusForbidden, "")
+			ExpectError(t, http.StatusForbidden, "")
 		if msg := strings.ToLower(e.Error); !strings.Contains(msg, "limit") || strings.Count(msg, "limit reached") > 1 {
 			t.Errorf("the 403 must say, once, that it is the limit: %+v", e)
 		}
 		l.call(t, http.MethodPost, "/servers/bulk", map[string]any{"label": "more", "count": 1, "planId": micro, "regionId": "ams"}).
-			expectErr(t, http.StatusForbidden, e.Code)
+			ExpectError(t, http.StatusForbidden, e.Code)
 		if n := len(l.servers(t)); n != 10 {
 			t.Fatalf("%d servers after the refused 11th", n)
 		}
 		// The operator raises the limit with the CLI while the server runs.
-		out2, err := j.srv.cli(t, "accounts", "set-limit", l.email, "11", "--data-dir", j.srv.dataDir, "--server", j.srv.base)
+		out2, err := j.srv.CLI(t, "accounts", "set-limit", l.email, "11", "--data-dir", j.srv.DataDir, "--server", j.srv.URL)
 		if err != nil {
 			t.Fatalf("accounts set-limit: %v", err)
 		}
@@ -472,7 +474,7 @@ func (j *journey) errors(t *testing.T) {
 		}
 		j.sawServer(t, l, l.deploy(t, "eleventh", micro, "ams"))
 		l.call(t, http.MethodPost, "/servers", map[string]string{"label": "twelfth", "planId": micro, "regionId": "ams"}).
-			expectErr(t, http.StatusForbidden, e.Code)
+			ExpectError(t, http.StatusForbidden, e.Code)
 	})
 
 	t.Run("403 suspended", func(t *testing.T) {
@@ -481,7 +483,7 @@ func (j *journey) errors(t *testing.T) {
 		box := s.deploy(t, "suspect-box", micro, "ams")
 		j.sawServer(t, s, box)
 		cli := func(args ...string) (string, error) {
-			return j.srv.cli(t, append(append([]string{"accounts"}, args...), "--data-dir", j.srv.dataDir, "--server", j.srv.base)...)
+			return j.srv.CLI(t, append(append([]string{"accounts"}, args...), "--data-dir", j.srv.DataDir, "--server", j.srv.URL)...)
 		}
 		if _, err := cli("suspend", s.email); err == nil {
 			t.Errorf("accounts suspend without --reason must fail")
@@ -489,7 +491,7 @@ func (j *journey) errors(t *testing.T) {
 		if _, err := cli("suspend", "nobody@example.com", "--reason", "x"); err == nil {
 			t.Errorf("accounts suspend of an unknown account must fail")
 		}
-		if _, err := j.srv.cli(t, "accounts", "suspend", s.email, "--reason", "x", "--admin-token", "not-the-token", "--server", j.srv.base); err == nil {
+		if _, err := j.srv.CLI(t, "accounts", "suspend", s.email, "--reason", "x", "--admin-token", "not-the-token", "--server", j.srv.URL); err == nil {
 			t.Errorf("accounts suspend with a wrong operator token must fail")
 		}
 		out, err := cli("suspend", s.email, "--reason", "x")
@@ -500,13 +502,13 @@ func (j *journey) errors(t *testing.T) {
 			t.Errorf("accounts suspend printed %q", out)
 		}
 		e := s.call(t, http.MethodPost, "/servers", map[string]string{"label": "more", "planId": micro, "regionId": "ams"}).
-			expectErr(t, http.StatusForbidden, "")
+			ExpectError(t, http.StatusForbidden, "")
 		if !strings.Contains(strings.ToLower(e.Error), "suspend") {
 			t.Errorf("the 403 must say the account is suspended: %+v", e)
 		}
-		s.call(t, http.MethodDelete, "/servers/"+box.ID, nil).expectErr(t, http.StatusForbidden, e.Code)
-		s.call(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "5.00", "currency": "ETH"}).expectErr(t, http.StatusForbidden, e.Code)
-		s.call(t, http.MethodPost, "/backups", map[string]string{"serverId": box.ID}).expectErr(t, http.StatusForbidden, e.Code)
+		s.call(t, http.MethodDelete, "/servers/"+box.ID, nil).ExpectError(t, http.StatusForbidden, e.Code)
+		s.call(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "5.00", "currency": "ETH"}).ExpectError(t, http.StatusForbidden, e.Code)
+		s.call(t, http.MethodPost, "/backups", map[string]string{"serverId": box.ID}).ExpectError(t, http.StatusForbidden, e.Code)
 		// Reading is still fine.
 		if list := s.servers(t); len(list) != 1 {
 			t.Errorf("a suspended account reads its servers: %+v", list)
@@ -529,28 +531,28 @@ func (j *journey) errors(t *testing.T) {
 	t.Run("404", func(t *testing.T) {
 		unknown := "0b7e6f1c-3c8e-4c55-9d3e-2f7b1a9c0d11"
 		nf := a.call(t, http.MethodGet, "/servers/"+unknown, nil)
-		nf.expectErr(t, http.StatusNotFound, "")
+		nf.ExpectError(t, http.StatusNotFound, "")
 		theirs := a.call(t, http.MethodGet, "/servers/"+otherSrv.ID, nil)
-		theirs.expectErr(t, http.StatusNotFound, "")
-		if !bytes.Equal(nf.Body, theirs.Body) {
+		theirs.ExpectError(t, http.StatusNotFound, "")
+		if !bytes.Equal(nf.Raw, theirs.Raw) {
 			t.Errorf("another account's server must look exactly like a missing one:\n%s\n%s", nf, theirs)
 		}
-		a.call(t, http.MethodDelete, "/servers/"+otherSrv.ID, nil).expectErr(t, http.StatusNotFound, "")
-		a.call(t, http.MethodPost, "/backups", map[string]string{"serverId": otherSrv.ID}).expectErr(t, http.StatusNotFound, "")
-		a.call(t, http.MethodPost, "/backups", map[string]string{"serverId": unknown}).expectErr(t, http.StatusNotFound, "")
-		a.call(t, http.MethodGet, "/servers/not-a-server-id", nil).expectErr(t, http.StatusNotFound, "")
-		a.call(t, http.MethodPost, "/backups/"+unknown+"/restore", nil).expectErr(t, http.StatusNotFound, "")
-		a.call(t, http.MethodDelete, "/backups/"+unknown, nil).expectErr(t, http.StatusNotFound, "")
+		a.call(t, http.MethodDelete, "/servers/"+otherSrv.ID, nil).ExpectError(t, http.StatusNotFound, "")
+		a.call(t, http.MethodPost, "/backups", map[string]string{"serverId": otherSrv.ID}).ExpectError(t, http.StatusNotFound, "")
+		a.call(t, http.MethodPost, "/backups", map[string]string{"serverId": unknown}).ExpectError(t, http.StatusNotFound, "")
+		a.call(t, http.MethodGet, "/servers/not-a-server-id", nil).ExpectError(t, http.StatusNotFound, "")
+		a.call(t, http.MethodPost, "/backups/"+unknown+"/restore", nil).ExpectError(t, http.StatusNotFound, "")
+		a.call(t, http.MethodDelete, "/backups/"+unknown, nil).ExpectError(t, http.StatusNotFound, "")
 		// Another account's top-up can be neither seen nor paid.
 		var tps struct {
 			Topups []topupObj `json:"topups"`
 		}
-		a.call(t, http.MethodGet, "/billing/topups", nil).expect(t, http.StatusOK).decode(t, &tps)
+		a.call(t, http.MethodGet, "/billing/topups", nil).Expect(t, http.StatusOK).Decode(t, &tps)
 		if len(tps.Topups) == 0 {
 			t.Fatal("the first agent has no top-up")
 		}
-		other.call(t, http.MethodGet, "/billing/topups/"+tps.Topups[0].ID, nil).expectErr(t, http.StatusNotFound, "")
-		other.call(t, http.MethodPost, "/sandbox/topups/"+tps.Topups[0].ID+"/pay", nil).expectErr(t, http.StatusNotFound, "")
+		other.call(t, http.MethodGet, "/billing/topups/"+tps.Topups[0].ID, nil).ExpectError(t, http.StatusNotFound, "")
+		other.call(t, http.MethodPost, "/sandbox/topups/"+tps.Topups[0].ID+"/pay", nil).ExpectError(t, http.StatusNotFound, "")
 		// And the other account's server is untouched.
 		if got := other.server(t, otherSrv.ID); got.Status != "PROVISIONING" && got.Status != "ACTIVE" {
 			t.Errorf("the other account's server is %s", got.Status)
@@ -560,13 +562,13 @@ func (j *journey) errors(t *testing.T) {
 	t.Run("409", func(t *testing.T) {
 		s := a.deploy(t, "twice", micro, "ams")
 		j.sawServer(t, a, s)
-		a.call(t, http.MethodDelete, "/servers/"+s.ID, nil).expect(t, http.StatusAccepted)
-		a.call(t, http.MethodDelete, "/servers/"+s.ID, nil).expectErr(t, http.StatusConflict, "")
+		a.call(t, http.MethodDelete, "/servers/"+s.ID, nil).Expect(t, http.StatusAccepted)
+		a.call(t, http.MethodDelete, "/servers/"+s.ID, nil).ExpectError(t, http.StatusConflict, "")
 		j.waitGone(t, a, s.ID)
-		a.call(t, http.MethodDelete, "/servers/"+s.ID, nil).expectErr(t, http.StatusConflict, "")
+		a.call(t, http.MethodDelete, "/servers/"+s.ID, nil).ExpectError(t, http.StatusConflict, "")
 		for _, email := range []string{a.email, strings.ToUpper(a.email)} {
-			j.srv.do(t, request{Method: http.MethodPost, Path: "/auth/register",
-				Body: map[string]string{"email": email, "password": "another password"}}).expectErr(t, http.StatusConflict, "")
+			j.srv.do(t, apiclient.Request{Method: http.MethodPost, Path: "/auth/register",
+				Body: map[string]string{"email": email, "password": "another password"}}).ExpectError(t, http.StatusConflict, "")
 		}
 		// The first registration stands.
 		a.login(t)
@@ -576,52 +578,52 @@ func (j *journey) errors(t *testing.T) {
 		const limit = 64 << 10
 		// A request of exactly 64 KiB is read (and refused on its content).
 		exact := padJSON(t, `{"label":"bad label!","planId":"vc2-1c-1gb","regionId":"ams"}`, limit)
-		a.call(t, http.MethodPost, "/servers", exact).expectErr(t, http.StatusBadRequest, "")
+		a.call(t, http.MethodPost, "/servers", exact).ExpectError(t, http.StatusBadRequest, "")
 		over := padJSON(t, `{"label":"big","planId":"vc2-1c-1gb","regionId":"ams"}`, limit+1)
-		a.call(t, http.MethodPost, "/servers", over).expectErr(t, http.StatusRequestEntityTooLarge, "")
+		a.call(t, http.MethodPost, "/servers", over).ExpectError(t, http.StatusRequestEntityTooLarge, "")
 		// Without a Content-Length (chunked) too.
-		j.srv.do(t, request{Method: http.MethodPost, Path: "/servers", Token: a.token, Body: io.Reader(bytes.NewReader(over))}).
-			expectErr(t, http.StatusRequestEntityTooLarge, "")
-		j.srv.do(t, request{Method: http.MethodPost, Path: "/auth/register", Body: padJSON(t, `{"email":"big@example.com","password":"long enough"}`, 1<<20)}).
-			expectErr(t, http.StatusRequestEntityTooLarge, "")
+		j.srv.do(t, apiclient.Request{Method: http.MethodPost, Path: "/servers", Token: a.token, Body: io.Reader(bytes.NewReader(over))}).
+			ExpectError(t, http.StatusRequestEntityTooLarge, "")
+		j.srv.do(t, apiclient.Request{Method: http.MethodPost, Path: "/auth/register", Body: padJSON(t, `{"email":"big@example.com","password":"long enough"}`, 1<<20)}).
+			ExpectError(t, http.StatusRequestEntityTooLarge, "")
 		// Nothing was deployed or registered.
 		for _, s := range a.servers(t) {
 			if s.Label == "big" {
 				t.Errorf("a 413 request deployed %+v", s)
 			}
 		}
-		j.srv.do(t, request{Method: http.MethodPost, Path: "/auth/login",
-			Body: map[string]string{"email": "big@example.com", "password": "long enough"}}).expectErr(t, http.StatusUnauthorized, "")
+		j.srv.do(t, apiclient.Request{Method: http.MethodPost, Path: "/auth/login",
+			Body: map[string]string{"email": "big@example.com", "password": "long enough"}}).ExpectError(t, http.StatusUnauthorized, "")
 	})
 
 	t.Run("422", func(t *testing.T) {
 		i := j.agent(t, "careful@example.com")
 		i.register(t)
 		body := map[string]string{"label": "once", "planId": micro, "regionId": "ams"}
-		r1 := i.call(t, http.MethodPost, "/servers", body, "Idempotency-Key", "deploy-once-1").expect(t, http.StatusAccepted)
+		r1 := i.call(t, http.MethodPost, "/servers", body, "Idempotency-Key", "deploy-once-1").Expect(t, http.StatusAccepted)
 		s1 := decodeServer(t, r1, "server")
 		j.sawServer(t, i, s1)
-		r2 := i.call(t, http.MethodPost, "/servers", body, "Idempotency-Key", "deploy-once-1").expect(t, http.StatusAccepted)
-		if s2 := decodeServer(t, r2, "server"); s2.ID != s1.ID || !bytes.Equal(r1.Body, r2.Body) {
+		r2 := i.call(t, http.MethodPost, "/servers", body, "Idempotency-Key", "deploy-once-1").Expect(t, http.StatusAccepted)
+		if s2 := decodeServer(t, r2, "server"); s2.ID != s1.ID || !bytes.Equal(r1.Raw, r2.Raw) {
 			t.Errorf("a replay must answer the first answer:\n%s\n%s", r1, r2)
 		}
 		if r2.Header.Get("Idempotent-Replayed") != "true" {
 			t.Errorf("a replay is marked Idempotent-Replayed: true: %v", r2.Header)
 		}
 		other := map[string]string{"label": "twice", "planId": micro, "regionId": "ams"}
-		i.call(t, http.MethodPost, "/servers", other, "Idempotency-Key", "deploy-once-1").expectErr(t, http.StatusUnprocessableEntity, "")
+		i.call(t, http.MethodPost, "/servers", other, "Idempotency-Key", "deploy-once-1").ExpectError(t, http.StatusUnprocessableEntity, "")
 		if n := len(i.servers(t)); n != 1 {
 			t.Errorf("%d servers after one deploy, one replay and one refusal", n)
 		}
 		sameMoney(t, "balance after one idempotent deploy", i.billing(t).Balance, sub(t, "10.00", microPH, 1))
 		// Keys are scoped to the account: the same key elsewhere is a new deploy.
-		r3 := a.call(t, http.MethodPost, "/servers", body, "Idempotency-Key", "deploy-once-1").expect(t, http.StatusAccepted)
+		r3 := a.call(t, http.MethodPost, "/servers", body, "Idempotency-Key", "deploy-once-1").Expect(t, http.StatusAccepted)
 		s3 := decodeServer(t, r3, "server")
 		j.sawServer(t, a, s3)
 		if s3.ID == s1.ID || r3.Header.Get("Idempotent-Replayed") != "" {
 			t.Errorf("another account's key replayed: %s", r3)
 		}
-		a.call(t, http.MethodDelete, "/servers/"+s3.ID, nil).expect(t, http.StatusAccepted)
+		a.call(t, http.MethodDelete, "/servers/"+s3.ID, nil).Expect(t, http.StatusAccepted)
 	})
 
 	t.Run("30 concurrent deploys", func(t *testing.T) {
@@ -632,7 +634,7 @@ func (j *journey) errors(t *testing.T) {
 		var wg sync.WaitGroup
 		for k := range n {
 			wg.Go(func() {
-				r, err := roundTrip(j.srv.base, request{Method: http.MethodPost, Path: "/servers", Token: c.token,
+				r, err := j.srv.Client().Send(apiclient.Request{Method: http.MethodPost, Path: "/servers", Token: c.token,
 					Body: map[string]string{"label": fmt.Sprintf("racer-%d", k), "planId": micro, "regionId": "ams"}})
 				if err == nil {
 					statuses[k] = r.Status
@@ -701,11 +703,11 @@ func (j *journey) billingAcrossTime(t *testing.T) {
 		bs = append(bs, s)
 	}
 	r := p.call(t, http.MethodPost, "/servers/bulk", map[string]any{"label": "beast", "count": 10, "planId": beast, "regionId": "fra"}).
-		expect(t, http.StatusAccepted)
+		Expect(t, http.StatusAccepted)
 	var bulk struct {
 		Servers []serverObj `json:"servers"`
 	}
-	r.decode(t, &bulk)
+	r.Decode(t, &bulk)
 	for _, s := range bulk.Servers {
 		j.sawServer(t, p, s)
 	}
@@ -730,7 +732,7 @@ func (j *journey) billingAcrossTime(t *testing.T) {
 	oldToken := b.token
 	b.advance(t, 3*3600)
 	// Tokens expire on the sandbox clock: the agent logs in again (call does).
-	j.srv.do(t, request{Method: http.MethodGet, Path: "/billing", Token: oldToken}).expectErr(t, http.StatusUnauthorized, "token_expired")
+	j.srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/billing", Token: oldToken}).ExpectError(t, http.StatusUnauthorized, "token_expired")
 
 	b1 := b.billing(t)
 	sameMoney(t, "balance 3 hours later", b1.Balance, sub(t, b0.Balance, microPH, 3*2))
@@ -755,12 +757,12 @@ func (j *journey) billingAcrossTime(t *testing.T) {
 
 	// 402: destroy one (suspended servers hold a slot) and ask for a Beast
 	// the balance (0.16) does not cover.
-	p.call(t, http.MethodDelete, "/servers/"+list[0].ID, nil).expect(t, http.StatusAccepted)
+	p.call(t, http.MethodDelete, "/servers/"+list[0].ID, nil).Expect(t, http.StatusAccepted)
 	j.waitGone(t, p, list[0].ID) // DESTROYING still holds its slot
 	e := p.call(t, http.MethodPost, "/servers", map[string]string{"label": "one-more", "planId": beast, "regionId": "fra"}).
-		expectErr(t, http.StatusPaymentRequired, "")
+		ExpectError(t, http.StatusPaymentRequired, "")
 	p.call(t, http.MethodPost, "/servers/bulk", map[string]any{"label": "more", "count": 1, "planId": beast, "regionId": "fra"}).
-		expectErr(t, http.StatusPaymentRequired, e.Code)
+		ExpectError(t, http.StatusPaymentRequired, e.Code)
 	sameMoney(t, "spender's balance after the 402s", p.billing(t).Balance, sub(t, p0.Balance, beastPH, 5*10))
 
 	// A paid top-up brings the suspended servers back and bills their hour.
@@ -768,8 +770,8 @@ func (j *journey) billingAcrossTime(t *testing.T) {
 		Topup topupObj `json:"topup"`
 	}
 	p.call(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "25.00", "currency": "USDC"}).
-		expect(t, http.StatusCreated).decode(t, &tp)
-	p.call(t, http.MethodPost, "/sandbox/topups/"+tp.Topup.ID+"/pay", nil).expect(t, http.StatusOK)
+		Expect(t, http.StatusCreated).Decode(t, &tp)
+	p.call(t, http.MethodPost, "/sandbox/topups/"+tp.Topup.ID+"/pay", nil).Expect(t, http.StatusOK)
 	// 0.16 + 25.00 - 9 x 0.164: the 9 remaining servers pay the hour they resume in.
 	resumed := new(big.Rat).Add(sub(t, p0.Balance, beastPH, 5*10+9), dec(t, "25.00"))
 	sameMoney(t, "spender's balance after the top-up resumed 9 servers", p.billing(t).Balance, resumed)
@@ -797,11 +799,11 @@ func (j *journey) backupsLifecycle(t *testing.T) {
 	// Only an ACTIVE server of yours can be backed up.
 	tmp := k.deploy(t, "k-tmp", micro, "sgp")
 	j.sawServer(t, k, tmp)
-	k.call(t, http.MethodPost, "/backups", map[string]string{"serverId": tmp.ID}).expectErr(t, http.StatusConflict, "")
-	k.call(t, http.MethodDelete, "/servers/"+tmp.ID, nil).expect(t, http.StatusAccepted)
-	k.call(t, http.MethodPost, "/backups", map[string]string{"serverId": "not-an-id"}).expectErr(t, http.StatusBadRequest, "")
+	k.call(t, http.MethodPost, "/backups", map[string]string{"serverId": tmp.ID}).ExpectError(t, http.StatusConflict, "")
+	k.call(t, http.MethodDelete, "/servers/"+tmp.ID, nil).Expect(t, http.StatusAccepted)
+	k.call(t, http.MethodPost, "/backups", map[string]string{"serverId": "not-an-id"}).ExpectError(t, http.StatusBadRequest, "")
 
-	r := k.call(t, http.MethodPost, "/backups", map[string]string{"serverId": orig.ID}).expect(t, http.StatusAccepted)
+	r := k.call(t, http.MethodPost, "/backups", map[string]string{"serverId": orig.ID}).Expect(t, http.StatusAccepted)
 	bk := decodeBackup(t, r)
 	if bk.Status != "PENDING" || bk.ServerID != orig.ID || bk.Label != "k-box" || bk.Region != "sgp" || bk.Plan != micro {
 		t.Fatalf("new backup: %s", r)
@@ -815,9 +817,9 @@ func (j *journey) backupsLifecycle(t *testing.T) {
 		t.Fatalf("GET /backups after the request: %+v", list)
 	}
 	// Not restorable while PENDING; not visible to anyone else.
-	k.call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil).expectErr(t, http.StatusConflict, "")
-	j.agents[0].call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil).expectErr(t, http.StatusNotFound, "")
-	j.agents[0].call(t, http.MethodDelete, "/backups/"+bk.ID, nil).expectErr(t, http.StatusNotFound, "")
+	k.call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil).ExpectError(t, http.StatusConflict, "")
+	j.agents[0].call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil).ExpectError(t, http.StatusNotFound, "")
+	j.agents[0].call(t, http.MethodDelete, "/backups/"+bk.ID, nil).ExpectError(t, http.StatusNotFound, "")
 	for _, other := range j.agents[0].backups(t) {
 		if other.ID == bk.ID {
 			t.Fatalf("another account lists the backup")
@@ -832,7 +834,7 @@ func (j *journey) backupsLifecycle(t *testing.T) {
 	sameMoney(t, "balance across a backup", k.billing(t).Balance, sub(t, balBefore, microPH, 1)) // k-tmp's first hour
 
 	// The backup survives its server.
-	k.call(t, http.MethodDelete, "/servers/"+orig.ID, nil).expect(t, http.StatusAccepted)
+	k.call(t, http.MethodDelete, "/servers/"+orig.ID, nil).Expect(t, http.StatusAccepted)
 	j.waitGone(t, k, orig.ID)
 	j.waitGone(t, k, tmp.ID)
 	if list := k.backups(t); len(list) != 1 || list[0].Status != "AVAILABLE" {
@@ -841,13 +843,13 @@ func (j *journey) backupsLifecycle(t *testing.T) {
 
 	// Restore: a deploy with its first hour charged, Idempotency-Key honoured.
 	beforeRestore := k.billing(t).Balance
-	r = k.call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil, "Idempotency-Key", "restore-k-box").expect(t, http.StatusAccepted)
+	r = k.call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil, "Idempotency-Key", "restore-k-box").Expect(t, http.StatusAccepted)
 	restored := decodeServer(t, r, "server")
 	j.sawServer(t, k, restored)
 	if restored.ID == orig.ID || restored.Status != "PROVISIONING" || restored.Plan != micro || restored.Region != "sgp" || restored.Label != "k-box" {
 		t.Fatalf("restore answered %s", r)
 	}
-	again := k.call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil, "Idempotency-Key", "restore-k-box").expect(t, http.StatusAccepted)
+	again := k.call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil, "Idempotency-Key", "restore-k-box").Expect(t, http.StatusAccepted)
 	if decodeServer(t, again, "server").ID != restored.ID || again.Header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("a replayed restore must answer the same server: %s", again)
 	}
@@ -861,12 +863,12 @@ func (j *journey) backupsLifecycle(t *testing.T) {
 	// Restore is a deploy: the server limit applies.
 	cli := func(args ...string) {
 		t.Helper()
-		if _, err := j.srv.cli(t, append(append([]string{"accounts"}, args...), "--data-dir", j.srv.dataDir, "--server", j.srv.base)...); err != nil {
+		if _, err := j.srv.CLI(t, append(append([]string{"accounts"}, args...), "--data-dir", j.srv.DataDir, "--server", j.srv.URL)...); err != nil {
 			t.Fatalf("accounts %v: %v", args, err)
 		}
 	}
 	cli("set-limit", k.email, "1")
-	k.call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil).expectErr(t, http.StatusForbidden, "server_limit")
+	k.call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil).ExpectError(t, http.StatusForbidden, "server_limit")
 	cli("set-limit", k.email, "10")
 
 	// A backup of a "sandbox-fail-backup" server fails: ERROR, listed, not restorable.
@@ -874,28 +876,28 @@ func (j *journey) backupsLifecycle(t *testing.T) {
 	j.sawServer(t, k, doomed)
 	doomed = k.waitFor(t, doomed.ID, "ACTIVE")
 	j.sawServer(t, k, doomed)
-	failed := decodeBackup(t, k.call(t, http.MethodPost, "/backups", map[string]string{"serverId": doomed.ID}).expect(t, http.StatusAccepted))
+	failed := decodeBackup(t, k.call(t, http.MethodPost, "/backups", map[string]string{"serverId": doomed.ID}).Expect(t, http.StatusAccepted))
 	k.advance(t, 180)
 	fb, ok := find(k.backups(t), func(b backupObj) bool { return b.ID == failed.ID })
 	if !ok || fb.Status != "ERROR" {
 		t.Fatalf("a sandbox-fail-backup backup must end in ERROR: %+v", k.backups(t))
 	}
-	k.call(t, http.MethodPost, "/backups/"+failed.ID+"/restore", nil).expectErr(t, http.StatusConflict, "")
-	k.call(t, http.MethodDelete, "/backups/"+failed.ID, nil).expect(t, http.StatusAccepted)
-	k.call(t, http.MethodDelete, "/servers/"+doomed.ID, nil).expect(t, http.StatusAccepted)
+	k.call(t, http.MethodPost, "/backups/"+failed.ID+"/restore", nil).ExpectError(t, http.StatusConflict, "")
+	k.call(t, http.MethodDelete, "/backups/"+failed.ID, nil).Expect(t, http.StatusAccepted)
+	k.call(t, http.MethodDelete, "/servers/"+doomed.ID, nil).Expect(t, http.StatusAccepted)
 	j.waitGone(t, k, doomed.ID)
 
 	// DELETE /backups/:id: gone at once, a second delete is 404.
-	r = k.call(t, http.MethodPost, "/backups", map[string]string{"serverId": restored.ID}).expect(t, http.StatusAccepted)
+	r = k.call(t, http.MethodPost, "/backups", map[string]string{"serverId": restored.ID}).Expect(t, http.StatusAccepted)
 	second := decodeBackup(t, r)
-	r = k.call(t, http.MethodDelete, "/backups/"+second.ID, nil).expect(t, http.StatusAccepted)
-	if !bytes.Equal(bytes.TrimSpace(r.Body), []byte(`{"ok":true}`)) {
+	r = k.call(t, http.MethodDelete, "/backups/"+second.ID, nil).Expect(t, http.StatusAccepted)
+	if !bytes.Equal(bytes.TrimSpace(r.Raw), []byte(`{"ok":true}`)) {
 		t.Errorf(`DELETE /backups/:id answered %s, want {"ok":true}`, r)
 	}
 	if list := k.backups(t); len(list) != 1 || list[0].ID != bk.ID {
 		t.Fatalf("GET /backups after deleting the second: %+v", list)
 	}
-	k.call(t, http.MethodDelete, "/backups/"+second.ID, nil).expectErr(t, http.StatusNotFound, "")
+	k.call(t, http.MethodDelete, "/backups/"+second.ID, nil).ExpectError(t, http.StatusNotFound, "")
 
 	// Seven days later the backup has expired: gone, and no longer restorable.
 	beforeWeek := k.billing(t).Balance
@@ -903,8 +905,8 @@ func (j *journey) backupsLifecycle(t *testing.T) {
 	if list := k.backups(t); len(list) != 0 {
 		t.Fatalf("GET /backups a week later: %+v", list)
 	}
-	k.call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil).expectErr(t, http.StatusNotFound, "")
-	k.call(t, http.MethodDelete, "/backups/"+bk.ID, nil).expectErr(t, http.StatusNotFound, "")
+	k.call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil).ExpectError(t, http.StatusNotFound, "")
+	k.call(t, http.MethodDelete, "/backups/"+bk.ID, nil).ExpectError(t, http.StatusNotFound, "")
 	// The restored server was billed every one of the 168 hours.
 	sameMoney(t, "balance a week later", k.billing(t).Balance, sub(t, beforeWeek, microPH, 168))
 	if s := k.server(t, restored.ID); s.Status != "ACTIVE" {

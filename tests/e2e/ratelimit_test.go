@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strconv"
 	"testing"
+
+	"github.com/cryptovps/cryptovps/tests/apiclient"
 )
 
 // TestAuthRateLimit: 10 requests a minute per client IP on /auth/*; the 11th
@@ -12,15 +14,15 @@ import (
 func TestAuthRateLimit(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, "--auth-rate-limit", "10")
-	login := request{Method: http.MethodPost, Path: "/auth/login",
+	login := apiclient.Request{Method: http.MethodPost, Path: "/auth/login",
 		Body: map[string]string{"email": "flood@example.com", "password": "guessing hard"}}
 	for i := 1; i <= 10; i++ {
 		r := srv.do(t, login)
-		r.expectErr(t, http.StatusUnauthorized, "")
+		r.ExpectError(t, http.StatusUnauthorized, "")
 		checkRateHeaders(t, r, 10, 10-i)
 	}
 	r := srv.do(t, login)
-	r.expectErr(t, http.StatusTooManyRequests, "")
+	r.ExpectError(t, http.StatusTooManyRequests, "")
 	checkRateHeaders(t, r, 10, 0)
 	retry, err := strconv.Atoi(r.Header.Get("Retry-After"))
 	if err != nil || retry < 1 || retry > 60 {
@@ -28,14 +30,14 @@ func TestAuthRateLimit(t *testing.T) {
 	}
 	// The whole /auth/* group shares the allowance; a spoofed
 	// X-Forwarded-For from an untrusted client changes nothing.
-	srv.do(t, request{Method: http.MethodPost, Path: "/auth/register",
-		Body: map[string]string{"email": "new@example.com", "password": "long enough"}}).expectErr(t, http.StatusTooManyRequests, "")
+	srv.do(t, apiclient.Request{Method: http.MethodPost, Path: "/auth/register",
+		Body: map[string]string{"email": "new@example.com", "password": "long enough"}}).ExpectError(t, http.StatusTooManyRequests, "")
 	spoofed := login
 	spoofed.Header = http.Header{"X-Forwarded-For": {"198.51.100.7"}, "X-Real-Ip": {"198.51.100.8"}}
-	srv.do(t, spoofed).expectErr(t, http.StatusTooManyRequests, "")
+	srv.do(t, spoofed).ExpectError(t, http.StatusTooManyRequests, "")
 	// Everything else still answers.
-	srv.do(t, request{Method: http.MethodGet, Path: "/healthz"}).expect(t, http.StatusOK)
-	srv.do(t, request{Method: http.MethodGet, Path: "/plans"}).expect(t, http.StatusOK)
+	srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/healthz"}).Expect(t, http.StatusOK)
+	srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/plans"}).Expect(t, http.StatusOK)
 }
 
 // TestAccountRateLimit: requests per minute per account, not per client.
@@ -46,11 +48,11 @@ func TestAccountRateLimit(t *testing.T) {
 	a := newAgent(srv, "busy@example.com")
 	a.register(t)
 	for i := 1; i <= 5; i++ {
-		r := srv.do(t, request{Method: http.MethodGet, Path: "/billing", Token: a.token}).expect(t, http.StatusOK)
+		r := srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/billing", Token: a.token}).Expect(t, http.StatusOK)
 		checkRateHeaders(t, r, 5, 5-i)
 	}
-	r := srv.do(t, request{Method: http.MethodGet, Path: "/billing", Token: a.token})
-	r.expectErr(t, http.StatusTooManyRequests, "")
+	r := srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/billing", Token: a.token})
+	r.ExpectError(t, http.StatusTooManyRequests, "")
 	checkRateHeaders(t, r, 5, 0)
 	if retry, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || retry < 1 || retry > 60 {
 		t.Fatalf("Retry-After %q: %s", r.Header.Get("Retry-After"), r)
@@ -58,10 +60,10 @@ func TestAccountRateLimit(t *testing.T) {
 	// Another account from the same client is not affected.
 	b := newAgent(srv, "calm@example.com")
 	b.register(t)
-	srv.do(t, request{Method: http.MethodGet, Path: "/billing", Token: b.token}).expect(t, http.StatusOK)
+	srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/billing", Token: b.token}).Expect(t, http.StatusOK)
 }
 
-func checkRateHeaders(t testing.TB, r *response, limit, remaining int) {
+func checkRateHeaders(t testing.TB, r *apiclient.Answer, limit, remaining int) {
 	t.Helper()
 	if got := r.Header.Get("RateLimit-Limit"); got != strconv.Itoa(limit) {
 		t.Fatalf("RateLimit-Limit %q, want %d: %s", got, limit, r)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/cryptovps/cryptovps/tests/apiclient"
 )
 
 // restart stops the process with SIGTERM, starts it again on the same data
@@ -21,10 +23,10 @@ func (j *journey) restart(t *testing.T) {
 	}
 
 	t0 := time.Now()
-	j.srv.stop(t)
+	j.srv.Stop(t)
 	t.Logf("SIGTERM to exit: %s", time.Since(t0))
 	t0 = time.Now()
-	j.srv.start(t)
+	j.srv.Restart(t)
 	t.Logf("start to healthy: %s", time.Since(t0))
 
 	nowAfter := j.healthNow(t)
@@ -36,7 +38,7 @@ func (j *journey) restart(t *testing.T) {
 	}
 	// Tokens issued before the restart still work: the secret is kept.
 	for ag, tok := range tokens {
-		r := j.srv.do(t, request{Method: http.MethodGet, Path: "/auth/me", Token: tok})
+		r := j.srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/auth/me", Token: tok})
 		if r.Status != http.StatusOK {
 			t.Errorf("%s's token from before the restart: %s", ag.email, r)
 		}
@@ -69,18 +71,18 @@ func (j *journey) restart(t *testing.T) {
 		Topup topupObj `json:"topup"`
 	}
 	a.call(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "7.50", "currency": "LTC"}).
-		expect(t, http.StatusCreated).decode(t, &tp)
+		Expect(t, http.StatusCreated).Decode(t, &tp)
 	late := a.deploy(t, "before-crash", micro, "lon")
 	j.sawServer(t, a, late)
 	nowCrash := j.healthNow(t)
 	t0 = time.Now()
-	j.srv.kill()
-	j.srv.start(t)
+	j.srv.Kill()
+	j.srv.Restart(t)
 	t.Logf("crash and restart: %s", time.Since(t0))
 	if now := j.healthNow(t); now.Before(nowCrash) {
 		t.Fatalf("the sandbox clock moved backwards across a crash: %s -> %s", nowCrash, now)
 	}
-	a.call(t, http.MethodGet, "/billing/topups/"+tp.Topup.ID, nil).expect(t, http.StatusOK)
+	a.call(t, http.MethodGet, "/billing/topups/"+tp.Topup.ID, nil).Expect(t, http.StatusOK)
 	if got := a.server(t, s.ID); got.Status != "ACTIVE" || *got.IPv4 != *s.IPv4 {
 		t.Fatalf("after the crash: %+v, want %+v", got, s)
 	}
@@ -103,7 +105,7 @@ func (j *journey) healthNow(t testing.TB) time.Time {
 	var h struct {
 		Now string `json:"now"`
 	}
-	j.srv.do(t, request{Method: http.MethodGet, Path: "/healthz"}).expect(t, http.StatusOK).decode(t, &h)
+	j.srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/healthz"}).Expect(t, http.StatusOK).Decode(t, &h)
 	now, err := time.Parse(time.RFC3339, h.Now)
 	if err != nil {
 		t.Fatalf("/healthz now %q: %v", h.Now, err)
@@ -121,8 +123,8 @@ func (j *journey) snapshot(t testing.TB) map[string][]byte {
 			paths = append(paths, "/servers/"+id)
 		}
 		for _, p := range paths {
-			r := ag.call(t, http.MethodGet, p, nil).expect(t, http.StatusOK)
-			out[ag.email+" GET "+p] = r.Body
+			r := ag.call(t, http.MethodGet, p, nil).Expect(t, http.StatusOK)
+			out[ag.email+" GET "+p] = r.Raw
 		}
 	}
 	return out

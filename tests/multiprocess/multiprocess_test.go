@@ -1,3 +1,12 @@
+// Package multiprocess runs several `cryptovps serve` processes as one
+// deployment: one KurrentDB (the in-process test double), one PostgreSQL
+// (tests/pgtest) and one simulated cloud file, the way the README's
+// production topology runs N stateless API processes. It checks that the
+// processes behave as one service while one of them is killed.
+//
+// The processes are started with tests/binary, and every HTTP request goes
+// through their clients (tests/apiclient), which check each exchange against
+// the OpenAPI document.
 package multiprocess_test
 
 import (
@@ -24,19 +33,25 @@ import (
 	"github.com/cryptovps/cryptovps/eventstore/esdb/esdbtest"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/projections/postgres"
+	"github.com/cryptovps/cryptovps/tests/apiclient"
+	"github.com/cryptovps/cryptovps/tests/binary"
 	"github.com/cryptovps/cryptovps/tests/pgtest"
 )
 
+func TestMain(m *testing.M) {
+	os.Exit(binary.Main(func() int { return pgtest.Main(m) }))
+}
+
 // deployment is the API processes of one deployment.
 type deployment struct {
-	procs []*proc
+	procs []*binary.Process
 	// repeated counts requests sent again after their process was killed.
 	repeated atomic.Int64
 }
 
 // sent is an answer and which process gave it.
 type sent struct {
-	answer
+	*apiclient.Answer
 	by      int  // index of the process that answered
 	retried bool // the first process was killed under the request
 }
@@ -47,27 +62,29 @@ type sent struct {
 // be repeated (a deploy carries an Idempotency-Key, so a repeat is a
 // replay), and such a repeat is flagged, since its first try may have been
 // done (a destroy then answers 409).
-func (d *deployment) send(i int, method, path, token string, header map[string]string, body any) (sent, error) {
+func (d *deployment) send(i int, r apiclient.Request) (sent, error) {
 	retried := false
 	for range len(d.procs) + 1 {
 		by := i % len(d.procs)
 		p := d.procs[by]
-		if p.isKilled() {
+		if p.Killed() {
 			i++
 			continue
 		}
-		a, err := call(p.base, method, path, token, header, body)
+		a, err := p.Client().Send(r)
 		if err == nil {
-			return sent{answer: a, by: by, retried: retried}, nil
+			return sent{Answer: a, by: by, retried: retried}, nil
 		}
-		if !p.isKilled() {
-			return sent{}, fmt.Errorf("%s %s on %s: %w", method, path, p.name, err)
+		// An answer that breaks the OpenAPI document is an answer: only a
+		// request left without one goes again.
+		if a != nil || !p.Killed() {
+			return sent{}, fmt.Errorf("on %s: %w", p.Name, err)
 		}
 		retried = true
 		d.repeated.Add(1)
 		i++
 	}
-	return sent{}, fmt.Errorf("%s %s: every process is gone", method, path)
+	return sent{}, fmt.Errorf("%s %s: every process is gone", r.Method, r.Path)
 }
 
 // agent is one customer of the test, with what the service acknowledged.
@@ -94,19 +111,19 @@ type serverAnswer struct {
 // through the other.
 func (d *deployment) register(a *agent) error {
 	creds := map[string]string{"email": a.email, "password": "correct horse battery"}
-	r, err := d.send(a.n, http.MethodPost, "/auth/register", "", nil, creds)
+	r, err := d.send(a.n, apiclient.Request{Method: http.MethodPost, Path: "/auth/register", Body: creds})
 	if err != nil {
 		return err
 	}
-	if r.status != http.StatusCreated && !(r.retried && r.status == http.StatusConflict) {
+	if r.Status != http.StatusCreated && !(r.retried && r.Status == http.StatusConflict) {
 		return fmt.Errorf("register: %s", r)
 	}
 	// Read your writes: the other process knows the account at once.
-	l, err := d.send(r.by+1, http.MethodPost, "/auth/login", "", nil, creds)
+	l, err := d.send(r.by+1, apiclient.Request{Method: http.MethodPost, Path: "/auth/login", Body: creds})
 	if err != nil {
 		return err
 	}
-	if l.status != http.StatusOK {
+	if l.Status != http.StatusOK {
 		return fmt.Errorf("login right after registering through another process: %s", l)
 	}
 	var auth struct {
@@ -115,7 +132,7 @@ func (d *deployment) register(a *agent) error {
 			ID string `json:"id"`
 		} `json:"user"`
 	}
-	if err := json.Unmarshal(l.body, &auth); err != nil {
+	if err := json.Unmarshal(l.Raw, &auth); err != nil {
 		return err
 	}
 	a.token, a.id = auth.AccessToken, auth.User.ID
@@ -128,56 +145,58 @@ func (d *deployment) register(a *agent) error {
 func (d *deployment) round(a *agent, r int) error {
 	i := a.n + r
 	key := fmt.Sprintf("%s-deploy-%d", a.email, r)
-	dep, err := d.send(i, http.MethodPost, "/servers", a.token, map[string]string{"Idempotency-Key": key},
-		map[string]string{"label": fmt.Sprintf("agent%d-round%d", a.n, r), "planId": "vc2-1c-1gb", "regionId": "ams"})
+	dep, err := d.send(i, apiclient.Request{Method: http.MethodPost, Path: "/servers", Token: a.token,
+		Header: http.Header{"Idempotency-Key": {key}},
+		Body:   map[string]string{"label": fmt.Sprintf("agent%d-round%d", a.n, r), "planId": "vc2-1c-1gb", "regionId": "ams"}})
 	if err != nil {
 		return err
 	}
-	if dep.status != http.StatusAccepted {
+	if dep.Status != http.StatusAccepted {
 		return fmt.Errorf("deploy: %s", dep)
 	}
 	var srv serverAnswer
-	if err := json.Unmarshal(dep.body, &srv); err != nil || srv.Server.ID == "" {
+	if err := json.Unmarshal(dep.Raw, &srv); err != nil || srv.Server.ID == "" {
 		return fmt.Errorf("deploy answer: %s (%v)", dep, err)
 	}
 	a.deployed = append(a.deployed, srv.Server.ID)
 	a.live = append(a.live, srv.Server.ID)
-	got, err := d.send(dep.by+1, http.MethodGet, "/servers/"+srv.Server.ID, a.token, nil, nil)
+	got, err := d.send(dep.by+1, apiclient.Request{Method: http.MethodGet, Path: "/servers/" + srv.Server.ID, Token: a.token})
 	if err != nil {
 		return err
 	}
-	if got.status != http.StatusOK {
+	if got.Status != http.StatusOK {
 		return fmt.Errorf("read-your-writes: the deploy through %s is not visible through the other process: %s",
-			d.procs[dep.by].name, got)
+			d.procs[dep.by].Name, got)
 	}
 
 	if r%2 == 1 {
 		victim := a.live[0]
-		del, err := d.send(i+1, http.MethodDelete, "/servers/"+victim, a.token, nil, nil)
+		del, err := d.send(i+1, apiclient.Request{Method: http.MethodDelete, Path: "/servers/" + victim, Token: a.token})
 		if err != nil {
 			return err
 		}
-		if del.status != http.StatusAccepted && !(del.retried && del.status == http.StatusConflict) {
+		if del.Status != http.StatusAccepted && !(del.retried && del.Status == http.StatusConflict) {
 			return fmt.Errorf("destroy: %s", del)
 		}
 		a.live, a.destroyed = a.live[1:], append(a.destroyed, victim)
-		got, err := d.send(del.by+1, http.MethodGet, "/servers/"+victim, a.token, nil, nil)
+		got, err := d.send(del.by+1, apiclient.Request{Method: http.MethodGet, Path: "/servers/" + victim, Token: a.token})
 		if err != nil {
 			return err
 		}
 		var s serverAnswer
-		if err := json.Unmarshal(got.body, &s); err != nil || got.status != http.StatusOK ||
+		if err := json.Unmarshal(got.Raw, &s); err != nil || got.Status != http.StatusOK ||
 			(s.Server.Status != "DESTROYING" && s.Server.Status != "DESTROYED") {
 			return fmt.Errorf("read-your-writes: the destroy is not visible through the other process: %s", got)
 		}
 	}
 
 	if r%3 == 2 {
-		top, err := d.send(i, http.MethodPost, "/billing/topups", a.token, nil, map[string]string{"amount": "5.00", "currency": "USDT"})
+		top, err := d.send(i, apiclient.Request{Method: http.MethodPost, Path: "/billing/topups", Token: a.token,
+			Body: map[string]string{"amount": "5.00", "currency": "USDT"}})
 		if err != nil {
 			return err
 		}
-		if top.status != http.StatusCreated {
+		if top.Status != http.StatusCreated {
 			return fmt.Errorf("create top-up: %s", top)
 		}
 		var t struct {
@@ -185,22 +204,22 @@ func (d *deployment) round(a *agent, r int) error {
 				ID string `json:"id"`
 			} `json:"topup"`
 		}
-		if err := json.Unmarshal(top.body, &t); err != nil {
+		if err := json.Unmarshal(top.Raw, &t); err != nil {
 			return err
 		}
-		pay, err := d.send(top.by+1, http.MethodPost, "/sandbox/topups/"+t.Topup.ID+"/pay", a.token, nil, nil)
+		pay, err := d.send(top.by+1, apiclient.Request{Method: http.MethodPost, Path: "/sandbox/topups/" + t.Topup.ID + "/pay", Token: a.token})
 		if err != nil {
 			return err
 		}
-		if pay.status != http.StatusOK && !(pay.retried && pay.status == http.StatusConflict) {
+		if pay.Status != http.StatusOK && !(pay.retried && pay.Status == http.StatusConflict) {
 			return fmt.Errorf("pay a top-up created through the other process: %s", pay)
 		}
 		a.paid = append(a.paid, t.Topup.ID)
-		got, err := d.send(pay.by+1, http.MethodGet, "/billing/topups/"+t.Topup.ID, a.token, nil, nil)
+		got, err := d.send(pay.by+1, apiclient.Request{Method: http.MethodGet, Path: "/billing/topups/" + t.Topup.ID, Token: a.token})
 		if err != nil {
 			return err
 		}
-		if got.status != http.StatusOK || !strings.Contains(string(got.body), `"PAID"`) {
+		if got.Status != http.StatusOK || !strings.Contains(string(got.Raw), `"PAID"`) {
 			return fmt.Errorf("read-your-writes: the payment is not visible through the other process: %s", got)
 		}
 	}
@@ -210,27 +229,28 @@ func (d *deployment) round(a *agent, r int) error {
 // advance moves the sandbox clock through process i and checks that every
 // live process's clock followed.
 func (d *deployment) advance(i int, token string, seconds int) error {
-	r, err := d.send(i, http.MethodPost, "/sandbox/clock/advance", token, nil, map[string]int{"seconds": seconds})
+	r, err := d.send(i, apiclient.Request{Method: http.MethodPost, Path: "/sandbox/clock/advance", Token: token,
+		Body: map[string]int{"seconds": seconds}})
 	if err != nil {
 		return err
 	}
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		return fmt.Errorf("advance the clock: %s", r)
 	}
 	var now struct {
 		Now time.Time `json:"now"`
 	}
-	if err := json.Unmarshal(r.body, &now); err != nil {
+	if err := json.Unmarshal(r.Raw, &now); err != nil {
 		return err
 	}
 	for j, p := range d.procs {
-		if j == r.by || p.isKilled() {
+		if j == r.by || p.Killed() {
 			continue
 		}
 		for deadline := time.Now().Add(5 * time.Second); ; {
-			h, err := call(p.base, http.MethodGet, "/healthz", "", nil, nil)
+			h, err := p.Client().Send(apiclient.Request{Method: http.MethodGet, Path: "/healthz"})
 			if err != nil {
-				if p.isKilled() {
+				if h == nil && p.Killed() {
 					break
 				}
 				return err
@@ -238,7 +258,7 @@ func (d *deployment) advance(i int, token string, seconds int) error {
 			var hz struct {
 				Now time.Time `json:"now"`
 			}
-			if err := json.Unmarshal(h.body, &hz); err != nil {
+			if err := json.Unmarshal(h.Raw, &hz); err != nil {
 				return err
 			}
 			if !hz.Now.Before(now.Now) {
@@ -246,7 +266,7 @@ func (d *deployment) advance(i int, token string, seconds int) error {
 			}
 			if time.Now().After(deadline) {
 				return fmt.Errorf("%s's clock (%s) did not follow an advance to %s through %s",
-					p.name, hz.Now, now.Now, d.procs[r.by].name)
+					p.Name, hz.Now, now.Now, d.procs[r.by].Name)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -259,7 +279,7 @@ func (d *deployment) leader(t *testing.T) int {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		for i, p := range d.procs {
-			if !p.isKilled() && strings.Contains(p.logText(), "leading the background work") {
+			if !p.Killed() && strings.Contains(p.Log(), "leading the background work") {
 				return i
 			}
 		}
@@ -313,9 +333,14 @@ func TestTwoProcessesShareOneDeploymentAndSurviveAKill(t *testing.T) {
 		// Tokens expire by the sandbox clock, which runs days ahead here.
 		"--token-ttl", "10000h"}
 	d := &deployment{}
-	d.procs = append(d.procs, startProc(t, "api-1", env, flags...))
+	start := func(name string) *binary.Process {
+		// Under the test's load a process may take a while to drain on
+		// SIGTERM.
+		return binary.Start(t, binary.Options{Name: name, Env: env, Args: flags, StopWithin: 20 * time.Second})
+	}
+	d.procs = append(d.procs, start("api-1"))
 	d.leader(t) // the first process leads; the second starts as a follower
-	d.procs = append(d.procs, startProc(t, "api-2", env, flags...))
+	d.procs = append(d.procs, start("api-2"))
 
 	const agents, rounds = 6, 12
 	as := make([]*agent, agents)
@@ -373,8 +398,8 @@ wait:
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	t.Logf("killing %s, the leader, with SIGKILL after %d rounds", d.procs[leader].name, done.Load())
-	d.procs[leader].kill()
+	t.Logf("killing %s, the leader, with SIGKILL after %d rounds", d.procs[leader].Name, done.Load())
+	d.procs[leader].Kill()
 	survivor := 1 - leader
 	<-finished
 	close(stop)
@@ -387,8 +412,8 @@ wait:
 		t.FailNow()
 	}
 	t.Logf("%d rounds and %d clock advances done; %d requests cut by the kill were sent again", done.Load(), advances, d.repeated.Load())
-	if !strings.Contains(d.procs[survivor].logText(), "leading the background work") {
-		t.Errorf("%s never took over the background work", d.procs[survivor].name)
+	if !strings.Contains(d.procs[survivor].Log(), "leading the background work") {
+		t.Errorf("%s never took over the background work", d.procs[survivor].Name)
 	}
 
 	// Let everything settle: every live server ACTIVE, every destroyed one
@@ -396,12 +421,12 @@ wait:
 	settled := func() (bool, error) {
 		for _, a := range as {
 			for _, id := range append(slices.Clone(a.live), a.destroyed...) {
-				r, err := d.send(survivor, http.MethodGet, "/servers/"+id, a.token, nil, nil)
+				r, err := d.send(survivor, apiclient.Request{Method: http.MethodGet, Path: "/servers/" + id, Token: a.token})
 				if err != nil {
 					return false, err
 				}
 				var s serverAnswer
-				if err := json.Unmarshal(r.body, &s); err != nil || r.status != http.StatusOK {
+				if err := json.Unmarshal(r.Raw, &s); err != nil || r.Status != http.StatusOK {
 					return false, fmt.Errorf("acknowledged server %s: %s", id, r)
 				}
 				want := "ACTIVE"
@@ -433,7 +458,7 @@ wait:
 
 	// Every account lists exactly its acknowledged live servers.
 	for _, a := range as {
-		r, err := d.send(survivor, http.MethodGet, "/servers", a.token, nil, nil)
+		r, err := d.send(survivor, apiclient.Request{Method: http.MethodGet, Path: "/servers", Token: a.token})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -442,7 +467,7 @@ wait:
 				ID string `json:"id"`
 			} `json:"servers"`
 		}
-		r.decode(t, &list)
+		r.Decode(t, &list)
 		var ids []string
 		for _, s := range list.Servers {
 			ids = append(ids, s.ID)
@@ -454,12 +479,12 @@ wait:
 		}
 	}
 
-	d.procs[survivor].stop(t)
+	d.procs[survivor].Stop(t)
 	for _, p := range d.procs {
-		for _, line := range strings.Split(p.logText(), "\n") {
+		for _, line := range strings.Split(p.Log(), "\n") {
 			if strings.Contains(line, "leading the background work") || strings.Contains(line, "background step skipped") ||
 				(strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR")) && !strings.Contains(line, "SANDBOX MODE") {
-				t.Logf("%s: %s", p.name, line)
+				t.Logf("%s: %s", p.Name, line)
 			}
 		}
 	}
