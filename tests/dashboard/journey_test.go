@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/cryptovps/cryptovps/tests/binary"
 )
 
 // screenshotDir is where `make screenshots` wants the PNGs; empty means
@@ -109,7 +110,7 @@ func TestJourney(t *testing.T) {
 	const email, password = "person@example.com", "correct horse battery"
 
 	// / leads to the dashboard, which asks a stranger to log in.
-	b.do(chromedp.Navigate(srv.base + "/"))
+	b.do(chromedp.Navigate(srv.URL + "/"))
 	b.until("the login page", `location.pathname === '/app/' && !!document.querySelector('#email')`)
 	if got := eval[string](b, `document.querySelector('meta[name="cryptovps-mode"]').content`); got != "sandbox" {
 		t.Fatalf("mode meta %q, want sandbox", got)
@@ -301,9 +302,9 @@ func TestJourney(t *testing.T) {
 
 // phoneScreenshots logs the same account in at phone size and goes
 // through the main pages, checking that none scrolls sideways.
-func phoneScreenshots(t *testing.T, srv *server, email, password string) {
+func phoneScreenshots(t *testing.T, srv *binary.Process, email, password string) {
 	b := newBrowser(t, 390, 844, true)
-	b.do(chromedp.Navigate(srv.base + "/app/"))
+	b.do(chromedp.Navigate(srv.URL + "/app/"))
 	b.until("the login page", `!!document.querySelector('#email')`)
 	b.noOverflow("login")
 	b.accessibleNames("login")
@@ -344,7 +345,7 @@ func TestInsufficientBalance(t *testing.T) {
 	needBrowser(t)
 	srv := startServer(t, "--signup-credit", "0.01")
 	b := newBrowser(t, 1280, 800, false)
-	b.do(chromedp.Navigate(srv.base + "/app/#/register"))
+	b.do(chromedp.Navigate(srv.URL + "/app/#/register"))
 	b.until("the register form", heading("Create your account")+` && document.activeElement === document.querySelector('#email')`)
 	// By keyboard only: the email field has the focus, Tab goes to the
 	// password, Enter submits.

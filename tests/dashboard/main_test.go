@@ -10,16 +10,11 @@ package dashboard
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,32 +23,15 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	buildBinary "github.com/cryptovps/cryptovps/tests/binary"
+	"github.com/cryptovps/cryptovps/tests/binary"
 )
 
-var (
-	binary     string // the cryptovps command, built once by TestMain
-	chromePath string // empty when no browser was found
-	buildErr   error
-)
+// chromePath is the browser, empty when none was found.
+var chromePath string
 
 func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
 	chromePath = findChromium()
-	if chromePath != "" {
-		dir, err := os.MkdirTemp("", "cryptovps-dashboard-bin-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "dashboard:", err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		binary = filepath.Join(dir, "cryptovps")
-		buildErr = buildBinary.Build(binary)
-	}
-	return m.Run()
+	os.Exit(binary.Main(m.Run))
 }
 
 func findChromium() string {
@@ -81,108 +59,13 @@ func needBrowser(t *testing.T) {
 		}
 		t.Skip(msg)
 	}
-	if buildErr != nil {
-		t.Fatalf("build the binary: %v", buildErr)
-	}
 }
 
-// ---------------------------------------------------------------------------
-// The server under test.
-
-type server struct {
-	base    string
-	logPath string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	err     error
-}
-
-// startServer runs `cryptovps serve` (sandbox mode, the only mode today) on
-// a free port and a fresh data dir; it is stopped when the test ends.
-func startServer(t *testing.T, args ...string) *server {
+// startServer runs `cryptovps serve` in sandbox mode on a fresh data dir
+// with the shared launcher; it is stopped when the test ends.
+func startServer(t *testing.T, args ...string) *binary.Process {
 	t.Helper()
-	dir := t.TempDir()
-	s := &server{logPath: filepath.Join(dir, "server.log")}
-	for attempt := 1; ; attempt++ {
-		err := s.start(filepath.Join(dir, "data"), args)
-		if err == nil {
-			break
-		}
-		if attempt >= 3 || !strings.Contains(s.logTail(), "address already in use") {
-			t.Fatalf("start the server: %v\n%s", err, s.logTail())
-		}
-	}
-	t.Cleanup(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-		if t.Failed() {
-			t.Logf("server log (%s):\n%s", s.logPath, s.logTail())
-		}
-	})
-	return s
-}
-
-func (s *server) start(dataDir string, args []string) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	f, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(binary, append([]string{"serve", "--addr", addr, "--data-dir", dataDir}, args...)...)
-	cmd.Stdout, cmd.Stderr = f, f
-	// The server's knobs come from the flags, not from a developer's shell.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CRYPTOVPS_") && !strings.HasPrefix(kv, "DATABASE_URL=") && !strings.HasPrefix(kv, "EVENTSTORE_URL=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return err
-	}
-	s.cmd, s.base, s.done = cmd, "http://"+addr, make(chan struct{})
-	go func() {
-		s.err = cmd.Wait()
-		f.Close()
-		close(s.done)
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
-			return fmt.Errorf("the server exited before it was healthy: %v", s.err)
-		default:
-		}
-		if r, err := http.Get(s.base + "/healthz"); err == nil {
-			r.Body.Close()
-			if r.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(25 * time.Millisecond) // waiting for a process to listen: nothing to subscribe to
-	}
-	_ = cmd.Process.Kill()
-	<-s.done
-	return errors.New("/healthz did not answer 200 within 30s")
-}
-
-func (s *server) logTail() string {
-	b, _ := os.ReadFile(s.logPath)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > 60 {
-		lines = lines[len(lines)-60:]
-	}
-	return strings.Join(lines, "\n")
+	return binary.Start(t, binary.Options{Name: "dashboard", Args: args})
 }
 
 // ---------------------------------------------------------------------------

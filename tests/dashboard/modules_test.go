@@ -14,7 +14,7 @@ func TestModules(t *testing.T) {
 	needBrowser(t)
 	srv := startServer(t)
 	b := newBrowser(t, 800, 600, false)
-	b.do(chromedp.Navigate(srv.base + "/app/"))
+	b.do(chromedp.Navigate(srv.URL + "/app/"))
 	b.until("the page", `!!document.querySelector('#email')`)
 	cases := map[string]string{
 		// money.js: strings in, strings out, never a float.

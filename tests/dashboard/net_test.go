@@ -14,7 +14,7 @@ func TestProblemsAreCaught(t *testing.T) {
 	needBrowser(t)
 	srv := startServer(t)
 	b := newBrowser(t, 800, 600, false)
-	b.do(chromedp.Navigate(srv.base + "/app/"))
+	b.do(chromedp.Navigate(srv.URL + "/app/"))
 	b.until("the login page", `!!document.querySelector('#email')`)
 	b.check("a clean start")
 	eval[bool](b, `(console.error('boom'), setTimeout(() => { throw new Error('thrown') }), true)`)
@@ -55,7 +55,7 @@ func TestQRMatchesLibqrencode(t *testing.T) {
 	needBrowser(t)
 	srv := startServer(t)
 	b := newBrowser(t, 800, 600, false)
-	b.do(chromedp.Navigate(srv.base + "/app/"))
+	b.do(chromedp.Navigate(srv.URL + "/app/"))
 	b.until("the page", `!!document.querySelector('#email')`)
 	for _, name := range []string{"qr-eth-address.txt", "qr-600-bytes.txt"} {
 		raw, err := os.ReadFile("testdata/" + name)
