@@ -75,12 +75,21 @@ func (s *Server) openapi(c echo.Context) error {
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openapiJSON)
 }
 
+// sandboxBanner says on the docs page, before anything else, that nothing
+// here is real.
+const sandboxBanner = `<p class="mode-banner" role="status">SANDBOX MODE: this deployment simulates the cloud and the payments. ` +
+	`Servers and crypto are not real, and the clock can be moved (POST /sandbox/clock/advance).</p>`
+
 func (s *Server) docs(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set("Content-Security-Policy", docsCSP)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	return c.HTMLBlob(http.StatusOK, docsPage)
+	banner := ""
+	if s.sandbox != nil {
+		banner = sandboxBanner
+	}
+	return c.HTMLBlob(http.StatusOK, bytes.Replace(docsPage, []byte("<!--MODE-BANNER-->"), []byte(banner), 1))
 }
 
 // Route is one method and path the API serves, the path in Echo's form

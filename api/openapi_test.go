@@ -795,3 +795,19 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 		}
 	}
 }
+
+// /docs says, first thing, that a sandbox is a sandbox, and says nothing of
+// the kind where the clock cannot be moved.
+func TestDocsPageSaysSandbox(t *testing.T) {
+	t.Parallel()
+	for _, sandbox := range []bool{true, false} {
+		s := newStack(t, stackConfig{noSandbox: !sandbox})
+		page := string(s.do(t, nil, http.MethodGet, "/docs", nil).want(t, http.StatusOK, "GET /docs").raw)
+		if got := strings.Contains(page, "SANDBOX MODE"); got != sandbox {
+			t.Errorf("sandbox %v: the page says SANDBOX MODE: %v", sandbox, got)
+		}
+		if strings.Contains(page, "<!--MODE-BANNER-->") {
+			t.Error("the banner placeholder was left in the page")
+		}
+	}
+}
