@@ -37,6 +37,13 @@ func (s *Worker) workBackup(ctx context.Context, id string) error {
 			_, err = s.backups.Run(ctx, id, domain.FailBackup{Reason: "the server was gone before the snapshot could be taken"}, meta)
 			return err
 		}
+		// A refusal will not change by asking again: the backup fails with
+		// the provider's reason instead of being retried for ever.
+		var refused *domain.RefusedError
+		if errors.As(err, &refused) {
+			_, err = s.backups.Run(ctx, id, domain.FailBackup{Reason: refused.Reason}, meta)
+			return err
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
@@ -45,7 +52,12 @@ func (s *Worker) workBackup(ctx context.Context, id string) error {
 	case domain.SnapshotComplete:
 		_, err = s.backups.Run(ctx, id, domain.CompleteBackup{SnapshotID: snap.ID}, meta)
 	case domain.SnapshotError:
-		_, err = s.backups.Run(ctx, id, domain.FailBackup{Reason: snap.Error}, meta)
+		if _, err = s.backups.Run(ctx, id, domain.FailBackup{Reason: snap.Error}, meta); err == nil && snap.ID != "" {
+			// A failed snapshot the provider still keeps would cost money.
+			if derr := s.cloud.DeleteSnapshot(ctx, snap.ID); derr != nil && !errors.Is(derr, domain.ErrNoInstance) {
+				s.log.Warn("could not delete a failed snapshot", "backup", id, "snapshot", snap.ID, "err", derr)
+			}
+		}
 	}
 	return err
 }

@@ -339,3 +339,54 @@ func TestVultrSuspensionHaltsAndResumeStarts(t *testing.T) {
 		t.Fatalf("server %s halted=%v, cloud halted=%v: want ACTIVE and running", s.Status, s.Halted, w.fake.Instances()[0].Halted)
 	}
 }
+
+// Backups are Vultr snapshots: taken, polled until complete, restored into
+// a new instance, and deleted with the backup.
+func TestVultrBackupsAreSnapshots(t *testing.T) {
+	t.Parallel()
+	w := newVultrWorld(t)
+	p := w.process("10.00", nil)
+	acct, srv := w.deploy(p, "snap@example.com", "vc2-1c-1gb")
+	runDue(t, p)
+	w.clock.Advance(2 * time.Minute)
+	runDue(t, p)
+	ctx := context.Background()
+	backup, _, err := p.App.RequestBackup(ctx, acct, srv, eventstore.Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDue(t, p)
+	if n := len(w.fake.Snapshots()); n != 1 {
+		t.Fatalf("%d snapshots, want 1", n)
+	}
+	w.clock.Advance(6 * time.Minute)
+	runDue(t, p)
+	b, err := p.App.Backups.Load(ctx, backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.State.Status != domain.BackupAvailable || b.State.SnapshotID != w.fake.Snapshots()[0].ID {
+		t.Fatalf("backup %s snapshot %q, want AVAILABLE with the snapshot", b.State.Status, b.State.SnapshotID)
+	}
+	res, err := p.App.RestoreBackup(ctx, acct, backup, app.Idempotency{}, eventstore.Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDue(t, p)
+	restored, _ := w.server(p, acct, res.Servers[0].ID)
+	var from string
+	for _, in := range w.fake.Instances() {
+		if in.ID == restored.InstanceID {
+			from = in.Snapshot
+		}
+	}
+	if from != b.State.SnapshotID {
+		t.Fatalf("restored instance made from snapshot %q, want %q", from, b.State.SnapshotID)
+	}
+	if _, err := p.App.DeleteBackup(ctx, acct, backup, eventstore.Metadata{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.fake.Snapshots()); n != 0 {
+		t.Fatalf("%d snapshots after the backup was deleted, want 0", n)
+	}
+}
