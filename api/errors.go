@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
@@ -93,6 +94,12 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 			s.log.Error("unhandled error", "err", err, "request_id", requestID(c), "path", c.Path())
 			ae = apiError(http.StatusInternalServerError, "internal", "internal error")
 		}
+	}
+	// A write that stands but is not visible yet says where it is, so the
+	// client's next read (through any process) can wait for it.
+	var nv *app.NotVisibleError
+	if errors.As(err, &nv) {
+		written(c, app.Written{Position: nv.Position})
 	}
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(ae.Status)

@@ -72,13 +72,28 @@ func (s *Service) kick() {
 }
 
 // WaitFor waits, at most the read timeout, until the read model shows the
-// log up to pos.
+// log up to pos. When it does not, the error says where the write is
+// (NotVisibleError), so the client can read it later from any process.
 func (s *Service) WaitFor(ctx context.Context, pos eventstore.Position) error {
 	if pos.IsZero() {
 		return nil
 	}
-	return s.Projector.WaitFor(ctx, pos, s.cfg.ReadTimeout)
+	if err := s.Projector.WaitFor(ctx, pos, s.cfg.ReadTimeout); err != nil {
+		return &NotVisibleError{Position: pos, Err: err}
+	}
+	return nil
 }
+
+// NotVisibleError is a write that is in the log at Position but not yet in
+// the read model: it stands, and a read given Position shows it once the
+// read model gets there.
+type NotVisibleError struct {
+	Position eventstore.Position
+	Err      error
+}
+
+func (e *NotVisibleError) Error() string { return e.Err.Error() }
+func (e *NotVisibleError) Unwrap() error { return e.Err }
 
 // Known is the log position of the account's last event as this process
 // knows it (its own writes, its background work's), read from memory: what

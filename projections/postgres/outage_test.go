@@ -149,10 +149,16 @@ func (p *process) stopProjector() {
 
 type answer struct {
 	status int
+	header http.Header
 	body   map[string]any
 }
 
 func call(t *testing.T, method, url, token string, body any) answer {
+	t.Helper()
+	return callWith(t, method, url, token, body, nil)
+}
+
+func callWith(t *testing.T, method, url, token string, body any, header map[string]string) answer {
 	t.Helper()
 	var rd *bytes.Reader
 	if body != nil {
@@ -169,12 +175,15 @@ func call(t *testing.T, method, url, token string, body any) answer {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	a := answer{status: res.StatusCode}
+	a := answer{status: res.StatusCode, header: res.Header}
 	_ = json.NewDecoder(res.Body).Decode(&a.body)
 	return a
 }
@@ -271,14 +280,19 @@ func TestGetOnAnotherProcessShowsTheWriteMadeThroughTheFirst(t *testing.T) {
 		if r.status != http.StatusServiceUnavailable || r.body["code"] != "read_model_lagging" {
 			t.Fatalf("deploy through A without a projector: %d %v", r.status, r.body)
 		}
-		// The client reads through B: B waits for the projection to reach
-		// the account's last event instead of answering stale data.
+		pos := r.header.Get("X-Log-Position")
+		if pos == "" {
+			t.Fatal("the lagging write does not say where it is (X-Log-Position)")
+		}
+		// The client reads through B with the position A gave it: B waits
+		// for the projection to reach it instead of answering stale data,
+		// without reading the event store.
 		go func() {
 			time.Sleep(300 * time.Millisecond)
 			b.startProjector()
 		}()
 		start := time.Now()
-		r = call(t, "GET", b.url+"/servers", token, nil)
+		r = callWith(t, "GET", b.url+"/servers", token, nil, map[string]string{"X-Log-Position": pos})
 		if r.status != http.StatusOK || serverCount(r) != 2 {
 			t.Fatalf("GET /servers through B: %d %v, want both servers", r.status, r.body)
 		}
