@@ -27,7 +27,7 @@ func (s *Worker) workBackup(ctx context.Context, id string) error {
 		app.DropSnapshot(ctx, s.cloud, s.log, d.State)
 		return nil
 	}
-	if b.Status != domain.BackupPending {
+	if b.Status != domain.BackupPending || !s.due(id) {
 		return nil
 	}
 	snap, err := s.cloud.FindSnapshot(ctx, id)

@@ -243,7 +243,9 @@ func (s *Worker) workAccount(ctx context.Context, id string) error {
 				err = s.pollInstance(ctx, id, srv)
 			}
 		case srv.Status == domain.StatusDestroying:
-			err = s.destroyInstance(ctx, id, srv)
+			if s.due(srv.ID) {
+				err = s.destroyInstance(ctx, id, srv)
+			}
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("server %s: %w", sid, err))

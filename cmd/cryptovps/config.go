@@ -43,6 +43,7 @@ type config struct {
 	VultrAPIKey    string
 	VultrURL       string
 	VultrOSID      int
+	VultrActivate  time.Duration
 	SecretsKey     string
 }
 
@@ -71,6 +72,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.VultrAPIKey, "vultr-api-key", "", "Vultr API key (env VULTR_API_KEY); kept in memory only, never logged")
 	fs.StringVar(&c.VultrURL, "vultr-url", "https://api.vultr.com/", "Vultr API base URL, paths /v2/... below it (a proxy or a test double)")
 	fs.IntVar(&c.VultrOSID, "vultr-os-id", vultr.DefaultOSID, "Vultr os_id of the image new servers get")
+	fs.DurationVar(&c.VultrActivate, "vultr-activation-timeout", vultr.DefaultActivationTimeout, "a deploy Vultr has not made active by then ends in ERROR and is refunded")
 	fs.StringVar(&c.SecretsKey, "secrets-key", "", "64 hex digits: the key sealing root passwords in the log (default: generated and kept in the data dir; every process on one log needs the same)")
 	fs.StringVar(&c.SandboxCloud, "sandbox-cloud", "", "sandbox: file of the simulated cloud, shared by every API process on one event store (default <data-dir>/sandbox-cloud.json)")
 }

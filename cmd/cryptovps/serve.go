@@ -168,7 +168,8 @@ func openCloud(ctx context.Context, cfg config, log *slog.Logger) (domain.Provid
 	if cfg.VultrAPIKey == "" {
 		return nil, 0, errors.New("--cloud vultr needs an API key: set VULTR_API_KEY (or --vultr-api-key)")
 	}
-	cloud, err := vultr.New(vultr.Config{APIKey: cfg.VultrAPIKey, BaseURL: cfg.VultrURL, OSID: cfg.VultrOSID}, log)
+	cloud, err := vultr.New(vultr.Config{APIKey: cfg.VultrAPIKey, BaseURL: cfg.VultrURL, OSID: cfg.VultrOSID,
+		ActivationTimeout: cfg.VultrActivate}, log)
 	if err != nil {
 		return nil, 0, fmt.Errorf("vultr: %w", err)
 	}
