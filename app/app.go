@@ -298,24 +298,29 @@ func (s *Service) Availability(ctx context.Context) (map[string][]string, error)
 }
 
 // RevealRootPassword shows the owner the root password the cloud set for a
-// server: once (the showing is recorded first, so two requests cannot both
-// see it) and only within domain.RootPasswordWindow. ok is false when there
-// is nothing (more) to show.
+// server: once (the showing is recorded before it is shown, so two requests
+// cannot both see it) and only within domain.RootPasswordWindow. ok is false
+// when there is nothing (more) to show. A password this process cannot open
+// (its --secrets-key is not the one that sealed it) is not shown and stays
+// showable, and the misconfiguration is logged.
 func (s *Service) RevealRootPassword(ctx context.Context, accountID, serverID string, meta eventstore.Metadata) (password string, ok bool, err error) {
-	d, err := s.Accounts.Run(ctx, accountID, domain.ShowRootPassword{ServerID: serverID}, meta)
-	if errors.Is(err, domain.ErrInvalidState) {
-		return "", false, nil
-	}
+	cur, err := s.Accounts.Load(ctx, accountID)
 	if err != nil {
 		return "", false, err
 	}
-	srv, found := d.State.Server(serverID)
-	if !found || s.Sealer == nil {
+	srv, found := cur.State.Server(serverID)
+	if !found || !srv.RootPasswordShowable(s.Clock.Now()) || s.Sealer == nil {
 		return "", false, nil
 	}
 	plain, err := s.Sealer.Open(srv.SealedRootPassword)
 	if err != nil {
-		return "", false, fmt.Errorf("server %s root password: %w", serverID, err)
+		s.Log.Error("cannot open a sealed root password: is --secrets-key the same on every process?", "server", serverID, "err", err)
+		return "", false, nil
+	}
+	if _, err := s.Accounts.Run(ctx, accountID, domain.ShowRootPassword{ServerID: serverID}, meta); errors.Is(err, domain.ErrInvalidState) {
+		return "", false, nil // another request showed it first
+	} else if err != nil {
+		return "", false, err
 	}
 	return plain, true, nil
 }

@@ -287,6 +287,13 @@ func TestVultrRootPasswordShownOnceAndNeverInTheLog(t *testing.T) {
 		t.Fatal("the fake set no password")
 	}
 	ctx := context.Background()
+	// A process whose secrets key is not the one that sealed it shows
+	// nothing, and leaves the password showable.
+	w.key = bytes.Repeat([]byte{1}, 32)
+	other := w.process("10.00", nil)
+	if got, ok, err := other.App.RevealRootPassword(ctx, acct, srv, eventstore.Metadata{}); ok || err != nil || got != "" {
+		t.Fatalf("a process with another key revealed %q %v %v", got, ok, err)
+	}
 	got, ok, err := p.App.RevealRootPassword(ctx, acct, srv, eventstore.Metadata{})
 	if err != nil || !ok || got != password {
 		t.Fatalf("first reveal: %q %v %v, want the password", got, ok, err)

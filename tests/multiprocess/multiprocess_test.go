@@ -327,6 +327,8 @@ func TestTwoProcessesShareOneDeploymentAndSurviveAKill(t *testing.T) {
 		"DATABASE_URL=" + dbURL,
 		"CRYPTOVPS_JWT_SECRET=" + randomHex(t),
 		"CRYPTOVPS_ADMIN_TOKEN=" + randomHex(t),
+		// Root passwords sealed by one process are opened by another.
+		"CRYPTOVPS_SECRETS_KEY=" + randomHex(t),
 	}
 	flags := []string{"--sandbox-cloud", cloudPath, "--work-interval", "200ms",
 		"--rate-limit", "1000000", "--auth-rate-limit", "1000000", "--server-limit", "50",
