@@ -83,11 +83,11 @@ func (a Account) Clone() Account {
 	return c
 }
 
-// LiveServers counts the servers that hold a slot of the limit.
+// LiveServers counts the servers that hold a slot of the limit (HoldsSlot).
 func (a Account) LiveServers() int {
 	n := 0
 	for _, s := range a.Servers {
-		if s.Live() {
+		if s.HoldsSlot() {
 			n++
 		}
 	}
@@ -459,7 +459,8 @@ func (d *decision) deploy(c Deploy, now time.Time) error {
 	}
 	d.settle(now)
 	if d.s.LiveServers()+len(c.Servers) > d.s.ServerLimit {
-		return fmt.Errorf("%w: %d of %d servers in use, %d more requested: destroy a server first or ask for a raise via /docs/custom-requests",
+		return fmt.Errorf("%w: %d of %d servers in use (PROVISIONING, ACTIVE and SUSPENDED count), %d more requested: "+
+			"destroy a server first (it stops counting at once) or ask for a raise: POST /limit-requests, see /docs/custom-requests",
 			ErrServerLimit, d.s.LiveServers(), d.s.ServerLimit, len(c.Servers))
 	}
 	total := Zero()

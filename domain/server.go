@@ -100,8 +100,15 @@ func (s Server) canExpireSuspended(now time.Time) error {
 	return nil
 }
 
-// Live servers count towards the account's limit.
+// Live servers may still need background work (a DESTROYING one too).
 func (s Server) Live() bool { return s.Status != StatusDestroyed && s.Status != StatusError }
+
+// HoldsSlot reports whether the server counts towards the account's limit:
+// PROVISIONING, ACTIVE and SUSPENDED do; a server stops counting the moment
+// it is DESTROYING (ERROR and DESTROYED never count).
+func (s Server) HoldsSlot() bool {
+	return s.Status == StatusProvisioning || s.Status == StatusActive || s.Status == StatusSuspended
+}
 
 // Billable servers are charged each hour.
 func (s Server) Billable() bool {

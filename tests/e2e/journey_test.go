@@ -758,7 +758,7 @@ func (j *journey) billingAcrossTime(t *testing.T) {
 	// 402: destroy one (suspended servers hold a slot) and ask for a Beast
 	// the balance (0.16) does not cover.
 	p.call(t, http.MethodDelete, "/servers/"+list[0].ID, nil).Expect(t, http.StatusAccepted)
-	j.waitGone(t, p, list[0].ID) // DESTROYING still holds its slot
+	j.waitGone(t, p, list[0].ID) // DESTROYING no longer holds a slot; gone for good once DESTROYED
 	e := p.call(t, http.MethodPost, "/servers", map[string]string{"label": "one-more", "planId": beast, "regionId": "fra"}).
 		ExpectError(t, http.StatusPaymentRequired, "")
 	p.call(t, http.MethodPost, "/servers/bulk", map[string]any{"label": "more", "count": 1, "planId": beast, "regionId": "fra"}).
