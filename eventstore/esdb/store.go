@@ -28,10 +28,16 @@
 //   - Failures of KurrentDB (unreachable, not ready, no answer in time) are
 //     errors wrapping eventstore.ErrUnavailable. After one, calls fail fast
 //     while a background probe waits for KurrentDB to answer again, so that
-//     an outage costs callers no time and piles up no blocked calls. A call
-//     answered "not leader" after an election is made once more, on the
-//     leader the node named. Appends are atomic: a failed append wrote all
-//     of its events or none, and a retry with the same ids is safe.
+//     an outage costs callers no time and piles up no blocked calls.
+//   - Leader changes: a call caught in one (answered "not leader", cut
+//     short by the node, or cut off when the client moves to the new leader)
+//     is made again, up to three times in all, and then fails with
+//     ErrUnavailable. An append caught in one may have been written before
+//     its answer was lost: Append makes it again only after looking at the
+//     tail of the stream for its events, and KurrentDB recognises the retry
+//     of an Import (same ids, same expected revision), so neither is ever
+//     written twice. Appends are atomic: a failed append wrote all of its
+//     events or none, and a retry with the same ids is safe.
 package esdb
 
 import (
@@ -226,23 +232,67 @@ func (s *Store) use() (*conn, error) {
 // call runs fn against KurrentDB within the per-call timeout. It returns as
 // soon as ctx ends, even while the client is stuck looking for a node; fn's
 // result only comes back through the channel, so that a call given up on
-// shares nothing with its caller.
+// shares nothing with its caller. A call caught in a leader change is made
+// again, up to callAttempts times in all (see errLeaderChange); it must be
+// safe to repeat, which reads are. Appends have their own loop (append).
 func call[T any](s *Store, ctx context.Context, op string, fn func(ctx context.Context, c *kurrent.Client) (T, error)) (T, error) {
-	v, err := callOnce(s, ctx, op, fn)
-	if errors.Is(err, errNotLeader) {
-		// The node has stepped down and the client has already turned to
-		// the leader it named: once more, there. (An append refused by a
-		// follower was not written.)
-		v, err = callOnce(s, ctx, op, fn)
+	for attempt := 1; ; attempt++ {
+		v, err := callOnce(s, ctx, op, fn)
+		if !errors.Is(err, errLeaderChange) {
+			return v, err
+		}
+		if attempt == callAttempts {
+			return v, s.unavailable(op, "KurrentDB is electing a leader", err)
+		}
 	}
-	if errors.Is(err, errNotLeader) {
-		err = s.unavailable(op, "KurrentDB is electing a leader", err)
-	}
-	return v, err
 }
 
-// errNotLeader marks an answer from a node that is not the leader.
-var errNotLeader = errors.New("the node is not the leader")
+// callAttempts bounds the attempts of a call caught in a leader change. One
+// more than the first is usually enough (the client turns to the leader
+// that the follower named); the third covers a call cut short on the old
+// connection while another call was moving the client to the new leader.
+const callAttempts = 3
+
+// errLeaderChange marks a call that did not reach a decision because of a
+// leader change, whose outcome is therefore unknown for an append: it may
+// have been written before the answer was lost. It wraps, with the client's
+// error as text, one of:
+//
+//   - "not leader": the node has stepped down and named the leader, to which
+//     the client has already turned;
+//   - the call ended by the node before the client had sent all of it: gRPC
+//     reports that to the sender as io.EOF and keeps the node's answer for a
+//     receive that the client (v4.2.0) never makes on an append, so a "not
+//     leader" answered early reaches us only as "could not send append
+//     request ... EOF", and the client does not turn to the leader;
+//   - the client's connection closed under the call ("the client connection
+//     is closing"): the client was moving to the new leader because another
+//     call was answered "not leader".
+//
+// None of these is the outage that ErrUnavailable reports at once: the call
+// is made again, through the client's current connection; an append looks
+// first at the tail of the stream for its events.
+var errLeaderChange = errors.New("call caught in a leader change")
+
+// leaderChange reports whether err (of a call with per-call context cctx,
+// made for a caller whose context is ctx) is one of errLeaderChange's cases,
+// and if so wraps it in errLeaderChange. The client's error is kept as text
+// only, so that no caller mistakes the io.EOF inside for an end of data.
+func (s *Store) leaderChange(ctx, cctx context.Context, err error) (error, bool) {
+	if s.isClosed() || ctx.Err() != nil || cctx.Err() != nil {
+		return err, false
+	}
+	var ee *kurrent.Error
+	switch {
+	case errors.As(err, &ee) && ee.Code() == kurrent.ErrorCodeNotLeader:
+		return fmt.Errorf("%w: the node is not the leader (%v)", errLeaderChange, err), true
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("%w: the node ended the call early (%v)", errLeaderChange, err), true
+	case status.Code(err) == codes.Canceled:
+		return fmt.Errorf("%w: the client closed the connection under the call (%v)", errLeaderChange, err), true
+	}
+	return err, false
+}
 
 func callOnce[T any](s *Store, ctx context.Context, op string, fn func(ctx context.Context, c *kurrent.Client) (T, error)) (T, error) {
 	var zero T
@@ -278,9 +328,8 @@ func callOnce[T any](s *Store, ctx context.Context, op string, fn func(ctx conte
 		}
 	}
 	if r.err != nil {
-		var ee *kurrent.Error
-		if errors.As(r.err, &ee) && ee.Code() == kurrent.ErrorCodeNotLeader && !s.isClosed() && ctx.Err() == nil {
-			return zero, fmt.Errorf("%w: %w", errNotLeader, r.err)
+		if err, ok := s.leaderChange(ctx, cctx, r.err); ok {
+			return zero, err
 		}
 		return zero, s.classify(ctx, c, op, r.err)
 	}
@@ -544,14 +593,6 @@ func (s *Store) append(ctx context.Context, stream string, expected int64, event
 		ids[i], data[i] = e.id, e.data
 	}
 	op := "append to " + stream
-	// KurrentDB recognises a retry that carries the expected revision it
-	// had the first time; NoStream always counts as that. Other retries
-	// are recognised here, from the tail of the stream.
-	if tailCheck && expected != eventstore.NoStream {
-		if res, ok, err := s.retried(ctx, stream, ids); err != nil || ok {
-			return res, err
-		}
-	}
 	var rev kurrent.ExpectedRevision
 	switch expected {
 	case eventstore.Any:
@@ -561,9 +602,33 @@ func (s *Store) append(ctx context.Context, stream string, expected int64, event
 	default:
 		rev = kurrent.Revision(uint64(expected))
 	}
-	wr, err := call(s, ctx, op, func(ctx context.Context, c *kurrent.Client) (*kurrent.WriteResult, error) {
+	appendOnce := func(ctx context.Context, c *kurrent.Client) (*kurrent.WriteResult, error) {
 		return c.AppendToStream(ctx, stream, kurrent.AppendToStreamOptions{ExpectedRevision: rev}, data...)
-	})
+	}
+	// KurrentDB recognises a retry that carries the expected revision it
+	// had the first time; NoStream always counts as that. Other retries
+	// are recognised here, from the tail of the stream.
+	checkTail := tailCheck && expected != eventstore.NoStream
+	var wr *kurrent.WriteResult
+	var err error
+	for attempt := 1; ; attempt++ {
+		if checkTail {
+			if res, ok, err := s.retried(ctx, stream, ids); err != nil || ok {
+				return res, err
+			}
+		}
+		wr, err = callOnce(s, ctx, op, appendOnce)
+		if !errors.Is(err, errLeaderChange) {
+			break
+		}
+		if attempt == callAttempts {
+			return eventstore.AppendResult{}, s.unavailable(op, "KurrentDB is changing leader", err)
+		}
+		// The append may have been written before its answer was lost:
+		// whatever the expected version, the next attempt looks at the
+		// tail first, so that it never writes the events twice.
+		checkTail = tailCheck
+	}
 	var wrong wrongVersion
 	if errors.As(err, &wrong) {
 		// KurrentDB recognises a NoStream retry only when the events are
