@@ -864,17 +864,17 @@ func TestLeaderChangeErrors(t *testing.T) {
 		{"unavailable", status.Error(codes.Unavailable, "connection refused"), false},
 		{"other", errors.New("boom"), false},
 	} {
-		err, ok := s.leaderChange(bg, bg, tc.err)
-		if ok != tc.want {
+		err := s.leaderChange(bg, bg, tc.err)
+		if ok := err != nil; ok != tc.want {
 			t.Errorf("%s: leader change %v, want %v", tc.name, ok, tc.want)
 		}
-		if ok && (errors.Is(err, io.EOF) || !errors.Is(err, errLeaderChange)) {
+		if err != nil && (errors.Is(err, io.EOF) || !errors.Is(err, errLeaderChange)) {
 			t.Errorf("%s: %v wraps io.EOF or not errLeaderChange", tc.name, err)
 		}
 	}
 	cancelled, cancel := context.WithCancel(bg)
 	cancel()
-	if _, ok := s.leaderChange(bg, cancelled, status.Error(codes.Canceled, "context canceled")); ok {
+	if err := s.leaderChange(bg, cancelled, status.Error(codes.Canceled, "context canceled")); err != nil {
 		t.Error("a call whose own context ended was taken for a leader change")
 	}
 }

@@ -274,24 +274,25 @@ const callAttempts = 3
 // first at the tail of the stream for its events.
 var errLeaderChange = errors.New("call caught in a leader change")
 
-// leaderChange reports whether err (of a call with per-call context cctx,
-// made for a caller whose context is ctx) is one of errLeaderChange's cases,
-// and if so wraps it in errLeaderChange. The client's error is kept as text
-// only, so that no caller mistakes the io.EOF inside for an end of data.
-func (s *Store) leaderChange(ctx, cctx context.Context, err error) (error, bool) {
-	if s.isClosed() || ctx.Err() != nil || cctx.Err() != nil {
-		return err, false
+// leaderChange returns err wrapped in errLeaderChange if it is one of its
+// cases (err is the error of a call with per-call context cctx, made for a
+// caller whose context is ctx), and nil otherwise. The client's error is
+// kept as text only, so that no caller mistakes the io.EOF inside for an
+// end of data.
+func (s *Store) leaderChange(ctx, cctx context.Context, err error) error {
+	if err == nil || s.isClosed() || ctx.Err() != nil || cctx.Err() != nil {
+		return nil
 	}
 	var ee *kurrent.Error
 	switch {
 	case errors.As(err, &ee) && ee.Code() == kurrent.ErrorCodeNotLeader:
-		return fmt.Errorf("%w: the node is not the leader (%v)", errLeaderChange, err), true
+		return fmt.Errorf("%w: the node is not the leader (%v)", errLeaderChange, err)
 	case errors.Is(err, io.EOF):
-		return fmt.Errorf("%w: the node ended the call early (%v)", errLeaderChange, err), true
+		return fmt.Errorf("%w: the node ended the call early (%v)", errLeaderChange, err)
 	case status.Code(err) == codes.Canceled:
-		return fmt.Errorf("%w: the client closed the connection under the call (%v)", errLeaderChange, err), true
+		return fmt.Errorf("%w: the client closed the connection under the call (%v)", errLeaderChange, err)
 	}
-	return err, false
+	return nil
 }
 
 func callOnce[T any](s *Store, ctx context.Context, op string, fn func(ctx context.Context, c *kurrent.Client) (T, error)) (T, error) {
@@ -328,7 +329,7 @@ func callOnce[T any](s *Store, ctx context.Context, op string, fn func(ctx conte
 		}
 	}
 	if r.err != nil {
-		if err, ok := s.leaderChange(ctx, cctx, r.err); ok {
+		if err := s.leaderChange(ctx, cctx, r.err); err != nil {
 			return zero, err
 		}
 		return zero, s.classify(ctx, c, op, r.err)
@@ -626,7 +627,9 @@ func (s *Store) append(ctx context.Context, stream string, expected int64, event
 		}
 		// The append may have been written before its answer was lost:
 		// whatever the expected version, the next attempt looks at the
-		// tail first, so that it never writes the events twice.
+		// tail first, so that it never writes the events twice. That read
+		// also gets the "not leader" answer that an append cut short did
+		// not, which turns the client to the leader.
 		checkTail = tailCheck
 	}
 	var wrong wrongVersion
