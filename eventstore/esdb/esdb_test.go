@@ -861,6 +861,9 @@ func TestLeaderChangeErrors(t *testing.T) {
 	}{
 		{"cut short", fmt.Errorf("could not send append request header. Reason: %w", eof), true},
 		{"connection closing", status.Error(codes.Canceled, "grpc: the client connection is closing"), true},
+		{"stream cut by the closing connection", status.Error(codes.Unavailable, "rpc error: code = Canceled desc = grpc: the client connection is closing"), true},
+		{"transport closing", fmt.Errorf("wrapped: %w", status.Error(codes.Unavailable, "transport is closing")), true},
+		{"not ready", status.Error(codes.Unavailable, "Server Is Not Ready"), false},
 		{"unavailable", status.Error(codes.Unavailable, "connection refused"), false},
 		{"other", errors.New("boom"), false},
 	} {

@@ -266,8 +266,9 @@ const callAttempts = 3
 //     leader" answered early reaches us only as "could not send append
 //     request ... EOF", and the client does not turn to the leader;
 //   - the client's connection closed under the call ("the client connection
-//     is closing"): the client was moving to the new leader because another
-//     call was answered "not leader".
+//     is closing", "transport is closing"): the client was moving to the new
+//     leader because another call was answered "not leader". Taken for an
+//     outage, it would make every call fail fast until the probe succeeds.
 //
 // None of these is the outage that ErrUnavailable reports at once: the call
 // is made again, through the client's current connection; an append looks
@@ -289,10 +290,29 @@ func (s *Store) leaderChange(ctx, cctx context.Context, err error) error {
 		return fmt.Errorf("%w: the node is not the leader (%v)", errLeaderChange, err)
 	case errors.Is(err, io.EOF):
 		return fmt.Errorf("%w: the node ended the call early (%v)", errLeaderChange, err)
-	case status.Code(err) == codes.Canceled:
+	case closedUnder(err):
 		return fmt.Errorf("%w: the client closed the connection under the call (%v)", errLeaderChange, err)
 	}
 	return nil
+}
+
+// closedUnder reports whether err is gRPC's answer to a call whose
+// connection the client closed while it was in flight: Canceled, or
+// Unavailable naming the closing connection or transport, depending on how
+// far the call had got. gRPC has no error value to compare these with, only
+// their text. A server that dies may cut calls the same way; taking that for
+// a leader change costs one more attempt, which then finds the server
+// unreachable and reports the outage.
+func closedUnder(err error) bool {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.Canceled:
+		return true
+	case codes.Unavailable:
+		msg := st.Message()
+		return strings.Contains(msg, "client connection is closing") || strings.Contains(msg, "transport is closing")
+	}
+	return false
 }
 
 func callOnce[T any](s *Store, ctx context.Context, op string, fn func(ctx context.Context, c *kurrent.Client) (T, error)) (T, error) {
