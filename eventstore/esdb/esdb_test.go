@@ -193,6 +193,17 @@ func appendN(t *testing.T, s *Store, stream string, n, from int) []uuid.UUID {
 	return ids
 }
 
+// waitReachable waits until the store's probe has found KurrentDB again
+// after calls started failing fast.
+func waitReachable(t *testing.T, s *Store) {
+	t.Helper()
+	select {
+	case <-s.reachable():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the store did not find KurrentDB again within 20s")
+	}
+}
+
 func fastOptions() Options {
 	return Options{RetryMin: 20 * time.Millisecond, RetryMax: 300 * time.Millisecond, Timeout: 3 * time.Second}
 }
@@ -262,19 +273,12 @@ func TestSurvivesServerRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The store finds the server again by itself.
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			p := ev("X", 2000+round)
-			_, err := s.Append(ctxT(t, 20*time.Second), "restart-a", eventstore.Any, []eventstore.Proposed{p})
-			if err == nil {
-				want = append(want, p.ID)
-				break
-			}
-			if !errors.Is(err, eventstore.ErrUnavailable) || time.Now().After(deadline) {
-				t.Fatalf("append after restart: %v", err)
-			}
-			time.Sleep(50 * time.Millisecond)
+		waitReachable(t, s)
+		p := ev("X", 2000+round)
+		if _, err := s.Append(ctxT(t, 20*time.Second), "restart-a", eventstore.Any, []eventstore.Proposed{p}); err != nil {
+			t.Fatalf("append after restart: %v", err)
 		}
+		want = append(want, p.ID)
 		want = append(want, appendN(t, s, "restart-b", 10, round*10)...)
 		c.waitFor(t, want, 20*time.Second)
 	}
@@ -332,16 +336,9 @@ func TestUnavailable(t *testing.T) {
 		}
 	}
 	srv.SetNotReady(false)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := s.Append(ctxT(t, 10*time.Second), "u", 0, []eventstore.Proposed{ev("X", 1)})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("append once ready again: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	waitReachable(t, s)
+	if _, err := s.Append(ctxT(t, 10*time.Second), "u", 0, []eventstore.Proposed{ev("X", 1)}); err != nil {
+		t.Fatalf("append once ready again: %v", err)
 	}
 
 	// A cancelled caller gets its own error back, not an outage.

@@ -97,6 +97,7 @@ type Store struct {
 	closed  bool
 	down    error // set while KurrentDB is known to be unreachable
 	probing bool
+	up      chan struct{} // closed while down is nil
 
 	closeOnce sync.Once
 }
@@ -143,7 +144,9 @@ func Open(ctx context.Context, connString string, opts Options) (*Store, error) 
 		return nil, fmt.Errorf("eventstore/esdb: %s: %w", dest, err)
 	}
 	base, cancel := context.WithCancel(context.Background())
-	s := &Store{cfg: cfg, dest: dest, opts: opts, log: opts.Logger, base: base, cancel: cancel, conn: &conn{client: client}}
+	s := &Store{cfg: cfg, dest: dest, opts: opts, log: opts.Logger, base: base, cancel: cancel, conn: &conn{client: client},
+		up: make(chan struct{})}
+	close(s.up)
 	if _, err := s.Head(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("eventstore/esdb: connect to %s: %w", dest, err)
@@ -435,7 +438,7 @@ func (s *Store) markDown(cause error) {
 		return
 	}
 	if s.down == nil {
-		s.down = cause
+		s.down, s.up = cause, make(chan struct{})
 		s.log.Warn("eventstore/esdb: KurrentDB unreachable; failing calls fast until it answers again",
 			"eventstore", s.dest, "err", cause)
 	}
@@ -443,6 +446,15 @@ func (s *Store) markDown(cause error) {
 		s.probing = true
 		go s.probe()
 	}
+}
+
+// reachable returns a channel closed once KurrentDB is not known to be
+// unreachable: at once unless calls are failing fast, else when the probe
+// reaches it again.
+func (s *Store) reachable() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.up
 }
 
 // probe waits, with backoff, until KurrentDB answers, replacing a client that
@@ -480,6 +492,7 @@ func (s *Store) probe() {
 		if err == nil {
 			s.mu.Lock()
 			s.down, s.probing = nil, false
+			close(s.up)
 			s.mu.Unlock()
 			s.log.Info("eventstore/esdb: KurrentDB answers again", "eventstore", s.dest)
 			return
