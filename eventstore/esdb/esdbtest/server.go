@@ -36,9 +36,10 @@
 // durability (a Restart keeps the data because it never left memory).
 //
 // For failure tests it can be stopped and restarted on the same address,
-// drop every live subscription, answer "not ready" to every call, and answer
+// drop every live subscription, answer "not ready" to every call, answer
 // "not leader" (naming itself as the leader) as a follower does after an
-// election.
+// election, and write an append but answer "not leader" instead of its
+// result, as a leader stepping down before acknowledging.
 package esdbtest
 
 import (
