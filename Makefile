@@ -40,3 +40,33 @@ screenshots:
 
 clean:
 	rm -rf bin
+
+# Flakes: every test of PKG COUNT times under the race detector, to meet on
+# purpose what CI would meet by chance (make flake PKG=./eventstore/esdb/ COUNT=50).
+# go test's -timeout bounds all COUNT runs of a package together; its default
+# of 10m is too short for 20 runs of the KurrentDB adapter's package on a busy
+# 2-core machine, so it is 3m per run here.
+PKG      ?= ./...
+COUNT    ?= 20
+# Fuzzing: every fuzz target of the packages in PKG for FUZZTIME each (go test
+# fuzzes one target per run); an input that fails a target is written under
+# its package's testdata/fuzz/, and the failed targets are named at the end
+# (make fuzz FUZZTIME=10m).
+FUZZTIME ?= 10s
+
+.PHONY: flake fuzz
+
+flake:
+	$(GO) test -race -count=$(COUNT) -timeout $$(($(COUNT) * 3))m $(PKG)
+
+fuzz:
+	@list=$$($(GO) test -list '^Fuzz' $(PKG)) || { echo "$$list"; exit 1; }; \
+	targets=$$(echo "$$list" | awk '/^Fuzz/ { n[c++] = $$1; next } /^ok / { for (i = 0; i < c; i++) print $$2 "," n[i]; c = 0 }'); \
+	test -n "$$targets" || { echo "no fuzz targets in $(PKG)"; exit 1; }; \
+	failed=; \
+	for t in $$targets; do \
+		pkg=$${t%,*}; fn=$${t#*,}; \
+		echo "== fuzz $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || failed="$$failed $$pkg.$$fn"; \
+	done; \
+	test -z "$$failed" || { echo "fuzz targets that failed:$$failed"; exit 1; }

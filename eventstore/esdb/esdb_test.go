@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	kurrent "github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
@@ -22,6 +24,8 @@ import (
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/projections/memory"
 	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // startDouble starts the KurrentDB test double. Appends up to 16 MiB are
@@ -189,6 +193,17 @@ func appendN(t *testing.T, s *Store, stream string, n, from int) []uuid.UUID {
 	return ids
 }
 
+// waitReachable waits until the store's probe has found KurrentDB again
+// after calls started failing fast.
+func waitReachable(t *testing.T, s *Store) {
+	t.Helper()
+	select {
+	case <-s.reachable():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the store did not find KurrentDB again within 20s")
+	}
+}
+
 func fastOptions() Options {
 	return Options{RetryMin: 20 * time.Millisecond, RetryMax: 300 * time.Millisecond, Timeout: 3 * time.Second}
 }
@@ -258,19 +273,12 @@ func TestSurvivesServerRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The store finds the server again by itself.
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			p := ev("X", 2000+round)
-			_, err := s.Append(ctxT(t, 20*time.Second), "restart-a", eventstore.Any, []eventstore.Proposed{p})
-			if err == nil {
-				want = append(want, p.ID)
-				break
-			}
-			if !errors.Is(err, eventstore.ErrUnavailable) || time.Now().After(deadline) {
-				t.Fatalf("append after restart: %v", err)
-			}
-			time.Sleep(50 * time.Millisecond)
+		waitReachable(t, s)
+		p := ev("X", 2000+round)
+		if _, err := s.Append(ctxT(t, 20*time.Second), "restart-a", eventstore.Any, []eventstore.Proposed{p}); err != nil {
+			t.Fatalf("append after restart: %v", err)
 		}
+		want = append(want, p.ID)
 		want = append(want, appendN(t, s, "restart-b", 10, round*10)...)
 		c.waitFor(t, want, 20*time.Second)
 	}
@@ -328,16 +336,9 @@ func TestUnavailable(t *testing.T) {
 		}
 	}
 	srv.SetNotReady(false)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := s.Append(ctxT(t, 10*time.Second), "u", 0, []eventstore.Proposed{ev("X", 1)})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("append once ready again: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	waitReachable(t, s)
+	if _, err := s.Append(ctxT(t, 10*time.Second), "u", 0, []eventstore.Proposed{ev("X", 1)}); err != nil {
+		t.Fatalf("append once ready again: %v", err)
 	}
 
 	// A cancelled caller gets its own error back, not an outage.
@@ -718,4 +719,162 @@ func TestLeaderChange(t *testing.T) {
 	srv.DropSubscriptions()
 	want = append(want, appendN(t, s, "leader", 3, 20)...)
 	c.waitFor(t, want, 20*time.Second)
+
+	// Nothing was written twice, and the refused append not at all.
+	for stream, n := range map[string]int{"leader": 6, "leader-new": 1, "leader-other": 0} {
+		evs, err := s.ReadStream(ctx, stream, 0)
+		if err != nil || len(evs) != n {
+			t.Errorf("stream %s: %d events (%v), want %d", stream, len(evs), err, n)
+		}
+	}
+}
+
+// TestAppendCutShortByNotLeader: a follower answers "not leader" as soon as
+// an append starts, while the client is still sending it; gRPC then reports
+// the end of the call to the client as io.EOF, and the client (v4.2.0)
+// neither reads the answer nor turns to the leader. The adapter takes that
+// as the leader change it is: the append is made again, once, and written
+// once. (Whether a given append is cut short or answered after it is sent
+// is a race in gRPC; many events make the first more likely, and both must
+// end the same way.)
+func TestAppendCutShortByNotLeader(t *testing.T) {
+	srv := startDouble(t, esdbtest.Options{})
+	s := openStore(t, srv.URL(), fastOptions())
+	ctx := ctxT(t, 60*time.Second)
+	for round := range 5 {
+		stream := fmt.Sprint("cut-", round)
+		events := make([]eventstore.Proposed, 200)
+		for i := range events {
+			events[i] = ev("X", i)
+		}
+		srv.FailAsNotLeader(1)
+		res, err := s.Append(ctx, stream, eventstore.NoStream, events)
+		if err != nil {
+			t.Fatalf("round %d: append across a leader change: %v", round, err)
+		}
+		evs, err := s.ReadStream(ctx, stream, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != len(events) || res.Version != uint64(len(events)-1) || evs[len(evs)-1].Position != res.Position {
+			t.Fatalf("round %d: %d events, result %+v, want %d events ending at the result", round, len(evs), res, len(events))
+		}
+	}
+}
+
+// TestAppendAnswerLostAtLeaderChange: the leader writes an append and steps
+// down before acknowledging it; the client is told "not leader". The adapter
+// makes the append again on the new leader and must find it written, never
+// write it twice, and return where it was written, whatever the expected
+// version. The server's own idempotency window is one event, so that for
+// Any the recognition is the adapter's.
+func TestAppendAnswerLostAtLeaderChange(t *testing.T) {
+	srv := startDouble(t, esdbtest.Options{IdempotencyWindow: 1})
+	s := openStore(t, srv.URL(), fastOptions())
+	ctx := ctxT(t, 60*time.Second)
+
+	check := func(t *testing.T, stream string, want int, res eventstore.AppendResult) {
+		t.Helper()
+		evs, err := s.ReadStream(ctx, stream, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != want {
+			t.Fatalf("stream %s has %d events, want %d", stream, len(evs), want)
+		}
+		if last := evs[len(evs)-1]; res.Version != last.Version || res.Position != last.Position {
+			t.Errorf("stream %s: append returned %+v, its last event is at %d/%v", stream, res, last.Version, last.Position)
+		}
+		seen := map[uuid.UUID]bool{}
+		for _, e := range evs {
+			if seen[e.ID] {
+				t.Errorf("stream %s: event %s written twice", stream, e.ID)
+			}
+			seen[e.ID] = true
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		expected int64
+		before   int // events already in the stream
+	}{
+		{"no stream", eventstore.NoStream, 0},
+		{"exact", 1, 2},
+		{"any", eventstore.Any, 2},
+		{"any, new stream", eventstore.Any, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := "lost-" + strings.ReplaceAll(tc.name, " ", "-")
+			if tc.before > 0 {
+				appendN(t, s, stream, tc.before, 0)
+			}
+			events := []eventstore.Proposed{ev("X", 100), ev("X", 101), ev("X", 102)}
+			srv.LoseAppendAnswers(1)
+			requests := srv.AppendRequests()
+			res, err := s.Append(ctx, stream, tc.expected, events)
+			if err != nil {
+				t.Fatalf("append whose answer was lost: %v", err)
+			}
+			if n := srv.AppendRequests() - requests; n < 1 || n > 2 {
+				t.Errorf("%d append requests, want the lost one and at most one retry", n)
+			}
+			check(t, stream, tc.before+len(events), res)
+			// The caller, not knowing, retries too: same answer, no write.
+			again, err := s.Append(ctx, stream, tc.expected, events)
+			if err != nil || again != res {
+				t.Errorf("caller's retry: %+v, %v; want %+v", again, err, res)
+			}
+			check(t, stream, tc.before+len(events), res)
+		})
+	}
+
+	// Every answer lost until the adapter gives up: the caller gets
+	// ErrUnavailable (never a raw io.EOF), and its own retry later finds
+	// the events written once. Import relies on KurrentDB's recognition of
+	// the retry alone (exact expected version).
+	src := eventstore.Event{ID: uuid.New(), Type: "X", Data: json.RawMessage(`{}`), RecordedAt: time.Now().UTC()}
+	srv.LoseAppendAnswers(callAttempts)
+	_, err := s.Import(ctx, "lost-import", eventstore.NoStream, []eventstore.Event{src})
+	if !errors.Is(err, eventstore.ErrUnavailable) || errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "leader") {
+		t.Fatalf("import whose answers were all lost: %v, want ErrUnavailable naming the leader change", err)
+	}
+	res, err := s.Import(ctx, "lost-import", eventstore.NoStream, []eventstore.Event{src})
+	if err != nil {
+		t.Fatalf("caller's retry of the import: %v", err)
+	}
+	check(t, "lost-import", 1, res)
+}
+
+// TestLeaderChangeErrors: which client errors the adapter takes for a call
+// caught in a leader change, and that none of them leaks io.EOF.
+func TestLeaderChangeErrors(t *testing.T) {
+	s := &Store{}
+	bg := context.Background()
+	eof, _ := kurrent.FromError(fmt.Errorf("could not send append request header. Reason: %w", io.EOF))
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"cut short", fmt.Errorf("could not send append request header. Reason: %w", eof), true},
+		{"connection closing", status.Error(codes.Canceled, "grpc: the client connection is closing"), true},
+		{"stream cut by the closing connection", status.Error(codes.Unavailable, "rpc error: code = Canceled desc = grpc: the client connection is closing"), true},
+		{"transport closing", fmt.Errorf("wrapped: %w", status.Error(codes.Unavailable, "transport is closing")), true},
+		{"not ready", status.Error(codes.Unavailable, "Server Is Not Ready"), false},
+		{"unavailable", status.Error(codes.Unavailable, "connection refused"), false},
+		{"other", errors.New("boom"), false},
+	} {
+		err := s.leaderChange(bg, bg, tc.err)
+		if ok := err != nil; ok != tc.want {
+			t.Errorf("%s: leader change %v, want %v", tc.name, ok, tc.want)
+		}
+		if err != nil && (errors.Is(err, io.EOF) || !errors.Is(err, errLeaderChange)) {
+			t.Errorf("%s: %v wraps io.EOF or not errLeaderChange", tc.name, err)
+		}
+	}
+	cancelled, cancel := context.WithCancel(bg)
+	cancel()
+	if err := s.leaderChange(bg, cancelled, status.Error(codes.Canceled, "context canceled")); err != nil {
+		t.Error("a call whose own context ended was taken for a leader change")
+	}
 }

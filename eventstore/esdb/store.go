@@ -28,10 +28,16 @@
 //   - Failures of KurrentDB (unreachable, not ready, no answer in time) are
 //     errors wrapping eventstore.ErrUnavailable. After one, calls fail fast
 //     while a background probe waits for KurrentDB to answer again, so that
-//     an outage costs callers no time and piles up no blocked calls. A call
-//     answered "not leader" after an election is made once more, on the
-//     leader the node named. Appends are atomic: a failed append wrote all
-//     of its events or none, and a retry with the same ids is safe.
+//     an outage costs callers no time and piles up no blocked calls.
+//   - Leader changes: a call caught in one (answered "not leader", cut
+//     short by the node, or cut off when the client moves to the new leader)
+//     is made again, up to three times in all, and then fails with
+//     ErrUnavailable. An append caught in one may have been written before
+//     its answer was lost: Append makes it again only after looking at the
+//     tail of the stream for its events, and KurrentDB recognises the retry
+//     of an Import (same ids, same expected revision), so neither is ever
+//     written twice. Appends are atomic: a failed append wrote all of its
+//     events or none, and a retry with the same ids is safe.
 package esdb
 
 import (
@@ -91,6 +97,7 @@ type Store struct {
 	closed  bool
 	down    error // set while KurrentDB is known to be unreachable
 	probing bool
+	up      chan struct{} // closed while down is nil
 
 	closeOnce sync.Once
 }
@@ -137,7 +144,9 @@ func Open(ctx context.Context, connString string, opts Options) (*Store, error) 
 		return nil, fmt.Errorf("eventstore/esdb: %s: %w", dest, err)
 	}
 	base, cancel := context.WithCancel(context.Background())
-	s := &Store{cfg: cfg, dest: dest, opts: opts, log: opts.Logger, base: base, cancel: cancel, conn: &conn{client: client}}
+	s := &Store{cfg: cfg, dest: dest, opts: opts, log: opts.Logger, base: base, cancel: cancel, conn: &conn{client: client},
+		up: make(chan struct{})}
+	close(s.up)
 	if _, err := s.Head(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("eventstore/esdb: connect to %s: %w", dest, err)
@@ -226,23 +235,88 @@ func (s *Store) use() (*conn, error) {
 // call runs fn against KurrentDB within the per-call timeout. It returns as
 // soon as ctx ends, even while the client is stuck looking for a node; fn's
 // result only comes back through the channel, so that a call given up on
-// shares nothing with its caller.
+// shares nothing with its caller. A call caught in a leader change is made
+// again, up to callAttempts times in all (see errLeaderChange); it must be
+// safe to repeat, which reads are. Appends have their own loop (append).
 func call[T any](s *Store, ctx context.Context, op string, fn func(ctx context.Context, c *kurrent.Client) (T, error)) (T, error) {
-	v, err := callOnce(s, ctx, op, fn)
-	if errors.Is(err, errNotLeader) {
-		// The node has stepped down and the client has already turned to
-		// the leader it named: once more, there. (An append refused by a
-		// follower was not written.)
-		v, err = callOnce(s, ctx, op, fn)
+	for attempt := 1; ; attempt++ {
+		v, err := callOnce(s, ctx, op, fn)
+		if !errors.Is(err, errLeaderChange) {
+			return v, err
+		}
+		if attempt == callAttempts {
+			return v, s.unavailable(op, "KurrentDB is electing a leader", err)
+		}
 	}
-	if errors.Is(err, errNotLeader) {
-		err = s.unavailable(op, "KurrentDB is electing a leader", err)
-	}
-	return v, err
 }
 
-// errNotLeader marks an answer from a node that is not the leader.
-var errNotLeader = errors.New("the node is not the leader")
+// callAttempts bounds the attempts of a call caught in a leader change. One
+// more than the first is usually enough (the client turns to the leader
+// that the follower named); the third covers a call cut short on the old
+// connection while another call was moving the client to the new leader.
+const callAttempts = 3
+
+// errLeaderChange marks a call that did not reach a decision because of a
+// leader change, whose outcome is therefore unknown for an append: it may
+// have been written before the answer was lost. It wraps, with the client's
+// error as text, one of:
+//
+//   - "not leader": the node has stepped down and named the leader, to which
+//     the client has already turned;
+//   - the call ended by the node before the client had sent all of it: gRPC
+//     reports that to the sender as io.EOF and keeps the node's answer for a
+//     receive that the client (v4.2.0) never makes on an append, so a "not
+//     leader" answered early reaches us only as "could not send append
+//     request ... EOF", and the client does not turn to the leader;
+//   - the client's connection closed under the call ("the client connection
+//     is closing", "transport is closing"): the client was moving to the new
+//     leader because another call was answered "not leader". Taken for an
+//     outage, it would make every call fail fast until the probe succeeds.
+//
+// None of these is the outage that ErrUnavailable reports at once: the call
+// is made again, through the client's current connection; an append looks
+// first at the tail of the stream for its events.
+var errLeaderChange = errors.New("call caught in a leader change")
+
+// leaderChange returns err wrapped in errLeaderChange if it is one of its
+// cases (err is the error of a call with per-call context cctx, made for a
+// caller whose context is ctx), and nil otherwise. The client's error is
+// kept as text only, so that no caller mistakes the io.EOF inside for an
+// end of data.
+func (s *Store) leaderChange(ctx, cctx context.Context, err error) error {
+	if err == nil || s.isClosed() || ctx.Err() != nil || cctx.Err() != nil {
+		return nil
+	}
+	var ee *kurrent.Error
+	switch {
+	case errors.As(err, &ee) && ee.Code() == kurrent.ErrorCodeNotLeader:
+		return fmt.Errorf("%w: the node is not the leader (%v)", errLeaderChange, err)
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("%w: the node ended the call early (%v)", errLeaderChange, err)
+	case closedUnder(err):
+		return fmt.Errorf("%w: the client closed the connection under the call (%v)", errLeaderChange, err)
+	}
+	return nil
+}
+
+// closedUnder reports whether err is gRPC's answer to a call whose
+// connection the client closed while it was in flight: Canceled, or
+// Unavailable naming the closing connection or transport, depending on how
+// far the call had got. gRPC has no error value to compare these with, only
+// their text. A server that dies may cut calls the same way; taking that for
+// a leader change costs one more attempt, which then finds the server
+// unreachable and reports the outage.
+func closedUnder(err error) bool {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.Canceled:
+		return true
+	case codes.Unavailable:
+		msg := st.Message()
+		return strings.Contains(msg, "client connection is closing") || strings.Contains(msg, "transport is closing")
+	}
+	return false
+}
 
 func callOnce[T any](s *Store, ctx context.Context, op string, fn func(ctx context.Context, c *kurrent.Client) (T, error)) (T, error) {
 	var zero T
@@ -278,9 +352,8 @@ func callOnce[T any](s *Store, ctx context.Context, op string, fn func(ctx conte
 		}
 	}
 	if r.err != nil {
-		var ee *kurrent.Error
-		if errors.As(r.err, &ee) && ee.Code() == kurrent.ErrorCodeNotLeader && !s.isClosed() && ctx.Err() == nil {
-			return zero, fmt.Errorf("%w: %w", errNotLeader, r.err)
+		if err := s.leaderChange(ctx, cctx, r.err); err != nil {
+			return zero, err
 		}
 		return zero, s.classify(ctx, c, op, r.err)
 	}
@@ -365,7 +438,7 @@ func (s *Store) markDown(cause error) {
 		return
 	}
 	if s.down == nil {
-		s.down = cause
+		s.down, s.up = cause, make(chan struct{})
 		s.log.Warn("eventstore/esdb: KurrentDB unreachable; failing calls fast until it answers again",
 			"eventstore", s.dest, "err", cause)
 	}
@@ -373,6 +446,15 @@ func (s *Store) markDown(cause error) {
 		s.probing = true
 		go s.probe()
 	}
+}
+
+// reachable returns a channel closed once KurrentDB is not known to be
+// unreachable: at once unless calls are failing fast, else when the probe
+// reaches it again.
+func (s *Store) reachable() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.up
 }
 
 // probe waits, with backoff, until KurrentDB answers, replacing a client that
@@ -410,6 +492,7 @@ func (s *Store) probe() {
 		if err == nil {
 			s.mu.Lock()
 			s.down, s.probing = nil, false
+			close(s.up)
 			s.mu.Unlock()
 			s.log.Info("eventstore/esdb: KurrentDB answers again", "eventstore", s.dest)
 			return
@@ -544,14 +627,6 @@ func (s *Store) append(ctx context.Context, stream string, expected int64, event
 		ids[i], data[i] = e.id, e.data
 	}
 	op := "append to " + stream
-	// KurrentDB recognises a retry that carries the expected revision it
-	// had the first time; NoStream always counts as that. Other retries
-	// are recognised here, from the tail of the stream.
-	if tailCheck && expected != eventstore.NoStream {
-		if res, ok, err := s.retried(ctx, stream, ids); err != nil || ok {
-			return res, err
-		}
-	}
 	var rev kurrent.ExpectedRevision
 	switch expected {
 	case eventstore.Any:
@@ -561,9 +636,35 @@ func (s *Store) append(ctx context.Context, stream string, expected int64, event
 	default:
 		rev = kurrent.Revision(uint64(expected))
 	}
-	wr, err := call(s, ctx, op, func(ctx context.Context, c *kurrent.Client) (*kurrent.WriteResult, error) {
+	appendOnce := func(ctx context.Context, c *kurrent.Client) (*kurrent.WriteResult, error) {
 		return c.AppendToStream(ctx, stream, kurrent.AppendToStreamOptions{ExpectedRevision: rev}, data...)
-	})
+	}
+	// KurrentDB recognises a retry that carries the expected revision it
+	// had the first time; NoStream always counts as that. Other retries
+	// are recognised here, from the tail of the stream.
+	checkTail := tailCheck && expected != eventstore.NoStream
+	var wr *kurrent.WriteResult
+	var err error
+	for attempt := 1; ; attempt++ {
+		if checkTail {
+			if res, ok, err := s.retried(ctx, stream, ids); err != nil || ok {
+				return res, err
+			}
+		}
+		wr, err = callOnce(s, ctx, op, appendOnce)
+		if !errors.Is(err, errLeaderChange) {
+			break
+		}
+		if attempt == callAttempts {
+			return eventstore.AppendResult{}, s.unavailable(op, "KurrentDB is changing leader", err)
+		}
+		// The append may have been written before its answer was lost:
+		// whatever the expected version, the next attempt looks at the
+		// tail first, so that it never writes the events twice. That read
+		// also gets the "not leader" answer that an append cut short did
+		// not, which turns the client to the leader.
+		checkTail = tailCheck
+	}
 	var wrong wrongVersion
 	if errors.As(err, &wrong) {
 		// KurrentDB recognises a NoStream retry only when the events are

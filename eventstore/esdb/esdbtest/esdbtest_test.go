@@ -360,3 +360,31 @@ func TestLimitsAndLifecycle(t *testing.T) {
 		t.Error("read from a node that is not ready succeeded")
 	}
 }
+
+// TestLostAppendAnswer: with LoseAppendAnswers the append is written and
+// answered "not leader"; the same request again is recognised and answered
+// with where the first one landed, and nothing is written twice.
+func TestLostAppendAnswer(t *testing.T) {
+	srv, c := start(t, Options{})
+	mustAppend(t, c, "l", esdb.NoStream{}, event("A"))
+	evs := []esdb.EventData{event("B"), event("C")}
+	srv.LoseAppendAnswers(1)
+	_, err := appendTo(t, c, "l", esdb.Revision(0), evs...)
+	var ee *esdb.Error
+	if !errors.As(err, &ee) || ee.Code() != esdb.ErrorCodeNotLeader {
+		t.Fatalf("append whose answer is lost: %v, want not leader", err)
+	}
+	got, err := readStream(t, c, "l", esdb.ReadStreamOptions{}, 100)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("stream has %d events (%v), want the lost append written", len(got), err)
+	}
+	again := mustAppend(t, c, "l", esdb.Revision(0), evs...)
+	if again.NextExpectedVersion != 2 || again.CommitPosition != got[2].Position.Commit {
+		t.Errorf("retry answered %+v, want revision 2 at %d", again, got[2].Position.Commit)
+	}
+	if got, _ := readStream(t, c, "l", esdb.ReadStreamOptions{}, 100); len(got) != 3 {
+		t.Errorf("retry wrote: %d events, want 3", len(got))
+	}
+	// Only the next append was affected.
+	mustAppend(t, c, "l", esdb.Revision(2), event("D"))
+}

@@ -36,9 +36,10 @@
 // durability (a Restart keeps the data because it never left memory).
 //
 // For failure tests it can be stopped and restarted on the same address,
-// drop every live subscription, answer "not ready" to every call, and answer
+// drop every live subscription, answer "not ready" to every call, answer
 // "not leader" (naming itself as the leader) as a follower does after an
-// election.
+// election, and write an append but answer "not leader" instead of its
+// result, as a leader stepping down before acknowledging.
 package esdbtest
 
 import (
@@ -105,9 +106,10 @@ type Server struct {
 	gs      *grpc.Server
 	serving sync.WaitGroup
 
-	notReady   atomic.Bool
-	notLeader  atomic.Int64
-	appendReqs atomic.Int64
+	notReady    atomic.Bool
+	notLeader   atomic.Int64
+	loseAnswers atomic.Int64
+	appendReqs  atomic.Int64
 
 	statsStop chan struct{}
 	statsDone chan struct{}
@@ -195,15 +197,13 @@ func (s *Server) listen() error {
 			if s.notReady.Load() {
 				return status.Error(codes.Unavailable, "Server Is Not Ready")
 			}
-			if s.notLeader.Add(-1) >= 0 {
-				// As a follower answers a call that needs the leader: the
-				// client reconnects to the endpoint named in the trailers.
-				host, port, _ := net.SplitHostPort(s.addr)
-				ss.SetTrailer(metadata.Pairs("exception", "not-leader",
-					"leader-endpoint-host", host, "leader-endpoint-port", port))
-				return status.Error(codes.NotFound, "Leader info available")
+			if take(&s.notLeader) {
+				// As a follower answers a call that needs the leader, here
+				// before reading the request: the client reconnects to the
+				// endpoint named in the trailers (if it gets to read them:
+				// a client still sending finds the call ended, io.EOF).
+				return s.notLeaderAnswer(ss)
 			}
-			s.notLeader.Store(0)
 			return h(srv, ss)
 		}),
 	)
@@ -274,8 +274,35 @@ func (s *Server) SetNotReady(v bool) { s.notReady.Store(v) }
 
 // FailAsNotLeader makes the next n streaming calls (reads, appends,
 // subscriptions) answer as a follower does after a leader change: "not
-// leader", naming the leader's endpoint (this double itself).
+// leader", naming the leader's endpoint (this double itself). The answer
+// comes as soon as the call starts, without reading the request, so an
+// append may find its call ended while it is still sending.
 func (s *Server) FailAsNotLeader(n int) { s.notLeader.Store(int64(n)) }
+
+// LoseAppendAnswers makes the next n appends that reach the log be decided
+// and written as usual, and then answered "not leader" instead of with their
+// result, as a leader that steps down after writing (and replicating) an
+// append but before acknowledging it: the client never learns that the
+// append succeeded, and a retry must not write it again.
+func (s *Server) LoseAppendAnswers(n int) { s.loseAnswers.Store(int64(n)) }
+
+// take uses up one of the failures counted by n, if any is left.
+func take(n *atomic.Int64) bool {
+	if n.Add(-1) >= 0 {
+		return true
+	}
+	n.Store(0)
+	return false
+}
+
+// notLeaderAnswer is a follower's answer to a call that needs the leader,
+// naming the leader: this double itself.
+func (s *Server) notLeaderAnswer(ss grpc.ServerStream) error {
+	host, port, _ := net.SplitHostPort(s.addr)
+	ss.SetTrailer(metadata.Pairs("exception", "not-leader",
+		"leader-endpoint-host", host, "leader-endpoint-port", port))
+	return status.Error(codes.NotFound, "Leader info available")
+}
 
 // AppendRequests counts the append calls the double has answered, retries
 // and refusals included.

@@ -89,6 +89,9 @@ func (svc *streamsService) Append(stream streamsapi.Streams_AppendServer) error 
 	res := svc.s.commit(name, expected, evs)
 	svc.s.mu.Unlock()
 
+	if !res.wrong && take(&svc.s.loseAnswers) {
+		return svc.s.notLeaderAnswer(stream)
+	}
 	if res.wrong {
 		w := &streamsapi.AppendResp_WrongExpectedVersion{}
 		switch {

@@ -1,0 +1,53 @@
+package domain_test
+
+import (
+	"encoding/json"
+	"regexp"
+	"testing"
+
+	"github.com/cryptovps/cryptovps/domain"
+)
+
+// plainDecimal is the text ParseMoney accepts, up to 32 bytes: an optional
+// minus and digits with at most one decimal point, at least one digit. No
+// plus, exponent, spaces, separators, NaN or infinity.
+var plainDecimal = regexp.MustCompile(`^-?([0-9]+\.?[0-9]*|\.[0-9]+)$`)
+
+// FuzzParseMoney: ParseMoney never panics, accepts exactly the plain
+// decimals, and what it accepts round-trips through its text and its JSON
+// with the same value and the same scale. Seeds: testdata/fuzz/FuzzParseMoney.
+func FuzzParseMoney(f *testing.F) {
+	f.Add("10.00")
+	f.Add("1e3")
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := domain.ParseMoney(s)
+		if want := len(s) <= 32 && plainDecimal.MatchString(s); want != (err == nil) {
+			t.Fatalf("ParseMoney(%q) = %v, %v; want accepted: %v", s, m, err, want)
+		}
+		if err != nil {
+			return
+		}
+		text := m.String()
+		if !plainDecimal.MatchString(text) {
+			t.Fatalf("ParseMoney(%q).String() = %q, not a plain decimal", s, text)
+		}
+		back, err := domain.ParseMoney(text)
+		if err != nil {
+			t.Fatalf("ParseMoney(%q).String() = %q, which ParseMoney rejects: %v", s, text, err)
+		}
+		if back.Cmp(m) != 0 || back.String() != text || back.Exponent() != m.Exponent() {
+			t.Fatalf("%q read back from %q as %q (exponent %d, was %d)", text, s, back, back.Exponent(), m.Exponent())
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatalf("marshal %q: %v", s, err)
+		}
+		var j domain.Money
+		if err := json.Unmarshal(b, &j); err != nil {
+			t.Fatalf("unmarshal %s (from %q): %v", b, s, err)
+		}
+		if j.Cmp(m) != 0 || j.String() != text {
+			t.Fatalf("JSON %s (from %q) read back as %q", b, s, j)
+		}
+	})
+}
