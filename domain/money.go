@@ -19,10 +19,13 @@ func decimalContext() *apd.Context {
 }
 
 // ParseMoney reads a decimal string such as "10.00". It rejects anything that
-// is not a finite plain decimal (no exponent, NaN or infinity).
+// is not a finite plain decimal (no exponent, NaN or infinity), and amounts
+// whose text (as given, or as String writes it: ".5" becomes "0.5") is over
+// 32 characters, so that every amount it accepts is read back from its own
+// text.
 func ParseMoney(s string) (Money, error) {
 	var m Money
-	if s == "" || len(s) > 32 {
+	if s == "" || len(s) > maxMoneyText {
 		return m, fmt.Errorf("amount %q is not a decimal", s)
 	}
 	for _, r := range s {
@@ -33,8 +36,15 @@ func ParseMoney(s string) (Money, error) {
 	if _, _, err := m.d.SetString(s); err != nil {
 		return Money{}, fmt.Errorf("amount %q is not a decimal: %w", s, err)
 	}
+	if len(m.String()) > maxMoneyText {
+		return Money{}, fmt.Errorf("amount %q is too long", s)
+	}
 	return m, nil
 }
+
+// maxMoneyText bounds an amount's text: far beyond any real amount, and a
+// bound on the work one parse does.
+const maxMoneyText = 32
 
 // MustMoney is ParseMoney for constants known to be valid.
 func MustMoney(s string) Money {

@@ -3,6 +3,7 @@ package domain_test
 import (
 	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/cryptovps/cryptovps/domain"
@@ -21,7 +22,10 @@ func FuzzParseMoney(f *testing.F) {
 	f.Add("1e3")
 	f.Fuzz(func(t *testing.T, s string) {
 		m, err := domain.ParseMoney(s)
-		if want := len(s) <= 32 && plainDecimal.MatchString(s); want != (err == nil) {
+		// ".5" is written back as "0.5": at 32 bytes such a text would not
+		// read back, so it is refused.
+		grows := strings.HasPrefix(s, ".") || strings.HasPrefix(s, "-.")
+		if want := len(s) <= 32 && plainDecimal.MatchString(s) && !(grows && len(s) == 32); want != (err == nil) {
 			t.Fatalf("ParseMoney(%q) = %v, %v; want accepted: %v", s, m, err, want)
 		}
 		if err != nil {
