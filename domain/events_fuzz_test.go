@@ -1,9 +1,9 @@
 package domain_test
 
 import (
-	"slices"
 	"bytes"
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/cryptovps/cryptovps/domain"
