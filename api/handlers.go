@@ -139,11 +139,11 @@ func (s *Server) me(c echo.Context) error {
 }
 
 func (s *Server) billing(c echo.Context) error {
-	acct, err := s.read.Account(c.Request().Context(), accountOf(c))
+	b, err := s.read.Billing(c.Request().Context(), accountOf(c))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]string{"balance": balance(acct.Balance), "hourlySpend": acct.HourlySpend.String()})
+	return c.JSON(http.StatusOK, billingOf(b))
 }
 
 // pathID is the :id parameter if it is a well-formed id; anything else

@@ -121,3 +121,22 @@ func backupOf(b projections.BackupView) backupJSON {
 	return backupJSON{ID: b.ID, ServerID: b.ServerID, Label: b.Label, Status: string(b.Status), Region: b.Region,
 		Plan: b.Plan, CreatedAt: stamp(b.CreatedAt), ExpiresAt: stamp(b.ExpiresAt)}
 }
+
+type billingJSON struct {
+	Balance     string `json:"balance"`
+	HourlySpend string `json:"hourlySpend"`
+	// HoursLeft is how many whole hours the balance covers at the current
+	// spend; SuspendsAt when the first server would be suspended. Both null
+	// when nothing is billed.
+	HoursLeft  *int64  `json:"hoursLeft"`
+	SuspendsAt *string `json:"suspendsAt"`
+}
+
+func billingOf(b projections.BillingView) billingJSON {
+	out := billingJSON{Balance: balance(b.Balance), HourlySpend: b.HourlySpend.String()}
+	if hours, at, ok := domain.Runway(b.Balance, b.Billed); ok {
+		when := stamp(at)
+		out.HoursLeft, out.SuspendsAt = &hours, &when
+	}
+	return out
+}

@@ -475,8 +475,12 @@ func (d *decision) deploy(c Deploy, now time.Time) error {
 		seen[s.ID] = true
 		total = total.Add(s.HourlyPrice)
 	}
-	if d.s.Balance.Cmp(total) < 0 {
-		return fmt.Errorf("%w: balance %s does not cover the first hour (%s): top up first", ErrInsufficientFunds, d.s.Balance, total)
+	// The balance must cover one hour of every billed server, the new ones
+	// included: their first hour is charged now, the others' next hour must
+	// still be covered after it, or the fleet is suspended within the hour.
+	if need := d.s.HourlySpend().Add(total); d.s.Balance.Cmp(need) < 0 {
+		return fmt.Errorf("%w: balance %s does not cover one hour of every server (%s for the new ones, %s for those already billed): "+
+			"%s missing, top up first", ErrInsufficientFunds, d.s.Balance.Fixed(2), total.Fixed(3), d.s.HourlySpend().Fixed(3), need.Sub(d.s.Balance).Fixed(3))
 	}
 	ids := make([]string, 0, len(c.Servers))
 	for _, s := range c.Servers {

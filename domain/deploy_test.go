@@ -155,9 +155,23 @@ func TestDeployCountsASuspendedServerAgainstTheLimit(t *testing.T) {
 	wantMoney(t, "balance", s.state().Balance, "0.100")
 
 	wantErr(t, s.rejects(deploy("n1"), at(70*time.Minute)), domain.ErrServerLimit)
-	// The balance was never the obstacle: one more slot and it deploys.
+	// With one more slot the balance is the obstacle: 0.100 does not cover
+	// an hour of the nine billed micros and the new one (0.140).
 	s.then(domain.SetLimit{Limit: 11, Actor: "ops"}, at(71*time.Minute))
-	s.then(deploy("n1"), at(72*time.Minute))
+	wantErr(t, s.rejects(deploy("n1"), at(72*time.Minute)), domain.ErrInsufficientFunds)
+}
+
+func TestDeployNeedsTheBalanceToCoverAnHourOfEveryBilledServer(t *testing.T) {
+	t.Parallel()
+	// a (0.047/h) runs; b would be a second: 0.094 an hour for both.
+	s := registered(t, "0.140")
+	s.then(deployPlan(std, "a"), t0)
+	err := s.rejects(deployPlan(std, "b"), at(time.Minute)) // 0.093 left
+	wantErr(t, err, domain.ErrInsufficientFunds)
+	wantContains(t, err.Error(), "0.001 missing")
+	s.then(topup("t1", "1.00"), at(2*time.Minute))
+	s.then(domain.PayTopup{TopupID: "t1"}, at(2*time.Minute))
+	s.then(deployPlan(std, "b"), at(3*time.Minute))
 }
 
 func TestDeployNeedsTheBalanceToCoverEveryServersFirstHour(t *testing.T) {
@@ -193,18 +207,20 @@ func TestDeployNeedsTheBalanceToCoverEveryServersFirstHour(t *testing.T) {
 
 func TestDeploySettlesDueHoursBeforeCheckingTheBalance(t *testing.T) {
 	t.Parallel()
-	// a costs 0.014 at t0, 1h and 2h: with 0.056 there is 0.014 left for b.
-	s := registered(t, "0.056")
+	// a costs 0.014 at t0, 1h and 2h: with 0.070 there is 0.028 left, an
+	// hour of a and b together.
+	s := registered(t, "0.070")
 	s.then(deploy("a"), t0)
 	events := s.then(deploy("b"), at(2*time.Hour+30*time.Minute))
 	wantTypes(t, events, "LedgerPosted", "LedgerPosted", "ServerDeployed", "LedgerPosted")
 	wantCharge(t, events[0], "a", at(time.Hour), "0.014")
 	wantCharge(t, events[1], "a", at(2*time.Hour), "0.014")
 	wantCharge(t, events[3], "b", at(2*time.Hour+30*time.Minute), "0.014")
-	wantMoney(t, "balance", s.state().Balance, "0")
+	wantMoney(t, "balance", s.state().Balance, "0.014")
 
-	// With 0.042 the same due hours leave nothing for c's first hour.
-	s2 := registered(t, "0.042")
+	// With 0.056 the same due hours leave 0.014: c's first hour, but not
+	// a's next one too.
+	s2 := registered(t, "0.056")
 	s2.then(deploy("a"), t0)
 	wantErr(t, s2.rejects(deploy("c"), at(2*time.Hour+30*time.Minute)), domain.ErrInsufficientFunds)
 }

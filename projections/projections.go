@@ -54,6 +54,14 @@ type ServerView struct {
 	RootPasswordUntil time.Time
 }
 
+// BillingView is what GET /billing shows: the balance, the spend, and the
+// servers being billed with when each is charged next (the runway).
+type BillingView struct {
+	Balance     domain.Money
+	HourlySpend domain.Money
+	Billed      []domain.Billed
+}
+
 // TopupView is what the API shows of a top-up.
 type TopupView struct {
 	ID         string
@@ -99,6 +107,8 @@ type LedgerEntry struct {
 // Reader is the query side the API and the background work use.
 type Reader interface {
 	Account(ctx context.Context, id string) (AccountView, error)
+	// Billing is the account's balance and what is billed, for its runway.
+	Billing(ctx context.Context, accountID string) (BillingView, error)
 	// Servers lists the account's servers that are not DESTROYED, oldest first.
 	Servers(ctx context.Context, accountID string) ([]ServerView, error)
 	// Server finds one of the account's servers, DESTROYED included.

@@ -149,6 +149,17 @@ func serverView(accountID string, s *domain.Server) projections.ServerView {
 	return v
 }
 
+// Billing is the account's balance and what is billed.
+func (m *Model) Billing(_ context.Context, accountID string) (projections.BillingView, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	a, err := m.account(accountID)
+	if err != nil {
+		return projections.BillingView{}, err
+	}
+	return projections.BillingView{Balance: a.Balance, HourlySpend: a.HourlySpend(), Billed: a.Billed()}, nil
+}
+
 // Servers lists the account's servers that are not destroyed, oldest first.
 func (m *Model) Servers(_ context.Context, accountID string) ([]projections.ServerView, error) {
 	m.mu.RLock()

@@ -44,6 +44,44 @@ func (m *Model) Account(ctx context.Context, id string) (projections.AccountView
 	return v, nil
 }
 
+// Billing is the account's balance and its billed servers, each with when
+// its next hour is charged: the end of the last hour charged to it.
+func (m *Model) Billing(ctx context.Context, accountID string) (projections.BillingView, error) {
+	acct, err := m.Account(ctx, accountID)
+	if err != nil {
+		return projections.BillingView{}, err
+	}
+	v := projections.BillingView{Balance: acct.Balance, HourlySpend: acct.HourlySpend}
+	rows, err := m.pool.Query(ctx, `SELECT s.hourly_price::text, coalesce(lt.hour_to, s.created_at), coalesce(lt.hour_to_ns, s.created_at_ns)
+		FROM servers s LEFT JOIN LATERAL (
+			SELECT l.hour_to, l.hour_to_ns FROM ledger_transactions l
+			WHERE l.account_id = s.account_id AND l.server_id = s.id AND l.kind = 'charge'
+			ORDER BY l.hour_to DESC, l.hour_to_ns DESC LIMIT 1) lt ON true
+		WHERE s.account_id = $1 AND s.status IN ('PROVISIONING', 'ACTIVE')
+		ORDER BY s.log_commit, s.log_prepare`, accountID)
+	if err != nil {
+		return projections.BillingView{}, classify(ctx, "read billing", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var price string
+		var next pgtype.Timestamptz
+		var ns int32
+		if err := rows.Scan(&price, &next, &ns); err != nil {
+			return projections.BillingView{}, classify(ctx, "read billing", err)
+		}
+		p, err := domain.ParseMoney(price)
+		if err != nil {
+			return projections.BillingView{}, fmt.Errorf("account %s: hourly price: %w", accountID, err)
+		}
+		v.Billed = append(v.Billed, domain.Billed{Price: p, Next: joinTime(next, ns)})
+	}
+	if err := rows.Err(); err != nil {
+		return projections.BillingView{}, classify(ctx, "read billing", err)
+	}
+	return v, nil
+}
+
 // serverColumns are read through a LEFT JOIN from the account, so that one
 // statement tells a missing account (no row) from an account without the
 // server (a row of NULLs).

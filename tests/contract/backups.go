@@ -258,13 +258,15 @@ func backupClockTests(t *testing.T, stack func(t *testing.T, cfg config) *harnes
 
 	t.Run("a restore is a deploy: 402 without the money, 403 at the limit, idempotent", func(t *testing.T) {
 		t.Parallel()
-		h := stack(t, config{SignupCredit: "1.00"})
+		// 2.00: the big server and five more leave 1.016, which does not
+		// cover an hour of the six (0.984) and the restored one (0.164).
+		h := stack(t, config{SignupCredit: "2.00"})
 		u := h.register(t)
 		src, _ := u.activeServer(t, "big", "vc2-6c-16gb")
 		bid := u.do(t, http.MethodPost, "/backups", map[string]string{"serverId": src}).want(t, http.StatusAccepted).str("backup.id")
 		u.advance(t, backupDelay)
 		u.do(t, http.MethodPost, "/servers/bulk", bulkBody("big", 5, "vc2-6c-16gb")).want(t, http.StatusAccepted)
-		u.wantBalance(t, "0.016", "0.984")
+		u.wantBalance(t, "1.016", "0.984")
 
 		u.do(t, http.MethodPost, "/backups/"+bid+"/restore", nil).wantError(t, http.StatusPaymentRequired, "insufficient_balance")
 		h.admin(t, http.MethodPost, "/admin/accounts/"+u.email+"/limit", map[string]int{"limit": 6}).want(t, http.StatusOK)
@@ -274,7 +276,7 @@ func backupClockTests(t *testing.T, stack func(t *testing.T, cfg config) *harnes
 		if n := len(u.serverIDs(t)); n != 6 {
 			t.Fatalf("refused restores deployed: %d servers", n)
 		}
-		u.wantBalance(t, "25.016", "0.984")
+		u.wantBalance(t, "26.016", "0.984")
 
 		h.admin(t, http.MethodPost, "/admin/accounts/"+u.email+"/limit", map[string]int{"limit": 7}).want(t, http.StatusOK)
 		key := uuid.NewString()
@@ -286,6 +288,6 @@ func backupClockTests(t *testing.T, stack func(t *testing.T, cfg config) *harnes
 		if n := len(u.serverIDs(t)); n != 7 {
 			t.Errorf("want 7 servers, got %d", n)
 		}
-		u.wantBalance(t, "24.852", "1.148")
+		u.wantBalance(t, "25.852", "1.148")
 	})
 }

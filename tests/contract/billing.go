@@ -3,6 +3,7 @@ package contract
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,9 +93,39 @@ func topupTests(t *testing.T, h *harness) {
 	})
 }
 
+func runwayTests(t *testing.T, h *harness) {
+	t.Run("GET /billing says how long the balance lasts and when the first server is suspended", func(t *testing.T) {
+		t.Parallel()
+		u := h.register(t)
+		b := u.do(t, http.MethodGet, "/billing", nil).want(t, http.StatusOK)
+		if v, ok := b.get("hoursLeft"); !ok || v != nil {
+			t.Errorf("hoursLeft with nothing billed: %s, want null", b)
+		}
+		if v, ok := b.get("suspendsAt"); !ok || v != nil {
+			t.Errorf("suspendsAt with nothing billed: %s, want null", b)
+		}
+		id := u.deploy(t, "runway", "vc2-1c-1gb")
+		created, err := time.Parse(time.RFC3339, u.server(t, id).str("server.createdAt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 10.00 - 0.014 = 9.986 covers 713 whole hours of 0.014; the server
+		// is charged at each full hour after createdAt: hours 1..713 are
+		// covered (9.982), 0.004 is left for hour 714.
+		b = u.do(t, http.MethodGet, "/billing", nil).want(t, http.StatusOK)
+		if n := b.num("hoursLeft"); n != 713 {
+			t.Errorf("hoursLeft %d, want 713: %s", n, b)
+		}
+		at, err := time.Parse(time.RFC3339, b.str("suspendsAt"))
+		if err != nil || at.Sub(created.Truncate(time.Second)) < 714*time.Hour-time.Second || at.Sub(created) > 714*time.Hour+time.Second {
+			t.Errorf("suspendsAt %s, want createdAt %s + 714h", b.str("suspendsAt"), created)
+		}
+	})
+}
+
 // lowCreditTests run on a stack whose accounts start with 1.00.
 func lowCreditTests(t *testing.T, h *harness) {
-	t.Run("402 when the balance cannot cover count x hourly price, and nothing is deployed", func(t *testing.T) {
+	t.Run("402 when the balance cannot cover an hour of every billed server, and nothing is deployed", func(t *testing.T) {
 		t.Parallel()
 		u := h.register(t)
 		u.wantBalance(t, "1.00", "0")
@@ -113,12 +144,17 @@ func lowCreditTests(t *testing.T, h *harness) {
 			wantError(t, http.StatusPaymentRequired, "insufficient_balance")
 		u.do(t, http.MethodPost, "/servers", deployBody("one-more", "vc2-1c-2gb")).
 			wantError(t, http.StatusPaymentRequired, "insufficient_balance")
-		// 0.014 still fits, exactly down to 0.002.
-		u.deploy(t, "micro", "vc2-1c-1gb")
-		u.wantBalance(t, "0.002", "0.998")
+		// 0.014 would fit the balance, but not with the next hour of the six
+		// beasts (0.984): the fleet would be suspended within the hour.
+		e := u.do(t, http.MethodPost, "/servers", deployBody("micro", "vc2-1c-1gb")).
+			wantError(t, http.StatusPaymentRequired, "insufficient_balance")
+		if msg := e.str("error"); !strings.Contains(msg, "0.982 missing") {
+			t.Errorf("the 402 does not say how much is missing: %q", msg)
+		}
+		u.wantBalance(t, "0.016", "0.984")
 	})
 
-	t.Run("30 simultaneous deploys never overdraw: 6 accepted, 24 refused with 402", func(t *testing.T) {
+	t.Run("30 simultaneous deploys never overdraw: 3 accepted, 27 refused with 402", func(t *testing.T) {
 		t.Parallel()
 		u := h.register(t)
 		u.bearer(t)
@@ -126,19 +162,20 @@ func lowCreditTests(t *testing.T, h *harness) {
 			return u.do(t, http.MethodPost, "/servers", deployBody(fmt.Sprintf("spend-%d", i), "vc2-6c-16gb"))
 		})
 		counts := statusCounts(rs)
-		if counts[http.StatusAccepted] != 6 || counts[http.StatusPaymentRequired] != 24 {
+		// The k-th deploy needs k x 0.164 with 1.00 - (k-1) x 0.164 left: 3.
+		if counts[http.StatusAccepted] != 3 || counts[http.StatusPaymentRequired] != 27 {
 			for _, r := range rs {
 				if r.Status != http.StatusAccepted && r.Status != http.StatusPaymentRequired {
 					t.Logf("unexpected: %s", r)
 				}
 			}
-			t.Fatalf("want 6 x 202 and 24 x 402, got %v", counts)
+			t.Fatalf("want 3 x 202 and 27 x 402, got %v", counts)
 		}
-		if n := len(u.serverIDs(t)); n != 6 {
-			t.Errorf("want 6 servers, got %d", n)
+		if n := len(u.serverIDs(t)); n != 3 {
+			t.Errorf("want 3 servers, got %d", n)
 		}
-		// 1.00 - 6 x 0.164: never below zero, every cent accounted for.
-		u.wantBalance(t, "0.016", "0.984")
+		// 1.00 - 3 x 0.164: never below zero, every cent accounted for.
+		u.wantBalance(t, "0.508", "0.492")
 	})
 }
 

@@ -41,6 +41,7 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 			{"idempotency", idempotencyTests},
 			{"destroy", destroyTests},
 			{"topups", topupTests},
+			{"runway", runwayTests},
 			{"backups", backupRequestTests},
 			{"admin", adminTests},
 		} {

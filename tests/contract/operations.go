@@ -54,7 +54,7 @@ func clockTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		u.wantBalance(t, "9.972", "0.028")
 	})
 
-	t.Run("ERROR and DESTROYED servers do not count towards the limit, DESTROYING ones do", func(t *testing.T) {
+	t.Run("ERROR, DESTROYING and DESTROYED servers do not count towards the limit", func(t *testing.T) {
 		t.Parallel()
 		h := stack(t, config{})
 		u := h.register(t)
@@ -69,12 +69,13 @@ func clockTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		u.do(t, http.MethodPost, "/servers", deployBody("over", "vc2-1c-1gb")).wantError(t, http.StatusForbidden, "server_limit")
 		victim := r.str("servers.0.id")
 		u.do(t, http.MethodDelete, "/servers/"+victim, nil).want(t, http.StatusAccepted)
+		// The slot is free the moment the server is DESTROYING.
+		u.deploy(t, "replaces-destroying", "vc2-1c-1gb")
 		u.do(t, http.MethodPost, "/servers", deployBody("over", "vc2-1c-1gb")).wantError(t, http.StatusForbidden, "server_limit")
 		u.advance(t, destroyDelay+time.Second)
 		if st := u.server(t, victim).str("server.status"); st != "DESTROYED" {
 			t.Fatalf("want DESTROYED, got %s", st)
 		}
-		u.deploy(t, "replaces-destroyed", "vc2-1c-1gb")
 		u.do(t, http.MethodPost, "/servers", deployBody("over", "vc2-1c-1gb")).wantError(t, http.StatusForbidden, "server_limit")
 	})
 
