@@ -38,10 +38,31 @@ func (s *Server) createBackup(c echo.Context) error {
 		return err
 	}
 	written(c, w)
+	accepted202(c, "/backups/"+id, s.cfg.Expected.Backup)
 	now := s.app.Clock.Now()
 	return renderOne(c, http.StatusAccepted, "backup", id, func(ctx context.Context, acct, id string) (projections.BackupView, error) {
 		return s.read.Backup(ctx, acct, id, now)
 	}, backupOf)
+}
+
+func (s *Server) backup(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	want, timeout, err := waitQuery(c, backupStatuses)
+	if err != nil {
+		return err
+	}
+	b, err := longPoll(c.Request().Context(), s, want, timeout,
+		func(ctx context.Context) (projections.BackupView, error) {
+			return s.read.Backup(ctx, accountOf(c), id, s.app.Clock.Now())
+		},
+		func(b projections.BackupView) string { return string(b.Status) })
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"backup": backupOf(b)})
 }
 
 func (s *Server) restore(c echo.Context) error {
@@ -60,7 +81,9 @@ func (s *Server) restore(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, map[string]any{"server": accepted(c, res)[0]})
+	out := accepted(c, res)
+	accepted202(c, "/servers/"+out[0].ID, s.cfg.Expected.Provision)
+	return c.JSON(http.StatusAccepted, map[string]any{"server": out[0]})
 }
 
 func (s *Server) deleteBackup(c echo.Context) error {

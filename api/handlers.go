@@ -17,6 +17,7 @@ import (
 
 	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/projections"
 )
 
 var labelPattern = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
@@ -166,7 +167,14 @@ func (s *Server) server(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.read.Server(c.Request().Context(), accountOf(c), id)
+	want, timeout, err := waitQuery(c, serverStatuses)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	v, err := longPoll(ctx, s, want, timeout,
+		func(ctx context.Context) (projections.ServerView, error) { return s.read.Server(ctx, accountOf(c), id) },
+		func(v projections.ServerView) string { return string(v.Status) })
 	if err != nil {
 		return err
 	}
@@ -174,7 +182,7 @@ func (s *Server) server(c echo.Context) error {
 	// The read model says whether a password waits to be shown; only then
 	// is the log consulted, to show it once.
 	if s.app.Clock.Now().Before(v.RootPasswordUntil) {
-		pw, ok, err := s.app.RevealRootPassword(c.Request().Context(), accountOf(c), id, meta(c))
+		pw, ok, err := s.app.RevealRootPassword(ctx, accountOf(c), id, meta(c))
 		if err != nil {
 			return err
 		}
@@ -299,7 +307,9 @@ func (s *Server) deploy(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, map[string]any{"server": accepted(c, res)[0]})
+	out := accepted(c, res)
+	accepted202(c, "/servers/"+out[0].ID, s.cfg.Expected.Provision)
+	return c.JSON(http.StatusAccepted, map[string]any{"server": out[0]})
 }
 
 func (s *Server) deployBulk(c echo.Context) error {
@@ -334,7 +344,9 @@ func (s *Server) deployBulk(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, map[string]any{"servers": accepted(c, res)})
+	out := accepted(c, res)
+	accepted202(c, "/servers/"+out[0].ID, s.cfg.Expected.Provision)
+	return c.JSON(http.StatusAccepted, map[string]any{"servers": out})
 }
 
 // accepted renders the servers of a deploy as the deploy decided them, and
@@ -361,6 +373,7 @@ func (s *Server) destroy(c echo.Context) error {
 		return err
 	}
 	written(c, w)
+	accepted202(c, "/servers/"+id, s.cfg.Expected.Destroy)
 	return c.JSON(http.StatusAccepted, map[string]bool{"ok": true})
 }
 

@@ -724,6 +724,7 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("GET", "/servers", nil, me...).want(t, 200, "servers")
 	do("GET", "/servers/"+server, nil, me...).want(t, 200, "server")
 	do("GET", "/servers/not-a-uuid", nil, me...).want(t, 404, "bad server id")
+	do("GET", "/servers/"+server+"?waitFor=ACTIVE&timeout=61", nil, me...).want(t, 400, "bad timeout")
 	do("POST", "/sandbox/clock/advance", map[string]int{"seconds": 60}, me...).want(t, 200, "advance")
 	do("POST", "/sandbox/clock/advance", map[string]int{"seconds": 0}, me...).want(t, 400, "bad advance")
 	if st := do("GET", "/servers/"+server, nil, me...).want(t, 200, "server").str("server.status"); st != "ACTIVE" {
@@ -736,6 +737,10 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("POST", "/backups/"+backup+"/restore", nil, me...).want(t, 409, "restore pending")
 	do("POST", "/sandbox/clock/advance", map[string]int{"seconds": 180}, me...).want(t, 200, "advance")
 	do("GET", "/backups", nil, me...).want(t, 200, "backups")
+	if st := do("GET", "/backups/"+backup+"?waitFor=AVAILABLE,ERROR&timeout=5", nil, me...).want(t, 200, "backup").str("backup.status"); st != "AVAILABLE" {
+		t.Errorf("backup %s after the backup delay", st)
+	}
+	do("GET", "/backups/"+backup+"?waitFor=SOON", nil, me...).want(t, 400, "bad waitFor")
 	do("POST", "/backups/"+backup+"/restore", map[string]any{}, append(me, "Idempotency-Key", "restore-1")...).want(t, 202, "restore")
 	do("POST", "/backups/"+backup+"/restore", map[string]any{"x": 1}, me...).want(t, 400, "restore with a field")
 	do("DELETE", "/servers/"+server, nil, me...).want(t, 202, "destroy")

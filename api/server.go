@@ -40,6 +40,9 @@ type Config struct {
 	// Guide carries the deployment facts /llms.txt prints (signup credit,
 	// sandbox delays).
 	Guide GuideParams
+	// Expected tells agents, as Retry-After on a 202, about how long an
+	// accepted operation takes; zero values say nothing.
+	Expected Expected
 	// Wall is the wall clock used for rate-limit windows.
 	Wall func() time.Time
 	Log  *slog.Logger
@@ -90,6 +93,16 @@ func New(d Deps, cfg Config) *Server {
 	if cfg.AuthRate <= 0 {
 		cfg.AuthRate = 10
 	}
+	// Every 202 says when to look; these are the sandbox's own delays.
+	if cfg.Expected.Provision <= 0 {
+		cfg.Expected.Provision = time.Minute
+	}
+	if cfg.Expected.Destroy <= 0 {
+		cfg.Expected.Destroy = 5 * time.Second
+	}
+	if cfg.Expected.Backup <= 0 {
+		cfg.Expected.Backup = 3 * time.Minute
+	}
 	s := &Server{app: d.App, read: d.Read, sandbox: d.Sandbox, cfg: cfg, log: cfg.Log,
 		tokens:       tokens{secret: cfg.JWTSecret, ttl: cfg.TokenTTL, clock: d.App.Clock},
 		accountLimit: newLimiter(cfg.AccountRate, time.Minute, cfg.Wall),
@@ -134,6 +147,7 @@ func New(d Deps, cfg Config) *Server {
 	g.POST("/servers/bulk", s.deployBulk)
 	g.DELETE("/servers/:id", s.destroy)
 	g.GET("/backups", s.backups)
+	g.GET("/backups/:id", s.backup)
 	g.POST("/backups", s.createBackup)
 	g.POST("/backups/:id/restore", s.restore)
 	g.DELETE("/backups/:id", s.deleteBackup)

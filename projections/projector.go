@@ -103,6 +103,15 @@ func (p *Projector) advance(pos eventstore.Position) {
 	p.changed = make(chan struct{})
 }
 
+// Changed is closed the next time this process sees the model move on:
+// what a long-poll waits on. Take it before reading the model, so a change
+// between the read and the wait is not missed.
+func (p *Projector) Changed() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.changed
+}
+
 // Applied is the position this process last saw applied.
 func (p *Projector) Applied() eventstore.Position {
 	p.mu.Lock()

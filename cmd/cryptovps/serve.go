@@ -115,6 +115,7 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		API: api.Config{JWTSecret: []byte(jwtSecret), TokenTTL: cfg.TokenTTL, AdminToken: adminToken,
 			Snapshots: snapshotterOf(store), TrustedProxies: proxies, AccountRate: cfg.RateLimit,
 			AuthRate: cfg.AuthRateLimit, BaseURL: cfg.BaseURL, Log: log,
+			Expected: expected(cfg),
 			Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: cfg.ProvisionDelay.String(),
 				BackupDelay: cfg.BackupDelay.String(), Image: imageOf(cfg)}},
 	})
@@ -136,7 +137,7 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	srv := &http.Server{Handler: st.API, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+		WriteTimeout: 90 * time.Second, // a long-poll holds an answer up to 60 s IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 
 	stop := st.Start()
 	errc := make(chan error, 1)
@@ -201,4 +202,14 @@ func imageOf(cfg config) string {
 		return fmt.Sprintf("Ubuntu 24.04 LTS x64 (Vultr os_id %d)", cfg.VultrOSID)
 	}
 	return fmt.Sprintf("Vultr os_id %d (see GET https://api.vultr.com/v2/os)", cfg.VultrOSID)
+}
+
+// expected is how long accepted operations usually take, for Retry-After.
+func expected(cfg config) api.Expected {
+	if cfg.Cloud == domain.UpstreamVultr {
+		// A Vultr instance is typically up in one to two minutes; a
+		// snapshot takes minutes, more for bigger disks.
+		return api.Expected{Provision: 90 * time.Second, Destroy: 10 * time.Second, Backup: 5 * time.Minute}
+	}
+	return api.Expected{Provision: cfg.ProvisionDelay, Destroy: cfg.DestroyDelay, Backup: cfg.BackupDelay}
 }

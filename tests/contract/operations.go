@@ -18,6 +18,49 @@ import (
 func clockTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 	stack := func(t *testing.T, cfg config) *harness { return newHarness(t, newModel, cfg) }
 
+	t.Run("a 202 says where to look and when; ?waitFor= answers when the status is reached, or at the timeout", func(t *testing.T) {
+		t.Parallel()
+		h := stack(t, config{})
+		u := h.register(t)
+		r := u.do(t, http.MethodPost, "/servers", deployBody("waiter", "vc2-1c-1gb")).want(t, http.StatusAccepted)
+		id := r.str("server.id")
+		if loc, ra := r.Header.Get("Location"), r.Header.Get("Retry-After"); loc != "/servers/"+id || ra != "60" {
+			t.Errorf("202: Location %q Retry-After %q, want /servers/%s and 60", loc, ra, id)
+		}
+		// Already in a wanted status: at once.
+		if st := u.do(t, http.MethodGet, "/servers/"+id+"?waitFor=PROVISIONING,ACTIVE&timeout=60", nil).
+			want(t, http.StatusOK).str("server.status"); st != "PROVISIONING" {
+			t.Errorf("waitFor a status it has: %s", st)
+		}
+		// Not reached: the current state when the timeout passes.
+		start := time.Now()
+		if st := u.do(t, http.MethodGet, "/servers/"+id+"?waitFor=ACTIVE&timeout=1", nil).
+			want(t, http.StatusOK).str("server.status"); st != "PROVISIONING" || time.Since(start) < time.Second {
+			t.Errorf("waitFor ACTIVE for 1 s: %s after %s", st, time.Since(start))
+		}
+		// Reached while waiting.
+		done := make(chan string, 1)
+		go func() {
+			done <- u.do(t, http.MethodGet, "/servers/"+id+"?waitFor=ACTIVE,ERROR&timeout=60", nil).str("server.status")
+		}()
+		u.advance(t, provisionDelay+time.Second)
+		if st := <-done; st != "ACTIVE" {
+			t.Errorf("waitFor ACTIVE across the provisioning: %s", st)
+		}
+		b := u.do(t, http.MethodPost, "/backups", map[string]string{"serverId": id}).want(t, http.StatusAccepted)
+		if loc := b.Header.Get("Location"); loc != "/backups/"+b.str("backup.id") || b.Header.Get("Retry-After") != "180" {
+			t.Errorf("backup 202: Location %q Retry-After %q", loc, b.Header.Get("Retry-After"))
+		}
+		u.advance(t, backupDelay+time.Second)
+		if st := u.do(t, http.MethodGet, b.Header.Get("Location")+"?waitFor=AVAILABLE,ERROR&timeout=60", nil).
+			want(t, http.StatusOK).str("backup.status"); st != "AVAILABLE" {
+			t.Errorf("backup after the delay: %s", st)
+		}
+		for _, q := range []string{"?waitFor=RUNNING", "?waitFor=ACTIVE&timeout=0", "?waitFor=ACTIVE&timeout=61", "?timeout=5"} {
+			u.do(t, http.MethodGet, "/servers/"+id+q, nil).wantError(t, http.StatusBadRequest, "validation_failed")
+		}
+	})
+
 	t.Run("an expired token is 401 token_expired after 15 minutes of sandbox time", func(t *testing.T) {
 		t.Parallel()
 		h := stack(t, config{})
