@@ -136,8 +136,10 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// WriteTimeout leaves room for a long-poll, which holds an answer up to
+	// 60 s.
 	srv := &http.Server{Handler: st.API, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 90 * time.Second, // a long-poll holds an answer up to 60 s IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+		WriteTimeout: 90 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 
 	stop := st.Start()
 	errc := make(chan error, 1)
