@@ -737,6 +737,7 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("POST", "/backups/"+backup+"/restore", nil, me...).want(t, 409, "restore pending")
 	do("POST", "/sandbox/clock/advance", map[string]int{"seconds": 180}, me...).want(t, 200, "advance")
 	do("GET", "/backups", nil, me...).want(t, 200, "backups")
+	do("GET", "/events", nil, append(me, "Last-Event-ID", "not-an-id")...).want(t, 400, "events bad Last-Event-ID")
 	if st := do("GET", "/backups/"+backup+"?waitFor=AVAILABLE,ERROR&timeout=5", nil, me...).want(t, 200, "backup").str("backup.status"); st != "AVAILABLE" {
 		t.Errorf("backup %s after the backup delay", st)
 	}

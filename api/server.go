@@ -57,6 +57,8 @@ type Deps struct {
 	// Sandbox moves the sandbox clock; nil outside sandbox mode, where
 	// /sandbox/* does not exist.
 	Sandbox Sandbox
+	// Feed is the log GET /events streams changes from.
+	Feed Feed
 }
 
 // Sandbox is the movable clock of sandbox mode.
@@ -71,6 +73,7 @@ type Server struct {
 	app          *app.Service
 	read         projections.Reader
 	sandbox      Sandbox
+	feed         Feed
 	cfg          Config
 	log          *slog.Logger
 	tokens       tokens
@@ -103,7 +106,7 @@ func New(d Deps, cfg Config) *Server {
 	if cfg.Expected.Backup <= 0 {
 		cfg.Expected.Backup = 3 * time.Minute
 	}
-	s := &Server{app: d.App, read: d.Read, sandbox: d.Sandbox, cfg: cfg, log: cfg.Log,
+	s := &Server{app: d.App, read: d.Read, sandbox: d.Sandbox, feed: d.Feed, cfg: cfg, log: cfg.Log,
 		tokens:       tokens{secret: cfg.JWTSecret, ttl: cfg.TokenTTL, clock: d.App.Clock},
 		accountLimit: newLimiter(cfg.AccountRate, time.Minute, cfg.Wall),
 		authLimit:    newLimiter(cfg.AuthRate, time.Minute, cfg.Wall),
@@ -148,6 +151,7 @@ func New(d Deps, cfg Config) *Server {
 	g.DELETE("/servers/:id", s.destroy)
 	g.GET("/backups", s.backups)
 	g.GET("/backups/:id", s.backup)
+	g.GET("/events", s.events)
 	g.POST("/backups", s.createBackup)
 	g.POST("/backups/:id/restore", s.restore)
 	g.DELETE("/backups/:id", s.deleteBackup)

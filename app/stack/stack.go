@@ -190,7 +190,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		Leadership: cfg.Leadership}, workCfg)
 	s.App = app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: s.Projector, Cloud: s.Cloud,
 		Payments: pay, Hasher: hasher, Catalog: catalog, Clock: clock, Log: log, Sealer: sealer, Work: s.Worker}, cfg.App)
-	deps := api.Deps{App: s.App, Read: cfg.Model}
+	deps := api.Deps{App: s.App, Read: cfg.Model, Feed: cfg.Store}
 	if s.SandboxClock != nil && !cfg.NoSandboxAPI {
 		deps.Sandbox = s.Worker
 	}

@@ -54,6 +54,10 @@ func New(base string, oas *openapitest.Validator) *Client {
 // ever came, so do it before stopping one.
 func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
 
+// Base is the base URL the client sends to, for what it cannot send itself
+// (a stream read as it comes).
+func (c *Client) Base() string { return c.base }
+
 // Request is one HTTP request.
 type Request struct {
 	Method string
