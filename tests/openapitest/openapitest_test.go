@@ -38,7 +38,7 @@ func TestValidatorCatchesDrift(t *testing.T) {
 		return &http.Response{StatusCode: status, Header: h}
 	}
 	auth := []string{"Authorization", "Bearer x"}
-	billing := `{"balance":"9.986","hourlySpend":"0.014"}`
+	billing := `{"balance":"9.986","hourlySpend":"0.014","hoursLeft":713,"suspendsAt":"2026-12-03T13:00:00Z"}`
 	for _, c := range []struct {
 		name    string
 		req     *http.Request
