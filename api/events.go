@@ -135,7 +135,7 @@ func (s *Server) events(c echo.Context) error {
 // change is one recorded change to one of the account's objects.
 type change struct {
 	at   eventstore.Position
-	kind string // server, backup, topup, billing, account
+	kind string // server, backup, topup, billing, limit-request, account
 	id   string
 }
 
@@ -171,6 +171,10 @@ func (s *Server) changeOf(acct string, ev eventstore.Event, backups map[string]b
 		return change{at, "topup", e.TopupID}, true
 	case domain.TopupPaid:
 		return change{at, "topup", e.TopupID}, true
+	case domain.LimitRequested:
+		return change{at, "limit-request", e.RequestID}, true
+	case domain.LimitRequestDecided:
+		return change{at, "limit-request", e.RequestID}, true
 	case domain.AccountRegistered, domain.AccountSuspended, domain.AccountUnsuspended, domain.ServerLimitSet:
 		return change{at, "account", acct}, true
 	}
@@ -207,6 +211,16 @@ func (s *Server) render(ctx context.Context, acct string, ch change) ([]byte, er
 			return nil, err
 		}
 		v = map[string]any{"billing": billingOf(b)}
+	case "limit-request":
+		list, err := s.read.LimitRequests(ctx, acct)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range list {
+			if r.ID == ch.id {
+				v = map[string]any{"limitRequest": limitRequestOf(r)}
+			}
+		}
 	case "account":
 		a, err := s.read.Account(ctx, acct)
 		if err != nil {

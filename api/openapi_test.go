@@ -263,7 +263,8 @@ func TestOpenAPIDocument(t *testing.T) {
 					t.Errorf("operator operations need the operatorToken scheme, got %v", sec)
 				}
 			case o.path == "/healthz" || o.path == "/llms.txt" || o.path == "/plans" || o.path == "/regions" ||
-				o.path == "/openapi.json" || o.path == "/docs" || strings.HasPrefix(o.path, "/auth/") && o.path != "/auth/me":
+				o.path == "/openapi.json" || o.path == "/docs" || o.path == "/docs/custom-requests" ||
+				strings.HasPrefix(o.path, "/auth/") && o.path != "/auth/me":
 				if len(sec) != 0 {
 					t.Errorf("a public operation needs security [], got %v", sec)
 				}
@@ -410,7 +411,7 @@ func TestOpenAPIDocument(t *testing.T) {
 }
 
 func isStatic(path string) bool {
-	return slices.Contains([]string{"/healthz", "/llms.txt", "/plans", "/regions", "/openapi.json", "/docs"}, path)
+	return slices.Contains([]string{"/healthz", "/llms.txt", "/plans", "/regions", "/openapi.json", "/docs", "/docs/custom-requests"}, path)
 }
 
 var echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
@@ -677,6 +678,7 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("GET", "/regions", nil).want(t, 200, "regions")
 	do("GET", "/openapi.json", nil).want(t, 200, "openapi.json")
 	do("GET", "/docs", nil).want(t, 200, "docs")
+	do("GET", "/docs/custom-requests", nil).want(t, 200, "custom requests page")
 
 	creds := map[string]string{"email": "agent@example.com", "password": "correct horse battery"}
 	do("POST", "/auth/register", creds).want(t, 201, "register")
@@ -767,6 +769,15 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("POST", who+"/unsuspend", map[string]string{"reason": "resolved"}, admin...).want(t, 200, "unsuspend")
 	do("POST", who+"/limit", map[string]int{"limit": 25}, admin...).want(t, 200, "limit")
 	do("POST", who+"/limit", map[string]int{"limit": -1}, admin...).want(t, 400, "bad limit")
+
+	raise := do("POST", "/limit-requests", map[string]any{"serverLimit": 40, "reason": "a crawler fleet"}, me...).
+		want(t, 201, "limit request").str("limitRequest.id")
+	do("POST", "/limit-requests", map[string]any{"serverLimit": 50, "reason": "more"}, me...).want(t, 409, "second pending request")
+	do("POST", "/limit-requests", map[string]any{"serverLimit": 5, "reason": ""}, me...).want(t, 400, "bad limit request")
+	do("GET", "/limit-requests", nil, me...).want(t, 200, "limit requests")
+	do("GET", "/admin/limit-requests", nil, admin...).want(t, 200, "pending limit requests")
+	do("POST", who+"/limit-requests/"+raise+"/approve", map[string]string{"note": "fine"}, admin...).want(t, 200, "approve")
+	do("POST", who+"/limit-requests/"+raise+"/deny", nil, admin...).want(t, 409, "deny a decided request")
 
 	do("GET", "/no/such/route", nil, me...).want(t, 404, "unknown route")
 	do("PUT", "/servers", nil, me...)

@@ -129,6 +129,7 @@ func New(d Deps, cfg Config) *Server {
 	e.GET("/regions", s.regions)
 	e.GET("/openapi.json", s.openapi)
 	e.GET("/docs", s.docs)
+	e.GET("/docs/custom-requests", s.customRequests)
 
 	auth := e.Group("/auth", s.limitAuth)
 	auth.POST("/register", s.register)
@@ -152,6 +153,8 @@ func New(d Deps, cfg Config) *Server {
 	g.GET("/backups", s.backups)
 	g.GET("/backups/:id", s.backup)
 	g.GET("/events", s.events)
+	g.POST("/limit-requests", s.createLimitRequest)
+	g.GET("/limit-requests", s.limitRequests)
 	g.POST("/backups", s.createBackup)
 	g.POST("/backups/:id/restore", s.restore)
 	g.DELETE("/backups/:id", s.deleteBackup)
@@ -166,6 +169,9 @@ func New(d Deps, cfg Config) *Server {
 		a.POST("/accounts/:who/unsuspend", s.adminUnsuspend)
 		a.POST("/accounts/:who/limit", s.adminSetLimit)
 		a.GET("/accounts/:who", s.adminAccount)
+		a.GET("/limit-requests", s.adminPendingLimits)
+		a.POST("/accounts/:who/limit-requests/:id/approve", s.adminDecideLimit(true))
+		a.POST("/accounts/:who/limit-requests/:id/deny", s.adminDecideLimit(false))
 		a.GET("/eventstore/snapshot", s.adminSnapshot)
 	}
 	s.echo = e

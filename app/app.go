@@ -463,3 +463,13 @@ type WallClock struct{}
 
 // Now is the wall time, in UTC, to the millisecond like the sandbox clock.
 func (WallClock) Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+// RequestLimit asks the operators for a higher server limit.
+func (s *Service) RequestLimit(ctx context.Context, accountID string, limit int, reason string, meta eventstore.Metadata) (domain.LimitRequest, Written, error) {
+	id := uuid.NewString()
+	d, err := s.Accounts.Run(ctx, accountID, domain.RequestLimit{RequestID: id, ServerLimit: limit, Reason: reason}, meta)
+	if err != nil {
+		return domain.LimitRequest{}, Written{}, err
+	}
+	return d.State.LimitRequests[id], Written{d.Position}, s.WaitFor(ctx, d.Position)
+}

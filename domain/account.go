@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -50,13 +51,17 @@ type Account struct {
 	Topups      map[string]*Topup
 	TopupOrder  []string
 	Idempotency map[string]IdempotencyKeyUsed
+	// LimitRequests are the account's asks for a higher limit, in
+	// LimitOrder.
+	LimitRequests map[string]LimitRequest
+	LimitOrder    []string
 }
 
 // NewAccount is the state of an account stream with no events.
 func NewAccount(id string) Account {
 	return Account{
 		ID: id, Servers: map[string]*Server{}, Topups: map[string]*Topup{},
-		Idempotency: map[string]IdempotencyKeyUsed{},
+		Idempotency: map[string]IdempotencyKeyUsed{}, LimitRequests: map[string]LimitRequest{},
 	}
 }
 
@@ -80,6 +85,11 @@ func (a Account) Clone() Account {
 	for k, v := range a.Idempotency {
 		c.Idempotency[k] = v
 	}
+	c.LimitRequests = maps.Clone(a.LimitRequests)
+	if c.LimitRequests == nil {
+		c.LimitRequests = map[string]LimitRequest{}
+	}
+	c.LimitOrder = slices.Clone(a.LimitOrder)
 	return c
 }
 
@@ -139,6 +149,8 @@ func Evolve(a Account, e Event) Account {
 		}
 	case IdempotencyKeyUsed:
 		a.Idempotency[e.Key] = e
+	case LimitRequested, LimitRequestDecided:
+		a = evolveLimit(a, e)
 	case LedgerPosted:
 		a.Balance = a.Balance.Add(e.AmountFor(CustomerLedger(a.ID)))
 		a.LastHash = e.Hash
@@ -414,8 +426,12 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 			return nil, stateError("account "+a.Email, "active", "it is not suspended")
 		}
 		d.emit(AccountUnsuspended{Reason: c.Reason, Actor: c.Actor, At: now})
+	case RequestLimit:
+		err = d.requestLimit(c, now)
+	case DecideLimitRequest:
+		err = d.decideLimit(c, now)
 	case SetLimit:
-		if c.Limit < 0 || c.Limit > 10000 {
+		if c.Limit < 0 || c.Limit > MaxServerLimit {
 			return nil, fmt.Errorf("%w: limit must be between 0 and 10000", ErrInvalid)
 		}
 		d.emit(ServerLimitSet{Limit: c.Limit, Actor: c.Actor, At: now})

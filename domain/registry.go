@@ -19,7 +19,7 @@ var registry = newRegistry(
 	entry[BackupRequested], entry[BackupCompleted], entry[BackupFailed], entry[BackupRestored],
 	entry[BackupDeleted], entry[BackupExpired],
 	entry[ClockAdvanced],
-	entry[ModeRecorded],
+	entry[ModeRecorded], entry[LimitRequested], entry[LimitRequestDecided],
 )
 
 type decoder func(data []byte) (Event, error)

@@ -62,6 +62,14 @@ type BillingView struct {
 	Billed      []domain.Billed
 }
 
+// PendingLimit is a limit request waiting for an operator, with its account.
+type PendingLimit struct {
+	AccountID string
+	Email     string
+	Current   int
+	Request   domain.LimitRequest
+}
+
 // TopupView is what the API shows of a top-up.
 type TopupView struct {
 	ID         string
@@ -107,6 +115,12 @@ type LedgerEntry struct {
 // Reader is the query side the API and the background work use.
 type Reader interface {
 	Account(ctx context.Context, id string) (AccountView, error)
+	// LimitRequests lists the account's requests for a higher limit,
+	// oldest first.
+	LimitRequests(ctx context.Context, accountID string) ([]domain.LimitRequest, error)
+	// PendingLimitRequests lists every account's requests waiting for an
+	// operator, oldest account first.
+	PendingLimitRequests(ctx context.Context) ([]PendingLimit, error)
 	// Billing is the account's balance and what is billed, for its runway.
 	Billing(ctx context.Context, accountID string) (BillingView, error)
 	// Servers lists the account's servers that are not DESTROYED, oldest first.

@@ -21,7 +21,7 @@ import (
 // through the API keeps every change a decided, recorded event.
 func accounts(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("accounts: suspend|unsuspend|set-limit|show")
+		return errors.New("accounts: suspend|unsuspend|set-limit|show|pending-limits|approve-limit|deny-limit")
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("accounts "+sub, flag.ContinueOnError)
@@ -59,6 +59,9 @@ func accounts(args []string, stdout, stderr io.Writer) error {
 		}
 		tok = strings.TrimSpace(string(b))
 	}
+	if sub == "pending-limits" {
+		return adminCall(*server, tok, http.MethodGet, "/admin/limit-requests", nil, stdout)
+	}
 	if len(pos) < 1 {
 		return fmt.Errorf("accounts %s: which account (EMAIL or id)?", sub)
 	}
@@ -82,6 +85,13 @@ func accounts(args []string, stdout, stderr io.Writer) error {
 		method, path, body = http.MethodPost, "/admin/accounts/"+who+"/limit", map[string]int{"limit": n}
 	case "show":
 		method, path = http.MethodGet, "/admin/accounts/"+who
+	case "approve-limit", "deny-limit":
+		if len(pos) != 2 {
+			return fmt.Errorf("accounts %s EMAIL REQUEST_ID [--reason NOTE]", sub)
+		}
+		verb := strings.TrimSuffix(sub, "-limit")
+		method, path = http.MethodPost, "/admin/accounts/"+who+"/limit-requests/"+url.PathEscape(pos[1])+"/"+verb
+		body = map[string]string{"note": *reason}
 	default:
 		return fmt.Errorf("accounts: unknown command %q", sub)
 	}

@@ -20,6 +20,11 @@ usage:
   cryptovps accounts unsuspend EMAIL --reason TEXT lift the hold
   cryptovps accounts set-limit EMAIL N             change the server limit
   cryptovps accounts show EMAIL                    show an account
+  cryptovps accounts pending-limits                limit requests waiting for a decision
+  cryptovps accounts approve-limit EMAIL ID [--reason NOTE]
+                                                   raise the limit as the request asked
+  cryptovps accounts deny-limit EMAIL ID --reason NOTE
+                                                   deny a limit request
   cryptovps audit [flags]                          check the books from the whole log; non-zero exit on a violation
   cryptovps ledger export [--from T] [--to T] [--account EMAIL|ID] [--format csv|jsonl]
                                                    one row per posting, for accounting tools

@@ -6,6 +6,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -147,6 +148,37 @@ func serverView(accountID string, s *domain.Server) projections.ServerView {
 		v.SSHKeys = append(v.SSHKeys, k.Fingerprint)
 	}
 	return v
+}
+
+// LimitRequests lists the account's requests for a higher limit.
+func (m *Model) LimitRequests(_ context.Context, accountID string) ([]domain.LimitRequest, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	a, err := m.account(accountID)
+	if err != nil {
+		return nil, err
+	}
+	out := []domain.LimitRequest{}
+	for _, id := range a.LimitOrder {
+		out = append(out, a.LimitRequests[id])
+	}
+	return out, nil
+}
+
+// PendingLimitRequests lists the requests waiting for an operator.
+func (m *Model) PendingLimitRequests(context.Context) ([]projections.PendingLimit, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := []projections.PendingLimit{}
+	for id, a := range m.accounts {
+		for _, rid := range a.LimitOrder {
+			if r := a.LimitRequests[rid]; r.Status == domain.LimitPending {
+				out = append(out, projections.PendingLimit{AccountID: id, Email: a.Email, Current: a.ServerLimit, Request: r})
+			}
+		}
+	}
+	slices.SortFunc(out, func(x, y projections.PendingLimit) int { return x.Request.CreatedAt.Compare(y.Request.CreatedAt) })
+	return out, nil
 }
 
 // Billing is the account's balance and what is billed.

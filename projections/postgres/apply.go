@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -199,7 +200,7 @@ func (f *fold) load(ctx context.Context, tx pgx.Tx) error {
 	b := &pgx.Batch{}
 	if len(f.accountOrder) > 0 {
 		b.Queue(`SELECT id, email, registered, suspended, suspend_reason, server_limit, balance::text, last_hash,
-			created_at, created_at_ns FROM accounts WHERE id = ANY($1::text[])`, f.accountOrder).
+			created_at, created_at_ns, limit_requests FROM accounts WHERE id = ANY($1::text[])`, f.accountOrder).
 			Query(func(rows pgx.Rows) error { return f.scanAccounts(rows) })
 	}
 	if len(f.serverOrder) > 0 {
@@ -245,10 +246,15 @@ func (f *fold) scanAccounts(rows pgx.Rows) error {
 		var created pgtype.Timestamptz
 		var createdNs int32
 		var serverLimit int32
+		var limitRequests []domain.LimitRequest
 		a := domain.NewAccount("")
 		if err := rows.Scan(&id, &a.Email, &a.Registered, &a.Suspended, &a.SuspendReason, &serverLimit, &balance,
-			&a.LastHash, &created, &createdNs); err != nil {
+			&a.LastHash, &created, &createdNs, &limitRequests); err != nil {
 			return err
+		}
+		for _, r := range limitRequests {
+			a.LimitRequests[r.ID] = r
+			a.LimitOrder = append(a.LimitOrder, r.ID)
 		}
 		bal, err := domain.ParseMoney(balance)
 		if err != nil {
@@ -468,25 +474,43 @@ func (f *fold) queueAccounts(b *pgx.Batch) {
 		registered, suspended             = make([]bool, n), make([]bool, n)
 		limits, createdNs                 = make([]int32, n), make([]int32, n)
 		created                           = make([]pgtype.Timestamptz, n)
+		limitRequests                     = make([]string, n)
 	)
 	for i, id := range f.accountOrder {
 		a := f.accounts[id]
+		limitRequests[i] = limitRequestsJSON(a)
 		emails[i], reasons[i], balances[i], hashes[i] = a.Email, a.SuspendReason, a.Balance.String(), a.LastHash
 		registered[i], suspended[i], limits[i] = a.Registered, a.Suspended, int32(a.ServerLimit)
 		created[i], createdNs[i] = splitTime(a.CreatedAt)
 	}
 	b.Queue(`INSERT INTO accounts (id, email, registered, suspended, suspend_reason, server_limit, balance, last_hash,
-			created_at, created_at_ns)
+			created_at, created_at_ns, limit_requests)
 		SELECT id, email, registered, suspended, suspend_reason, server_limit, balance::numeric, last_hash,
-			created_at, created_at_ns
+			created_at, created_at_ns, limit_requests::jsonb
 		FROM unnest($1::text[], $2::text[], $3::bool[], $4::bool[], $5::text[], $6::int[], $7::text[], $8::text[],
-			$9::timestamptz[], $10::int[])
-			AS t(id, email, registered, suspended, suspend_reason, server_limit, balance, last_hash, created_at, created_at_ns)
+			$9::timestamptz[], $10::int[], $11::text[])
+			AS t(id, email, registered, suspended, suspend_reason, server_limit, balance, last_hash, created_at, created_at_ns,
+				limit_requests)
 		ON CONFLICT (id) DO UPDATE SET email = excluded.email, registered = excluded.registered,
 			suspended = excluded.suspended, suspend_reason = excluded.suspend_reason,
 			server_limit = excluded.server_limit, balance = excluded.balance, last_hash = excluded.last_hash,
-			created_at = excluded.created_at, created_at_ns = excluded.created_at_ns`,
-		f.accountOrder, emails, registered, suspended, reasons, limits, balances, hashes, created, createdNs)
+			created_at = excluded.created_at, created_at_ns = excluded.created_at_ns,
+			limit_requests = excluded.limit_requests`,
+		f.accountOrder, emails, registered, suspended, reasons, limits, balances, hashes, created, createdNs, limitRequests)
+}
+
+// limitRequestsJSON is the account's limit requests as their column holds
+// them, oldest first.
+func limitRequestsJSON(a *domain.Account) string {
+	list := make([]domain.LimitRequest, 0, len(a.LimitOrder))
+	for _, id := range a.LimitOrder {
+		list = append(list, a.LimitRequests[id])
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		panic(fmt.Sprintf("limit requests of %s: %v", a.ID, err)) // plain fields: cannot fail
+	}
+	return string(b)
 }
 
 func (f *fold) queueServers(b *pgx.Batch) {

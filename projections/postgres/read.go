@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +43,51 @@ func (m *Model) Account(ctx context.Context, id string) (projections.AccountView
 	}
 	v.ServerLimit, v.CreatedAt = int(limit), joinTime(created, createdNs)
 	return v, nil
+}
+
+// LimitRequests lists the account's requests for a higher limit.
+func (m *Model) LimitRequests(ctx context.Context, accountID string) ([]domain.LimitRequest, error) {
+	var out []domain.LimitRequest
+	err := m.pool.QueryRow(ctx, `SELECT limit_requests FROM accounts WHERE id = $1 AND registered`, accountID).Scan(&out)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("account %s: %w", accountID, projections.ErrNotFound)
+	}
+	if err != nil {
+		return nil, classify(ctx, "read limit requests", err)
+	}
+	if out == nil {
+		out = []domain.LimitRequest{}
+	}
+	return out, nil
+}
+
+// PendingLimitRequests lists the requests waiting for an operator.
+func (m *Model) PendingLimitRequests(ctx context.Context) ([]projections.PendingLimit, error) {
+	rows, err := m.pool.Query(ctx, `SELECT id, email, server_limit, limit_requests FROM accounts
+		WHERE limit_requests @> '[{"status":"PENDING"}]'`)
+	if err != nil {
+		return nil, classify(ctx, "read pending limit requests", err)
+	}
+	defer rows.Close()
+	out := []projections.PendingLimit{}
+	for rows.Next() {
+		var id, email string
+		var current int32
+		var list []domain.LimitRequest
+		if err := rows.Scan(&id, &email, &current, &list); err != nil {
+			return nil, classify(ctx, "read pending limit requests", err)
+		}
+		for _, r := range list {
+			if r.Status == domain.LimitPending {
+				out = append(out, projections.PendingLimit{AccountID: id, Email: email, Current: int(current), Request: r})
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(ctx, "read pending limit requests", err)
+	}
+	slices.SortFunc(out, func(x, y projections.PendingLimit) int { return x.Request.CreatedAt.Compare(y.Request.CreatedAt) })
+	return out, nil
 }
 
 // Billing is the account's balance and its billed servers, each with when

@@ -300,6 +300,17 @@ func catalogTests(t *testing.T, h *harness) {
 		}
 	})
 
+	t.Run("the server-limit 403 points to a page that exists and explains the raise", func(t *testing.T) {
+		t.Parallel()
+		r := h.do(t, http.MethodGet, "/docs/custom-requests", nil).want(t, http.StatusOK)
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+			t.Errorf("content type %q, want text/html", ct)
+		}
+		if !bytes.Contains(r.Raw, []byte("POST /limit-requests")) || !bytes.Contains(r.Raw, []byte("DESTROYING")) {
+			t.Errorf("the page does not explain what counts and how to ask")
+		}
+	})
+
 	t.Run("GET /llms.txt is text/plain and documents every endpoint", func(t *testing.T) {
 		t.Parallel()
 		r := h.do(t, http.MethodGet, "/llms.txt", nil).want(t, http.StatusOK)

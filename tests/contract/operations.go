@@ -281,6 +281,42 @@ func rateLimitTests(t *testing.T, newModel func(t *testing.T) projections.Model)
 }
 
 func adminTests(t *testing.T, h *harness) {
+	t.Run("a limit request is listed, decided by an operator, and an approval raises the limit", func(t *testing.T) {
+		t.Parallel()
+		u := h.register(t)
+		r := u.do(t, http.MethodPost, "/limit-requests", map[string]any{"serverLimit": 30, "reason": "render farm"}).
+			want(t, http.StatusCreated)
+		id := r.str("limitRequest.id")
+		if r.str("limitRequest.status") != "PENDING" || r.num("limitRequest.serverLimit") != 30 {
+			t.Fatalf("new request: %s", r)
+		}
+		u.do(t, http.MethodPost, "/limit-requests", map[string]any{"serverLimit": 40, "reason": "more"}).
+			wantError(t, http.StatusConflict, "invalid_state")
+		u.do(t, http.MethodPost, "/limit-requests", map[string]any{"serverLimit": 10, "reason": ""}).
+			wantError(t, http.StatusBadRequest, "validation_failed").wantDetail(t, "serverLimit").wantDetail(t, "reason")
+		pending := h.admin(t, http.MethodGet, "/admin/limit-requests", nil).want(t, http.StatusOK)
+		found := false
+		for _, p := range pending.list("pending") {
+			if m, _ := p.(map[string]any); m["email"] == u.email {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("the operator does not see the pending request: %s", pending)
+		}
+		h.admin(t, http.MethodPost, "/admin/accounts/"+u.email+"/limit-requests/"+id+"/approve", map[string]string{"note": "ok"}).
+			want(t, http.StatusOK)
+		l := u.do(t, http.MethodGet, "/limit-requests", nil).want(t, http.StatusOK)
+		if l.str("limitRequests.0.status") != "APPROVED" || l.str("limitRequests.0.note") != "ok" {
+			t.Errorf("after approval: %s", l)
+		}
+		if n := u.do(t, http.MethodGet, "/auth/me", nil).want(t, http.StatusOK).num("user.serverLimit"); n != 30 {
+			t.Errorf("limit after approval %d, want 30", n)
+		}
+		h.admin(t, http.MethodPost, "/admin/accounts/"+u.email+"/limit-requests/"+id+"/deny", map[string]string{"note": "no"}).
+			wantError(t, http.StatusConflict, "invalid_state")
+	})
+
 	t.Run("an operator can download a consistent snapshot of the event store; a customer cannot", func(t *testing.T) {
 		t.Parallel()
 		u := h.register(t)
