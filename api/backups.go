@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/projections"
 )
 
@@ -70,14 +71,21 @@ func (s *Server) restore(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := bind(c, &struct{}{}); err != nil {
+	var req keysRequest
+	if err := bind(c, &req); err != nil {
 		return err
 	}
-	idem, err := idempotency(c, struct{}{})
+	details := map[string]string{}
+	keys := parseKeys(details, req.SSHKeys)
+	checkKeyIDs(details, req.SSHKeyIDs)
+	if len(details) > 0 {
+		return validation(details)
+	}
+	idem, err := idempotency(c, req)
 	if err != nil {
 		return err
 	}
-	res, err := s.app.RestoreBackup(c.Request().Context(), accountOf(c), id, idem, meta(c))
+	res, err := s.app.RestoreBackup(c.Request().Context(), accountOf(c), id, app.ServerRequest{SSHKeys: keys, SSHKeyIDs: req.SSHKeyIDs}, idem, meta(c))
 	if err != nil {
 		return err
 	}

@@ -217,18 +217,40 @@ func renderOne[V, J any](c echo.Context, status int, key, id string, get func(co
 }
 
 type deployRequest struct {
-	Label    string   `json:"label"`
-	PlanID   string   `json:"planId"`
-	RegionID string   `json:"regionId"`
-	SSHKeys  []string `json:"sshKeys,omitempty"`
+	Label     string   `json:"label"`
+	PlanID    string   `json:"planId"`
+	RegionID  string   `json:"regionId"`
+	SSHKeys   []string `json:"sshKeys,omitempty"`
+	SSHKeyIDs []string `json:"sshKeyIds,omitempty"`
 }
 
 type bulkRequest struct {
-	Label    string   `json:"label"`
-	Count    int      `json:"count"`
-	PlanID   string   `json:"planId"`
-	RegionID string   `json:"regionId"`
-	SSHKeys  []string `json:"sshKeys,omitempty"`
+	Label     string   `json:"label"`
+	Count     int      `json:"count"`
+	PlanID    string   `json:"planId"`
+	RegionID  string   `json:"regionId"`
+	SSHKeys   []string `json:"sshKeys,omitempty"`
+	SSHKeyIDs []string `json:"sshKeyIds,omitempty"`
+}
+
+// keysRequest is how a deploy or a restore names the keys to install.
+type keysRequest struct {
+	SSHKeys   []string `json:"sshKeys,omitempty"`
+	SSHKeyIDs []string `json:"sshKeyIds,omitempty"`
+}
+
+// checkKeyIDs checks the shape of stored key ids; whether they exist is the
+// account's to say.
+func checkKeyIDs(details map[string]string, ids []string) {
+	if len(ids) > maxSSHKeys {
+		details["sshKeyIds"] = fmt.Sprintf("at most %d keys", maxSSHKeys)
+		return
+	}
+	for i, id := range ids {
+		if _, err := uuid.Parse(id); err != nil {
+			details[fmt.Sprintf("sshKeyIds[%d]", i)] = "a key id from GET /ssh-keys"
+		}
+	}
 }
 
 const maxSSHKeys = 10
@@ -251,6 +273,12 @@ func (s *Server) checkServer(details map[string]string, plan, region string, key
 			}
 		}
 	}
+	return parseKeys(details, keys)
+}
+
+// parseKeys checks inline public keys, one detail per bad key, and drops
+// repeats.
+func parseKeys(details map[string]string, keys []string) []domain.SSHKey {
 	if len(keys) > maxSSHKeys {
 		details["sshKeys"] = fmt.Sprintf("at most %d keys", maxSSHKeys)
 		return nil
@@ -295,6 +323,7 @@ func (s *Server) deploy(c echo.Context) error {
 	details := map[string]string{}
 	checkLabel(details, "label", req.Label)
 	keys := s.checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
+	checkKeyIDs(details, req.SSHKeyIDs)
 	if len(details) > 0 {
 		return validation(details)
 	}
@@ -303,7 +332,7 @@ func (s *Server) deploy(c echo.Context) error {
 		return err
 	}
 	res, err := s.app.Deploy(c.Request().Context(), accountOf(c),
-		[]app.ServerRequest{{Label: req.Label, Plan: req.PlanID, Region: req.RegionID, SSHKeys: keys}}, false, idem, meta(c))
+		[]app.ServerRequest{{Label: req.Label, Plan: req.PlanID, Region: req.RegionID, SSHKeys: keys, SSHKeyIDs: req.SSHKeyIDs}}, false, idem, meta(c))
 	if err != nil {
 		return err
 	}
@@ -329,6 +358,7 @@ func (s *Server) deployBulk(c echo.Context) error {
 		}
 	}
 	keys := s.checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
+	checkKeyIDs(details, req.SSHKeyIDs)
 	if len(details) > 0 {
 		return validation(details)
 	}
@@ -338,7 +368,8 @@ func (s *Server) deployBulk(c echo.Context) error {
 	}
 	reqs := make([]app.ServerRequest, req.Count)
 	for i := range reqs {
-		reqs[i] = app.ServerRequest{Label: fmt.Sprintf("%s-%d", req.Label, i+1), Plan: req.PlanID, Region: req.RegionID, SSHKeys: keys}
+		reqs[i] = app.ServerRequest{Label: fmt.Sprintf("%s-%d", req.Label, i+1), Plan: req.PlanID, Region: req.RegionID,
+			SSHKeys: keys, SSHKeyIDs: req.SSHKeyIDs}
 	}
 	res, err := s.app.Deploy(c.Request().Context(), accountOf(c), reqs, true, idem, meta(c))
 	if err != nil {

@@ -707,6 +707,14 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("POST", "/sandbox/topups/"+topup+"/pay", nil, me...).want(t, 200, "pay")
 	do("POST", "/sandbox/topups/"+topup+"/pay", nil, me...).want(t, 409, "pay twice")
 
+	pub := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL7S52dIvTk7Te8YlVUXy2cXHg2jXj2Xch4Ij+BQY0nc agent@example.com"
+	key := do("POST", "/ssh-keys", map[string]string{"name": "laptop", "publicKey": pub}, me...).want(t, 201, "store key").str("sshKey.id")
+	do("POST", "/ssh-keys", map[string]string{"name": "again", "publicKey": pub}, me...).want(t, 409, "store a key twice")
+	do("POST", "/ssh-keys", map[string]string{"name": "", "publicKey": "ssh-rsa nope"}, me...).want(t, 400, "bad key")
+	do("GET", "/ssh-keys", nil, me...).want(t, 200, "keys")
+	do("DELETE", "/ssh-keys/"+key, nil, me...).want(t, 200, "delete key")
+	do("DELETE", "/ssh-keys/"+key, nil, me...).want(t, 404, "delete key twice")
+
 	deploy := map[string]any{"label": "my-bot", "planId": "vc2-1c-1gb", "regionId": "ams",
 		"sshKeys": []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL7S52dIvTk7Te8YlVUXy2cXHg2jXj2Xch4Ij+BQY0nc agent@example.com"}}
 	first := do("POST", "/servers", deploy, append(me, "Idempotency-Key", "deploy-1")...).want(t, 202, "deploy")

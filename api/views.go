@@ -32,6 +32,9 @@ type serverJSON struct {
 	BackupID    string   `json:"backupId,omitempty"`
 	// Error says why a deploy ended in ERROR; null otherwise.
 	Error *string `json:"error"`
+	// SSHUser and SSHPort say how to get in: ssh -p SSHPort SSHUser@IPv4.
+	SSHUser string `json:"sshUser"`
+	SSHPort int    `json:"sshPort"`
 }
 
 // serverDetailJSON is one server as GET /servers/:id shows it: with the
@@ -84,7 +87,8 @@ func userOf(a projections.AccountView) userJSON {
 
 func serverOf(v projections.ServerView) serverJSON {
 	out := serverJSON{ID: v.ID, Label: v.Label, Status: string(v.Status), Region: v.Region, Plan: v.Plan,
-		HourlyPrice: v.HourlyPrice.Fixed(3), CreatedAt: stamp(v.CreatedAt), SSHKeys: v.SSHKeys, BackupID: v.BackupID}
+		HourlyPrice: v.HourlyPrice.Fixed(3), CreatedAt: stamp(v.CreatedAt), SSHKeys: v.SSHKeys, BackupID: v.BackupID,
+		SSHUser: "root", SSHPort: 22}
 	if v.IPv4 != "" {
 		ip := v.IPv4
 		out.IPv4 = &ip

@@ -228,12 +228,15 @@ func (s *Service) account(ctx context.Context, id string) (domain.Account, error
 	return cur.State, nil
 }
 
-// ServerRequest is one server to deploy, as the customer asked for it.
+// ServerRequest is one server to deploy, as the customer asked for it: its
+// keys given inline, or by the ids of keys stored on the account (none of
+// either: every stored key).
 type ServerRequest struct {
-	Label   string
-	Plan    string
-	Region  string
-	SSHKeys []domain.SSHKey
+	Label     string
+	Plan      string
+	Region    string
+	SSHKeys   []domain.SSHKey
+	SSHKeyIDs []string
 }
 
 // Deployed is what a deploy accepted: its servers as they were accepted.
@@ -327,6 +330,9 @@ func (s *Service) RevealRootPassword(ctx context.Context, accountID, serverID st
 
 // Deploy accepts servers for the account.
 func (s *Service) Deploy(ctx context.Context, accountID string, reqs []ServerRequest, bulk bool, idem Idempotency, meta eventstore.Metadata) (Deployed, error) {
+	if err := s.resolveKeys(ctx, accountID, reqs); err != nil {
+		return Deployed{}, err
+	}
 	specs, err := s.specs(ctx, reqs, "")
 	if err != nil {
 		return Deployed{}, err
@@ -472,4 +478,44 @@ func (s *Service) RequestLimit(ctx context.Context, accountID string, limit int,
 		return domain.LimitRequest{}, Written{}, err
 	}
 	return d.State.LimitRequests[id], Written{d.Position}, s.WaitFor(ctx, d.Position)
+}
+
+// resolveKeys turns each request's stored key ids (or none: every stored
+// key) into the keys to install.
+func (s *Service) resolveKeys(ctx context.Context, accountID string, reqs []ServerRequest) error {
+	cur, err := s.Accounts.Load(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	for i, r := range reqs {
+		keys, err := cur.State.DeployKeys(r.SSHKeys, r.SSHKeyIDs)
+		if err != nil {
+			return err
+		}
+		reqs[i].SSHKeys, reqs[i].SSHKeyIDs = keys, nil
+	}
+	return nil
+}
+
+// AddSSHKey stores a public key on the account, for its deploys.
+func (s *Service) AddSSHKey(ctx context.Context, accountID, name, publicKey string, meta eventstore.Metadata) (domain.StoredKey, Written, error) {
+	key, err := domain.ParseSSHKey(publicKey)
+	if err != nil {
+		return domain.StoredKey{}, Written{}, domain.InvalidField("publicKey", strings.TrimPrefix(err.Error(), domain.ErrInvalid.Error()+": "))
+	}
+	id := uuid.NewString()
+	d, err := s.Accounts.Run(ctx, accountID, domain.AddSSHKey{KeyID: id, Name: name, Key: key}, meta)
+	if err != nil {
+		return domain.StoredKey{}, Written{}, err
+	}
+	return d.State.Keys[id], Written{d.Position}, s.WaitFor(ctx, d.Position)
+}
+
+// RemoveSSHKey deletes a stored key; servers that have it keep it.
+func (s *Service) RemoveSSHKey(ctx context.Context, accountID, keyID string, meta eventstore.Metadata) (Written, error) {
+	d, err := s.Accounts.Run(ctx, accountID, domain.RemoveSSHKey{KeyID: keyID}, meta)
+	if err != nil {
+		return Written{}, err
+	}
+	return Written{d.Position}, s.WaitFor(ctx, d.Position)
 }

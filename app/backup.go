@@ -36,7 +36,7 @@ func (s *Service) RequestBackup(ctx context.Context, accountID, serverID string,
 
 // RestoreBackup deploys a new server from an AVAILABLE backup: a deploy like
 // any other, with the same limit, balance rule and idempotency.
-func (s *Service) RestoreBackup(ctx context.Context, accountID, backupID string, idem Idempotency, meta eventstore.Metadata) (Deployed, error) {
+func (s *Service) RestoreBackup(ctx context.Context, accountID, backupID string, keys ServerRequest, idem Idempotency, meta eventstore.Metadata) (Deployed, error) {
 	st, err := s.account(ctx, accountID)
 	if err != nil {
 		return Deployed{}, err
@@ -51,7 +51,11 @@ func (s *Service) RestoreBackup(ctx context.Context, accountID, backupID string,
 	if _, err := domain.DecideBackup(b.State, domain.CheckRestore{AccountID: accountID}, s.Clock.Now()); err != nil {
 		return Deployed{}, err
 	}
-	specs, err := s.specs(ctx, []ServerRequest{{Label: b.State.Label, Plan: b.State.Plan, Region: b.State.Region}}, b.State.ID)
+	req := []ServerRequest{{Label: b.State.Label, Plan: b.State.Plan, Region: b.State.Region, SSHKeys: keys.SSHKeys, SSHKeyIDs: keys.SSHKeyIDs}}
+	if err := s.resolveKeys(ctx, accountID, req); err != nil {
+		return Deployed{}, err
+	}
+	specs, err := s.specs(ctx, req, b.State.ID)
 	if err != nil {
 		return Deployed{}, err
 	}

@@ -55,6 +55,9 @@ type Account struct {
 	// LimitOrder.
 	LimitRequests map[string]LimitRequest
 	LimitOrder    []string
+	// Keys are the SSH keys stored on the account, in KeyOrder.
+	Keys     map[string]StoredKey
+	KeyOrder []string
 }
 
 // NewAccount is the state of an account stream with no events.
@@ -62,6 +65,7 @@ func NewAccount(id string) Account {
 	return Account{
 		ID: id, Servers: map[string]*Server{}, Topups: map[string]*Topup{},
 		Idempotency: map[string]IdempotencyKeyUsed{}, LimitRequests: map[string]LimitRequest{},
+		Keys: map[string]StoredKey{},
 	}
 }
 
@@ -90,6 +94,11 @@ func (a Account) Clone() Account {
 		c.LimitRequests = map[string]LimitRequest{}
 	}
 	c.LimitOrder = slices.Clone(a.LimitOrder)
+	c.Keys = maps.Clone(a.Keys)
+	if c.Keys == nil {
+		c.Keys = map[string]StoredKey{}
+	}
+	c.KeyOrder = slices.Clone(a.KeyOrder)
 	return c
 }
 
@@ -151,6 +160,8 @@ func Evolve(a Account, e Event) Account {
 		a.Idempotency[e.Key] = e
 	case LimitRequested, LimitRequestDecided:
 		a = evolveLimit(a, e)
+	case SSHKeyAdded, SSHKeyRemoved:
+		a = evolveKey(a, e)
 	case LedgerPosted:
 		a.Balance = a.Balance.Add(e.AmountFor(CustomerLedger(a.ID)))
 		a.LastHash = e.Hash
@@ -426,6 +437,10 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 			return nil, stateError("account "+a.Email, "active", "it is not suspended")
 		}
 		d.emit(AccountUnsuspended{Reason: c.Reason, Actor: c.Actor, At: now})
+	case AddSSHKey:
+		err = d.addKey(c, now)
+	case RemoveSSHKey:
+		err = d.removeKey(c, now)
 	case RequestLimit:
 		err = d.requestLimit(c, now)
 	case DecideLimitRequest:

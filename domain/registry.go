@@ -20,6 +20,7 @@ var registry = newRegistry(
 	entry[BackupDeleted], entry[BackupExpired],
 	entry[ClockAdvanced],
 	entry[ModeRecorded], entry[LimitRequested], entry[LimitRequestDecided],
+	entry[SSHKeyAdded], entry[SSHKeyRemoved],
 )
 
 type decoder func(data []byte) (Event, error)

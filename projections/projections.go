@@ -115,6 +115,8 @@ type LedgerEntry struct {
 // Reader is the query side the API and the background work use.
 type Reader interface {
 	Account(ctx context.Context, id string) (AccountView, error)
+	// SSHKeys lists the keys stored on the account, oldest first.
+	SSHKeys(ctx context.Context, accountID string) ([]domain.StoredKey, error)
 	// LimitRequests lists the account's requests for a higher limit,
 	// oldest first.
 	LimitRequests(ctx context.Context, accountID string) ([]domain.LimitRequest, error)

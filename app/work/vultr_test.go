@@ -375,7 +375,7 @@ func TestVultrBackupsAreSnapshots(t *testing.T) {
 	if b.State.Status != domain.BackupAvailable || b.State.SnapshotID != w.fake.Snapshots()[0].ID {
 		t.Fatalf("backup %s snapshot %q, want AVAILABLE with the snapshot", b.State.Status, b.State.SnapshotID)
 	}
-	res, err := p.App.RestoreBackup(ctx, acct, backup, app.Idempotency{}, eventstore.Metadata{})
+	res, err := p.App.RestoreBackup(ctx, acct, backup, app.ServerRequest{}, app.Idempotency{}, eventstore.Metadata{})
 	if err != nil {
 		t.Fatal(err)
 	}

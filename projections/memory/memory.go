@@ -150,6 +150,21 @@ func serverView(accountID string, s *domain.Server) projections.ServerView {
 	return v
 }
 
+// SSHKeys lists the keys stored on the account.
+func (m *Model) SSHKeys(_ context.Context, accountID string) ([]domain.StoredKey, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	a, err := m.account(accountID)
+	if err != nil {
+		return nil, err
+	}
+	out := []domain.StoredKey{}
+	for _, id := range a.KeyOrder {
+		out = append(out, a.Keys[id])
+	}
+	return out, nil
+}
+
 // LimitRequests lists the account's requests for a higher limit.
 func (m *Model) LimitRequests(_ context.Context, accountID string) ([]domain.LimitRequest, error) {
 	m.mu.RLock()

@@ -200,7 +200,7 @@ func (f *fold) load(ctx context.Context, tx pgx.Tx) error {
 	b := &pgx.Batch{}
 	if len(f.accountOrder) > 0 {
 		b.Queue(`SELECT id, email, registered, suspended, suspend_reason, server_limit, balance::text, last_hash,
-			created_at, created_at_ns, limit_requests FROM accounts WHERE id = ANY($1::text[])`, f.accountOrder).
+			created_at, created_at_ns, limit_requests, ssh_keys FROM accounts WHERE id = ANY($1::text[])`, f.accountOrder).
 			Query(func(rows pgx.Rows) error { return f.scanAccounts(rows) })
 	}
 	if len(f.serverOrder) > 0 {
@@ -247,10 +247,15 @@ func (f *fold) scanAccounts(rows pgx.Rows) error {
 		var createdNs int32
 		var serverLimit int32
 		var limitRequests []domain.LimitRequest
+		var keys []domain.StoredKey
 		a := domain.NewAccount("")
 		if err := rows.Scan(&id, &a.Email, &a.Registered, &a.Suspended, &a.SuspendReason, &serverLimit, &balance,
-			&a.LastHash, &created, &createdNs, &limitRequests); err != nil {
+			&a.LastHash, &created, &createdNs, &limitRequests, &keys); err != nil {
 			return err
+		}
+		for _, k := range keys {
+			a.Keys[k.ID] = k
+			a.KeyOrder = append(a.KeyOrder, k.ID)
 		}
 		for _, r := range limitRequests {
 			a.LimitRequests[r.ID] = r
@@ -474,41 +479,41 @@ func (f *fold) queueAccounts(b *pgx.Batch) {
 		registered, suspended             = make([]bool, n), make([]bool, n)
 		limits, createdNs                 = make([]int32, n), make([]int32, n)
 		created                           = make([]pgtype.Timestamptz, n)
-		limitRequests                     = make([]string, n)
+		limitRequests, keys               = make([]string, n), make([]string, n)
 	)
 	for i, id := range f.accountOrder {
 		a := f.accounts[id]
-		limitRequests[i] = limitRequestsJSON(a)
+		limitRequests[i], keys[i] = ordered(a.LimitRequests, a.LimitOrder), ordered(a.Keys, a.KeyOrder)
 		emails[i], reasons[i], balances[i], hashes[i] = a.Email, a.SuspendReason, a.Balance.String(), a.LastHash
 		registered[i], suspended[i], limits[i] = a.Registered, a.Suspended, int32(a.ServerLimit)
 		created[i], createdNs[i] = splitTime(a.CreatedAt)
 	}
 	b.Queue(`INSERT INTO accounts (id, email, registered, suspended, suspend_reason, server_limit, balance, last_hash,
-			created_at, created_at_ns, limit_requests)
+			created_at, created_at_ns, limit_requests, ssh_keys)
 		SELECT id, email, registered, suspended, suspend_reason, server_limit, balance::numeric, last_hash,
-			created_at, created_at_ns, limit_requests::jsonb
+			created_at, created_at_ns, limit_requests::jsonb, ssh_keys::jsonb
 		FROM unnest($1::text[], $2::text[], $3::bool[], $4::bool[], $5::text[], $6::int[], $7::text[], $8::text[],
-			$9::timestamptz[], $10::int[], $11::text[])
+			$9::timestamptz[], $10::int[], $11::text[], $12::text[])
 			AS t(id, email, registered, suspended, suspend_reason, server_limit, balance, last_hash, created_at, created_at_ns,
-				limit_requests)
+				limit_requests, ssh_keys)
 		ON CONFLICT (id) DO UPDATE SET email = excluded.email, registered = excluded.registered,
 			suspended = excluded.suspended, suspend_reason = excluded.suspend_reason,
 			server_limit = excluded.server_limit, balance = excluded.balance, last_hash = excluded.last_hash,
 			created_at = excluded.created_at, created_at_ns = excluded.created_at_ns,
-			limit_requests = excluded.limit_requests`,
-		f.accountOrder, emails, registered, suspended, reasons, limits, balances, hashes, created, createdNs, limitRequests)
+			limit_requests = excluded.limit_requests, ssh_keys = excluded.ssh_keys`,
+		f.accountOrder, emails, registered, suspended, reasons, limits, balances, hashes, created, createdNs, limitRequests, keys)
 }
 
-// limitRequestsJSON is the account's limit requests as their column holds
-// them, oldest first.
-func limitRequestsJSON(a *domain.Account) string {
-	list := make([]domain.LimitRequest, 0, len(a.LimitOrder))
-	for _, id := range a.LimitOrder {
-		list = append(list, a.LimitRequests[id])
+// ordered is what the account keeps in a map and an order (limit requests,
+// SSH keys) as the JSON array its column holds, oldest first.
+func ordered[V any](m map[string]V, order []string) string {
+	list := make([]V, 0, len(order))
+	for _, id := range order {
+		list = append(list, m[id])
 	}
 	b, err := json.Marshal(list)
 	if err != nil {
-		panic(fmt.Sprintf("limit requests of %s: %v", a.ID, err)) // plain fields: cannot fail
+		panic(fmt.Sprintf("encode %T: %v", list, err)) // plain fields: cannot fail
 	}
 	return string(b)
 }

@@ -45,6 +45,22 @@ func (m *Model) Account(ctx context.Context, id string) (projections.AccountView
 	return v, nil
 }
 
+// SSHKeys lists the keys stored on the account.
+func (m *Model) SSHKeys(ctx context.Context, accountID string) ([]domain.StoredKey, error) {
+	var out []domain.StoredKey
+	err := m.pool.QueryRow(ctx, `SELECT ssh_keys FROM accounts WHERE id = $1 AND registered`, accountID).Scan(&out)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("account %s: %w", accountID, projections.ErrNotFound)
+	}
+	if err != nil {
+		return nil, classify(ctx, "read ssh keys", err)
+	}
+	if out == nil {
+		out = []domain.StoredKey{}
+	}
+	return out, nil
+}
+
 // LimitRequests lists the account's requests for a higher limit.
 func (m *Model) LimitRequests(ctx context.Context, accountID string) ([]domain.LimitRequest, error) {
 	var out []domain.LimitRequest

@@ -70,6 +70,34 @@ func isIPv4(s string) bool {
 }
 
 func deployTests(t *testing.T, h *harness) {
+	t.Run("stored SSH keys are installed by default, sshKeyIds pick some, an unknown id is a 400 naming it", func(t *testing.T) {
+		t.Parallel()
+		u := h.register(t)
+		const pub = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL7S52dIvTk7Te8YlVUXy2cXHg2jXj2Xch4Ij+BQY0nc agent@example.com"
+		k := u.do(t, http.MethodPost, "/ssh-keys", map[string]string{"name": "laptop", "publicKey": pub}).want(t, http.StatusCreated)
+		fp, id := k.str("sshKey.fingerprint"), k.str("sshKey.id")
+		if !strings.HasPrefix(fp, "SHA256:") {
+			t.Fatalf("stored key: %s", k)
+		}
+		if l := u.do(t, http.MethodGet, "/ssh-keys", nil).want(t, http.StatusOK); l.str("sshKeys.0.id") != id {
+			t.Errorf("GET /ssh-keys: %s", l)
+		}
+		r := u.do(t, http.MethodPost, "/servers", deployBody("keyed", "vc2-1c-1gb")).want(t, http.StatusAccepted)
+		if r.str("server.sshKeys.0") != fp || r.str("server.sshUser") != "root" || r.num("server.sshPort") != 22 {
+			t.Errorf("a deploy without keys did not get the stored one: %s", r)
+		}
+		body := map[string]any{"label": "by-id", "planId": "vc2-1c-1gb", "regionId": "ams", "sshKeyIds": []string{id}}
+		if r := u.do(t, http.MethodPost, "/servers", body).want(t, http.StatusAccepted); r.str("server.sshKeys.0") != fp {
+			t.Errorf("sshKeyIds: %s", r)
+		}
+		body["sshKeyIds"] = []string{"6f1c2b1e-0000-4000-8000-000000000001"}
+		u.do(t, http.MethodPost, "/servers", body).wantError(t, http.StatusBadRequest, "validation_failed").wantDetail(t, "sshKeyIds[0]")
+		u.do(t, http.MethodDelete, "/ssh-keys/"+id, nil).want(t, http.StatusOK)
+		if r := u.do(t, http.MethodPost, "/servers", deployBody("keyless", "vc2-1c-1gb")).want(t, http.StatusAccepted); r.list("server.sshKeys") != nil {
+			t.Errorf("a deploy after the key was deleted still got it: %s", r)
+		}
+	})
+
 	t.Run("deploy answers 202 PROVISIONING with ipv4 null at the plan's hourly price", func(t *testing.T) {
 		t.Parallel()
 		u := h.register(t)

@@ -188,7 +188,9 @@ var guideEndpoints = []string{
 	"GET /billing", "GET /billing/ledger", "POST /billing/topups", "GET /billing/topups", "GET /billing/topups/:id",
 	"GET /plans", "GET /regions", "GET /healthz",
 	"GET /servers", "GET /servers/:id", "POST /servers", "POST /servers/bulk", "DELETE /servers/:id",
-	"GET /backups", "POST /backups", "POST /backups/:id/restore", "DELETE /backups/:id",
+	"GET /backups", "GET /backups/:id", "POST /backups", "POST /backups/:id/restore", "DELETE /backups/:id",
+	"GET /events", "POST /ssh-keys", "GET /ssh-keys", "DELETE /ssh-keys/:id",
+	"POST /limit-requests", "GET /limit-requests", "GET /docs/custom-requests",
 	"POST /sandbox/clock/advance", "POST /sandbox/topups/:id/pay",
 }
 
