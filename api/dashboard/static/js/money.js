@@ -46,6 +46,13 @@ export function times(v, count) {
   return n === null ? null : format(n * BigInt(count), 2);
 }
 
+// add sums two money strings.
+export function add(a, b) {
+  const x = parse(a);
+  const y = parse(b);
+  return x === null || y === null ? null : format(x + y, 2);
+}
+
 // wholeHours is how many whole hours balance covers at spend per hour, or
 // null when nothing is being spent.
 export function wholeHours(balance, spend) {

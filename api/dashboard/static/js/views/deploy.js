@@ -5,7 +5,7 @@
 
 import { h, replace, text } from '../dom.js';
 import { api, newKey } from '../api.js';
-import { usd, times, cmp } from '../money.js';
+import { usd, times, cmp, add } from '../money.js';
 import { showError, clearError, notify } from '../ui.js';
 import { changed } from '../live.js';
 
@@ -16,6 +16,12 @@ const LABEL = /^[a-zA-Z0-9._-]{1,64}$/;
 // may say otherwise.
 function available(item) {
   return item.available !== false && item.availability !== 'unavailable';
+}
+
+// planIn says whether a plan can be deployed in a region now: GET /regions
+// lists each region's availablePlans (a plan sold out there is missing).
+function planIn(plan, region) {
+  return available(plan) && (!region || !Array.isArray(region.availablePlans) || region.availablePlans.includes(plan.id));
 }
 
 export function render(main, ctx) {
@@ -69,6 +75,17 @@ function form(ctx, catalog, billing, errors) {
   const submit = h('button', { class: 'btn primary', type: 'submit' }, 'Deploy');
 
   const selectedPlan = () => catalog.plans.find((p) => p.id === plans.querySelector('input:checked')?.value);
+  const selectedRegion = () => catalog.regions.find((r) => r.id === region.value);
+  // Plans sold out in the chosen region cannot be picked there.
+  const markPlans = () => {
+    for (const input of plans.querySelectorAll('input[name=plan]')) {
+      const p = catalog.plans.find((x) => x.id === input.value);
+      const ok = planIn(p, selectedRegion());
+      input.disabled = !ok;
+      input.closest('label').classList.toggle('unavailable', !ok);
+      if (!ok && input.checked) input.checked = false;
+    }
+  };
   const n = () => Math.min(10, Math.max(1, Number.parseInt(count.value, 10) || 1));
   const refresh = () => {
     const p = selectedPlan();
@@ -80,11 +97,19 @@ function form(ctx, catalog, billing, errors) {
     }
     const now = times(p.hourlyPrice, k);
     text(total, `Charged now: $${now} · then ${usd(times(p.hourlyPrice, k))} / hour`);
-    const short = cmp(billing.balance, now) < 0;
-    text(balanceNote, `Balance ${usd(billing.balance)}${short ? ' — not enough for the first hour: top up first.' : ''}`);
+    // The balance must cover an hour of every billed server, the new ones
+    // included, as the API checks.
+    const need = billing.hourlySpend ? add(now, billing.hourlySpend) : now;
+    const short = cmp(billing.balance, need) < 0;
+    text(balanceNote, `Balance ${usd(billing.balance)}${short ? ' — not enough for an hour of every server: top up first.' : ''}`);
     balanceNote.className = short ? 'alert error' : 'muted';
   };
   plans.addEventListener('change', refresh);
+  region.addEventListener('change', () => {
+    markPlans();
+    refresh();
+  });
+  markPlans();
   count.addEventListener('input', refresh);
 
   // One key per submission: a second click on the same, unchanged form
