@@ -48,10 +48,22 @@ func (s *Server) plans(c echo.Context) error {
 		DiskGB       int    `json:"diskGb"`
 		MonthlyPrice string `json:"monthlyPrice"`
 		HourlyPrice  string `json:"hourlyPrice"`
+		// AvailableIn lists the regions the plan can be deployed in now.
+		AvailableIn []string `json:"availableIn"`
+	}
+	avail, err := s.app.Availability(c.Request().Context())
+	if err != nil {
+		return err
 	}
 	var out []planJSON
 	for _, p := range s.app.Catalog.Plans {
-		out = append(out, planJSON{p.ID, p.Name, p.VCPUs, p.RAMGB, p.DiskGB, p.MonthlyPrice.Fixed(2), p.HourlyPrice.Fixed(3)})
+		in := []string{}
+		for _, r := range s.app.Catalog.Regions {
+			if slices.Contains(avail[r.ID], p.ID) {
+				in = append(in, r.ID)
+			}
+		}
+		out = append(out, planJSON{p.ID, p.Name, p.VCPUs, p.RAMGB, p.DiskGB, p.MonthlyPrice.Fixed(2), p.HourlyPrice.Fixed(3), in})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"plans": out})
 }
