@@ -51,8 +51,14 @@ type Deps struct {
 	// Read answers the queries.
 	Read projections.Reader
 	// Sandbox moves the sandbox clock; nil outside sandbox mode, where
-	// /sandbox/* does not exist.
+	// /sandbox/clock/advance does not exist.
 	Sandbox Sandbox
+	// SandboxPayments: payments are simulated, and POST
+	// /sandbox/topups/:id/pay settles a top-up.
+	SandboxPayments bool
+	// Webhooks reads BTCPay Server's webhooks; nil without BTCPay, where
+	// POST /webhooks/btcpay does not exist.
+	Webhooks Webhooks
 }
 
 // Sandbox is the movable clock of sandbox mode.
@@ -73,6 +79,8 @@ type Server struct {
 	accountLimit *limiter
 	authLimit    *limiter
 	echo         *echo.Echo
+	webhooks     Webhooks
+	deliveries   *deliveries
 }
 
 // New builds the HTTP API on d.
@@ -136,7 +144,13 @@ func New(d Deps, cfg Config) *Server {
 
 	if d.Sandbox != nil {
 		g.POST("/sandbox/clock/advance", s.advance)
+	}
+	if d.SandboxPayments {
 		g.POST("/sandbox/topups/:id/pay", s.payTopup)
+	}
+	if d.Webhooks != nil {
+		s.webhooks, s.deliveries = d.Webhooks, newDeliveries(deliveriesKept)
+		e.POST("/webhooks/btcpay", s.btcpayWebhook)
 	}
 	if cfg.AdminToken != "" {
 		a := e.Group("/admin", s.requireOperator)
@@ -145,6 +159,9 @@ func New(d Deps, cfg Config) *Server {
 		a.POST("/accounts/:who/limit", s.adminSetLimit)
 		a.GET("/accounts/:who", s.adminAccount)
 		a.GET("/eventstore/snapshot", s.adminSnapshot)
+		a.GET("/topups/review", s.adminReviewTopups)
+		a.POST("/topups/:id/credit", s.adminCreditTopup)
+		a.POST("/topups/:id/dismiss", s.adminDismissTopup)
 	}
 	s.echo = e
 	return s

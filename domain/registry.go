@@ -19,6 +19,7 @@ var registry = newRegistry(
 	entry[BackupDeleted], entry[BackupExpired],
 	entry[ClockAdvanced],
 	entry[ModeRecorded],
+	entry[TopupRequested], entry[TopupInvoiced], entry[TopupOpenFailed], entry[TopupStatusChanged], entry[TopupReviewClosed],
 )
 
 type decoder func(data []byte) (Event, error)

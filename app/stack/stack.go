@@ -35,8 +35,16 @@ type Config struct {
 	// SandboxCloud is the sandbox cloud's state file, and its delays.
 	SandboxCloud        string
 	SandboxCloudOptions sandbox.CloudOptions
+	// PaymentsMode is domain.UpstreamSandbox (also when empty) or
+	// domain.UpstreamBTCPay. With sandbox payments, Payments nil is the
+	// simulated processor and POST /sandbox/topups/:id/pay exists; the
+	// sandbox clock can be moved only with sandbox payments.
+	PaymentsMode string
 	// Payments is the payment processor; nil is the sandbox's.
 	Payments domain.Payments
+	// Webhooks reads the processor's webhooks (the BTCPay client); nil
+	// leaves POST /webhooks/btcpay out.
+	Webhooks api.Webhooks
 	// Clock is the service clock; nil is the sandbox clock, wall time plus
 	// the offset the log records, movable through /sandbox/clock/advance.
 	Clock domain.Clock
@@ -66,6 +74,7 @@ type Stack struct {
 	// SandboxClock is the movable clock, nil when Config.Clock was given.
 	SandboxClock *sandbox.Clock
 	Cloud        domain.Provider
+	Payments     domain.Payments
 	App          *app.Service
 	Worker       *work.Worker
 	API          *api.Server
@@ -116,10 +125,17 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		s.closers = append(s.closers, c.Close)
 		s.Cloud = c
 	}
+	sandboxPayments := cfg.PaymentsMode == "" || cfg.PaymentsMode == domain.UpstreamSandbox
 	pay := cfg.Payments
 	if pay == nil {
-		pay = sandbox.Payments{}
+		if !sandboxPayments {
+			return nil, fmt.Errorf("payments %s: no processor given", cfg.PaymentsMode)
+		}
+		// Sandbox invoices never expire: a sandbox top-up can be paid at
+		// any time, as it always could.
+		pay = sandbox.NewPayments(clock, sandbox.PaymentsOptions{})
 	}
+	s.Payments = pay
 	hasher := cfg.Hasher
 	if hasher == nil {
 		hasher = app.NewHasher(runtime.NumCPU())
@@ -148,11 +164,12 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	s.Worker = work.New(work.Deps{Accounts: accounts, Backups: backups, Clocks: clocks, Store: cfg.Store,
 		Read: cfg.Model, Projector: s.Projector, Clock: clock, Sandbox: movable, Cloud: s.Cloud, Log: log,
-		Leadership: cfg.Leadership}, workCfg)
+		Leadership: cfg.Leadership, Payments: pay}, workCfg)
 	s.App = app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: s.Projector, Cloud: s.Cloud,
 		Payments: pay, Hasher: hasher, Catalog: catalog, Clock: clock, Log: log, Work: s.Worker}, cfg.App)
-	deps := api.Deps{App: s.App, Read: cfg.Model}
-	if s.SandboxClock != nil && !cfg.NoSandboxAPI {
+	deps := api.Deps{App: s.App, Read: cfg.Model, Webhooks: cfg.Webhooks,
+		SandboxPayments: sandboxPayments && !cfg.NoSandboxAPI}
+	if s.SandboxClock != nil && !cfg.NoSandboxAPI && sandboxPayments {
 		deps.Sandbox = s.Worker
 	}
 	apiCfg := cfg.API

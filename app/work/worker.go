@@ -51,7 +51,10 @@ type Deps struct {
 	// AdvanceClock moves.
 	Sandbox MovableClock
 	Cloud   domain.Provider
-	Log     *slog.Logger
+	// Payments is the processor whose invoices the top-up reconcile loop
+	// re-reads (topups.go); nil reconciles nothing.
+	Payments domain.Payments
+	Log      *slog.Logger
 	// Sealer seals the root passwords the provider sets before they are
 	// recorded; nil records none.
 	Sealer *app.Sealer
@@ -90,6 +93,8 @@ type Worker struct {
 	round Round
 	// kick asks the background loop for a pass now.
 	kick chan struct{}
+	// topups is the top-up reconcile loop's state (topups.go).
+	topups topupWork
 }
 
 // New returns a Worker.
@@ -104,7 +109,9 @@ func New(d Deps, cfg Config) *Worker {
 	if lead == nil {
 		lead = SoleWorker{}
 	}
-	return &Worker{accounts: d.Accounts, backups: d.Backups, clocks: d.Clocks, store: d.Store, read: d.Read,
+	w := &Worker{accounts: d.Accounts, backups: d.Backups, clocks: d.Clocks, store: d.Store, read: d.Read,
 		proj: d.Projector, clock: d.Clock, sandbox: d.Sandbox, cloud: d.Cloud, sealer: d.Sealer, log: d.Log,
 		lead: lead, cfg: cfg, started: map[string]int{}, polled: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+	w.topups.pay = d.Payments
+	return w
 }

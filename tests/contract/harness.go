@@ -25,9 +25,12 @@ import (
 	"github.com/cryptovps/cryptovps/api"
 	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/app/stack"
+	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/projections"
+	"github.com/cryptovps/cryptovps/upstream/btcpay"
+	"github.com/cryptovps/cryptovps/upstream/btcpay/btcpayfake"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
@@ -60,6 +63,9 @@ type config struct {
 	DataDir string
 	// JWTSecret and AdminToken are random when empty.
 	JWTSecret, AdminToken string
+	// BTCPay, when set, is the fake BTCPay store the stack takes payments
+	// through (--payments btcpay), with its webhook at /webhooks/btcpay.
+	BTCPay *btcpayfake.Server
 }
 
 // sharedHasher bounds argon2 work across every stack of the suite to the
@@ -94,6 +100,8 @@ type harness struct {
 	logs   *logBuffer
 	// api is the handler itself, for benchmarks that skip the network.
 	api http.Handler
+	// work is the stack's background worker, for tests that drive it.
+	work *work.Worker
 
 	closeOnce sync.Once
 	closeFn   func()
@@ -178,7 +186,18 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	if err != nil {
 		t.Fatalf("open event store: %v", err)
 	}
+	var payments stack.Config
+	if cfg.BTCPay != nil {
+		o := cfg.BTCPay.Options()
+		client, err := btcpay.New(btcpay.Config{URL: cfg.BTCPay.URL(), APIKey: o.APIKey, StoreID: o.StoreID,
+			WebhookSecret: o.WebhookSecret, Timeout: 5 * time.Second, Retries: -1}, log)
+		if err != nil {
+			t.Fatalf("btcpay client: %v", err)
+		}
+		payments = stack.Config{PaymentsMode: domain.UpstreamBTCPay, Payments: client, Webhooks: client}
+	}
 	st, err := stack.New(ctx, stack.Config{Store: store, Model: newModel(t), Log: log, Hasher: hasher(),
+		PaymentsMode: payments.PaymentsMode, Payments: payments.Payments, Webhooks: payments.Webhooks,
 		SandboxCloud: filepath.Join(cfg.DataDir, "sandbox-cloud.json"),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: provisionDelay, DestroyDelay: destroyDelay,
 			BackupDelay: backupDelay},
@@ -197,7 +216,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	stop := st.Start()
 	clock, handler := st.SandboxClock, st.API
 
-	h := &harness{cfg: cfg, url: srv.URL, client: srv.Client(), clock: clock, logs: logs, api: handler}
+	h := &harness{cfg: cfg, url: srv.URL, client: srv.Client(), clock: clock, logs: logs, api: handler, work: st.Worker}
 	h.closeFn = func() {
 		srv.Close()
 		stop()
