@@ -18,6 +18,7 @@ import (
 	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/app/stack"
 	"github.com/cryptovps/cryptovps/app/work"
+	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
@@ -54,9 +55,16 @@ func serve(args []string, stderr io.Writer) error {
 }
 
 func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
-	// No cloud or payment credentials can be configured yet: always sandbox.
+	// No cloud credentials can be configured yet: a sandbox cloud.
 	const sandboxMode = true
-	signup, err := cfg.signupCredit(sandboxMode)
+	if err := checkPairing(domain.UpstreamSandbox, cfg.Payments, cfg.UnsafeSandboxPayments); err != nil {
+		return err
+	}
+	pay, err := cfg.payments(ctx, log)
+	if err != nil {
+		return err
+	}
+	signup, err := cfg.signupCredit(sandboxMode && pay.Mode == domain.UpstreamSandbox)
 	if err != nil {
 		return err
 	}
@@ -92,7 +100,7 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	defer closeLead()
 	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Log: log,
-		SandboxCloud: cfg.sandboxCloudPath(),
+		SandboxCloud: cfg.sandboxCloudPath(), PaymentsMode: pay.Mode, Payments: pay.Payments, Webhooks: pay.Webhooks,
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay,
 			BackupDelay: cfg.BackupDelay},
 		Leadership: lead, WorkInterval: cfg.WorkInterval,
@@ -108,9 +116,14 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	log.Warn("SANDBOX MODE: simulated cloud and payments, movable clock at /sandbox/clock/advance",
-		"data_dir", cfg.DataDir, "sandbox_cloud", cfg.sandboxCloudPath(), "signup_credit", signup.String(),
-		"clock_offset", st.SandboxClock.Offset())
+	if pay.Mode == domain.UpstreamSandbox {
+		log.Warn("SANDBOX MODE: simulated cloud and payments, movable clock at /sandbox/clock/advance",
+			"data_dir", cfg.DataDir, "sandbox_cloud", cfg.sandboxCloudPath(), "signup_credit", signup.String(),
+			"clock_offset", st.SandboxClock.Offset())
+	} else {
+		log.Warn("SANDBOX CLOUD with real payments through BTCPay Server: webhooks at /webhooks/btcpay",
+			"data_dir", cfg.DataDir, "sandbox_cloud", cfg.sandboxCloudPath(), "btcpay", cfg.BTCPayURL)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
