@@ -217,6 +217,45 @@ func btcpayTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		u.wantBalance(t, "22.00", "0")
 	})
 
+	t.Run("an agent funds an account from /llms.txt alone, and deploys with it", func(t *testing.T) {
+		t.Parallel()
+		guide := string(h.do(t, http.MethodGet, "/llms.txt", nil).want(t, http.StatusOK).Raw)
+		for _, want := range []string{"POST /billing/topups", "paymentMethods", "destination", "expiresAt",
+			"PROCESSING", "PAID", "EXPIRED", "Idempotency-Key"} {
+			if !strings.Contains(guide, want) {
+				t.Errorf("/llms.txt does not tell about %s", want)
+			}
+		}
+		if strings.Contains(guide, "/sandbox/topups") {
+			t.Errorf("/llms.txt offers the sandbox payer with real payments")
+		}
+		u := h.register(t)
+		// As the guide says: open a top-up with a key, pick a method, pay
+		// exactly its amount to its destination before expiresAt, poll.
+		key := []string{"Idempotency-Key", h.unique("fund-")}
+		r := u.do(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "20.00"}, key...).want(t, http.StatusCreated)
+		id, inv := r.str("topup.id"), r.str("topup.invoiceId")
+		if r.str("topup.paymentMethods.0.destination") == "" || r.str("topup.paymentMethods.0.amount") != "0.00020000" {
+			t.Fatalf("nothing to pay with: %s", r)
+		}
+		from := len(fake.Events())
+		fake.Settle(inv) // the agent's wallet pays; BTCPay sees it confirmed
+		for _, ev := range fake.Events()[from:] {
+			if ev.InvoiceID != inv {
+				continue
+			}
+			// BTCPay's own delivery, to the stack's HTTP server.
+			if code, err := fake.Send(context.Background(), h.url+"/webhooks/btcpay", ev); err != nil || code != http.StatusOK {
+				t.Fatalf("webhook %s: %d %v", ev.Type, code, err)
+			}
+		}
+		if s := status(t, u, id); s != "PAID" {
+			t.Fatalf("top-up %s after BTCPay settled it", s)
+		}
+		u.wantBalance(t, "30.00", "0")
+		u.deploy(t, "funded", "vc2-1c-1gb")
+	})
+
 	t.Run("the sandbox routes do not exist with real payments", func(t *testing.T) {
 		t.Parallel()
 		u := h.register(t)
