@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -53,10 +54,26 @@ func (s *Service) CreateTopup(ctx context.Context, accountID string, amount doma
 		return TopupOpened{}, fmt.Errorf("top-up %s missing from account state", id)
 	}
 	if t.Status == domain.TopupStatusOpening {
-		if d, err = s.openInvoice(ctx, accountID, *t, meta); err != nil {
+		// Two retries of one request at once would both find no invoice
+		// and open two: in this process, one opens while the other waits
+		// and then finds it recorded.
+		unlock, err := opening.lock(ctx, id)
+		if err != nil {
 			return TopupOpened{}, err
 		}
-		t = d.State.Topups[id]
+		defer unlock()
+		if d, err = s.Accounts.Load(ctx, accountID); err != nil {
+			return TopupOpened{}, err
+		}
+		if t = d.State.Topups[id]; t != nil && t.Status == domain.TopupStatusOpening {
+			if d, err = s.openInvoice(ctx, accountID, *t, meta); err != nil {
+				return TopupOpened{}, err
+			}
+			t = d.State.Topups[id]
+		}
+		if t == nil || !t.Visible() {
+			return TopupOpened{}, fmt.Errorf("top-up %s could not be opened: %w", id, domain.ErrNotFound)
+		}
 	}
 	return TopupOpened{Topup: *t, Replayed: replayed, Written: Written{d.Position}}, s.WaitFor(ctx, d.Position)
 }
@@ -233,4 +250,38 @@ func (s *Service) AdminCloseTopupReview(ctx context.Context, accountID, topupID,
 		return domain.Topup{}, err
 	}
 	return *d.State.Topups[topupID], s.WaitFor(ctx, d.Position)
+}
+
+// opening serialises the opening of each top-up's invoice in this process.
+var opening = keyedLocks{held: map[string]chan struct{}{}}
+
+type keyedLocks struct {
+	mu   sync.Mutex
+	held map[string]chan struct{}
+}
+
+// lock takes the lock of key, waiting while another holder has it (or
+// until ctx ends), and returns its release.
+func (k *keyedLocks) lock(ctx context.Context, key string) (func(), error) {
+	for {
+		k.mu.Lock()
+		ch, busy := k.held[key]
+		if !busy {
+			ch = make(chan struct{})
+			k.held[key] = ch
+			k.mu.Unlock()
+			return func() {
+				k.mu.Lock()
+				delete(k.held, key)
+				k.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		k.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
