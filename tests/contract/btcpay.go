@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,6 +94,33 @@ func btcpayTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 			wantError(t, http.StatusUnprocessableEntity, "idempotency_key_reused")
 		if got := fake.InvoicesFor(id); len(got) != 1 {
 			t.Errorf("invoices for %s: %v", id, got)
+		}
+		// Concurrent retries with one key: one top-up, one invoice.
+		race := []string{"Idempotency-Key", h.unique("race-")}
+		ids := make(chan string, 8)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				r := u.do(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "4.00"}, race...)
+				if r.Status == http.StatusCreated {
+					ids <- r.str("topup.id")
+				} else {
+					t.Errorf("concurrent retry: %s", r)
+				}
+			})
+		}
+		wg.Wait()
+		close(ids)
+		first := ""
+		for got := range ids {
+			if first == "" {
+				first = got
+			} else if got != first {
+				t.Errorf("concurrent retries got top-ups %s and %s", first, got)
+			}
+		}
+		if got := fake.InvoicesFor(first); len(got) != 1 {
+			t.Errorf("concurrent retries opened invoices %v", got)
 		}
 		// Another account's key is its own.
 		v := h.register(t)
