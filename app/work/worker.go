@@ -51,16 +51,17 @@ type Deps struct {
 	// AdvanceClock moves.
 	Sandbox MovableClock
 	Cloud   domain.Provider
-	// Payments is the processor whose invoices the top-up reconcile loop
-	// re-reads (topups.go); nil reconciles nothing.
-	Payments domain.Payments
-	Log      *slog.Logger
+	Log     *slog.Logger
 	// Sealer seals the root passwords the provider sets before they are
 	// recorded; nil records none.
 	Sealer *app.Sealer
 	// Leadership elects the process that does the work; nil means
 	// SoleWorker (this process is the only one).
 	Leadership Leadership
+
+	// Payments is the processor whose invoices the top-up reconcile loop
+	// re-reads (topups.go); nil reconciles nothing.
+	Payments domain.Payments
 }
 
 // Worker does the background work. It is safe for concurrent use.
