@@ -74,6 +74,10 @@ func toAPI(err error) *Error {
 		return answer(err, de)
 	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, projections.ErrUnavailable), errors.Is(err, eventstore.ErrClosed):
 		return apiError(http.StatusServiceUnavailable, string(domain.CodeStorageUnavailable), "storage temporarily unavailable: retry shortly")
+	case errors.Is(err, domain.ErrPaymentsUnavailable), errors.Is(err, domain.ErrPaymentsCredentials):
+		// A refused key at run time is the operator's to fix; to the
+		// customer it is the processor being unavailable, retry later.
+		return apiError(http.StatusServiceUnavailable, "payments_unavailable", "the payment processor is unavailable: retry shortly")
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return apiError(http.StatusServiceUnavailable, "timeout", "request timed out: retry")
 	}

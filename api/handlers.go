@@ -434,12 +434,19 @@ func (s *Server) createTopup(c echo.Context) error {
 	if err != nil {
 		return validation(map[string]string{"amount": "a decimal string, like \"25.00\""})
 	}
-	id, w, err := s.app.CreateTopup(c.Request().Context(), accountOf(c), amount, strings.ToUpper(req.Currency), meta(c))
+	idem, err := idempotency(c, req)
 	if err != nil {
 		return err
 	}
-	written(c, w)
-	return renderOne(c, http.StatusCreated, "topup", id, s.read.Topup, topupOf)
+	res, err := s.app.CreateTopup(c.Request().Context(), accountOf(c), amount, req.Currency, idem, meta(c))
+	if err != nil {
+		return err
+	}
+	if res.Replayed {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+	}
+	written(c, res.Written)
+	return renderOne(c, http.StatusCreated, "topup", res.Topup.ID, s.read.Topup, topupOf)
 }
 
 func (s *Server) topups(c echo.Context) error {

@@ -32,6 +32,7 @@ import (
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/projections/memory"
 	"github.com/cryptovps/cryptovps/tests/openapitest"
+	"github.com/cryptovps/cryptovps/upstream/btcpay"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
@@ -46,7 +47,21 @@ type stack struct {
 	srv    *api.Server
 	url    string
 	client *http.Client
+	pay    sandbox.Payments
 }
+
+// Webhooks as a BTCPay store with webhookSecret would send them.
+const (
+	webhookSecret = "webhook-secret-for-tests"
+	webhookStore  = "TestStore"
+)
+
+type testWebhooks struct{}
+
+func (testWebhooks) ReadWebhook(r *http.Request) (btcpay.Delivery, error) {
+	return btcpay.ReadWebhook(webhookSecret, r)
+}
+func (testWebhooks) OfStore(d btcpay.Delivery) bool { return d.StoreID == webhookStore }
 
 type stackConfig struct {
 	noSandbox    bool
@@ -82,7 +97,7 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 		SandboxCloud: filepath.Join(dir, "sandbox-cloud.json"),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: time.Minute, DestroyDelay: 5 * time.Second,
 			BackupDelay: 3 * time.Minute},
-		NoSandboxAPI: cfg.noSandbox, WorkInterval: 100 * time.Millisecond,
+		NoSandboxAPI: cfg.noSandbox, WorkInterval: 100 * time.Millisecond, Webhooks: testWebhooks{},
 		App: app.Config{SignupCredit: signup, ServerLimit: 10}, API: apiCfg})
 	if err != nil {
 		store.Close()
@@ -98,7 +113,8 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 			t.Errorf("close: %v", err)
 		}
 	})
-	return &stack{srv: srv, url: hs.URL, client: hs.Client()}
+	pay, _ := st.Payments.(sandbox.Payments)
+	return &stack{srv: srv, url: hs.URL, client: hs.Client(), pay: pay}
 }
 
 type answer struct {
@@ -262,6 +278,12 @@ func TestOpenAPIDocument(t *testing.T) {
 				if !slices.Equal(sec, []string{"operatorToken"}) {
 					t.Errorf("operator operations need the operatorToken scheme, got %v", sec)
 				}
+			case hasTag(op, "webhooks"):
+				// Called by the payment processor, authenticated by the
+				// body's signature.
+				if len(sec) != 0 {
+					t.Errorf("a webhook needs security [], got %v", sec)
+				}
 			case o.path == "/healthz" || o.path == "/llms.txt" || o.path == "/plans" || o.path == "/regions" ||
 				o.path == "/openapi.json" || o.path == "/docs" || o.path == "/docs/custom-requests" ||
 				strings.HasPrefix(o.path, "/auth/") && o.path != "/auth/me":
@@ -307,7 +329,9 @@ func TestOpenAPIDocument(t *testing.T) {
 				want["400"], want["413"] = true, true
 				for _, mt := range op.RequestBody.Value.Content {
 					s := mt.Schema.Value
-					if s.AdditionalProperties.Has == nil || *s.AdditionalProperties.Has {
+					// A webhook's body is the processor's, with fields
+					// it adds as it likes: only the ones read are named.
+					if (s.AdditionalProperties.Has == nil || *s.AdditionalProperties.Has) && !hasTag(op, "webhooks") {
 						t.Errorf("request body schema %s must set additionalProperties: false", mt.Schema.Ref)
 					}
 				}
@@ -321,11 +345,16 @@ func TestOpenAPIDocument(t *testing.T) {
 				}
 			}
 			idem := slices.ContainsFunc(op.Parameters, func(p *openapi3.ParameterRef) bool { return p.Value.Name == "Idempotency-Key" })
-			wantIdem := slices.Contains([]string{"POST /servers", "POST /servers/bulk", "POST /backups/{id}/restore"}, o.name)
+			wantIdem := slices.Contains([]string{"POST /servers", "POST /servers/bulk", "POST /backups/{id}/restore",
+				"POST /billing/topups"}, o.name)
 			if idem != wantIdem {
 				t.Errorf("Idempotency-Key documented %v, want %v", idem, wantIdem)
 			}
-			if wantIdem && (op.Responses.Value("422") == nil || op.Responses.Status(202).Value.Headers["Idempotent-Replayed"] == nil) {
+			ok := op.Responses.Status(202)
+			if ok == nil {
+				ok = op.Responses.Status(201)
+			}
+			if wantIdem && (op.Responses.Value("422") == nil || ok == nil || ok.Value.Headers["Idempotent-Replayed"] == nil) {
 				t.Errorf("an idempotent operation documents 422 and the Idempotent-Replayed header")
 			}
 		})
@@ -379,9 +408,9 @@ func TestOpenAPIDocument(t *testing.T) {
 			got  []string
 			want []string
 		}{
-			{"top-up currencies (request)", enum(schemas["TopupRequest"].Value.Properties["currency"].Value), sorted(domain.Currencies...)},
-			{"top-up currencies", enum(schemas["Topup"].Value.Properties["currency"].Value), sorted(domain.Currencies...)},
-			{"top-up statuses", enum(schemas["Topup"].Value.Properties["status"].Value), sorted(domain.TopupStatusPending, domain.TopupStatusPaid)},
+			{"top-up statuses", enum(schemas["Topup"].Value.Properties["status"].Value), sorted(domain.TopupStatusPending,
+				domain.TopupStatusProcessing, domain.TopupStatusPaid, domain.TopupStatusExpired, domain.TopupStatusInvalid,
+				domain.TopupStatusReview)},
 			{"server statuses", enum(schemas["ServerStatus"].Value), sorted(string(domain.StatusProvisioning), string(domain.StatusActive),
 				string(domain.StatusSuspended), string(domain.StatusDestroying), string(domain.StatusDestroyed), string(domain.StatusError))},
 			{"backup statuses", enum(schemas["Backup"].Value.Properties["status"].Value), sorted(string(domain.BackupPending),
@@ -501,7 +530,7 @@ func TestLLMSTxtMatchesDocument(t *testing.T) {
 			}
 			for name, o := range documented {
 				switch {
-				case hasTag(o.op, "operator"):
+				case hasTag(o.op, "operator"), hasTag(o.op, "webhooks"):
 					if named[name] {
 						t.Errorf("/llms.txt names the operator endpoint %s", name)
 					}
@@ -706,6 +735,49 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("GET", "/billing/topups/00000000-0000-0000-0000-000000000000", nil, me...).want(t, 404, "unknown topup")
 	do("POST", "/sandbox/topups/"+topup+"/pay", nil, me...).want(t, 200, "pay")
 	do("POST", "/sandbox/topups/"+topup+"/pay", nil, me...).want(t, 409, "pay twice")
+	topupBody := map[string]string{"amount": "5.00", "currency": "BTC"}
+	idem := append(me, "Idempotency-Key", "topup-1")
+	again := do("POST", "/billing/topups", topupBody, idem...).want(t, 201, "topup with a key")
+	if r := do("POST", "/billing/topups", topupBody, idem...).want(t, 201, "topup replay"); r.str("topup.id") != again.str("topup.id") ||
+		r.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("top-up replay: %s %v", r.raw, r.header)
+	}
+	do("POST", "/billing/topups", map[string]string{"amount": "6.00"}, idem...).want(t, 422, "topup key reused")
+
+	// A top-up whose invoice is marked settled by hand waits for the
+	// operator; the webhook is what tells (signed, or refused).
+	held := do("POST", "/billing/topups", map[string]string{"amount": "7.00"}, me...).want(t, 201, "topup, any method")
+	hook := func(a answer) string {
+		ref := a.str("topup.invoiceId")
+		if _, err := s.pay.Mark(context.Background(), ref, domain.InvoiceSettled); err != nil {
+			t.Fatalf("mark %s: %v", ref, err)
+		}
+		return `{"deliveryId":"d-` + ref + `","type":"InvoiceSettled","invoiceId":"` + ref + `","storeId":"` + webhookStore + `"}`
+	}
+	body := hook(held)
+	do("POST", "/webhooks/btcpay", body, "BTCPay-Sig", "sha256=00").want(t, 401, "webhook badly signed")
+	do("POST", "/webhooks/btcpay", body).want(t, 401, "webhook unsigned")
+	do("POST", "/webhooks/btcpay", `{"type":"InvoiceSettled"}`, "BTCPay-Sig", btcpay.Sign(webhookSecret, []byte(`{"type":"InvoiceSettled"}`))).
+		want(t, 400, "webhook without a delivery id")
+	do("POST", "/webhooks/btcpay", body, "BTCPay-Sig", btcpay.Sign(webhookSecret, []byte(body))).want(t, 200, "webhook")
+	if st := do("GET", "/billing/topups/"+held.str("topup.id"), nil, me...).want(t, 200, "held topup").str("topup.status"); st != "REVIEW" {
+		t.Errorf("a top-up marked settled by hand is %s, want REVIEW", st)
+	}
+	do("GET", "/admin/topups/review", nil, admin...).want(t, 200, "operator review")
+	do("GET", "/admin/topups/review", nil, me...).want(t, 401, "review with a customer token")
+	credit := "/admin/topups/" + held.str("topup.id") + "/credit"
+	do("POST", credit, map[string]string{}, admin...).want(t, 400, "credit without a reason")
+	do("POST", credit, map[string]string{"reason": "checked the wallet (ticket 7)"}, admin...).want(t, 200, "credit")
+	do("POST", credit, map[string]string{"reason": "again"}, admin...).want(t, 409, "credit twice")
+	do("POST", "/admin/topups/00000000-0000-0000-0000-000000000000/credit", map[string]string{"reason": "x"}, admin...).
+		want(t, 404, "credit unknown")
+	dismissed := do("POST", "/billing/topups", map[string]string{"amount": "8.00"}, me...).want(t, 201, "topup to dismiss")
+	body = hook(dismissed)
+	do("POST", "/webhooks/btcpay", body, "BTCPay-Sig", btcpay.Sign(webhookSecret, []byte(body))).want(t, 200, "webhook")
+	dismiss := "/admin/topups/" + dismissed.str("topup.id") + "/dismiss"
+	do("POST", dismiss, map[string]string{"reason": "not ours to credit"}, admin...).want(t, 200, "dismiss")
+	do("POST", dismiss, map[string]string{"reason": "again"}, admin...).want(t, 409, "dismiss twice")
+	do("POST", dismiss, map[string]string{}, admin...).want(t, 400, "dismiss without a reason")
 
 	pub := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL7S52dIvTk7Te8YlVUXy2cXHg2jXj2Xch4Ij+BQY0nc agent@example.com"
 	key := do("POST", "/ssh-keys", map[string]string{"name": "laptop", "publicKey": pub}, me...).want(t, 201, "store key").str("sshKey.id")

@@ -55,10 +55,16 @@ type Deps struct {
 	// Read answers the queries.
 	Read projections.Reader
 	// Sandbox moves the sandbox clock; nil outside sandbox mode, where
-	// /sandbox/* does not exist.
+	// /sandbox/clock/advance does not exist.
 	Sandbox Sandbox
 	// Feed is the log GET /events streams changes from.
 	Feed Feed
+	// SandboxPayments: payments are simulated, and POST
+	// /sandbox/topups/:id/pay settles a top-up.
+	SandboxPayments bool
+	// Webhooks reads BTCPay Server's webhooks; nil without BTCPay, where
+	// POST /webhooks/btcpay does not exist.
+	Webhooks Webhooks
 }
 
 // Sandbox is the movable clock of sandbox mode.
@@ -80,6 +86,8 @@ type Server struct {
 	accountLimit *limiter
 	authLimit    *limiter
 	echo         *echo.Echo
+	webhooks     Webhooks
+	deliveries   *deliveries
 }
 
 // New builds the HTTP API on d.
@@ -164,7 +172,13 @@ func New(d Deps, cfg Config) *Server {
 
 	if d.Sandbox != nil {
 		g.POST("/sandbox/clock/advance", s.advance)
+	}
+	if d.SandboxPayments {
 		g.POST("/sandbox/topups/:id/pay", s.payTopup)
+	}
+	if d.Webhooks != nil {
+		s.webhooks, s.deliveries = d.Webhooks, newDeliveries(deliveriesKept)
+		e.POST("/webhooks/btcpay", s.btcpayWebhook)
 	}
 	if cfg.AdminToken != "" {
 		a := e.Group("/admin", s.requireOperator)
@@ -176,6 +190,9 @@ func New(d Deps, cfg Config) *Server {
 		a.POST("/accounts/:who/limit-requests/:id/approve", s.adminDecideLimit(true))
 		a.POST("/accounts/:who/limit-requests/:id/deny", s.adminDecideLimit(false))
 		a.GET("/eventstore/snapshot", s.adminSnapshot)
+		a.GET("/topups/review", s.adminReviewTopups)
+		a.POST("/topups/:id/credit", s.adminCreditTopup)
+		a.POST("/topups/:id/dismiss", s.adminDismissTopup)
 	}
 	s.echo = e
 	return s

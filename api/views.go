@@ -52,6 +52,31 @@ type topupJSON struct {
 	PayAddress string  `json:"payAddress"`
 	CreatedAt  string  `json:"createdAt"`
 	PaidAt     *string `json:"paidAt"`
+	// The invoice, for top-ups paid through one: every way to pay it.
+	InvoiceID      string              `json:"invoiceId,omitempty"`
+	CheckoutLink   string              `json:"checkoutLink,omitempty"`
+	ExpiresAt      *string             `json:"expiresAt,omitempty"`
+	PaymentMethods []paymentMethodJSON `json:"paymentMethods,omitempty"`
+}
+
+type paymentMethodJSON struct {
+	ID          string  `json:"id"`
+	Network     string  `json:"network"`
+	Currency    string  `json:"currency"`
+	Destination string  `json:"destination"`
+	PaymentLink *string `json:"paymentLink"`
+	Amount      string  `json:"amount"`
+	Rate        string  `json:"rate"`
+	ExpiresAt   *string `json:"expiresAt"`
+}
+
+// network names a payment method's network for people: Lightning or the
+// asset's own chain.
+func network(id string) string {
+	if strings.HasSuffix(id, "-LN") || strings.HasSuffix(id, "-LNURL") {
+		return "lightning"
+	}
+	return "onchain"
 }
 
 type backupJSON struct {
@@ -118,7 +143,39 @@ func topupOf(t projections.TopupView) topupJSON {
 		p := stamp(t.PaidAt)
 		out.PaidAt = &p
 	}
+	if t.InvoiceRef == "" {
+		return out
+	}
+	out.InvoiceID, out.CheckoutLink = t.InvoiceRef, t.CheckoutLink
+	var expires *string
+	if !t.ExpiresAt.IsZero() {
+		e := stamp(t.ExpiresAt)
+		expires = &e
+	}
+	out.ExpiresAt = expires
+	out.PaymentMethods = make([]paymentMethodJSON, 0, len(t.Methods))
+	for _, m := range t.Methods {
+		pm := paymentMethodJSON{ID: m.ID, Network: network(m.ID), Currency: m.Currency, Destination: m.Destination,
+			Amount: m.Amount, Rate: m.Rate.String(), ExpiresAt: expires}
+		if m.PaymentLink != "" {
+			link := m.PaymentLink
+			pm.PaymentLink = &link
+		}
+		out.PaymentMethods = append(out.PaymentMethods, pm)
+	}
 	return out
+}
+
+// reviewTopupJSON is a top-up as an operator reviews it.
+type reviewTopupJSON struct {
+	topupJSON
+	AccountID  string `json:"accountId"`
+	Review     string `json:"review"`
+	ReviewOpen bool   `json:"reviewOpen"`
+}
+
+func reviewTopupOf(t projections.TopupView) reviewTopupJSON {
+	return reviewTopupJSON{topupJSON: topupOf(t), AccountID: t.AccountID, Review: t.Review, ReviewOpen: t.ReviewOpen}
 }
 
 func backupOf(b projections.BackupView) backupJSON {

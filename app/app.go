@@ -379,46 +379,6 @@ func (s *Service) Destroy(ctx context.Context, accountID, serverID string, meta 
 	return Written{d.Position}, s.WaitFor(ctx, d.Position)
 }
 
-// CreateTopup opens a crypto top-up invoice and returns its id. The rule is
-// asked before the processor is, so a refused top-up costs no invoice.
-func (s *Service) CreateTopup(ctx context.Context, accountID string, amount domain.Money, currency string, meta eventstore.Metadata) (string, Written, error) {
-	st, err := s.account(ctx, accountID)
-	if err != nil {
-		return "", Written{}, err
-	}
-	if err := st.CheckTopup(amount, currency); err != nil {
-		return "", Written{}, err
-	}
-	id := uuid.NewString()
-	inv, err := s.Payments.CreateInvoice(ctx, id, amount, currency)
-	if err != nil {
-		return "", Written{}, fmt.Errorf("payment processor: %w", err)
-	}
-	d, err := s.Accounts.Run(ctx, accountID, domain.CreateTopup{TopupID: id, Amount: amount, Currency: currency,
-		PayAddress: inv.PayAddress, ProviderRef: inv.Ref}, meta)
-	if err != nil {
-		return "", Written{}, err
-	}
-	return id, Written{d.Position}, s.WaitFor(ctx, d.Position)
-}
-
-// PayTopup records a confirmed payment and credits the account. It is the
-// sandbox's payer: a customer on an abuse hold cannot use it.
-func (s *Service) PayTopup(ctx context.Context, accountID, topupID string, meta eventstore.Metadata) (Written, error) {
-	st, err := s.account(ctx, accountID)
-	if err != nil {
-		return Written{}, err
-	}
-	if err := st.CheckActive(); err != nil {
-		return Written{}, err
-	}
-	d, err := s.Accounts.Run(ctx, accountID, domain.PayTopup{TopupID: topupID}, meta)
-	if err != nil {
-		return Written{}, err
-	}
-	return Written{d.Position}, s.WaitFor(ctx, d.Position)
-}
-
 // Operator commands, on an account named by email or id.
 
 func (s *Service) resolve(who string) (string, error) {

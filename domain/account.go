@@ -13,24 +13,6 @@ import (
 // IdempotencyWindow is how long a deploy's Idempotency-Key is remembered.
 const IdempotencyWindow = 24 * time.Hour
 
-// Topup statuses.
-const (
-	TopupStatusPending = "PENDING"
-	TopupStatusPaid    = "PAID"
-)
-
-// Topup is a crypto top-up invoice.
-type Topup struct {
-	ID          string
-	Amount      Money
-	Currency    string
-	PayAddress  string
-	ProviderRef string
-	Status      string
-	CreatedAt   time.Time
-	PaidAt      time.Time
-}
-
 // Account is the state of an account stream: the customer, its ledger
 // balance, its servers and top-ups.
 type Account struct {
@@ -152,10 +134,8 @@ func Evolve(a Account, e Event) Account {
 			ProviderRef: e.ProviderRef, Status: TopupStatusPending, CreatedAt: e.At,
 		}
 		a.TopupOrder = append(a.TopupOrder, e.TopupID)
-	case TopupPaid:
-		if t, ok := a.Topups[e.TopupID]; ok {
-			t.Status, t.PaidAt = TopupStatusPaid, e.At
-		}
+	case TopupPaid, TopupRequested, TopupInvoiced, TopupOpenFailed, TopupStatusChanged, TopupReviewClosed:
+		a = evolveTopup(a, e)
 	case IdempotencyKeyUsed:
 		a.Idempotency[e.Key] = e
 	case LimitRequested, LimitRequestDecided:
@@ -427,6 +407,8 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 		err = d.createTopup(c, now)
 	case PayTopup:
 		err = d.payTopup(c, now)
+	case RequestTopup, RecordInvoice, FailTopupOpen, ApplyInvoice, CreditTopup, CloseTopupReview:
+		err = d.topupCommand(c, now)
 	case Suspend:
 		if a.Suspended {
 			return nil, stateError("account "+a.Email, "suspended", "it is already suspended")
@@ -635,6 +617,9 @@ func (d *decision) payTopup(c PayTopup, now time.Time) error {
 	}
 	if t.Status != TopupStatusPending {
 		return stateError("top-up "+t.ID, t.Status, "it is already paid")
+	}
+	if t.Requested {
+		return stateError("top-up "+t.ID, t.Status, "it is paid through its invoice (ApplyInvoice)")
 	}
 	d.settle(now)
 	d.emit(TopupPaid{TopupID: t.ID, At: now})

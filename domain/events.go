@@ -59,8 +59,16 @@ type (
 	// TopupPaid records that the payment processor confirmed a top-up; the
 	// credit itself is the LedgerPosted that follows it.
 	TopupPaid struct {
-		TopupID string    `json:"topupId"`
-		At      time.Time `json:"at"`
+		TopupID string `json:"topupId"`
+		// InvoiceRef is the invoice paid (empty for the first sandbox's
+		// top-ups); Review why an operator should still look (an
+		// overpayment); Actor and Reason the operator who credited it by
+		// hand, and why.
+		InvoiceRef string    `json:"invoiceRef,omitempty"`
+		Review     string    `json:"review,omitempty"`
+		Actor      string    `json:"actor,omitempty"`
+		Reason     string    `json:"reason,omitempty"`
+		At         time.Time `json:"at"`
 	}
 	// IdempotencyKeyUsed remembers a deploy request so a retry with the same
 	// key replays it instead of deploying again.

@@ -47,9 +47,11 @@ type LedgerPosted struct {
 	From     *time.Time `json:"from,omitempty"`
 	To       *time.Time `json:"to,omitempty"`
 	TopupID  string     `json:"topupId,omitempty"`
-	At       time.Time  `json:"at"`
-	PrevHash string     `json:"prevHash"`
-	Hash     string     `json:"hash"`
+	// InvoiceID is the processor's invoice a top-up credit was paid by.
+	InvoiceID string    `json:"invoiceId,omitempty"`
+	At        time.Time `json:"at"`
+	PrevHash  string    `json:"prevHash"`
+	Hash      string    `json:"hash"`
 }
 
 // Balanced reports whether the postings sum to zero.
@@ -123,6 +125,11 @@ func (tx LedgerPosted) canonical() []byte {
 	}
 	if tx.TopupID != "" {
 		field("topupId", jsonString(tx.TopupID))
+	}
+	// Added with invoices: empty in every earlier transaction, whose bytes
+	// (and hash) therefore stay what they were.
+	if tx.InvoiceID != "" {
+		field("invoiceId", jsonString(tx.InvoiceID))
 	}
 	field("at", jsonTime(tx.At))
 	field("prevHash", jsonString(tx.PrevHash))

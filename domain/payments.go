@@ -150,11 +150,6 @@ type Payments interface {
 	// FindInvoice fetches the invoice created for a top-up; if there are
 	// several, the first created. ErrInvoiceNotFound if there is none.
 	FindInvoice(ctx context.Context, topupID string) (Invoice, error)
-	// CreateInvoice is the call the application made before OpenInvoice
-	// existed: currency is the asset to pay with, and Invoice.PayAddress the
-	// address. Kept so the application builds until it moves to
-	// OpenInvoice; it will then be removed.
-	CreateInvoice(ctx context.Context, topupID string, amount Money, currency string) (Invoice, error)
 }
 
 // PaymentMethodID normalises what a payer asks for into a payment method

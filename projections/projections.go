@@ -80,6 +80,17 @@ type TopupView struct {
 	PayAddress string
 	CreatedAt  time.Time
 	PaidAt     time.Time
+	// Method is the payment method asked for ("" for any); InvoiceRef,
+	// CheckoutLink, ExpiresAt and Methods the processor's invoice.
+	Method       string
+	InvoiceRef   string
+	CheckoutLink string
+	ExpiresAt    time.Time
+	Methods      []domain.InvoiceMethod
+	// Review says why an operator must look at the top-up; ReviewOpen
+	// that nobody has yet.
+	Review     string
+	ReviewOpen bool
 }
 
 // BackupView is what the API shows of a backup.
@@ -144,6 +155,15 @@ type Reader interface {
 	WorkAccounts(ctx context.Context) ([]string, error)
 	// OpenBackups lists backups still to complete, expire or clean up.
 	OpenBackups(ctx context.Context) ([]string, error)
+	// TopupAccounts lists accounts with a top-up whose invoice may still
+	// change: OPENING, PENDING or PROCESSING, or EXPIRED at or after
+	// lateSince (a late payment can still come).
+	TopupAccounts(ctx context.Context, lateSince time.Time) ([]string, error)
+	// ReviewTopups lists, oldest first, the top-ups an operator must look
+	// at (every account's).
+	ReviewTopups(ctx context.Context) ([]TopupView, error)
+	// FindTopup finds a visible top-up by id, whatever its account.
+	FindTopup(ctx context.Context, id string) (TopupView, error)
 }
 
 // Model is a read model the Projector keeps up to date.

@@ -46,6 +46,9 @@ type Config struct {
 	SandboxCloudOptions sandbox.CloudOptions
 	// Payments is the payment processor; nil is the sandbox's.
 	Payments domain.Payments
+	// Webhooks reads the processor's webhooks (the BTCPay client); nil
+	// leaves POST /webhooks/btcpay out.
+	Webhooks api.Webhooks
 	// Clock is the service clock; nil is, in the sandbox, the sandbox
 	// clock (wall time plus the offset the log records, movable through
 	// /sandbox/clock/advance), otherwise wall time.
@@ -80,6 +83,7 @@ type Stack struct {
 	// SandboxClock is the movable clock, nil when Config.Clock was given.
 	SandboxClock *sandbox.Clock
 	Cloud        domain.Provider
+	Payments     domain.Payments
 	App          *app.Service
 	Worker       *work.Worker
 	API          *api.Server
@@ -144,10 +148,17 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		s.closers = append(s.closers, c.Close)
 		s.Cloud = c
 	}
+	sandboxPayments := mode.Payments == domain.UpstreamSandbox
 	pay := cfg.Payments
 	if pay == nil {
-		pay = sandbox.Payments{}
+		if !sandboxPayments {
+			return nil, fmt.Errorf("payments %s: no processor given", mode.Payments)
+		}
+		// Sandbox invoices never expire: a sandbox top-up can be paid at
+		// any time, as it always could.
+		pay = sandbox.NewPayments(clock, sandbox.PaymentsOptions{})
 	}
+	s.Payments = pay
 	hasher := cfg.Hasher
 	if hasher == nil {
 		hasher = app.NewHasher(runtime.NumCPU())
@@ -187,10 +198,13 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	s.Worker = work.New(work.Deps{Accounts: accounts, Backups: backups, Clocks: clocks, Store: cfg.Store,
 		Read: cfg.Model, Projector: s.Projector, Clock: clock, Sandbox: movable, Cloud: s.Cloud, Sealer: sealer, Log: log,
-		Leadership: cfg.Leadership}, workCfg)
+		Leadership: cfg.Leadership, Payments: pay}, workCfg)
 	s.App = app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: s.Projector, Cloud: s.Cloud,
 		Payments: pay, Hasher: hasher, Catalog: catalog, Clock: clock, Log: log, Sealer: sealer, Work: s.Worker}, cfg.App)
-	deps := api.Deps{App: s.App, Read: cfg.Model, Feed: cfg.Store}
+	deps := api.Deps{App: s.App, Read: cfg.Model, Feed: cfg.Store, Webhooks: cfg.Webhooks,
+		SandboxPayments: sandboxPayments && !cfg.NoSandboxAPI}
+	// The clock moves only in the full sandbox (mode.Sandbox: both upstreams
+	// simulated), which is also the only time there is a sandbox clock.
 	if s.SandboxClock != nil && !cfg.NoSandboxAPI {
 		deps.Sandbox = s.Worker
 	}

@@ -333,11 +333,11 @@ func TestVultrSuspensionHaltsAndResumeStarts(t *testing.T) {
 		t.Fatalf("server %s halted=%v, cloud halted=%v: want SUSPENDED and halted", s.Status, s.Halted, w.fake.Instances()[0].Halted)
 	}
 	ctx := context.Background()
-	topup, _, err := p.App.CreateTopup(ctx, acct, domain.MustMoney("5.00"), "BTC", eventstore.Metadata{})
+	opened, err := p.App.CreateTopup(ctx, acct, domain.MustMoney("5.00"), "BTC", app.Idempotency{}, eventstore.Metadata{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.App.PayTopup(ctx, acct, topup, eventstore.Metadata{}); err != nil {
+	if _, err := p.App.PayTopup(ctx, acct, opened.Topup.ID, eventstore.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	runDue(t, p)

@@ -169,6 +169,7 @@ func (s *Worker) pass(ctx context.Context) (complete bool, err error) {
 			errs = append(errs, fmt.Errorf("backup %s: %w", id, err))
 		}
 	}
+	errs = append(errs, s.reconcileTopups(ctx))
 	return true, errors.Join(errs...)
 }
 

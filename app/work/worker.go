@@ -58,6 +58,10 @@ type Deps struct {
 	// Leadership elects the process that does the work; nil means
 	// SoleWorker (this process is the only one).
 	Leadership Leadership
+
+	// Payments is the processor whose invoices the top-up reconcile loop
+	// re-reads (topups.go); nil reconciles nothing.
+	Payments domain.Payments
 }
 
 // Worker does the background work. It is safe for concurrent use.
@@ -90,6 +94,8 @@ type Worker struct {
 	round Round
 	// kick asks the background loop for a pass now.
 	kick chan struct{}
+	// topups is the top-up reconcile loop's state (topups.go).
+	topups topupWork
 }
 
 // New returns a Worker.
@@ -104,7 +110,9 @@ func New(d Deps, cfg Config) *Worker {
 	if lead == nil {
 		lead = SoleWorker{}
 	}
-	return &Worker{accounts: d.Accounts, backups: d.Backups, clocks: d.Clocks, store: d.Store, read: d.Read,
+	w := &Worker{accounts: d.Accounts, backups: d.Backups, clocks: d.Clocks, store: d.Store, read: d.Read,
 		proj: d.Projector, clock: d.Clock, sandbox: d.Sandbox, cloud: d.Cloud, sealer: d.Sealer, log: d.Log,
 		lead: lead, cfg: cfg, started: map[string]int{}, polled: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+	w.topups.pay = d.Payments
+	return w
 }

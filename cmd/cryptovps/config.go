@@ -45,6 +45,15 @@ type config struct {
 	VultrOSID      int
 	VultrActivate  time.Duration
 	SecretsKey     string
+
+	// Payments: sandbox or btcpay, with BTCPay's settings.
+	Payments              string
+	BTCPayURL             string
+	BTCPayAPIKey          string
+	BTCPayStoreID         string
+	BTCPayWebhookSecret   string
+	BTCPayInvoiceExpiry   time.Duration
+	UnsafeSandboxPayments bool
 }
 
 // flags declares the shared flags of every subcommand that opens the data.
@@ -74,6 +83,13 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.VultrOSID, "vultr-os-id", vultr.DefaultOSID, "Vultr os_id of the image new servers get")
 	fs.DurationVar(&c.VultrActivate, "vultr-activation-timeout", vultr.DefaultActivationTimeout, "a deploy Vultr has not made active by then ends in ERROR and is refunded")
 	fs.StringVar(&c.SecretsKey, "secrets-key", "", "64 hex digits: the key sealing root passwords in the log (default: generated and kept in the data dir; every process on one log needs the same)")
+	fs.StringVar(&c.Payments, "payments", "sandbox", "payment processor: sandbox (simulated) or btcpay")
+	fs.StringVar(&c.BTCPayURL, "btcpay-url", "", "BTCPay Server base URL (env BTCPAY_URL)")
+	fs.StringVar(&c.BTCPayAPIKey, "btcpay-api-key", "", "BTCPay API key with btcpay.store.cancreateinvoice and btcpay.store.canviewinvoices (env BTCPAY_API_KEY)")
+	fs.StringVar(&c.BTCPayStoreID, "btcpay-store-id", "", "BTCPay store id (env BTCPAY_STORE_ID)")
+	fs.StringVar(&c.BTCPayWebhookSecret, "btcpay-webhook-secret", "", "secret of the store's webhook to /webhooks/btcpay (env BTCPAY_WEBHOOK_SECRET)")
+	fs.DurationVar(&c.BTCPayInvoiceExpiry, "btcpay-invoice-expiry", 15*time.Minute, "how long a top-up's invoice can be paid (at most 24h)")
+	fs.BoolVar(&c.UnsafeSandboxPayments, "unsafe-sandbox-payments", false, "allow a real cloud with simulated payments (never in production)")
 	fs.StringVar(&c.SandboxCloud, "sandbox-cloud", "", "sandbox: file of the simulated cloud, shared by every API process on one event store (default <data-dir>/sandbox-cloud.json)")
 }
 
@@ -107,6 +123,8 @@ func parse(fs *flag.FlagSet, args []string) error {
 			names = append(names, "EVENTSTORE_URL")
 		case "vultr-api-key":
 			names = append(names, "VULTR_API_KEY")
+		case "btcpay-url", "btcpay-api-key", "btcpay-store-id", "btcpay-webhook-secret":
+			names = append(names, strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_")))
 		}
 		for _, env := range names {
 			if v, ok := os.LookupEnv(env); ok && v != "" {

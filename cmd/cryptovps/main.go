@@ -25,6 +25,10 @@ usage:
                                                    raise the limit as the request asked
   cryptovps accounts deny-limit EMAIL ID --reason NOTE
                                                    deny a limit request
+  cryptovps topups review                          top-ups whose money was not (all) credited automatically
+  cryptovps topups credit TOPUP --reason TEXT [--amount USD]
+                                                   credit one by hand (audited: the operator and reason are logged)
+  cryptovps topups dismiss TOPUP --reason TEXT     close its review without crediting
   cryptovps audit [flags]                          check the books from the whole log; non-zero exit on a violation
   cryptovps ledger export [--from T] [--to T] [--account EMAIL|ID] [--format csv|jsonl]
                                                    one row per posting, for accounting tools
@@ -62,7 +66,7 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	}
 	// Commands made of subcommands have no flags of their own to print:
 	// their help is their lines of the usage.
-	if len(args) > 1 && isHelp(args[1]) && slices.Contains([]string{"accounts", "ledger", "projections", "eventstore"}, args[0]) {
+	if len(args) > 1 && isHelp(args[1]) && slices.Contains([]string{"accounts", "topups", "ledger", "projections", "eventstore"}, args[0]) {
 		for line := range strings.Lines(usage) {
 			if strings.HasPrefix(strings.TrimSpace(line), "cryptovps "+args[0]+" ") {
 				fmt.Fprint(stdout, line)
@@ -76,6 +80,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return serve(args[1:], stderr)
 	case "accounts":
 		return accounts(args[1:], stdout, stderr)
+	case "topups":
+		return topupsCmd(args[1:], stdout, stderr)
 	case "audit":
 		return auditCmd(args[1:], stdout, stderr)
 	case "ledger":

@@ -56,9 +56,18 @@ func serve(args []string, stderr io.Writer) error {
 }
 
 func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
-	mode := domain.Mode{Cloud: cfg.Cloud, Payments: domain.UpstreamSandbox}
+	mode := domain.Mode{Cloud: cfg.Cloud, Payments: cfg.Payments}
 	if err := domain.ValidMode(mode); err != nil {
-		return fmt.Errorf("--cloud: %w", err)
+		return fmt.Errorf("--cloud, --payments: %w", err)
+	}
+	if err := checkPairing(mode.Cloud, mode.Payments, cfg.UnsafeSandboxPayments); err != nil {
+		return err
+	}
+	// The upstreams are checked before anything else is opened: missing or
+	// rejected credentials fail the start at once, with a message saying so.
+	pay, err := cfg.payments(ctx, log)
+	if err != nil {
+		return err
 	}
 	signup, err := cfg.signupCredit(mode.Sandbox())
 	if err != nil {
@@ -106,7 +115,7 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	defer closeLead()
 	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Log: log, Mode: mode, Cloud: cloud, Sealer: sealer,
-		SandboxCloud: cfg.sandboxCloudPath(),
+		Payments: pay.Payments, Webhooks: pay.Webhooks, SandboxCloud: cfg.sandboxCloudPath(),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay,
 			BackupDelay: cfg.BackupDelay},
 		Leadership: lead, WorkInterval: cfg.WorkInterval,
@@ -123,13 +132,20 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
-	if mode.Sandbox() {
+	switch {
+	case mode.Sandbox():
 		log.Warn("SANDBOX MODE: simulated cloud and payments, movable clock at /sandbox/clock/advance; nothing here is real",
 			"mode", mode.String(), "data_dir", cfg.DataDir, "sandbox_cloud", cfg.sandboxCloudPath(),
 			"signup_credit", signup.String(), "clock_offset", st.SandboxClock.Offset())
-	} else {
+	default:
 		log.Info("PRODUCTION MODE", "mode", mode.String(), "cloud_upstream", upstreamOf(cfg),
-			"data_dir", cfg.DataDir, "signup_credit", signup.String())
+			"payments_upstream", paymentsUpstreamOf(cfg), "data_dir", cfg.DataDir, "signup_credit", signup.String())
+		if mode.Cloud == domain.UpstreamSandbox {
+			log.Warn("SANDBOX CLOUD: servers are simulated while payments are real", "sandbox_cloud", cfg.sandboxCloudPath())
+		}
+		if mode.Payments == domain.UpstreamSandbox {
+			log.Warn("SANDBOX PAYMENTS with a real cloud (--unsafe-sandbox-payments): real servers for play money")
+		}
 	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -214,4 +230,11 @@ func expected(cfg config) api.Expected {
 		return api.Expected{Provision: 90 * time.Second, Destroy: 10 * time.Second, Backup: 5 * time.Minute}
 	}
 	return api.Expected{Provision: cfg.ProvisionDelay, Destroy: cfg.DestroyDelay, Backup: cfg.BackupDelay}
+}
+
+func paymentsUpstreamOf(cfg config) string {
+	if cfg.Payments == domain.UpstreamBTCPay {
+		return cfg.BTCPayURL
+	}
+	return "sandbox"
 }

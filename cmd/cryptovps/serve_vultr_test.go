@@ -16,6 +16,7 @@ import (
 	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
+	"github.com/cryptovps/cryptovps/upstream/btcpay/btcpayfake"
 	"github.com/cryptovps/cryptovps/upstream/vultr/vultrfake"
 )
 
@@ -46,7 +47,7 @@ func TestServeOnVultrFailsFastOnAMissingOrRejectedKey(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := serveConfig(t, map[string]string{"VULTR_API_KEY": tc.key, "CRYPTOVPS_CLOUD": "vultr"},
-				"--addr", "127.0.0.1:0", "--data-dir", dir, "--vultr-url", fake.URL)
+				"--addr", "127.0.0.1:0", "--data-dir", dir, "--vultr-url", fake.URL, "--unsafe-sandbox-payments")
 			var logs syncBuffer
 			err := serveWith(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -77,19 +78,23 @@ func TestServeRefusesADataDirOfAnotherMode(t *testing.T) {
 	}
 	store.Close()
 	cfg := serveConfig(t, map[string]string{"VULTR_API_KEY": "k"},
-		"--addr", "127.0.0.1:0", "--data-dir", dir, "--cloud", "vultr", "--vultr-url", fake.URL)
+		"--addr", "127.0.0.1:0", "--data-dir", dir, "--cloud", "vultr", "--vultr-url", fake.URL, "--unsafe-sandbox-payments")
 	err = serveWith(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "refusing to start") || !strings.Contains(err.Error(), "cloud=sandbox") {
 		t.Fatalf("serve on a sandbox data dir in vultr mode: %v", err)
 	}
 }
 
-// In production mode the sandbox routes do not exist, new accounts get no
-// credit, and the start-up log names the mode and the upstream.
+// In production mode (Vultr and BTCPay) the sandbox routes do not exist,
+// new accounts get no credit, and the start-up log names the mode and the
+// upstreams.
 func TestServeOnVultrIsNotASandbox(t *testing.T) {
 	fake := vultrfake.New(t, vultrfake.Options{APIKey: "k"})
-	cfg := serveConfig(t, map[string]string{"VULTR_API_KEY": "k"},
-		"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--cloud", "vultr", "--vultr-url", fake.URL,
+	store := btcpayfake.New(t, btcpayfake.Options{})
+	o := store.Options()
+	cfg := serveConfig(t, map[string]string{"VULTR_API_KEY": "k", "BTCPAY_URL": store.URL(), "BTCPAY_API_KEY": o.APIKey,
+		"BTCPAY_STORE_ID": o.StoreID, "BTCPAY_WEBHOOK_SECRET": o.WebhookSecret},
+		"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--cloud", "vultr", "--vultr-url", fake.URL, "--payments", "btcpay",
 		"--auth-rate-limit", "1000")
 	var logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())

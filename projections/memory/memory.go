@@ -240,8 +240,14 @@ func (m *Model) Server(_ context.Context, accountID, id string) (projections.Ser
 }
 
 func topupView(accountID string, t *domain.Topup) projections.TopupView {
-	return projections.TopupView{ID: t.ID, AccountID: accountID, Status: t.Status, Amount: t.Amount,
-		Currency: t.Currency, PayAddress: t.PayAddress, CreatedAt: t.CreatedAt, PaidAt: t.PaidAt}
+	v := projections.TopupView{ID: t.ID, AccountID: accountID, Status: t.Status, Amount: t.Amount,
+		Currency: t.Currency, PayAddress: t.PayAddress, CreatedAt: t.CreatedAt, PaidAt: t.PaidAt,
+		Method: t.Method, CheckoutLink: t.CheckoutLink, ExpiresAt: t.ExpiresAt, Methods: t.Methods,
+		Review: t.Review, ReviewOpen: t.NeedsReview()}
+	if t.Requested {
+		v.InvoiceRef = t.ProviderRef
+	}
+	return v
 }
 
 // Topups lists the account's top-ups, oldest first.
@@ -254,7 +260,9 @@ func (m *Model) Topups(_ context.Context, accountID string) ([]projections.Topup
 	}
 	out := []projections.TopupView{}
 	for _, id := range a.TopupOrder {
-		out = append(out, topupView(accountID, a.Topups[id]))
+		if t := a.Topups[id]; t.Visible() {
+			out = append(out, topupView(accountID, t))
+		}
 	}
 	return out, nil
 }
@@ -268,7 +276,7 @@ func (m *Model) Topup(_ context.Context, accountID, id string) (projections.Topu
 		return projections.TopupView{}, err
 	}
 	t, ok := a.Topups[id]
-	if !ok {
+	if !ok || !t.Visible() {
 		return projections.TopupView{}, fmt.Errorf("top-up %s: %w", id, projections.ErrNotFound)
 	}
 	return topupView(accountID, t), nil
@@ -353,6 +361,66 @@ func (m *Model) OpenBackups(context.Context) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// TopupAccounts lists accounts with a top-up whose invoice may change.
+func (m *Model) TopupAccounts(_ context.Context, lateSince time.Time) ([]string, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []string
+	for id, a := range m.accounts {
+		for _, t := range a.Topups {
+			if topupOpen(t, lateSince) {
+				out = append(out, id)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func topupOpen(t *domain.Topup, lateSince time.Time) bool {
+	switch t.Status {
+	case domain.TopupStatusOpening, domain.TopupStatusPending, domain.TopupStatusProcessing:
+		return true
+	case domain.TopupStatusExpired:
+		return t.Requested && !t.ExpiresAt.Before(lateSince)
+	}
+	return false
+}
+
+// ReviewTopups lists the top-ups waiting for an operator, oldest first.
+func (m *Model) ReviewTopups(context.Context) ([]projections.TopupView, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := []projections.TopupView{}
+	for id, a := range m.accounts {
+		for _, t := range a.Topups {
+			if t.NeedsReview() {
+				out = append(out, topupView(id, t))
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// FindTopup finds a visible top-up by id.
+func (m *Model) FindTopup(_ context.Context, id string) (projections.TopupView, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for aid, a := range m.accounts {
+		if t, ok := a.Topups[id]; ok && t.Visible() {
+			return topupView(aid, t), nil
+		}
+	}
+	return projections.TopupView{}, fmt.Errorf("top-up %s: %w", id, projections.ErrNotFound)
 }
 
 var _ projections.Model = (*Model)(nil)

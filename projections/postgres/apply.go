@@ -145,15 +145,7 @@ func newFold() *fold {
 		backups: map[string]*domain.Backup{}, created: map[key]eventstore.Position{}}
 }
 
-func topupOf(e domain.Event) (string, bool) {
-	switch e := e.(type) {
-	case domain.TopupCreated:
-		return e.TopupID, true
-	case domain.TopupPaid:
-		return e.TopupID, true
-	}
-	return "", false
-}
+func topupOf(e domain.Event) (string, bool) { return domain.TopupOf(e) }
 
 // plan notes which rows an event touches, so they are loaded in one go.
 // Ledger postings touch no server row: what a server has been charged is
@@ -215,7 +207,9 @@ func (f *fold) load(ctx context.Context, tx pgx.Tx) error {
 	if len(f.topupOrder) > 0 {
 		accts, ids := keyArrays(f.topupOrder)
 		b.Queue(`SELECT t.account_id, t.id, t.amount::text, t.currency, t.pay_address, t.provider_ref, t.status,
-			t.created_at, t.created_at_ns, t.paid_at, t.paid_at_ns, t.log_commit, t.log_prepare
+			t.created_at, t.created_at_ns, t.paid_at, t.paid_at_ns, t.log_commit, t.log_prepare,
+			t.requested, t.method, t.checkout_link, t.expires_at, t.expires_at_ns, t.methods, t.review,
+			t.review_closed, t.credited_by
 			FROM topups t JOIN unnest($1::text[], $2::text[]) AS k(account_id, id)
 			ON t.account_id = k.account_id AND t.id = k.id`, accts, ids).
 			Query(func(rows pgx.Rows) error { return f.scanTopups(rows) })
@@ -309,9 +303,17 @@ func (f *fold) scanTopups(rows pgx.Rows) error {
 		var created, paid pgtype.Timestamptz
 		var createdNs, paidNs int32
 		var lc, lp int64
+		var expires pgtype.Timestamptz
+		var expiresNs int32
+		var methods []byte
 		if err := rows.Scan(&accountID, &t.ID, &amount, &t.Currency, &t.PayAddress, &t.ProviderRef, &t.Status,
-			&created, &createdNs, &paid, &paidNs, &lc, &lp); err != nil {
+			&created, &createdNs, &paid, &paidNs, &lc, &lp, &t.Requested, &t.Method, &t.CheckoutLink, &expires,
+			&expiresNs, &methods, &t.Review, &t.ReviewClosed, &t.CreditedBy); err != nil {
 			return err
+		}
+		t.ExpiresAt = joinTime(expires, expiresNs)
+		if err := json.Unmarshal(methods, &t.Methods); err != nil {
+			return fmt.Errorf("top-up %s: methods: %w", t.ID, err)
 		}
 		var err error
 		if t.Amount, err = domain.ParseMoney(amount); err != nil {
@@ -375,6 +377,10 @@ func (f *fold) apply(ev eventstore.Event, e domain.Event) {
 			f.created[key{id, e.ServerID}] = ev.Position
 		}
 	case domain.TopupCreated:
+		if _, ok := f.created[key{id, e.TopupID}]; !ok {
+			f.created[key{id, e.TopupID}] = ev.Position
+		}
+	case domain.TopupRequested:
 		if _, ok := f.created[key{id, e.TopupID}]; !ok {
 			f.created[key{id, e.TopupID}] = ev.Position
 		}
@@ -582,6 +588,10 @@ func (f *fold) queueTopups(b *pgx.Batch) {
 		created, paid                                              []pgtype.Timestamptz
 		createdNs, paidNs                                          []int32
 		lcs, lps                                                   []int64
+		requested, closed                                          []bool
+		methodIDs, links, methods, reviews, creditors              []string
+		expires                                                    []pgtype.Timestamptz
+		expiresNs                                                  []int32
 	)
 	for _, k := range f.topupOrder {
 		t, ok := f.accounts[k.account].Topups[k.id]
@@ -595,23 +605,41 @@ func (f *fold) queueTopups(b *pgx.Batch) {
 		addresses, refs, statuses = append(addresses, t.PayAddress), append(refs, t.ProviderRef), append(statuses, t.Status)
 		created, createdNs, paid, paidNs = append(created, c), append(createdNs, cns), append(paid, p), append(paidNs, pns)
 		lcs, lps = append(lcs, int64(pos.Commit)), append(lps, int64(pos.Prepare))
+		e, ens := splitTime(t.ExpiresAt)
+		ms := []byte("[]")
+		if len(t.Methods) > 0 {
+			ms, _ = json.Marshal(t.Methods) // strings and decimals: cannot fail
+		}
+		requested, closed = append(requested, t.Requested), append(closed, t.ReviewClosed)
+		methodIDs, links, methods = append(methodIDs, t.Method), append(links, t.CheckoutLink), append(methods, string(ms))
+		reviews, creditors = append(reviews, t.Review), append(creditors, t.CreditedBy)
+		expires, expiresNs = append(expires, e), append(expiresNs, ens)
 	}
 	if len(ids) == 0 {
 		return
 	}
 	b.Queue(`INSERT INTO topups (account_id, id, amount, currency, pay_address, provider_ref, status, created_at,
-			created_at_ns, paid_at, paid_at_ns, log_commit, log_prepare)
+			created_at_ns, paid_at, paid_at_ns, log_commit, log_prepare, requested, method, checkout_link, expires_at,
+			expires_at_ns, methods, review, review_closed, credited_by)
 		SELECT account_id, id, amount::numeric, currency, pay_address, provider_ref, status, created_at, created_at_ns,
-			paid_at, paid_at_ns, log_commit, log_prepare
+			paid_at, paid_at_ns, log_commit, log_prepare, requested, method, checkout_link, expires_at, expires_at_ns,
+			methods::jsonb, review, review_closed, credited_by
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-			$8::timestamptz[], $9::int[], $10::timestamptz[], $11::int[], $12::bigint[], $13::bigint[])
+			$8::timestamptz[], $9::int[], $10::timestamptz[], $11::int[], $12::bigint[], $13::bigint[],
+			$14::boolean[], $15::text[], $16::text[], $17::timestamptz[], $18::int[], $19::text[], $20::text[],
+			$21::boolean[], $22::text[])
 			AS t(account_id, id, amount, currency, pay_address, provider_ref, status, created_at, created_at_ns,
-				paid_at, paid_at_ns, log_commit, log_prepare)
+				paid_at, paid_at_ns, log_commit, log_prepare, requested, method, checkout_link, expires_at,
+				expires_at_ns, methods, review, review_closed, credited_by)
 		ON CONFLICT (account_id, id) DO UPDATE SET amount = excluded.amount, currency = excluded.currency,
 			pay_address = excluded.pay_address, provider_ref = excluded.provider_ref, status = excluded.status,
 			created_at = excluded.created_at, created_at_ns = excluded.created_at_ns,
-			paid_at = excluded.paid_at, paid_at_ns = excluded.paid_at_ns`,
-		accts, ids, amounts, currencies, addresses, refs, statuses, created, createdNs, paid, paidNs, lcs, lps)
+			paid_at = excluded.paid_at, paid_at_ns = excluded.paid_at_ns, requested = excluded.requested,
+			method = excluded.method, checkout_link = excluded.checkout_link, expires_at = excluded.expires_at,
+			expires_at_ns = excluded.expires_at_ns, methods = excluded.methods, review = excluded.review,
+			review_closed = excluded.review_closed, credited_by = excluded.credited_by`,
+		accts, ids, amounts, currencies, addresses, refs, statuses, created, createdNs, paid, paidNs, lcs, lps,
+		requested, methodIDs, links, expires, expiresNs, methods, reviews, closed, creditors)
 }
 
 func (f *fold) queueBackups(b *pgx.Batch) {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -236,15 +237,34 @@ func (m *Model) Server(ctx context.Context, accountID, id string) (projections.S
 }
 
 const topupColumns = `a.id, t.id, t.status, t.amount::text, t.currency, t.pay_address, t.created_at, t.created_at_ns,
-	t.paid_at, t.paid_at_ns`
+	t.paid_at, t.paid_at_ns, t.requested, t.provider_ref, t.method, t.checkout_link, t.expires_at, t.expires_at_ns,
+	t.methods, t.review, t.review_closed`
+
+// shownTopups is the condition of domain.Topup.Visible.
+const shownTopups = `t.status NOT IN ('OPENING', 'FAILED')`
 
 func scanTopup(rows pgx.Rows) (v projections.TopupView, ok bool, err error) {
-	var id, status, amount, currency, address pgtype.Text
-	var created, paid pgtype.Timestamptz
-	var createdNs, paidNs pgtype.Int4
+	var id, status, amount, currency, address, ref, method, link, review pgtype.Text
+	var created, paid, expires pgtype.Timestamptz
+	var createdNs, paidNs, expiresNs pgtype.Int4
+	var requested, closed pgtype.Bool
+	var methods []byte
 	if err := rows.Scan(&v.AccountID, &id, &status, &amount, &currency, &address, &created, &createdNs,
-		&paid, &paidNs); err != nil {
+		&paid, &paidNs, &requested, &ref, &method, &link, &expires, &expiresNs, &methods, &review, &closed); err != nil {
 		return v, false, err
+	}
+	if !id.Valid {
+		return v, false, nil
+	}
+	if requested.Bool {
+		v.InvoiceRef = ref.String
+	}
+	v.Method, v.CheckoutLink, v.ExpiresAt = method.String, link.String, joinTime(expires, expiresNs.Int32)
+	v.Review, v.ReviewOpen = review.String, review.String != "" && !closed.Bool
+	if len(methods) > 0 {
+		if err := json.Unmarshal(methods, &v.Methods); err != nil {
+			return v, false, fmt.Errorf("top-up %s: methods: %w", id.String, err)
+		}
 	}
 	if !id.Valid {
 		return v, false, nil
@@ -261,7 +281,7 @@ func scanTopup(rows pgx.Rows) (v projections.TopupView, ok bool, err error) {
 // Topups lists the account's top-ups, oldest first.
 func (m *Model) Topups(ctx context.Context, accountID string) ([]projections.TopupView, error) {
 	rows, err := m.pool.Query(ctx, `SELECT `+topupColumns+`
-		FROM accounts a LEFT JOIN topups t ON t.account_id = a.id
+		FROM accounts a LEFT JOIN topups t ON t.account_id = a.id AND `+shownTopups+`
 		WHERE a.id = $1 AND a.registered ORDER BY t.log_commit, t.log_prepare`, accountID)
 	if err != nil {
 		return nil, classify(ctx, "read top-ups", err)
@@ -290,7 +310,7 @@ func (m *Model) Topups(ctx context.Context, accountID string) ([]projections.Top
 // Topup returns one of the account's top-ups.
 func (m *Model) Topup(ctx context.Context, accountID, id string) (projections.TopupView, error) {
 	rows, err := m.pool.Query(ctx, `SELECT `+topupColumns+`
-		FROM accounts a LEFT JOIN topups t ON t.account_id = a.id AND t.id = $2
+		FROM accounts a LEFT JOIN topups t ON t.account_id = a.id AND t.id = $2 AND `+shownTopups+`
 		WHERE a.id = $1 AND a.registered`, accountID, id)
 	if err != nil {
 		return projections.TopupView{}, classify(ctx, "read top-up", err)

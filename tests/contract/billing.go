@@ -61,7 +61,7 @@ func topupTests(t *testing.T, h *harness) {
 		for _, amount := range []any{"", "0.99", "0", "-5.00", "1.001", "abc", "1e3", "10000.01", " 5.00", 25} {
 			u.do(t, http.MethodPost, "/billing/topups", map[string]any{"amount": amount, "currency": "BTC"}).wantDetail(t, "amount")
 		}
-		for _, cur := range []string{"", "DOGE", "USD"} {
+		for _, cur := range []string{"DOGE", "USD", "BTC-NOPE", "not a currency", strings.Repeat("B", 40)} {
 			u.do(t, http.MethodPost, "/billing/topups", map[string]any{"amount": "5.00", "currency": cur}).wantDetail(t, "currency")
 		}
 		u.do(t, http.MethodPost, "/billing/topups", map[string]any{"amount": "5.00", "currency": "BTC", "status": "PAID"}).

@@ -75,6 +75,10 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		t.Parallel()
 		restartTests(t, newModel)
 	})
+	t.Run("btcpay", func(t *testing.T) {
+		t.Parallel()
+		btcpayTests(t, newModel)
+	})
 	t.Run("no_sandbox", func(t *testing.T) {
 		t.Parallel()
 		noSandboxTests(t, newModel)

@@ -22,10 +22,13 @@ import (
 	"github.com/cryptovps/cryptovps/api"
 	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/app/stack"
+	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/tests/apiclient"
+	"github.com/cryptovps/cryptovps/upstream/btcpay"
+	"github.com/cryptovps/cryptovps/upstream/btcpay/btcpayfake"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
@@ -58,6 +61,9 @@ type config struct {
 	DataDir string
 	// JWTSecret and AdminToken are random when empty.
 	JWTSecret, AdminToken string
+	// BTCPay, when set, is the fake BTCPay store the stack takes payments
+	// through (--payments btcpay), with its webhook at /webhooks/btcpay.
+	BTCPay *btcpayfake.Server
 }
 
 // sharedHasher bounds argon2 work across every stack of the suite to the
@@ -91,6 +97,8 @@ type harness struct {
 	logs   *logBuffer
 	// api is the handler itself, for benchmarks that skip the network.
 	api http.Handler
+	// work is the stack's background worker, for tests that drive it.
+	work *work.Worker
 
 	closeOnce sync.Once
 	closeFn   func()
@@ -175,7 +183,19 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	if err != nil {
 		t.Fatalf("open event store: %v", err)
 	}
+	var payments stack.Config
+	if cfg.BTCPay != nil {
+		o := cfg.BTCPay.Options()
+		client, err := btcpay.New(btcpay.Config{URL: cfg.BTCPay.URL(), APIKey: o.APIKey, StoreID: o.StoreID,
+			WebhookSecret: o.WebhookSecret, Timeout: 5 * time.Second, Retries: -1}, log)
+		if err != nil {
+			t.Fatalf("btcpay client: %v", err)
+		}
+		payments = stack.Config{Mode: domain.Mode{Cloud: domain.UpstreamSandbox, Payments: domain.UpstreamBTCPay},
+			Payments: client, Webhooks: client}
+	}
 	st, err := stack.New(ctx, stack.Config{Store: store, Model: newModel(t), Log: log, Hasher: hasher(),
+		Mode: payments.Mode, Payments: payments.Payments, Webhooks: payments.Webhooks,
 		SandboxCloud: filepath.Join(cfg.DataDir, "sandbox-cloud.json"),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: provisionDelay, DestroyDelay: destroyDelay,
 			BackupDelay: backupDelay},
@@ -194,7 +214,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	stop := st.Start()
 	clock, handler := st.SandboxClock, st.API
 
-	h := &harness{cfg: cfg, client: apiclient.New(srv.URL, oas), clock: clock, logs: logs, api: handler}
+	h := &harness{cfg: cfg, client: apiclient.New(srv.URL, oas), clock: clock, logs: logs, api: handler, work: st.Worker}
 	h.closeFn = func() {
 		h.client.CloseIdleConnections()
 		srv.Close()

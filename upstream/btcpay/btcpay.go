@@ -249,12 +249,6 @@ func (c *Client) OpenInvoice(ctx context.Context, req domain.InvoiceRequest) (do
 	return filterMethod(inv, req.Method)
 }
 
-// CreateInvoice is OpenInvoice without an account id, currency as the
-// method: the application's call before OpenInvoice.
-func (c *Client) CreateInvoice(ctx context.Context, topupID string, amount domain.Money, currency string) (domain.Invoice, error) {
-	return c.OpenInvoice(ctx, domain.InvoiceRequest{TopupID: topupID, Amount: amount, Method: currency})
-}
-
 // filterMethod keeps the one method asked for, or refuses.
 func filterMethod(inv domain.Invoice, method string) (domain.Invoice, error) {
 	want := domain.PaymentMethodID(method)

@@ -49,8 +49,7 @@ type PaymentsOptions struct {
 // credit in its own event log, so losing them loses nothing that counts.
 // FindInvoice only finds invoices this process created.
 //
-// The zero Payments only serves CreateInvoice, as before the port grew; the
-// rest of the port needs NewPayments.
+// The zero Payments refuses every call: use NewPayments.
 type Payments struct{ st *payState }
 
 type payState struct {
@@ -73,7 +72,7 @@ type sandboxInvoice struct {
 	marked                  domain.InvoiceStatus
 }
 
-// errNotSetUp is what the zero Payments answers beyond CreateInvoice.
+// errNotSetUp is what the zero Payments answers.
 var errNotSetUp = errors.New("sandbox payments: not set up (use NewPayments)")
 
 // NewPayments returns a simulated processor on clock.
@@ -92,12 +91,6 @@ func NewPayments(clock domain.Clock, opts PaymentsOptions) Payments {
 
 // Check always passes: there is nothing to reach.
 func (Payments) Check(context.Context) error { return nil }
-
-// CreateInvoice returns an address to pay the top-up to. It is the
-// pre-OpenInvoice call, unchanged: the ref is "sandbox_" + topupID.
-func (Payments) CreateInvoice(_ context.Context, topupID string, _ domain.Money, currency string) (domain.Invoice, error) {
-	return domain.Invoice{Ref: "sandbox_" + topupID, PayAddress: address(currency, topupID)}, nil
-}
 
 // address is the deterministic destination of currency for a top-up.
 func address(currency, topupID string) string {
