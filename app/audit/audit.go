@@ -29,10 +29,11 @@ const (
 	CheckRefunds
 	CheckHashChain
 	CheckReadModel
+	CheckTopups
 	numChecks
 )
 
-var checkNames = [numChecks]string{"decode", "balanced", "non-negative", "billing", "refunds", "hash-chain", "read-model"}
+var checkNames = [numChecks]string{"decode", "balanced", "non-negative", "billing", "refunds", "hash-chain", "read-model", "topups"}
 
 func (c Check) String() string {
 	if c < 0 || c >= numChecks {
@@ -198,6 +199,9 @@ type Auditor struct {
 	finished bool
 	// captured are the balances at opts.BalancesAt, once the fold is there.
 	captured map[string]domain.Money
+	// topups checks that every top-up credit matches one settled invoice,
+	// credited once.
+	topups *domain.TopupCredits
 }
 
 // New returns an Auditor that has seen no event.
@@ -209,6 +213,7 @@ func New(opts Options) *Auditor {
 		opts.Grace = 0
 	}
 	return &Auditor{
+		topups:   domain.NewTopupCredits(),
 		opts:     opts,
 		accounts: map[string]*account{},
 		servers:  map[string]*server{},
@@ -323,6 +328,13 @@ func (a *Auditor) fold(p *prepared) {
 		a.accounts[id] = acct
 	}
 	acct.last = refOf(ev)
+	observed := p.e
+	if p.tx != nil {
+		observed = p.tx.LedgerPosted
+	}
+	for _, msg := range a.topups.Observe(id, observed) {
+		a.violate(Violation{Check: CheckTopups, Event: refOf(ev), AccountID: id, Message: msg})
+	}
 	if p.tx != nil {
 		a.ledger(ev, acct, p.tx)
 		return

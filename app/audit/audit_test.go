@@ -152,7 +152,8 @@ func TestCorruptedHistory(t *testing.T) {
 	}
 
 	// 1: a top-up credits 6.00 but takes only 5.00 from deposits; the chain
-	// is resealed, so only the imbalance shows.
+	// is resealed, so the imbalance shows, and (7) a credit that is not the
+	// top-up's amount.
 	unbalanced := billed("unbalanced")
 	{
 		i := topupTx(unbalanced)
@@ -161,7 +162,9 @@ func TestCorruptedHistory(t *testing.T) {
 			{Account: domain.LedgerCryptoDeposits, Amount: domain.MustMoney("-5.00")}}
 		unbalanced.events[i] = tx
 		unbalanced.reseal()
-		plant = append(plant, func(w written) { want = append(want, expect{audit.CheckBalanced, w.at(unbalanced, i)}) })
+		plant = append(plant, func(w written) {
+			want = append(want, expect{audit.CheckBalanced, w.at(unbalanced, i)}, expect{audit.CheckTopups, w.at(unbalanced, i)})
+		})
 	}
 
 	// 3: the third hour is charged a second time.
@@ -184,7 +187,8 @@ func TestCorruptedHistory(t *testing.T) {
 		plant = append(plant, func(w written) { want = append(want, expect{audit.CheckBilling, w.at(missing, deployed)}) })
 	}
 
-	// 5: the top-up's amount was edited in place, hash left as it was.
+	// 5: the top-up's amount was edited in place, hash left as it was; and
+	// (7) it no longer matches the top-up.
 	edited := billed("edited")
 	{
 		i := topupTx(edited)
@@ -192,7 +196,9 @@ func TestCorruptedHistory(t *testing.T) {
 		tx.Postings = []domain.Posting{{Account: domain.CustomerLedger(edited.id), Amount: domain.MustMoney("50.00")},
 			{Account: domain.LedgerCryptoDeposits, Amount: domain.MustMoney("-50.00")}}
 		edited.events[i] = tx
-		plant = append(plant, func(w written) { want = append(want, expect{audit.CheckHashChain, w.at(edited, i)}) })
+		plant = append(plant, func(w written) {
+			want = append(want, expect{audit.CheckHashChain, w.at(edited, i)}, expect{audit.CheckTopups, w.at(edited, i)})
+		})
 	}
 
 	// 5: a transaction was dropped: the next one's link breaks, once.
@@ -276,7 +282,7 @@ func TestCorruptedHistory(t *testing.T) {
 		_ = audit.WriteReport(&all, r, 0)
 		t.Log("\n" + all.String())
 	}
-	for _, want := range []string{"8 violation(s):", "... and 5 more", "1 balanced", "charged twice"} {
+	for _, want := range []string{"10 violation(s):", "... and 7 more", "1 balanced", "charged twice"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

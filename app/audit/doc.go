@@ -35,6 +35,10 @@
 //     one link.
 //  6. read model: the balance every read model shows equals the fold of the
 //     ledger (CheckReadModel, against any projections.Reader).
+//  7. top-ups: every top-up credit paid through an invoice credits that
+//     top-up once, by the invoice's transaction, for the settled amount
+//     unless an operator credited it by hand; no invoice is credited twice
+//     (domain.TopupCredits).
 //
 // # Billable hours
 //

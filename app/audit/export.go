@@ -28,9 +28,10 @@ import (
 //	server_id            for charges and refunds
 //	hour_from, hour_to   the hour [from, to) a charge covers
 //	topup_id             for top-ups
+//	invoice_id           for top-ups paid through an invoice (BTCPay's id)
 //	event_id             id of the LedgerPosted event
 var ExportColumns = []string{"position", "recorded_at", "at", "tx_id", "kind", "account", "amount",
-	"customer_account_id", "server_id", "hour_from", "hour_to", "topup_id", "event_id"}
+	"customer_account_id", "server_id", "hour_from", "hour_to", "topup_id", "invoice_id", "event_id"}
 
 // ExportOptions select what ExportLedger writes.
 type ExportOptions struct {
@@ -58,12 +59,13 @@ type exportRow struct {
 	HourFrom          string `json:"hour_from"`
 	HourTo            string `json:"hour_to"`
 	TopupID           string `json:"topup_id"`
+	InvoiceID         string `json:"invoice_id"`
 	EventID           string `json:"event_id"`
 }
 
 func (r *exportRow) fields() []string {
 	return []string{r.Position, r.RecordedAt, r.At, r.TxID, r.Kind, r.Account, r.Amount,
-		r.CustomerAccountID, r.ServerID, r.HourFrom, r.HourTo, r.TopupID, r.EventID}
+		r.CustomerAccountID, r.ServerID, r.HourFrom, r.HourTo, r.TopupID, r.InvoiceID, r.EventID}
 }
 
 func exportTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -126,7 +128,7 @@ func ExportLedger(ctx context.Context, store eventstore.Store, w io.Writer, o Ex
 			}
 			row := exportRow{Position: ev.Position.String(), RecordedAt: exportTime(ev.RecordedAt), At: exportTime(tx.At),
 				TxID: tx.TxID, Kind: string(tx.Kind), CustomerAccountID: customer, ServerID: tx.ServerID,
-				TopupID: tx.TopupID, EventID: ev.ID.String()}
+				TopupID: tx.TopupID, InvoiceID: tx.InvoiceID, EventID: ev.ID.String()}
 			if tx.From != nil {
 				row.HourFrom = exportTime(*tx.From)
 			}

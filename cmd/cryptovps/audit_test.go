@@ -144,7 +144,7 @@ func TestLedgerExportCommand(t *testing.T) {
 	}
 	ann := app.AccountID("ann@example.com")
 	// Signup credit and six charged hours, two postings each.
-	if len(rows) != 1+2*7 || rows[0][0] != "position" || rows[0][12] != "event_id" {
+	if len(rows) != 1+2*7 || rows[0][0] != "position" || rows[0][12] != "invoice_id" || rows[0][13] != "event_id" {
 		t.Fatalf("rows %v", rows)
 	}
 	for _, r := range rows[1:] {
