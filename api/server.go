@@ -43,6 +43,12 @@ type Config struct {
 	// Wall is the wall clock used for rate-limit windows.
 	Wall func() time.Time
 	Log  *slog.Logger
+	// Observer is told of every request (the metrics); nil: nobody.
+	Observer Observer
+	// Readiness answers GET /readyz; nil: always ready.
+	Readiness Readiness
+	// Metrics serves GET /metrics to the operator; nil answers 404.
+	Metrics http.Handler
 }
 
 // Deps are what the API translates requests into calls of.
@@ -74,6 +80,7 @@ type Server struct {
 	accountLimit *limiter
 	authLimit    *limiter
 	echo         *echo.Echo
+	routeSet
 }
 
 // New builds the HTTP API on d.
@@ -108,6 +115,7 @@ func New(d Deps, cfg Config) *Server {
 	dashboard.Register(e, dashboard.Options{Sandbox: d.Sandbox != nil})
 
 	e.GET("/healthz", s.health)
+	e.GET("/readyz", s.ready)
 	e.GET("/llms.txt", s.llms)
 	e.GET("/plans", s.plans)
 	e.GET("/regions", s.regions)
@@ -149,6 +157,7 @@ func New(d Deps, cfg Config) *Server {
 		a.POST("/accounts/:who/limit", s.adminSetLimit)
 		a.GET("/accounts/:who", s.adminAccount)
 		a.GET("/eventstore/snapshot", s.adminSnapshot)
+		e.GET("/metrics", s.metrics, s.requireOperator)
 	}
 	s.echo = e
 	return s
@@ -213,6 +222,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
+		s.observe(c, time.Since(start))
 		s.log.Info("request", "method", c.Request().Method, "path", c.Path(), "status", c.Response().Status,
 			"duration_ms", time.Since(start).Milliseconds(), "request_id", requestID(c), "ip", c.RealIP(),
 			"account", accountOf(c))

@@ -11,12 +11,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
+	"reflect"
 	"runtime"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/cryptovps/cryptovps/api"
 	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/app/health"
+	"github.com/cryptovps/cryptovps/app/metrics"
 	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
@@ -69,6 +76,9 @@ type Config struct {
 	// Run keeps the read model and the clock up to date only. For tests that
 	// step the work themselves.
 	ManualWork bool
+	// ReadyMaxLag is how far behind the log the read model may be while
+	// /readyz says ready (health.DefaultMaxLag when zero).
+	ReadyMaxLag time.Duration
 }
 
 // Stack is one wired process.
@@ -83,6 +93,10 @@ type Stack struct {
 	App          *app.Service
 	Worker       *work.Worker
 	API          *api.Server
+	// Metrics is the process's one metrics registry, served at /metrics.
+	Metrics *prometheus.Registry
+	// Health says whether the process can serve (/readyz).
+	Health *health.Checker
 
 	// clockFrom is where following the clock stream starts.
 	clockFrom eventstore.Position
@@ -106,11 +120,17 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if mode == (domain.Mode{}) {
 		mode = domain.Mode{Cloud: domain.UpstreamSandbox, Payments: domain.UpstreamSandbox}
 	}
-	if err := app.CheckMode(ctx, cfg.Store, app.WallClock{}, mode); err != nil {
+	// The one registry of the process: everything below that is measured
+	// is registered here, nothing on a global.
+	s.Metrics = prometheus.NewRegistry()
+	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(s.Metrics)
+	store := m.Store(cfg.Store)
+	if err := app.CheckMode(ctx, store, app.WallClock{}, mode); err != nil {
 		return nil, err
 	}
 	clock := cfg.Clock
-	clocks := app.NewClocks(cfg.Store, nil)
+	clocks := app.NewClocks(store, nil)
 	if clock == nil && !mode.Sandbox() {
 		clock = app.WallClock{}
 	}
@@ -130,7 +150,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		clock = s.SandboxClock
 	}
 	s.Clock = clock
-	clocks = app.NewClocks(cfg.Store, clock)
+	clocks = app.NewClocks(store, clock)
 
 	s.Cloud = cfg.Cloud
 	if s.Cloud == nil && mode.Cloud != domain.UpstreamSandbox {
@@ -148,6 +168,8 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if pay == nil {
 		pay = sandbox.Payments{}
 	}
+	pay = m.Payments(pay, mode.Payments)
+	cloud := m.Provider(s.Cloud, mode.Cloud)
 	hasher := cfg.Hasher
 	if hasher == nil {
 		hasher = app.NewHasher(runtime.NumCPU())
@@ -157,7 +179,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		catalog = domain.DefaultCatalog()
 	}
 
-	s.Projector = projections.NewProjector(cfg.Store, cfg.Model, log)
+	s.Projector = projections.NewProjector(store, cfg.Model, log)
 	start := time.Now()
 	if err := s.Projector.CatchUp(ctx, nil); err != nil {
 		s.Close()
@@ -176,7 +198,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 			return nil, err
 		}
 	}
-	accounts, backups := app.NewAccounts(cfg.Store, clock), app.NewBackups(cfg.Store, clock)
+	accounts, backups := app.NewAccounts(store, clock), app.NewBackups(store, clock)
 	workCfg := cfg.Work
 	if workCfg.ReadTimeout == 0 {
 		workCfg.ReadTimeout = cfg.App.ReadTimeout
@@ -185,10 +207,10 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if s.SandboxClock != nil {
 		movable = s.SandboxClock
 	}
-	s.Worker = work.New(work.Deps{Accounts: accounts, Backups: backups, Clocks: clocks, Store: cfg.Store,
-		Read: cfg.Model, Projector: s.Projector, Clock: clock, Sandbox: movable, Cloud: s.Cloud, Sealer: sealer, Log: log,
-		Leadership: cfg.Leadership}, workCfg)
-	s.App = app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: s.Projector, Cloud: s.Cloud,
+	s.Worker = work.New(work.Deps{Accounts: accounts, Backups: backups, Clocks: clocks, Store: store,
+		Read: cfg.Model, Projector: s.Projector, Clock: clock, Sandbox: movable, Cloud: cloud, Sealer: sealer, Log: log,
+		Leadership: cfg.Leadership, Observer: m}, workCfg)
+	s.App = app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: s.Projector, Cloud: cloud,
 		Payments: pay, Hasher: hasher, Catalog: catalog, Clock: clock, Log: log, Sealer: sealer, Work: s.Worker}, cfg.App)
 	deps := api.Deps{App: s.App, Read: cfg.Model}
 	if s.SandboxClock != nil && !cfg.NoSandboxAPI {
@@ -198,6 +220,13 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if apiCfg.Log == nil {
 		apiCfg.Log = log
 	}
+	m.WatchReadModel(cfg.Store, cfg.Model, modelName(cfg.Model))
+	hc := health.Config{Store: cfg.Store, Model: cfg.Model, MaxLag: cfg.ReadyMaxLag, Log: log}
+	if k, ok := cfg.Leadership.(health.LeaderKnower); ok {
+		hc.Leader = k
+	}
+	s.Health = health.New(hc)
+	apiCfg.Observer, apiCfg.Readiness, apiCfg.Metrics = m, s.Health, m.Handler()
 	s.API = api.New(deps, apiCfg)
 	return s, nil
 }
@@ -241,4 +270,14 @@ func (s *Stack) Close() error {
 	}
 	s.closers = nil
 	return errors.Join(errs...)
+}
+
+// modelName names a read model for the metrics by its package: memory,
+// postgres.
+func modelName(m projections.Model) string {
+	t := reflect.TypeOf(m)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return path.Base(t.PkgPath())
 }
