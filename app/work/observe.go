@@ -43,5 +43,5 @@ func (b *Backlog) account(a domain.Account, now time.Time) {
 
 type noObserver struct{}
 
-func (noObserver) Leading(bool)                       {}
+func (noObserver) Leading(bool)                        {}
 func (noObserver) Round(time.Duration, Backlog, error) {}
