@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,21 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer log.Close()
+	return runAudit(ctx, log, tf.cfg, auditFlags{grace: *grace, maxShown: *maxShown, every: *every, readModel: *readModel}, stdout, stderr)
+}
+
+// auditFlags are the audit's own flags.
+type auditFlags struct {
+	grace     time.Duration
+	maxShown  int
+	every     time.Duration
+	readModel bool
+}
+
+// runAudit audits log and prints the report; cfg says where the read model
+// to compare is (PostgreSQL with a database URL, else one built in memory).
+func runAudit(ctx context.Context, log *toolLog, cfg config, f auditFlags, stdout, stderr io.Writer) error {
+	grace, maxShown, every, readModel := &f.grace, &f.maxShown, &f.every, &f.readModel
 	head, err := log.Head(ctx)
 	if err != nil {
 		return err
@@ -56,8 +72,8 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 	var memDone chan error
 	var pgModel projections.Model
 	if *readModel {
-		if tf.cfg.DatabaseURL != "" {
-			m, closeModel, err := openReadModel(ctx, tf.cfg, quietLogger())
+		if cfg.DatabaseURL != "" {
+			m, closeModel, err := openReadModel(ctx, cfg, quietLogger())
 			if err != nil {
 				return err
 			}
