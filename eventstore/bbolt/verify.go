@@ -20,7 +20,7 @@ func checkSize(db *bolt.DB, path string) error {
 	if err != nil {
 		return fmt.Errorf("eventstore/bbolt: %w", err)
 	}
-	return db.View(func(tx *bolt.Tx) error {
+	return safeView(db, path, func(tx *bolt.Tx) error {
 		if tx.Size() > fi.Size() {
 			return fmt.Errorf("eventstore/bbolt: %s is truncated: %d bytes, its pages need %d", path, fi.Size(), tx.Size())
 		}
@@ -28,11 +28,23 @@ func checkSize(db *bolt.DB, path string) error {
 	})
 }
 
+// safeView is db.View for a file that may be damaged: bbolt panics on a
+// page that is not what it should be, which for a copy being checked is an
+// answer, not a bug.
+func safeView(db *bolt.DB, path string, fn func(*bolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("eventstore/bbolt: %s is damaged: %v", path, r)
+		}
+	}()
+	return db.View(fn)
+}
+
 // readHead checks that a store opened read-only is one (the format and the
 // buckets an Open that may write would have created) and returns its head.
 func readHead(db *bolt.DB, path string) (uint64, error) {
 	var head uint64
-	err := db.View(func(tx *bolt.Tx) error {
+	err := safeView(db, path, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil || tx.Bucket(bucketStreams) == nil || tx.Bucket(bucketLog) == nil {
 			return fmt.Errorf("eventstore/bbolt: %s is not an event store", path)
