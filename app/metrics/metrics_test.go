@@ -192,7 +192,9 @@ func TestReadModelLagAndNegativeBalancesAreMeasuredAtScrape(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	m.WatchReadModel(store, negative{Model: model, n: 2}, "memory")
-	lag := func(what string) float64 { return value(t, reg, "cryptovps_projection_lag_"+what, "read_model", "memory") }
+	lag := func(what string) float64 {
+		return value(t, reg, "cryptovps_projection_lag_"+what, "read_model", "memory")
+	}
 	if lag("events") != 0 || lag("seconds") != 0 || value(t, reg, "cryptovps_read_model_up", "read_model", "memory") != 1 {
 		t.Errorf("an empty log: lag %v events, %vs", lag("events"), lag("seconds"))
 	}

@@ -44,6 +44,7 @@ type config struct {
 	VultrURL       string
 	VultrOSID      int
 	SecretsKey     string
+	ReadyMaxLag    time.Duration
 }
 
 // flags declares the shared flags of every subcommand that opens the data.
@@ -72,6 +73,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.VultrURL, "vultr-url", "https://api.vultr.com/", "Vultr API base URL, paths /v2/... below it (a proxy or a test double)")
 	fs.IntVar(&c.VultrOSID, "vultr-os-id", vultr.DefaultOSID, "Vultr os_id of the image new servers get")
 	fs.StringVar(&c.SecretsKey, "secrets-key", "", "64 hex digits: the key sealing root passwords in the log (default: generated and kept in the data dir; every process on one log needs the same)")
+	fs.DurationVar(&c.ReadyMaxLag, "ready-max-lag", 10*time.Second, "/readyz answers 503 while the read model is further behind the log than this")
 	fs.StringVar(&c.SandboxCloud, "sandbox-cloud", "", "sandbox: file of the simulated cloud, shared by every API process on one event store (default <data-dir>/sandbox-cloud.json)")
 }
 
