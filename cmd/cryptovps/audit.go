@@ -53,14 +53,13 @@ type auditFlags struct {
 // runAudit audits log and prints the report; cfg says where the read model
 // to compare is (PostgreSQL with a database URL, else one built in memory).
 func runAudit(ctx context.Context, log *toolLog, cfg config, f auditFlags, stdout, stderr io.Writer) error {
-	grace, maxShown, every, readModel := &f.grace, &f.maxShown, &f.every, &f.readModel
 	head, err := log.Head(ctx)
 	if err != nil {
 		return err
 	}
 	view := audit.Bounded(log, head)
-	opts := audit.Options{Grace: *grace}
-	if *grace == 0 {
+	opts := audit.Options{Grace: f.grace}
+	if f.grace == 0 {
 		opts.Grace = -1 // the flag's 0 means none; Options' zero means the default
 	}
 
@@ -71,7 +70,7 @@ func runAudit(ctx context.Context, log *toolLog, cfg config, f auditFlags, stdou
 	rmName, skipped := "", ""
 	var memDone chan error
 	var pgModel projections.Model
-	if *readModel {
+	if f.readModel {
 		if cfg.DatabaseURL != "" {
 			m, closeModel, err := openReadModel(ctx, cfg, quietLogger())
 			if err != nil {
@@ -100,7 +99,7 @@ func runAudit(ctx context.Context, log *toolLog, cfg config, f auditFlags, stdou
 				// alongside the audit, and says how far it is.
 				memStart, memLast := time.Now(), time.Now()
 				memDone <- projections.NewProjector(view, model, quietLogger()).CatchUp(ctx, func(p eventstore.Position) {
-					if *every > 0 && time.Since(memLast) >= *every {
+					if f.every > 0 && time.Since(memLast) >= f.every {
 						memLast = time.Now()
 						fmt.Fprintf(stderr, "read model (check 6): position %s of %s, %s\n", p, head, time.Since(memStart).Round(time.Second))
 					}
@@ -114,7 +113,7 @@ func runAudit(ctx context.Context, log *toolLog, cfg config, f auditFlags, stdou
 	last := start
 	fmt.Fprintf(stderr, "auditing %s up to position %s\n", log.where, head)
 	_, err = audit.Run(ctx, view, a, audit.RunOptions{Progress: func(p audit.Progress) {
-		if *every <= 0 || time.Since(last) < *every {
+		if f.every <= 0 || time.Since(last) < f.every {
 			return
 		}
 		last = time.Now()
@@ -145,10 +144,10 @@ func runAudit(ctx context.Context, log *toolLog, cfg config, f auditFlags, stdou
 		}
 	}
 	r.ReadModelSkipped = skipped
-	if !*readModel {
+	if !f.readModel {
 		r.ReadModelSkipped = "--read-model=false"
 	}
-	if err := audit.WriteReport(stdout, r, *maxShown); err != nil {
+	if err := audit.WriteReport(stdout, r, f.maxShown); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "audited %d events in %s (%.0f events/s)\n", r.Events, took.Round(time.Millisecond),
