@@ -269,8 +269,8 @@ func TestOpenAPIDocument(t *testing.T) {
 			if hasTag(op, "sandbox") && !strings.Contains(op.Description, "Sandbox only") {
 				t.Errorf("a sandbox operation must say it is sandbox-only")
 			}
-			if strings.HasPrefix(o.path, "/admin/") != hasTag(op, "operator") {
-				t.Errorf("exactly the /admin/ routes are tagged operator")
+			if (strings.HasPrefix(o.path, "/admin/") || o.path == "/metrics") != hasTag(op, "operator") {
+				t.Errorf("exactly the /admin/ routes and /metrics are tagged operator")
 			}
 			sec := securedBy(doc, op)
 			switch {
@@ -284,7 +284,7 @@ func TestOpenAPIDocument(t *testing.T) {
 				if len(sec) != 0 {
 					t.Errorf("a webhook needs security [], got %v", sec)
 				}
-			case o.path == "/healthz" || o.path == "/llms.txt" || o.path == "/plans" || o.path == "/regions" ||
+			case o.path == "/healthz" || o.path == "/readyz" || o.path == "/llms.txt" || o.path == "/plans" || o.path == "/regions" ||
 				o.path == "/openapi.json" || o.path == "/docs" || o.path == "/docs/custom-requests" ||
 				strings.HasPrefix(o.path, "/auth/") && o.path != "/auth/me":
 				if len(sec) != 0 {
@@ -440,7 +440,9 @@ func TestOpenAPIDocument(t *testing.T) {
 }
 
 func isStatic(path string) bool {
-	return slices.Contains([]string{"/healthz", "/llms.txt", "/plans", "/regions", "/openapi.json", "/docs", "/docs/custom-requests"}, path)
+	// /metrics too: a collector that fails leaves its metrics out, never
+	// the whole answer.
+	return slices.Contains([]string{"/healthz", "/llms.txt", "/plans", "/regions", "/openapi.json", "/docs", "/docs/custom-requests", "/metrics"}, path)
 }
 
 var echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
@@ -702,6 +704,7 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	admin := bearer(operatorToken)
 
 	do("GET", "/healthz", nil).want(t, 200, "health")
+	do("GET", "/readyz", nil).want(t, 200, "ready")
 	do("GET", "/llms.txt", nil).want(t, 200, "llms.txt")
 	do("GET", "/plans", nil).want(t, 200, "plans")
 	do("GET", "/regions", nil).want(t, 200, "regions")
@@ -842,6 +845,8 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("GET", who, nil, me...).want(t, 401, "operator show with a customer token")
 	do("GET", "/admin/accounts/nobody@example.com", nil, admin...).want(t, 404, "operator show unknown")
 	do("GET", "/admin/eventstore/snapshot", nil, admin...).want(t, 200, "operator store snapshot")
+	do("GET", "/metrics", nil, admin...).want(t, 200, "operator metrics")
+	do("GET", "/metrics", nil, me...).want(t, 401, "metrics with a customer token")
 	do("GET", "/admin/eventstore/snapshot", nil, me...).want(t, 401, "store snapshot with a customer token")
 	do("POST", who+"/suspend", map[string]string{"reason": "abuse report #12"}, admin...).want(t, 200, "suspend")
 	do("POST", who+"/suspend", map[string]string{"reason": "again"}, admin...).want(t, 409, "suspend twice")

@@ -66,6 +66,7 @@ func (s *Server) limit(c echo.Context, l *limiter, key string) error {
 	h.Set("RateLimit-Remaining", strconv.Itoa(remaining))
 	h.Set("RateLimit-Reset", strconv.Itoa(secs))
 	if !ok {
+		s.rateLimited(key)
 		h.Set("Retry-After", strconv.Itoa(secs))
 		return apiError(http.StatusTooManyRequests, "rate_limited",
 			"rate limit of "+strconv.Itoa(l.limit)+" requests per minute exceeded: retry after "+strconv.Itoa(secs)+"s with exponential backoff")

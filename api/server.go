@@ -46,6 +46,12 @@ type Config struct {
 	// Wall is the wall clock used for rate-limit windows.
 	Wall func() time.Time
 	Log  *slog.Logger
+	// Observer is told of every request (the metrics); nil: nobody.
+	Observer Observer
+	// Readiness answers GET /readyz; nil: always ready.
+	Readiness Readiness
+	// Metrics serves GET /metrics to the operator; nil answers 404.
+	Metrics http.Handler
 }
 
 // Deps are what the API translates requests into calls of.
@@ -88,6 +94,7 @@ type Server struct {
 	echo         *echo.Echo
 	webhooks     Webhooks
 	deliveries   *deliveries
+	routeSet
 }
 
 // New builds the HTTP API on d.
@@ -132,6 +139,7 @@ func New(d Deps, cfg Config) *Server {
 	dashboard.Register(e, dashboard.Options{Sandbox: d.Sandbox != nil})
 
 	e.GET("/healthz", s.health)
+	e.GET("/readyz", s.ready)
 	e.GET("/llms.txt", s.llms)
 	e.GET("/plans", s.plans)
 	e.GET("/regions", s.regions)
@@ -193,6 +201,7 @@ func New(d Deps, cfg Config) *Server {
 		a.GET("/topups/review", s.adminReviewTopups)
 		a.POST("/topups/:id/credit", s.adminCreditTopup)
 		a.POST("/topups/:id/dismiss", s.adminDismissTopup)
+		e.GET("/metrics", s.metrics, s.requireOperator)
 	}
 	s.echo = e
 	return s
@@ -257,6 +266,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
+		s.observe(c, time.Since(start))
 		s.log.Info("request", "method", c.Request().Method, "path", c.Path(), "status", c.Response().Status,
 			"duration_ms", time.Since(start).Milliseconds(), "request_id", requestID(c), "ip", c.RealIP(),
 			"account", accountOf(c))

@@ -48,7 +48,7 @@ func TestExportLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(rows[0], []string{"position", "recorded_at", "at", "tx_id", "kind", "account", "amount",
-		"customer_account_id", "server_id", "hour_from", "hour_to", "topup_id", "event_id"}) {
+		"customer_account_id", "server_id", "hour_from", "hour_to", "topup_id", "invoice_id", "event_id"}) {
 		t.Fatalf("header %v", rows[0])
 	}
 	if int(n) != postings || len(rows)-1 != postings {

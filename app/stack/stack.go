@@ -11,12 +11,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
+	"reflect"
 	"runtime"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/cryptovps/cryptovps/api"
 	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/app/health"
+	"github.com/cryptovps/cryptovps/app/metrics"
 	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
@@ -72,6 +79,9 @@ type Config struct {
 	// Run keeps the read model and the clock up to date only. For tests that
 	// step the work themselves.
 	ManualWork bool
+	// ReadyMaxLag is how far behind the log the read model may be while
+	// /readyz says ready (health.DefaultMaxLag when zero).
+	ReadyMaxLag time.Duration
 }
 
 // Stack is one wired process.
@@ -87,6 +97,10 @@ type Stack struct {
 	App          *app.Service
 	Worker       *work.Worker
 	API          *api.Server
+	// Metrics is the process's one metrics registry, served at /metrics.
+	Metrics *prometheus.Registry
+	// Health says whether the process can serve (/readyz).
+	Health *health.Checker
 
 	// clockFrom is where following the clock stream starts.
 	clockFrom eventstore.Position
@@ -110,11 +124,17 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if mode == (domain.Mode{}) {
 		mode = domain.Mode{Cloud: domain.UpstreamSandbox, Payments: domain.UpstreamSandbox}
 	}
-	if err := app.CheckMode(ctx, cfg.Store, app.WallClock{}, mode); err != nil {
+	// The one registry of the process: everything below that is measured
+	// is registered here, nothing on a global.
+	s.Metrics = prometheus.NewRegistry()
+	s.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(s.Metrics)
+	store := m.Store(cfg.Store)
+	if err := app.CheckMode(ctx, store, app.WallClock{}, mode); err != nil {
 		return nil, err
 	}
 	clock := cfg.Clock
-	clocks := app.NewClocks(cfg.Store, nil)
+	clocks := app.NewClocks(store, nil)
 	if clock == nil && !mode.Sandbox() {
 		clock = app.WallClock{}
 	}
@@ -134,7 +154,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		clock = s.SandboxClock
 	}
 	s.Clock = clock
-	clocks = app.NewClocks(cfg.Store, clock)
+	clocks = app.NewClocks(store, clock)
 
 	s.Cloud = cfg.Cloud
 	if s.Cloud == nil && mode.Cloud != domain.UpstreamSandbox {
@@ -159,6 +179,8 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		pay = sandbox.NewPayments(clock, sandbox.PaymentsOptions{})
 	}
 	s.Payments = pay
+	pay = m.Payments(pay, mode.Payments)
+	cloud := m.Provider(s.Cloud, mode.Cloud)
 	hasher := cfg.Hasher
 	if hasher == nil {
 		hasher = app.NewHasher(runtime.NumCPU())
@@ -168,7 +190,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		catalog = domain.DefaultCatalog()
 	}
 
-	s.Projector = projections.NewProjector(cfg.Store, cfg.Model, log)
+	s.Projector = projections.NewProjector(store, cfg.Model, log)
 	start := time.Now()
 	if err := s.Projector.CatchUp(ctx, nil); err != nil {
 		s.Close()
@@ -187,7 +209,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 			return nil, err
 		}
 	}
-	accounts, backups := app.NewAccounts(cfg.Store, clock), app.NewBackups(cfg.Store, clock)
+	accounts, backups := app.NewAccounts(store, clock), app.NewBackups(store, clock)
 	workCfg := cfg.Work
 	if workCfg.ReadTimeout == 0 {
 		workCfg.ReadTimeout = cfg.App.ReadTimeout
@@ -196,12 +218,12 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if s.SandboxClock != nil {
 		movable = s.SandboxClock
 	}
-	s.Worker = work.New(work.Deps{Accounts: accounts, Backups: backups, Clocks: clocks, Store: cfg.Store,
-		Read: cfg.Model, Projector: s.Projector, Clock: clock, Sandbox: movable, Cloud: s.Cloud, Sealer: sealer, Log: log,
-		Leadership: cfg.Leadership, Payments: pay}, workCfg)
-	s.App = app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: s.Projector, Cloud: s.Cloud,
+	s.Worker = work.New(work.Deps{Accounts: accounts, Backups: backups, Clocks: clocks, Store: store,
+		Read: cfg.Model, Projector: s.Projector, Clock: clock, Sandbox: movable, Cloud: cloud, Sealer: sealer, Log: log,
+		Leadership: cfg.Leadership, Payments: pay, Observer: m}, workCfg)
+	s.App = app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: s.Projector, Cloud: cloud,
 		Payments: pay, Hasher: hasher, Catalog: catalog, Clock: clock, Log: log, Sealer: sealer, Work: s.Worker}, cfg.App)
-	deps := api.Deps{App: s.App, Read: cfg.Model, Feed: cfg.Store, Webhooks: cfg.Webhooks,
+	deps := api.Deps{App: s.App, Read: cfg.Model, Feed: store, Webhooks: cfg.Webhooks,
 		SandboxPayments: sandboxPayments && !cfg.NoSandboxAPI}
 	// The clock moves only in the full sandbox (mode.Sandbox: both upstreams
 	// simulated), which is also the only time there is a sandbox clock.
@@ -212,6 +234,13 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if apiCfg.Log == nil {
 		apiCfg.Log = log
 	}
+	m.WatchReadModel(cfg.Store, cfg.Model, modelName(cfg.Model))
+	hc := health.Config{Store: cfg.Store, Model: cfg.Model, MaxLag: cfg.ReadyMaxLag, Log: log}
+	if k, ok := cfg.Leadership.(health.LeaderKnower); ok {
+		hc.Leader = k
+	}
+	s.Health = health.New(hc)
+	apiCfg.Observer, apiCfg.Readiness, apiCfg.Metrics = m, s.Health, m.Handler()
 	s.API = api.New(deps, apiCfg)
 	return s, nil
 }
@@ -255,4 +284,14 @@ func (s *Stack) Close() error {
 	}
 	s.closers = nil
 	return errors.Join(errs...)
+}
+
+// modelName names a read model for the metrics by its package: memory,
+// postgres.
+func modelName(m projections.Model) string {
+	t := reflect.TypeOf(m)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return path.Base(t.PkgPath())
 }

@@ -30,6 +30,7 @@ func (s *Worker) workBackup(ctx context.Context, id string) error {
 	if b.Status != domain.BackupPending || !s.due(id) {
 		return nil
 	}
+	s.backlog.BackupsPending++
 	snap, err := s.cloud.FindSnapshot(ctx, id)
 	if errors.Is(err, domain.ErrNoInstance) {
 		snap, err = s.cloud.CreateSnapshot(ctx, b.InstanceID, id)

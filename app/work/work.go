@@ -27,7 +27,9 @@ func (s *Worker) Run(ctx context.Context, interval time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if s.lead.Held(ctx) {
+		held := s.lead.Held(ctx)
+		s.obs.Leading(held)
+		if held {
 			if err := s.runRound(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("background work", "err", err)
 			}
@@ -55,7 +57,10 @@ func metaFor(causation string) eventstore.Metadata {
 func (s *Worker) RunDue(ctx context.Context) error {
 	s.work.Lock()
 	defer s.work.Unlock()
-	return s.runDue(ctx)
+	start := time.Now()
+	err := s.runDue(ctx)
+	s.obs.Round(time.Since(start), s.backlog, err)
+	return err
 }
 
 func (s *Worker) runDue(ctx context.Context) error {
@@ -77,9 +82,11 @@ func (s *Worker) clockOffset() time.Duration {
 // 4: each can make more work due, as a destroy requested in the first
 // completes a few seconds later). A round that looked at everything is
 // recorded (Leadership.Completed) for processes waiting on a clock advance.
-func (s *Worker) runRound(ctx context.Context) error {
+func (s *Worker) runRound(ctx context.Context) (err error) {
 	s.work.Lock()
 	defer s.work.Unlock()
+	began := time.Now()
+	defer func() { s.obs.Round(time.Since(began), s.backlog, err) }()
 	off := s.clockOffset()
 	start, err := s.store.Head(ctx)
 	if err != nil {
@@ -143,6 +150,7 @@ func (s *Worker) passes(ctx context.Context, n int) (complete bool, err error) {
 // not look at everything (the log or the read model failed); otherwise err
 // joins the failures of single accounts and backups.
 func (s *Worker) pass(ctx context.Context) (complete bool, err error) {
+	s.backlog = Backlog{}
 	head, err := s.store.Head(ctx)
 	if err != nil {
 		return false, err
@@ -225,6 +233,7 @@ func (s *Worker) workAccount(ctx context.Context, id string) error {
 		return err
 	}
 	st := cur.State
+	s.backlog.account(st, s.clock.Now())
 	var errs []error
 	for _, sid := range st.ServerOrder {
 		srv := *st.Servers[sid]

@@ -62,6 +62,8 @@ type Deps struct {
 	// Payments is the processor whose invoices the top-up reconcile loop
 	// re-reads (topups.go); nil reconciles nothing.
 	Payments domain.Payments
+	// Observer is told how the work goes (metrics); nil: nobody.
+	Observer Observer
 }
 
 // Worker does the background work. It is safe for concurrent use.
@@ -78,6 +80,7 @@ type Worker struct {
 	sealer   *app.Sealer
 	log      *slog.Logger
 	lead     Leadership
+	obs      Observer
 	cfg      Config
 
 	// mu guards started (per server, the provisioning attempt this process
@@ -92,6 +95,8 @@ type Worker struct {
 	work sync.Mutex
 	// round is the last round of work this process recorded.
 	round Round
+	// backlog is what the current pass has found to do so far.
+	backlog Backlog
 	// kick asks the background loop for a pass now.
 	kick chan struct{}
 	// topups is the top-up reconcile loop's state (topups.go).
@@ -110,9 +115,13 @@ func New(d Deps, cfg Config) *Worker {
 	if lead == nil {
 		lead = SoleWorker{}
 	}
+	var obs Observer = noObserver{}
+	if d.Observer != nil {
+		obs = d.Observer
+	}
 	w := &Worker{accounts: d.Accounts, backups: d.Backups, clocks: d.Clocks, store: d.Store, read: d.Read,
 		proj: d.Projector, clock: d.Clock, sandbox: d.Sandbox, cloud: d.Cloud, sealer: d.Sealer, log: d.Log,
-		lead: lead, cfg: cfg, started: map[string]int{}, polled: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+		lead: lead, obs: obs, cfg: cfg, started: map[string]int{}, polled: map[string]time.Time{}, kick: make(chan struct{}, 1)}
 	w.topups.pay = d.Payments
 	return w
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -38,13 +39,27 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer log.Close()
+	return runAudit(ctx, log, tf.cfg, auditFlags{grace: *grace, maxShown: *maxShown, every: *every, readModel: *readModel}, stdout, stderr)
+}
+
+// auditFlags are the audit's own flags.
+type auditFlags struct {
+	grace     time.Duration
+	maxShown  int
+	every     time.Duration
+	readModel bool
+}
+
+// runAudit audits log and prints the report; cfg says where the read model
+// to compare is (PostgreSQL with a database URL, else one built in memory).
+func runAudit(ctx context.Context, log *toolLog, cfg config, f auditFlags, stdout, stderr io.Writer) error {
 	head, err := log.Head(ctx)
 	if err != nil {
 		return err
 	}
 	view := audit.Bounded(log, head)
-	opts := audit.Options{Grace: *grace}
-	if *grace == 0 {
+	opts := audit.Options{Grace: f.grace}
+	if f.grace == 0 {
 		opts.Grace = -1 // the flag's 0 means none; Options' zero means the default
 	}
 
@@ -55,9 +70,9 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 	rmName, skipped := "", ""
 	var memDone chan error
 	var pgModel projections.Model
-	if *readModel {
-		if tf.cfg.DatabaseURL != "" {
-			m, closeModel, err := openReadModel(ctx, tf.cfg, quietLogger())
+	if f.readModel {
+		if cfg.DatabaseURL != "" {
+			m, closeModel, err := openReadModel(ctx, cfg, quietLogger())
 			if err != nil {
 				return err
 			}
@@ -84,7 +99,7 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 				// alongside the audit, and says how far it is.
 				memStart, memLast := time.Now(), time.Now()
 				memDone <- projections.NewProjector(view, model, quietLogger()).CatchUp(ctx, func(p eventstore.Position) {
-					if *every > 0 && time.Since(memLast) >= *every {
+					if f.every > 0 && time.Since(memLast) >= f.every {
 						memLast = time.Now()
 						fmt.Fprintf(stderr, "read model (check 6): position %s of %s, %s\n", p, head, time.Since(memStart).Round(time.Second))
 					}
@@ -98,7 +113,7 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 	last := start
 	fmt.Fprintf(stderr, "auditing %s up to position %s\n", log.where, head)
 	_, err = audit.Run(ctx, view, a, audit.RunOptions{Progress: func(p audit.Progress) {
-		if *every <= 0 || time.Since(last) < *every {
+		if f.every <= 0 || time.Since(last) < f.every {
 			return
 		}
 		last = time.Now()
@@ -129,10 +144,10 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	r.ReadModelSkipped = skipped
-	if !*readModel {
+	if !f.readModel {
 		r.ReadModelSkipped = "--read-model=false"
 	}
-	if err := audit.WriteReport(stdout, r, *maxShown); err != nil {
+	if err := audit.WriteReport(stdout, r, f.maxShown); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "audited %d events in %s (%.0f events/s)\n", r.Events, took.Round(time.Millisecond),

@@ -54,6 +54,7 @@ type config struct {
 	BTCPayWebhookSecret   string
 	BTCPayInvoiceExpiry   time.Duration
 	UnsafeSandboxPayments bool
+	ReadyMaxLag           time.Duration
 }
 
 // flags declares the shared flags of every subcommand that opens the data.
@@ -90,6 +91,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.BTCPayWebhookSecret, "btcpay-webhook-secret", "", "secret of the store's webhook to /webhooks/btcpay (env BTCPAY_WEBHOOK_SECRET)")
 	fs.DurationVar(&c.BTCPayInvoiceExpiry, "btcpay-invoice-expiry", 15*time.Minute, "how long a top-up's invoice can be paid (at most 24h)")
 	fs.BoolVar(&c.UnsafeSandboxPayments, "unsafe-sandbox-payments", false, "allow a real cloud with simulated payments (never in production)")
+	fs.DurationVar(&c.ReadyMaxLag, "ready-max-lag", 10*time.Second, "/readyz answers 503 while the read model is further behind the log than this")
 	fs.StringVar(&c.SandboxCloud, "sandbox-cloud", "", "sandbox: file of the simulated cloud, shared by every API process on one event store (default <data-dir>/sandbox-cloud.json)")
 }
 

@@ -17,6 +17,7 @@ func TestHelpOnEveryCommandSucceeds(t *testing.T) {
 		{"audit", "-h"}, {"ledger", "-h"}, {"ledger", "export", "-h"}, {"replay", "-h"},
 		{"projections", "-h"}, {"projections", "rebuild", "-h"}, {"projections", "status", "-h"},
 		{"eventstore", "-h"}, {"eventstore", "copy", "-h"},
+		{"backup", "-h"}, {"restore-check", "-h"}, {"restore-check", "--help"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Parallel()

@@ -37,6 +37,8 @@ usage:
   cryptovps projections rebuild [flags]            drop and rebuild the PostgreSQL read models from the log
   cryptovps projections status [flags]             each read model's checkpoint against the head of the log
   cryptovps eventstore copy --from DIR --to URL    copy the embedded event store to KurrentDB
+  cryptovps backup --to FILE                       consistent online copy of the embedded event store
+  cryptovps restore-check FILE                     open a backup read-only and audit it; non-zero exit on damage
 
 Every flag has an environment variable: --data-dir is CRYPTOVPS_DATA_DIR.
 Run "cryptovps serve -h" for the flags.
@@ -92,6 +94,10 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return projectionsCmd(args[1:], stdout, stderr)
 	case "eventstore":
 		return eventstoreCmd(args[1:], stdout, stderr)
+	case "backup":
+		return backupCmd(args[1:], stdout, stderr)
+	case "restore-check":
+		return restoreCheckCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -118,7 +118,7 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		Payments: pay.Payments, Webhooks: pay.Webhooks, SandboxCloud: cfg.sandboxCloudPath(),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay,
 			BackupDelay: cfg.BackupDelay},
-		Leadership: lead, WorkInterval: cfg.WorkInterval,
+		Leadership: lead, WorkInterval: cfg.WorkInterval, ReadyMaxLag: cfg.ReadyMaxLag,
 		App:  app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit},
 		Work: work.Config{ProvisionLease: lease, PollInterval: pollEvery},
 		API: api.Config{JWTSecret: []byte(jwtSecret), TokenTTL: cfg.TokenTTL, AdminToken: adminToken,

@@ -112,43 +112,18 @@ func toolAdminToken(cfg config) (string, error) {
 // fetchSnapshot downloads GET /admin/eventstore/snapshot into a temporary
 // file (removed on Close) and opens it.
 func fetchSnapshot(ctx context.Context, tf *toolFlags, stderr io.Writer) (*toolLog, error) {
-	token, err := toolAdminToken(tf.cfg)
-	if err != nil {
-		return nil, fmt.Errorf("the store is locked and the snapshot needs the operator token: %w", err)
-	}
-	url := strings.TrimRight(tf.server, "/") + "/admin/eventstore/snapshot"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	// No overall timeout: a large store takes as long as it takes; ctx
-	// (Ctrl-C) ends it.
-	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, ResponseHeaderTimeout: time.Minute}}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetch a snapshot from %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return nil, fmt.Errorf("fetch a snapshot from %s: %s %s", url, resp.Status, strings.TrimSpace(string(body)))
-	}
 	f, err := os.CreateTemp("", "cryptovps-snapshot-*.db")
 	if err != nil {
 		return nil, err
 	}
 	name := f.Name()
-	n, err := io.Copy(f, resp.Body)
-	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
-		err = fmt.Errorf("got %d of %d bytes", n, resp.ContentLength)
-	}
+	n, err := downloadSnapshot(ctx, tf, f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		os.Remove(name)
-		return nil, fmt.Errorf("fetch a snapshot from %s: %w", url, err)
+		return nil, err
 	}
 	s, err := bbolt.Open(name, bbolt.Options{})
 	if err != nil {
@@ -160,6 +135,43 @@ func fetchSnapshot(ctx context.Context, tf *toolFlags, stderr io.Writer) (*toolL
 		err := s.Close()
 		return errors.Join(err, os.Remove(name))
 	}}, nil
+}
+
+// downloadSnapshot writes the running server's consistent snapshot of its
+// event store (GET /admin/eventstore/snapshot, with the operator token) to
+// w, and says how many bytes it wrote; a short or broken download is an
+// error.
+func downloadSnapshot(ctx context.Context, tf *toolFlags, w io.Writer) (int64, error) {
+	token, err := toolAdminToken(tf.cfg)
+	if err != nil {
+		return 0, fmt.Errorf("the store is locked and the snapshot needs the operator token: %w", err)
+	}
+	url := strings.TrimRight(tf.server, "/") + "/admin/eventstore/snapshot"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	// No overall timeout: a large store takes as long as it takes; ctx
+	// (Ctrl-C) ends it.
+	client := &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment, ResponseHeaderTimeout: time.Minute}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("fetch a snapshot from %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return 0, fmt.Errorf("fetch a snapshot from %s: %s %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+		err = fmt.Errorf("got %d of %d bytes", n, resp.ContentLength)
+	}
+	if err != nil {
+		return n, fmt.Errorf("fetch a snapshot from %s: %w", url, err)
+	}
+	return n, nil
 }
 
 // resolveAccount takes an account id or an email, the way the admin API

@@ -86,7 +86,15 @@ type Options struct {
 	// file does not make the writer wait for long-running readers. Zero lets
 	// bbolt grow it on demand.
 	InitialMmapSize int
+	// ReadOnly opens an existing store without ever writing to the file (a
+	// backup being checked, perhaps on read-only media): Append fails with
+	// ErrReadOnly. Other read-only opens may share the file; a writer may
+	// not.
+	ReadOnly bool
 }
+
+// ErrReadOnly is Append on a store opened with Options.ReadOnly.
+var ErrReadOnly = errors.New("eventstore/bbolt: opened read-only")
 
 // Store is an eventstore.Store backed by one bbolt file. It is safe for
 // concurrent use.
@@ -95,6 +103,7 @@ type Store struct {
 	path     string
 	now      func() time.Time
 	maxBatch int
+	readOnly bool
 
 	reqs       chan *appendReq
 	done       chan struct{} // closed by Close: the writer stops taking work
@@ -135,6 +144,7 @@ func Open(path string, opts Options) (*Store, error) {
 		// array freelist offers buys nothing.
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: opts.InitialMmapSize,
+		ReadOnly:        opts.ReadOnly,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s (is another instance running with the same data directory?)", ErrLocked, path)
@@ -142,7 +152,22 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventstore/bbolt: open %s: %w: %w", path, eventstore.ErrUnavailable, err)
 	}
+	if err := checkSize(db, path); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	var head uint64
+	if opts.ReadOnly {
+		head, err = readHead(db, path)
+		if err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		s := &Store{db: db, path: path, now: opts.Now, maxBatch: opts.MaxBatch, readOnly: true,
+			done: make(chan struct{}), writerDone: make(chan struct{}), head: head, notify: make(chan struct{})}
+		close(s.writerDone) // no writer
+		return s, nil
+	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
@@ -270,6 +295,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 	}
 	if s.isClosed() {
 		return eventstore.AppendResult{}, eventstore.ErrClosed
+	}
+	if s.readOnly {
+		return eventstore.AppendResult{}, ErrReadOnly
 	}
 	select {
 	case s.reqs <- req:

@@ -44,6 +44,7 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 			{"runway", runwayTests},
 			{"backups", backupRequestTests},
 			{"admin", adminTests},
+			{"observability", observabilityTests},
 		} {
 			t.Run(g.name, func(t *testing.T) { g.tests(t, h) })
 		}

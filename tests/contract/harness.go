@@ -191,11 +191,14 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 		if err != nil {
 			t.Fatalf("btcpay client: %v", err)
 		}
+		// Outside the full sandbox the clock cannot be moved through the
+		// API; the tests move this one themselves (the reconcile loop's
+		// intervals).
 		payments = stack.Config{Mode: domain.Mode{Cloud: domain.UpstreamSandbox, Payments: domain.UpstreamBTCPay},
-			Payments: client, Webhooks: client}
+			Payments: client, Webhooks: client, Clock: sandbox.NewClock(time.Now, 0)}
 	}
 	st, err := stack.New(ctx, stack.Config{Store: store, Model: newModel(t), Log: log, Hasher: hasher(),
-		Mode: payments.Mode, Payments: payments.Payments, Webhooks: payments.Webhooks,
+		Mode: payments.Mode, Payments: payments.Payments, Webhooks: payments.Webhooks, Clock: payments.Clock,
 		SandboxCloud: filepath.Join(cfg.DataDir, "sandbox-cloud.json"),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: provisionDelay, DestroyDelay: destroyDelay,
 			BackupDelay: backupDelay},
@@ -213,6 +216,9 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	srv := httptest.NewServer(st.API)
 	stop := st.Start()
 	clock, handler := st.SandboxClock, st.API
+	if c, ok := payments.Clock.(*sandbox.Clock); ok {
+		clock = c
+	}
 
 	h := &harness{cfg: cfg, client: apiclient.New(srv.URL, oas), clock: clock, logs: logs, api: handler, work: st.Worker}
 	h.closeFn = func() {

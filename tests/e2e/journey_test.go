@@ -186,7 +186,7 @@ func (j *journey) waitGone(t testing.TB, a *agent, id string) {
 var guideEndpoints = []string{
 	"POST /auth/register", "POST /auth/login", "GET /auth/me",
 	"GET /billing", "GET /billing/ledger", "POST /billing/topups", "GET /billing/topups", "GET /billing/topups/:id",
-	"GET /plans", "GET /regions", "GET /healthz",
+	"GET /plans", "GET /regions", "GET /healthz", "GET /readyz",
 	"GET /servers", "GET /servers/:id", "POST /servers", "POST /servers/bulk", "DELETE /servers/:id",
 	"GET /backups", "GET /backups/:id", "POST /backups", "POST /backups/:id/restore", "DELETE /backups/:id",
 	"GET /events", "POST /ssh-keys", "GET /ssh-keys", "DELETE /ssh-keys/:id",
@@ -273,6 +273,8 @@ func (j *journey) guide(t *testing.T) {
 	if health.Status != "ok" {
 		t.Errorf("/healthz status %q", health.Status)
 	}
+	// The real binary is ready once it listens: store, read model, leader.
+	j.srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/readyz"}).Expect(t, http.StatusOK)
 }
 
 // ---------------------------------------------------------------------------

@@ -91,11 +91,17 @@ func TestOneLeaderAtATimeAndTakeoverWhenItGoes(t *testing.T) {
 		t.Fatal("the old leader recorded a round")
 	}
 
-	// A clean stop hands over at once.
+	// A clean stop hands over at once: the lock is freed as soon as the
+	// closed session's backend has exited, a moment after Close returns
+	// (asking at once failed about one run in ten under -race).
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if !a.Held(ctx) {
-		t.Fatal("no takeover after the leader closed")
+	deadline = time.Now().Add(5 * time.Second)
+	for !a.Held(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatal("no takeover within 5s after the leader closed")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
