@@ -69,7 +69,7 @@ func TestExportLedger(t *testing.T) {
 		"revenue:compute", "0.50", active.id, "s-active", "2026-03-03T09:17:23Z", "2026-03-03T10:17:23Z", ""}
 	found := false
 	for _, r := range rows[1:] {
-		if slices.Equal(r[:12], want) && r[12] != "" {
+		if slices.Equal(r[:13], append(want, "")) && r[13] != "" {
 			found = true
 		}
 	}
