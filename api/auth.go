@@ -75,6 +75,10 @@ func (s *Server) requireAccount(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		raw, ok := bearer(c)
 		if !ok {
+			if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
+				return apiError(http.StatusUnauthorized, "unauthorized",
+					`the Authorization header must be "Bearer <accessToken>": the word Bearer, a space, then the token`)
+			}
 			return apiError(http.StatusUnauthorized, "unauthorized", "missing bearer access token: POST /auth/login")
 		}
 		id, err := s.tokens.verify(raw)

@@ -150,7 +150,9 @@ func New(d Deps, cfg Config) *Server {
 	auth := e.Group("/auth", s.limitAuth)
 	auth.POST("/register", s.register)
 	auth.POST("/login", s.login)
-	e.GET("/auth/me", s.me, s.limitAuth, s.requireAccount)
+	// /auth/me is an account read: it spends the account's budget, not
+	// the per-IP login budget, and its RateLimit-* headers say so.
+	e.GET("/auth/me", s.me, s.requireAccount)
 
 	// Routes are registered one by one rather than as a group with the auth
 	// middleware: Echo gives such a group a catch-all route, which would make
