@@ -116,8 +116,6 @@ func send(t testing.TB, p *binary.Process, r apiclient.Request, allow5xx ...int)
 	return a, answered
 }
 
-func ok(status int) bool { return status >= 200 && status < 300 }
-
 // driver runs the agents' traffic against one process until stop.
 type driver struct {
 	t        testing.TB

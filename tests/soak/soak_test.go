@@ -77,13 +77,12 @@ func percentiles(ds []time.Duration) string {
 
 // sample is what /proc and /metrics say about the process at one moment.
 type sample struct {
-	at                 time.Duration
-	rss, rssAnon       int64 // kB
-	fds, threads       int
-	goroutines         int // -1 when unknown
-	requests           int64
-	latency            string
-	events, servers, n int
+	at           time.Duration
+	rss, rssAnon int64 // kB
+	fds, threads int
+	goroutines   int // -1 when unknown
+	requests     int64
+	latency      string
 }
 
 // pidOf finds the serve process of dataDir in /proc.
