@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -215,7 +216,9 @@ func (d *driver) deploy(key string, retry bool) {
 func (d *driver) refused(what string, a *apiclient.Answer) {
 	d.b.rejected.Add(1)
 	d.b.mu.Lock()
-	d.b.refusals[fmt.Sprintf("%s %d %s", what, a.Status, a.Str("code"))]++
+	if d.b.refusals[fmt.Sprintf("%s %d %s", what, a.Status, a.Str("code"))]++; os.Getenv("CRASH_DEBUG") != "" {
+		d.t.Logf("%s", a)
+	}
 	d.b.mu.Unlock()
 }
 
@@ -381,11 +384,14 @@ func (d *driver) worker(rng *rand.Rand, mine *[]*account, w int, stop <-chan str
 		case n < 30 && len(acct.live) < 4:
 			d.newDeploy(acct)
 		case n < 50 && len(acct.live) > 0:
-			d.destroy(acct, acct.live[rng.IntN(len(acct.live))], false)
+			// The newer half: older servers live on, ACTIVE, to be backed
+			// up.
+			half := len(acct.live) / 2
+			d.destroy(acct, acct.live[half+rng.IntN(len(acct.live)-half)], false)
 		case n < 65:
 			d.topUp(acct)
 		case n < 75 && len(acct.live) > 0:
-			d.backUp(acct, acct.live[rng.IntN(len(acct.live))])
+			d.backUp(acct, acct.live[0])
 		default:
 			if _, o := send(d.t, d.p, apiclient.Request{Method: http.MethodGet, Path: "/servers", Token: acct.token}, d.allow5xx...); o == answered {
 				d.b.reads.Add(1)
