@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,8 +20,8 @@ import (
 	"github.com/cryptovps/cryptovps/projections/memory"
 )
 
-// fuzzStack is one in-process stack per test binary (each fuzz worker is
-// a process of its own), wired by app/stack like `cryptovps serve`, with
+// fuzzStack is one in-process stack per run of FuzzRequest (each fuzz
+// worker is a process of its own), wired by app/stack like `cryptovps serve`, with
 // the background work left to clock advances so that nothing but the
 // request under test writes to the log.
 type fuzzStack struct {
@@ -36,22 +34,14 @@ type fuzzStack struct {
 	topup   string // one of its top-ups, unpaid
 }
 
-var (
-	fuzzOnce sync.Once
-	fuzzSt   *fuzzStack
-	fuzzErr  error
-)
-
-func newFuzzStack() (*fuzzStack, error) {
-	dir, err := os.MkdirTemp("", "cryptovps-fuzz-")
-	if err != nil {
-		return nil, err
-	}
-	// Left behind for the life of the process, which is the test binary's.
+// newFuzzStack builds the stack of f, stopped and deleted when f ends.
+func newFuzzStack(f *testing.F) (*fuzzStack, error) {
+	dir := f.TempDir()
 	store, err := bbolt.Open(filepath.Join(dir, "events.db"), bbolt.Options{})
 	if err != nil {
 		return nil, err
 	}
+	f.Cleanup(func() { _ = store.Close() })
 	const admin = "fuzz-operator-token-0123456789"
 	st, err := appstack.New(context.Background(), appstack.Config{Store: store, Model: memory.New(),
 		Log: slog.New(slog.DiscardHandler), Hasher: app.NewHasher(2), SandboxCloud: filepath.Join(dir, "cloud.json"),
@@ -62,7 +52,11 @@ func newFuzzStack() (*fuzzStack, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.Start() // projector and clock; runs for the life of the process
+	stop := st.Start() // projector and clock
+	f.Cleanup(func() {
+		stop()
+		_ = st.Close()
+	})
 	s := &fuzzStack{handler: st.API, store: store, admin: admin}
 	call := func(method, path, token string, body any) (map[string]any, error) {
 		b, _ := json.Marshal(body)
@@ -127,15 +121,6 @@ func (s *fuzzStack) serve(method, path, token string, body []byte, header http.H
 	return rec
 }
 
-func getFuzzStack(t *testing.T) *fuzzStack {
-	t.Helper()
-	fuzzOnce.Do(func() { fuzzSt, fuzzErr = newFuzzStack() })
-	if fuzzErr != nil {
-		t.Fatal(fuzzErr)
-	}
-	return fuzzSt
-}
-
 // The write routes with a JSON body, by index (the fuzzer picks one).
 var fuzzRoutes = []struct {
 	method, path string
@@ -182,8 +167,11 @@ func FuzzRequest(f *testing.F) {
 	f.Add(uint8(2), []byte(`{"label":"web-1","planId":"vc2-1c-1gb","regionId":"ams"}`), "deploy-web-1")
 	f.Add(uint8(2), []byte(`{"label":"web-1","planId":"vc2-1c-1gb","regionId":"ams"}`), "\xff")
 	f.Add(uint8(3), []byte(`{"label":"web","count":2,"planId":"vc2-1c-1gb","regionId":"ams"}`), " spaced ")
+	s, err := newFuzzStack(f)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, route uint8, body []byte, key string) {
-		s := getFuzzStack(t)
 		r := fuzzRoutes[int(route)%len(fuzzRoutes)]
 		path := strings.NewReplacer("{server}", s.server, "{backup}", s.backup, "{topup}", s.topup).Replace(r.path)
 		body = []byte(strings.ReplaceAll(string(body), "{server}", s.server))
