@@ -82,6 +82,7 @@ type sample struct {
 	fds, threads int
 	goroutines   int // -1 when unknown
 	requests     int64
+	logPosition  int64 // the newest log position a write answered
 	latency      string
 }
 
@@ -184,7 +185,7 @@ func TestSoak(t *testing.T) {
 	for _, k := range []string{"read", "deploy", "destroy", "topup", "pay", "backup", "advance", "login"} {
 		kinds[k] = &stats{bad: map[string]int{}}
 	}
-	var requests atomic.Int64
+	var requests, logPos atomic.Int64
 	// do sends r as kind; want are the statuses that are fine.
 	do := func(kind string, r apiclient.Request, want ...int) *apiclient.Answer {
 		start := time.Now()
@@ -193,6 +194,14 @@ func TestSoak(t *testing.T) {
 		requests.Add(1)
 		st := kinds[kind]
 		st.add(d)
+		if a != nil {
+			// Where the log is: the commit position a write answers.
+			c, _, _ := strings.Cut(a.Header.Get("X-Log-Position"), "/")
+			if n, err := strconv.ParseInt(c, 10, 64); err == nil {
+				for cur := logPos.Load(); n > cur && !logPos.CompareAndSwap(cur, n); cur = logPos.Load() {
+				}
+			}
+		}
 		if a == nil {
 			t.Errorf("%s %s: no answer: %v", r.Method, r.Path, err)
 			return nil
@@ -287,7 +296,7 @@ func TestSoak(t *testing.T) {
 	var samples []sample
 	take := func(at time.Duration) {
 		s := procSample(t, pid)
-		s.at, s.goroutines, s.requests = at, goroutines(p.URL), requests.Load()
+		s.at, s.goroutines, s.requests, s.logPosition = at, goroutines(p.URL), requests.Load(), logPos.Load()
 		var win []time.Duration
 		for _, st := range kinds {
 			st.mu.Lock()
@@ -301,8 +310,8 @@ func TestSoak(t *testing.T) {
 		if s.goroutines >= 0 {
 			g = strconv.Itoa(s.goroutines)
 		}
-		t.Logf("%7s rss %6.1f MB (anon %6.1f MB) fds %3d threads %3d goroutines %5s requests %7d | %s",
-			at.Round(time.Second), float64(s.rss)/1024, float64(s.rssAnon)/1024, s.fds, s.threads, g, s.requests, s.latency)
+		t.Logf("%7s rss %6.1f MB (anon %6.1f MB) fds %3d threads %3d goroutines %5s requests %7d log %7d | %s",
+			at.Round(time.Second), float64(s.rss)/1024, float64(s.rssAnon)/1024, s.fds, s.threads, g, s.requests, s.logPosition, s.latency)
 	}
 	start := time.Now()
 	take(0)
@@ -358,21 +367,66 @@ loop:
 	if last.goroutines >= 0 {
 		fmt.Fprintf(&report, ", goroutines %d -> %d", first.goroutines, last.goroutines)
 	}
-	t.Log(report.String())
 	if t.Failed() {
+		t.Log(report.String())
 		return
 	}
-	for _, l := range leaks(samples) {
+
+	// Memory against data: the log and the in-memory read model grow
+	// with every write, so the soaked process is compared with a fresh
+	// one on the same log (it replays it all), read from as the load did.
+	soaked := memoryFloor(samples[len(samples)*2/3:])
+	p.Stop(t)
+	p.Restart(t)
+	pid = pidOf(t, p.DataDir)
+	cl = p.Client()
+	var fresh []sample
+	for end := time.Now().Add(min(max(duration/10, 5*time.Second), 30*time.Second)); time.Now().Before(end); {
+		for _, a := range accounts {
+			for _, path := range []string{"/servers", "/billing", "/billing/ledger?limit=20", "/backups", "/auth/me", "/billing/topups"} {
+				do("read", apiclient.Request{Method: http.MethodGet, Path: path, Token: a.token}, http.StatusOK)
+			}
+		}
+		fresh = append(fresh, procSample(t, pid))
+	}
+	restarted := memoryFloor(fresh)
+	fmt.Fprintf(&report, "\n  log position %d; anonymous RSS floor %.1f MB soaked, %.1f MB in a fresh process on the same log",
+		last.logPosition, float64(soaked)/1024, float64(restarted)/1024)
+	t.Log(report.String())
+	for _, l := range leaks(samples[:len(samples)-1]) {
+		t.Error(l)
+	}
+	if l := memoryLeak(soaked, restarted); l != "" {
 		t.Error(l)
 	}
 }
 
-// leaks judges the samples after a warm-up (the first quarter): split into
-// three equal windows, a measure that rises from each window to the next
-// by more than its slack has not levelled off. Memory is judged by each
-// window's floor (what is left after the garbage collector has run: a
-// login's password hash alone takes 64 MiB for a moment), the counts by
-// their median.
+// memoryFloor is the lowest anonymous RSS of the samples (kB): what is left
+// after the garbage collector ran (a login's password hash alone takes 64
+// MiB for a moment).
+func memoryFloor(s []sample) int64 {
+	m := s[0].rssAnon
+	for _, x := range s {
+		m = min(m, x.rssAnon)
+	}
+	return m
+}
+
+// memoryLeak judges the soaked process's memory floor against a fresh
+// process's on the same log: what the data does not explain is a leak,
+// beyond the slack of the garbage collector's rhythm.
+func memoryLeak(soaked, fresh int64) string {
+	if slack := max(48*1024, fresh/2); soaked-fresh > slack {
+		return fmt.Sprintf("memory leak: anonymous RSS floor %d kB after the soak, %d kB in a fresh process on the same log (slack %d kB)",
+			soaked, fresh, slack)
+	}
+	return ""
+}
+
+// leaks judges the counts sampled after a warm-up (the first quarter):
+// split into three equal windows, a count whose median rises from each
+// window to the next by more than its slack has not levelled off. (Memory
+// grows with the data: memoryLeak judges it.)
 func leaks(samples []sample) []string {
 	if len(samples) < 8 {
 		return []string{fmt.Sprintf("only %d samples: too few to judge growth", len(samples))}
@@ -380,7 +434,6 @@ func leaks(samples []sample) []string {
 	s := samples[len(samples)/4:]
 	third := len(s) / 3
 	windows := [][]sample{s[:third], s[third : 2*third], s[2*third:]}
-	floor := func(v []float64) float64 { return v[0] }
 	median := func(v []float64) float64 { return v[len(v)/2] }
 	var out []string
 	check := func(name string, f func(sample) float64, of func([]float64) float64, slack func(base float64) float64) {
@@ -402,9 +455,6 @@ func leaks(samples []sample) []string {
 				name, a, b, c, slack(a)))
 		}
 	}
-	// The log and the in-memory read model grow a little with every
-	// write; a leak grows with every request.
-	check("anonymous RSS floor (kB)", func(x sample) float64 { return float64(x.rssAnon) }, floor, func(a float64) float64 { return max(32*1024, a/4) })
 	check("open fds", func(x sample) float64 { return float64(x.fds) }, median, func(float64) float64 { return 10 })
 	check("OS threads", func(x sample) float64 { return float64(x.threads) }, median, func(float64) float64 { return 10 })
 	check("goroutines", func(x sample) float64 { return float64(x.goroutines) }, median, func(a float64) float64 { return max(100, a/2) })
