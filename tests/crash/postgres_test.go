@@ -78,11 +78,12 @@ func TestPostgresOutage(t *testing.T) {
 	}
 
 	// Warm up, then PostgreSQL goes down under the load.
-	loadFor(1500*time.Millisecond, func() {})
+	loadFor(time.Second, func() {})
 	d.retryCut()
 	d.readBack()
 	var downAt time.Time
-	loadFor(3*time.Second, func() {
+	d.noClock = true
+	loadFor(2*time.Second, func() {
 		if err := cluster.Stop(); err != nil {
 			t.Fatal(err)
 		}
@@ -97,6 +98,7 @@ func TestPostgresOutage(t *testing.T) {
 	}
 	down := time.Since(downAt)
 	until(http.StatusOK, 60*time.Second)
+	d.noClock = false
 	t.Logf("PostgreSQL was down %s; caught up %s after it came back", down.Round(time.Millisecond), (time.Since(downAt) - down).Round(time.Millisecond))
 	d.retryCut()
 	d.readBack()
@@ -105,7 +107,7 @@ func TestPostgresOutage(t *testing.T) {
 	}
 
 	// Then the API process crashes mid-load, on the same database.
-	loadFor(1500*time.Millisecond, func() { p.Kill() })
+	loadFor(time.Second, func() { p.Kill() })
 	tl.rounds++
 	checkLog(t, p.DataDir, b, &tl)
 	p.Restart(t)
