@@ -237,12 +237,17 @@ func TestSoak(t *testing.T) {
 	}
 	op := func(rng *rand.Rand) {
 		a := accounts[rng.IntN(len(accounts))]
-		a.mu.Lock()
-		defer a.mu.Unlock()
 		req := func(method, path string, body any) apiclient.Request {
 			return apiclient.Request{Method: method, Path: path, Token: a.token, Body: body}
 		}
-		switch n := rng.IntN(100); {
+		n := rng.IntN(100)
+		// The clock and logins need no account state: they do not hold
+		// the account (an advance may take a second).
+		if n < 33 || n >= 38 {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+		}
+		switch {
 		case n < 10 && len(a.live) < 4:
 			r := req(http.MethodPost, "/servers", map[string]string{"label": "soak", "planId": "vc2-1c-1gb", "regionId": "ams"})
 			r.Header = http.Header{"Idempotency-Key": {uuid.NewString()}}
