@@ -3,7 +3,7 @@ GO        ?= go
 DATA_DIR  ?= ./data
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: run build test test-short bench lint fmt vet clean screenshots
+.PHONY: run build test test-short bench lint fmt vet clean screenshots crash soak
 
 run:
 	$(GO) run ./cmd/cryptovps serve --data-dir $(DATA_DIR)
@@ -37,6 +37,20 @@ vet:
 # taken by its browser test in headless Chromium.
 screenshots:
 	DASHBOARD_SCREENSHOTS=$(CURDIR)/api/dashboard/screenshots $(GO) test -count=1 -run '^TestJourney$$' ./tests/dashboard/
+
+# The crash harness: ROUNDS rounds of concurrent agents against the real
+# binary, each ended by a SIGKILL at a random moment, checked against the log
+# and the audit; then the PostgreSQL outage. Prints the figures.
+ROUNDS ?= 20
+crash:
+	CRASH_ROUNDS=$(ROUNDS) $(GO) test -count=1 -timeout 0 -v -run '^(TestCrash|TestPostgresOutage)$$' ./tests/crash/
+
+# The soak: a steady mixed load (SOAK_RATE req/s, 50 by default) for
+# DURATION; prints latency percentiles, RSS, fds and threads over time and
+# fails on growth that does not level off.
+DURATION ?= 5m
+soak:
+	SOAK_DURATION=$(DURATION) $(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./tests/soak/
 
 clean:
 	rm -rf bin

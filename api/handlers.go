@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -316,8 +318,13 @@ func idempotency(c echo.Context, req any) (app.Idempotency, error) {
 	if key == "" {
 		return app.Idempotency{}, nil
 	}
-	if len(key) > 255 || strings.TrimSpace(key) != key {
-		return app.Idempotency{}, validation(map[string]string{"Idempotency-Key": "at most 255 characters, no surrounding spaces"})
+	// The key is kept in the log as JSON, which turns bytes that are not
+	// UTF-8 into U+FFFD: such a key would no longer match its retry after a
+	// restart (a second deploy), so it is refused, as are control
+	// characters.
+	if len(key) > 255 || strings.TrimSpace(key) != key || !utf8.ValidString(key) ||
+		strings.ContainsFunc(key, unicode.IsControl) {
+		return app.Idempotency{}, validation(map[string]string{"Idempotency-Key": "at most 255 characters of UTF-8 text, no surrounding spaces"})
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
