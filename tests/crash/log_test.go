@@ -80,7 +80,9 @@ func checkLog(t testing.TB, dataDir string, b *book, tl *tally) {
 				destroyReq[e.ServerID]++
 			case domain.ServerDestroyed:
 				destroyedEv[e.ServerID] = true
-			case domain.TopupCreated:
+			case domain.TopupCreated: // top-ups of the first sandbox
+				created[e.TopupID]++
+			case domain.TopupRequested: // top-ups through an invoice
 				created[e.TopupID]++
 			case domain.TopupPaid:
 				paid[e.TopupID]++
