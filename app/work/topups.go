@@ -51,8 +51,10 @@ func (w *topupWork) due(t domain.Topup, now time.Time) bool {
 	default:
 		return false
 	}
-	// An OPENING top-up is left to the request opening it for a while.
-	if t.Status == domain.TopupStatusOpening && now.Sub(t.CreatedAt) < TopupRecheck {
+	// A new top-up is left to the request opening it and to the webhooks
+	// (the fast path) for a while: the loop is the backstop, so its first
+	// read comes a recheck interval after the top-up was created.
+	if now.Sub(t.CreatedAt) < TopupRecheck {
 		return false
 	}
 	w.mu.Lock()
