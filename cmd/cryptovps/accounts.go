@@ -26,41 +26,14 @@ func accounts(args []string, stdout, stderr io.Writer) error {
 	sub := args[0]
 	fs := flag.NewFlagSet("accounts "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", "http://localhost:8080", "base URL of the running API (env CRYPTOVPS_SERVER)")
-	dataDir := fs.String("data-dir", "./data", "data dir holding the generated admin token")
-	token := fs.String("admin-token", "", "operator token (default: read from the data dir)")
 	reason := fs.String("reason", "", "why (required for suspend and unsuspend)")
-	// Flags may come after the positional arguments: pull them apart.
-	var pos, flags []string
-	rest := args[1:]
-	for i := 0; i < len(rest); i++ {
-		a := rest[i]
-		if strings.HasPrefix(a, "-") {
-			flags = append(flags, a)
-			if !strings.Contains(a, "=") && i+1 < len(rest) {
-				flags = append(flags, rest[i+1])
-				i++
-			}
-			continue
-		}
-		pos = append(pos, a)
-	}
-	if err := parse(fs, flags); err != nil {
+	op, err := parseOperator(fs, args[1:])
+	if err != nil {
 		return err
 	}
-	if v := os.Getenv("CRYPTOVPS_SERVER"); v != "" && !isSet(fs, "server") {
-		*server = v
-	}
-	tok := *token
-	if tok == "" {
-		b, err := os.ReadFile(filepath.Join(*dataDir, "admin-token"))
-		if err != nil {
-			return fmt.Errorf("no --admin-token and none in the data dir: %w", err)
-		}
-		tok = strings.TrimSpace(string(b))
-	}
+	server, tok, pos := op.server, op.token, op.pos
 	if sub == "pending-limits" {
-		return adminCall(*server, tok, http.MethodGet, "/admin/limit-requests", nil, stdout)
+		return adminCall(server, tok, http.MethodGet, "/admin/limit-requests", nil, stdout)
 	}
 	if len(pos) < 1 {
 		return fmt.Errorf("accounts %s: which account (EMAIL or id)?", sub)
@@ -95,7 +68,7 @@ func accounts(args []string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("accounts: unknown command %q", sub)
 	}
-	return adminCall(*server, tok, method, path, body, stdout)
+	return adminCall(server, tok, method, path, body, stdout)
 }
 
 func isSet(fs *flag.FlagSet, name string) bool {
@@ -133,4 +106,48 @@ func adminCall(server, token, method, path string, body any, stdout io.Writer) e
 	}
 	_, err = fmt.Fprintln(stdout, strings.TrimSpace(string(out)))
 	return err
+}
+
+// operator is an operator command's way to the running server's admin API,
+// and its positional arguments.
+type operator struct {
+	server, token string
+	pos           []string
+}
+
+// parseOperator reads an operator command's flags (declared on fs, plus
+// the connection flags added here), which may come after its positional
+// arguments, and finds the operator token.
+func parseOperator(fs *flag.FlagSet, args []string) (operator, error) {
+	server := fs.String("server", "http://localhost:8080", "base URL of the running API (env CRYPTOVPS_SERVER)")
+	dataDir := fs.String("data-dir", "./data", "data dir holding the generated admin token")
+	token := fs.String("admin-token", "", "operator token (default: read from the data dir)")
+	var pos, flags []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") {
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	if err := parse(fs, flags); err != nil {
+		return operator{}, err
+	}
+	if v := os.Getenv("CRYPTOVPS_SERVER"); v != "" && !isSet(fs, "server") {
+		*server = v
+	}
+	tok := *token
+	if tok == "" {
+		b, err := os.ReadFile(filepath.Join(*dataDir, "admin-token"))
+		if err != nil {
+			return operator{}, fmt.Errorf("no --admin-token and none in the data dir: %w", err)
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	return operator{server: *server, token: tok, pos: pos}, nil
 }

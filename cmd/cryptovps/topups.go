@@ -7,9 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
 )
 
 // topupsCmd runs the operator's top-up commands through the running
@@ -24,45 +21,19 @@ func topupsCmd(args []string, stdout, stderr io.Writer) error {
 	sub := args[0]
 	fs := flag.NewFlagSet("topups "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	server := fs.String("server", "http://localhost:8080", "base URL of the running API (env CRYPTOVPS_SERVER)")
-	dataDir := fs.String("data-dir", "./data", "data dir holding the generated admin token")
-	token := fs.String("admin-token", "", "operator token (default: read from the data dir)")
 	reason := fs.String("reason", "", "why (required for credit and dismiss; kept in the log)")
 	amount := fs.String("amount", "", "credit: USD to credit (default: the top-up's amount)")
-	var pos, flags []string
-	rest := args[1:]
-	for i := 0; i < len(rest); i++ {
-		a := rest[i]
-		if strings.HasPrefix(a, "-") {
-			flags = append(flags, a)
-			if !strings.Contains(a, "=") && i+1 < len(rest) {
-				flags = append(flags, rest[i+1])
-				i++
-			}
-			continue
-		}
-		pos = append(pos, a)
-	}
-	if err := parse(fs, flags); err != nil {
+	op, err := parseOperator(fs, args[1:])
+	if err != nil {
 		return err
 	}
-	if v := os.Getenv("CRYPTOVPS_SERVER"); v != "" && !isSet(fs, "server") {
-		*server = v
-	}
-	tok := *token
-	if tok == "" {
-		b, err := os.ReadFile(filepath.Join(*dataDir, "admin-token"))
-		if err != nil {
-			return fmt.Errorf("no --admin-token and none in the data dir: %w", err)
-		}
-		tok = strings.TrimSpace(string(b))
-	}
+	server, tok, pos := op.server, op.token, op.pos
 	switch sub {
 	case "review":
 		if len(pos) != 0 {
 			return errors.New("topups review takes no argument")
 		}
-		return adminCall(*server, tok, http.MethodGet, "/admin/topups/review", nil, stdout)
+		return adminCall(server, tok, http.MethodGet, "/admin/topups/review", nil, stdout)
 	case "credit", "dismiss":
 		if len(pos) != 1 {
 			return fmt.Errorf("topups %s TOPUP --reason TEXT", sub)
@@ -77,7 +48,7 @@ func topupsCmd(args []string, stdout, stderr io.Writer) error {
 			}
 			body["amount"] = *amount
 		}
-		return adminCall(*server, tok, http.MethodPost, "/admin/topups/"+url.PathEscape(pos[0])+"/"+sub, body, stdout)
+		return adminCall(server, tok, http.MethodPost, "/admin/topups/"+url.PathEscape(pos[0])+"/"+sub, body, stdout)
 	}
 	return fmt.Errorf("topups: unknown command %q", sub)
 }
