@@ -216,24 +216,7 @@ func TestReplayCommand(t *testing.T) {
 // holds the data dir's store: they fetch its snapshot over the operator
 // API, and leave no copy behind.
 func TestToolsReadASnapshotOfALockedStore(t *testing.T) {
-	dir := t.TempDir()
-	store, err := bbolt.Open(filepath.Join(dir, "events.db"), bbolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	toolHistory(t, store, false)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	const token = "operator-token-of-the-running-server"
-	st, err := stack.New(context.Background(), stack.Config{Store: store, Model: memory.New(), Log: log,
-		SandboxCloud: filepath.Join(t.TempDir(), "cloud.json"),
-		API:          api.Config{JWTSecret: []byte("s"), AdminToken: token, Snapshots: snapshotterOf(store), Log: log}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	hs := httptest.NewServer(st.API)
-	defer hs.Close()
+	dir, store, hs := runningServer(t)
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 
@@ -245,7 +228,7 @@ func TestToolsReadASnapshotOfALockedStore(t *testing.T) {
 		t.Fatalf("wrong token: %v", err)
 	}
 
-	if err := os.WriteFile(filepath.Join(dir, "admin-token"), []byte(token+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "admin-token"), []byte(serverToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, errOut, err := toolRun(t, "audit", "--data-dir", dir, "--server", hs.URL)
@@ -330,4 +313,32 @@ func TestAuditComparesPostgres(t *testing.T) {
 	if !errors.Is(err, errViolations) || !strings.Contains(out, "[6 read-model]") || !strings.Contains(out, "shows balance 8.00, the ledger's fold is 7.00") {
 		t.Fatalf("wrong balance: %v\n%s", err, out)
 	}
+}
+
+// serverToken is the operator token of runningServer.
+const serverToken = "operator-token-of-the-running-server"
+
+// runningServer is "a server" holding a data dir's store (with the tool
+// history) and serving its operator API, as the tools meet one; both are
+// closed when the test ends.
+func runningServer(t *testing.T) (dataDir string, store *bbolt.Store, hs *httptest.Server) {
+	t.Helper()
+	dataDir = t.TempDir()
+	store, err := bbolt.Open(filepath.Join(dataDir, "events.db"), bbolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	toolHistory(t, store, false)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := stack.New(context.Background(), stack.Config{Store: store, Model: memory.New(), Log: log,
+		SandboxCloud: filepath.Join(t.TempDir(), "cloud.json"),
+		API:          api.Config{JWTSecret: []byte("s"), AdminToken: serverToken, Snapshots: snapshotterOf(store), Log: log}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	hs = httptest.NewServer(st.API)
+	t.Cleanup(hs.Close)
+	return dataDir, store, hs
 }

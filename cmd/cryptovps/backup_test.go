@@ -4,18 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/cryptovps/cryptovps/api"
-	"github.com/cryptovps/cryptovps/app/stack"
-	"github.com/cryptovps/cryptovps/eventstore/bbolt"
-	"github.com/cryptovps/cryptovps/projections/memory"
 )
 
 // backupTo runs cryptovps backup and checks the copy is private.
@@ -83,24 +75,7 @@ func TestBackupOfAStoppedDataDirPassesRestoreCheck(t *testing.T) {
 }
 
 func TestBackupOfARunningServer(t *testing.T) {
-	dir := t.TempDir()
-	store, err := bbolt.Open(filepath.Join(dir, "events.db"), bbolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	toolHistory(t, store, false)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	const token = "operator-token-of-the-running-server"
-	st, err := stack.New(context.Background(), stack.Config{Store: store, Model: memory.New(), Log: log,
-		SandboxCloud: filepath.Join(t.TempDir(), "cloud.json"),
-		API:          api.Config{JWTSecret: []byte("s"), AdminToken: token, Snapshots: snapshotterOf(store), Log: log}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	hs := httptest.NewServer(st.API)
-	defer hs.Close()
+	dir, store, hs := runningServer(t)
 
 	to := filepath.Join(t.TempDir(), "online.db")
 	if _, _, err := toolRun(t, "backup", "--data-dir", dir, "--server", hs.URL, "--admin-token", "wrong", "--to", to); err == nil || !strings.Contains(err.Error(), "401") {
@@ -109,7 +84,7 @@ func TestBackupOfARunningServer(t *testing.T) {
 	if _, err := os.Stat(to); !os.IsNotExist(err) {
 		t.Errorf("a failed backup left %s: %v", to, err)
 	}
-	out, errOut := backupTo(t, to, "--data-dir", dir, "--server", hs.URL, "--admin-token", token)
+	out, errOut := backupTo(t, to, "--data-dir", dir, "--server", hs.URL, "--admin-token", serverToken)
 	if !strings.Contains(errOut, "locked by a running server") || !strings.Contains(out, "backup of "+hs.URL) {
 		t.Errorf("backup said:\n%s\n%s", errOut, out)
 	}
