@@ -12,10 +12,9 @@ import (
 )
 
 func (s *Server) backups(c echo.Context) error {
-	// Whether a backup is still visible depends on the service clock.
-	now := s.app.Clock.Now()
+	// Whether a backup is still visible depends on the account's clock.
 	return renderList(c, "backups", func(ctx context.Context, acct string) ([]projections.BackupView, error) {
-		return s.read.Backups(ctx, acct, now)
+		return s.read.Backups(ctx, acct, s.app.Now(acct))
 	}, backupOf)
 }
 
@@ -40,9 +39,8 @@ func (s *Server) createBackup(c echo.Context) error {
 	}
 	written(c, w)
 	accepted202(c, "/backups/"+id, s.cfg.Expected.Backup)
-	now := s.app.Clock.Now()
 	return renderOne(c, http.StatusAccepted, "backup", id, func(ctx context.Context, acct, id string) (projections.BackupView, error) {
-		return s.read.Backup(ctx, acct, id, now)
+		return s.read.Backup(ctx, acct, id, s.app.Now(acct))
 	}, backupOf)
 }
 
@@ -57,7 +55,7 @@ func (s *Server) backup(c echo.Context) error {
 	}
 	b, err := longPoll(c.Request().Context(), s, want, timeout,
 		func(ctx context.Context) (projections.BackupView, error) {
-			return s.read.Backup(ctx, accountOf(c), id, s.app.Clock.Now())
+			return s.read.Backup(ctx, accountOf(c), id, s.app.Now(accountOf(c)))
 		},
 		func(b projections.BackupView) string { return string(b.Status) })
 	if err != nil {

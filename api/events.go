@@ -192,7 +192,7 @@ func (s *Server) render(ctx context.Context, acct string, ch change) ([]byte, er
 		}
 		v = map[string]any{"server": serverOf(sv)}
 	case "backup":
-		b, err := s.read.Backup(ctx, acct, ch.id, s.app.Clock.Now())
+		b, err := s.read.Backup(ctx, acct, ch.id, s.app.Now(acct))
 		if err != nil {
 			// Gone from view (deleted or expired): say so by id.
 			v = map[string]any{"backup": map[string]string{"id": ch.id, "status": "DELETED"}}

@@ -73,10 +73,18 @@ type Deps struct {
 	Webhooks Webhooks
 }
 
-// Sandbox is the movable clock of sandbox mode.
+// Sandbox is the movable clock of sandbox mode: each account's own, and
+// the one every account shares.
 type Sandbox interface {
-	// AdvanceClock moves the clock forward and returns, at the new time,
-	// once everything due by then has happened.
+	// Clock is the account's time.
+	Clock(accountID string) (app.ClockView, error)
+	// AdvanceAccountClock moves the account's own clock forward and
+	// returns, at its new time, once everything of the account due by
+	// then has happened.
+	AdvanceAccountClock(ctx context.Context, accountID string, seconds int64, meta eventstore.Metadata) (app.ClockView, error)
+	// AdvanceClock moves every account's clock forward (the operator's
+	// move) and returns, at the new shared time, once everything due by
+	// then has happened.
 	AdvanceClock(ctx context.Context, seconds int64, meta eventstore.Metadata) (time.Time, error)
 }
 
@@ -122,7 +130,7 @@ func New(d Deps, cfg Config) *Server {
 		cfg.Expected.Backup = 3 * time.Minute
 	}
 	s := &Server{app: d.App, read: d.Read, sandbox: d.Sandbox, feed: d.Feed, cfg: cfg, log: cfg.Log,
-		tokens:       tokens{secret: cfg.JWTSecret, ttl: cfg.TokenTTL, clock: d.App.Clock},
+		tokens:       tokens{secret: cfg.JWTSecret, ttl: cfg.TokenTTL, now: d.App.Now},
 		accountLimit: newLimiter(cfg.AccountRate, time.Minute, cfg.Wall),
 		authLimit:    newLimiter(cfg.AuthRate, time.Minute, cfg.Wall),
 	}
@@ -181,6 +189,7 @@ func New(d Deps, cfg Config) *Server {
 	g.DELETE("/backups/:id", s.deleteBackup)
 
 	if d.Sandbox != nil {
+		g.GET("/sandbox/clock", s.clock)
 		g.POST("/sandbox/clock/advance", s.advance)
 	}
 	if d.SandboxPayments {
@@ -203,6 +212,9 @@ func New(d Deps, cfg Config) *Server {
 		a.GET("/topups/review", s.adminReviewTopups)
 		a.POST("/topups/:id/credit", s.adminCreditTopup)
 		a.POST("/topups/:id/dismiss", s.adminDismissTopup)
+		if d.Sandbox != nil {
+			a.POST("/sandbox/clock/advance", s.adminAdvance)
+		}
 		e.GET("/metrics", s.metrics, s.requireOperator)
 	}
 	s.echo = e

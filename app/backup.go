@@ -48,7 +48,7 @@ func (s *Service) RestoreBackup(ctx context.Context, accountID, backupID string,
 	if err != nil {
 		return Deployed{}, err
 	}
-	if _, err := domain.DecideBackup(b.State, domain.CheckRestore{AccountID: accountID}, s.Clock.Now()); err != nil {
+	if _, err := domain.DecideBackup(b.State, domain.CheckRestore{AccountID: accountID}, s.Now(accountID)); err != nil {
 		return Deployed{}, err
 	}
 	req := []ServerRequest{{Label: b.State.Label, Plan: b.State.Plan, Region: b.State.Region, SSHKeys: keys.SSHKeys, SSHKeyIDs: keys.SSHKeyIDs}}

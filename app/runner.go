@@ -26,6 +26,10 @@ type Decider[S, C any] struct {
 	Evolve func(state S, e domain.Event) S
 	// Clone copies a state deeply; nil means states are plain values.
 	Clone func(S) S
+	// Owner names the account whose clock a command is decided at
+	// (domain.AccountNow: in the sandbox an account can move its own
+	// clock); nil, or "", decides at the clock every account shares.
+	Owner func(id string, state S, cmd C) string
 }
 
 // Decided is a state of an aggregate and where it stands in the log: what a
@@ -64,6 +68,14 @@ func NewRunner[S, C any](store eventstore.Store, clock domain.Clock, d Decider[S
 // maxAttempts bounds how often a command is decided again after losing a
 // race for its stream; past it the caller gets ErrBusy (retry later).
 const maxAttempts = 64
+
+// now is the time a command on the aggregate is decided at.
+func (r *Runner[S, C]) now(id string, s S, cmd C) time.Time {
+	if r.d.Owner == nil {
+		return r.clock.Now()
+	}
+	return domain.AccountNow(r.clock, r.d.Owner(id, s, cmd))
+}
 
 func (r *Runner[S, C]) clone(s S) S {
 	if r.d.Clone == nil {
@@ -130,7 +142,7 @@ func (r *Runner[S, C]) Run(ctx context.Context, id string, cmd C, meta eventstor
 		if err != nil {
 			return Decided[S]{}, err
 		}
-		events, err := r.d.Decide(r.clone(cur.State), cmd, r.clock.Now())
+		events, err := r.d.Decide(r.clone(cur.State), cmd, r.now(id, cur.State, cmd))
 		if err != nil || len(events) == 0 {
 			return cur, err
 		}
@@ -180,6 +192,7 @@ func NewAccounts(store eventstore.Store, clock domain.Clock) *Accounts {
 	return NewRunner(store, clock, Decider[domain.Account, domain.Command]{
 		Stream: domain.AccountStream, Initial: domain.NewAccount, Decide: domain.Decide, Evolve: domain.Evolve,
 		Clone: domain.Account.Clone,
+		Owner: func(id string, _ domain.Account, _ domain.Command) string { return id },
 	})
 }
 
@@ -188,6 +201,13 @@ func NewBackups(store eventstore.Store, clock domain.Clock) *Backups {
 	return NewRunner(store, clock, Decider[domain.Backup, domain.BackupCommand]{
 		Stream: domain.BackupStream, Initial: func(string) domain.Backup { return domain.Backup{} },
 		Decide: domain.DecideBackup, Evolve: domain.EvolveBackup,
+		// A backup lives on its account's clock.
+		Owner: func(_ string, b domain.Backup, cmd domain.BackupCommand) string {
+			if r, ok := cmd.(domain.RequestBackup); ok && b.AccountID == "" {
+				return r.AccountID
+			}
+			return b.AccountID
+		},
 	})
 }
 
@@ -197,6 +217,8 @@ func NewClocks(store eventstore.Store, clock domain.Clock) *Clocks {
 	return NewRunner(store, clock, Decider[domain.SandboxClock, domain.AdvanceClock]{
 		Stream:  func(string) string { return domain.ClockStream },
 		Initial: func(string) domain.SandboxClock { return domain.SandboxClock{} },
-		Decide:  domain.DecideClock, Evolve: domain.EvolveClock,
+		Decide:  domain.DecideClock, Evolve: domain.EvolveClock, Clone: domain.SandboxClock.Clone,
+		// An account's move is decided (stamped) at that account's time.
+		Owner: func(_ string, _ domain.SandboxClock, cmd domain.AdvanceClock) string { return cmd.AccountID },
 	})
 }

@@ -42,6 +42,7 @@ func everyEvent() []domain.Event {
 		domain.BackupDeleted{At: t0},
 		domain.BackupExpired{At: t0},
 		domain.ClockAdvanced{Seconds: 3600, Offset: 7200, At: t0},
+		domain.AccountClockAdvanced{AccountID: accountID, Seconds: 60, Offset: 120, At: t0},
 	}
 }
 
@@ -65,8 +66,9 @@ func TestDecodeEventRoundTripsEveryEventTypeThroughJSON(t *testing.T) {
 			t.Errorf("%s round trip\n got %#v\nwant %#v", e.EventType(), back, e)
 		}
 	}
-	// 8 account events, 9 server events, 6 backup events and the clock.
-	wantEqual(t, "event types", len(names), 24)
+	// 8 account events, 9 server events, 6 backup events and the clock's
+	// two (the shared clock's and an account's own).
+	wantEqual(t, "event types", len(names), 25)
 }
 
 func TestDecodeEventRejectsAnUnknownTypeAndMalformedData(t *testing.T) {

@@ -57,8 +57,10 @@ type Config struct {
 	// leaves POST /webhooks/btcpay out.
 	Webhooks api.Webhooks
 	// Clock is the service clock; nil is, in the sandbox, the sandbox
-	// clock (wall time plus the offset the log records, movable through
-	// /sandbox/clock/advance), otherwise wall time.
+	// clock (wall time plus the offsets the log records: the shared one,
+	// movable by the operator through /admin/sandbox/clock/advance, and
+	// each account's own, movable through /sandbox/clock/advance),
+	// otherwise wall time.
 	Clock domain.Clock
 	// NoSandboxAPI leaves /sandbox/* out even with the sandbox clock.
 	NoSandboxAPI bool
@@ -145,12 +147,13 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		if err != nil {
 			return nil, err
 		}
-		offset, err := work.ClockOffset(ctx, clocks)
+		st, err := work.LoadClock(ctx, clocks)
 		if err != nil {
 			return nil, err
 		}
 		s.clockFrom = from
-		s.SandboxClock = sandbox.NewClock(time.Now, offset)
+		s.SandboxClock = sandbox.NewClock(time.Now, st.OffsetDuration())
+		work.SetClock(s.SandboxClock, st)
 		clock = s.SandboxClock
 	}
 	s.Clock = clock

@@ -10,15 +10,27 @@ import (
 )
 
 // workBackup takes a pending snapshot (looking it up by tag first, so a crash
-// never takes two) and expires a backup whose retention ran out.
+// never takes two) and expires a backup whose retention ran out, under its
+// account's work lock.
 func (s *Worker) workBackup(ctx context.Context, id string) error {
+	cur, err := s.backups.Load(ctx, id)
+	if err != nil {
+		return err
+	}
+	unlock := s.lockAccount(cur.State.AccountID)
+	defer unlock()
+	return s.workBackupLocked(ctx, id)
+}
+
+// workBackupLocked is workBackup, the account's work lock held.
+func (s *Worker) workBackupLocked(ctx context.Context, id string) error {
 	cur, err := s.backups.Load(ctx, id)
 	if err != nil {
 		return err
 	}
 	b := cur.State
 	meta := metaFor("backups")
-	now := s.clock.Now()
+	now := s.now(b.AccountID)
 	if !now.Before(b.ExpiresAt) {
 		d, err := s.backups.Run(ctx, id, domain.ExpireBackup{}, meta)
 		if err != nil {
@@ -27,7 +39,7 @@ func (s *Worker) workBackup(ctx context.Context, id string) error {
 		app.DropSnapshot(ctx, s.cloud, s.log, d.State)
 		return nil
 	}
-	if b.Status != domain.BackupPending || !s.due(id) {
+	if b.Status != domain.BackupPending || !s.due(id, now) {
 		return nil
 	}
 	s.backlog.BackupsPending++

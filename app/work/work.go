@@ -87,18 +87,20 @@ func (s *Worker) runRound(ctx context.Context) (err error) {
 	defer s.work.Unlock()
 	began := time.Now()
 	defer func() { s.obs.Round(time.Since(began), s.backlog, err) }()
-	off := s.clockOffset()
 	start, err := s.store.Head(ctx)
 	if err != nil {
 		return err
 	}
+	version := s.syncClock(ctx)
+	off := s.clockOffset()
 	n := 1
-	if off != s.round.ClockOffset {
+	if off != s.round.ClockOffset || version != s.clockVersion {
 		n = 4
 	}
 	complete, err := s.passes(ctx, n)
 	if complete {
 		s.completed(ctx, Round{Head: start, ClockOffset: off})
+		s.clockVersion = version
 	}
 	return err
 }
@@ -199,20 +201,20 @@ func (s *Worker) try(ctx context.Context, accountID string, cmd domain.Command, 
 	return err == nil, err
 }
 
-// othersAttempt reports whether srv's last provisioning attempt was started
+// othersAttempt reports whether srv's (of the account) last provisioning attempt was started
 // by another worker (or by this process before it restarted) less than
 // Config.ProvisionLease ago: that worker's call to the provider may still be
 // under way, so the instance is neither looked up nor created again yet.
 // This process's own attempts are over by the time it looks again (passes
 // do not overlap), so it retries them at once.
-func (s *Worker) othersAttempt(srv domain.Server) bool {
+func (s *Worker) othersAttempt(accountID string, srv domain.Server) bool {
 	if s.cfg.ProvisionLease <= 0 || srv.Attempts == 0 {
 		return false
 	}
 	s.mu.Lock()
 	mine := s.started[srv.ID] == srv.Attempts
 	s.mu.Unlock()
-	return !mine && s.clock.Now().Before(srv.ProvisionStartedAt.Add(s.cfg.ProvisionLease))
+	return !mine && s.now(accountID).Before(srv.ProvisionStartedAt.Add(s.cfg.ProvisionLease))
 }
 
 // setStarted remembers the provisioning attempt this process started on a
@@ -227,13 +229,21 @@ func (s *Worker) setStarted(serverID string, attempt int) {
 	s.started[serverID] = attempt
 }
 
+// workAccount does the account's work due by its time, under its work lock.
 func (s *Worker) workAccount(ctx context.Context, id string) error {
+	unlock := s.lockAccount(id)
+	defer unlock()
+	return s.workAccountLocked(ctx, id)
+}
+
+func (s *Worker) workAccountLocked(ctx context.Context, id string) error {
 	cur, err := s.accounts.Load(ctx, id)
 	if err != nil {
 		return err
 	}
 	st := cur.State
-	s.backlog.account(st, s.clock.Now())
+	now := s.now(id)
+	s.backlog.account(st, now)
 	var errs []error
 	for _, sid := range st.ServerOrder {
 		srv := *st.Servers[sid]
@@ -241,7 +251,7 @@ func (s *Worker) workAccount(ctx context.Context, id string) error {
 		switch {
 		case srv.Status == domain.StatusProvisioning && srv.InstanceID == "":
 			err = s.provision(ctx, id, srv)
-		case srv.Status == domain.StatusSuspended && !s.clock.Now().Before(srv.SuspendedAt.Add(domain.SuspendedRetention)):
+		case srv.Status == domain.StatusSuspended && !now.Before(srv.SuspendedAt.Add(domain.SuspendedRetention)):
 			err = s.step(ctx, id, domain.ExpireSuspended{ServerID: srv.ID}, "suspension")
 		case srv.Status == domain.StatusSuspended && srv.InstanceID != "" && !srv.Halted:
 			err = s.halt(ctx, id, srv)
@@ -249,11 +259,11 @@ func (s *Worker) workAccount(ctx context.Context, id string) error {
 			err = s.start(ctx, id, srv)
 		case !srv.Activated && srv.InstanceID != "" &&
 			(srv.Status == domain.StatusProvisioning || srv.Status == domain.StatusSuspended):
-			if s.due(srv.ID) {
+			if s.due(srv.ID, now) {
 				err = s.pollInstance(ctx, id, srv)
 			}
 		case srv.Status == domain.StatusDestroying:
-			if s.due(srv.ID) {
+			if s.due(srv.ID, now) {
 				err = s.destroyInstance(ctx, id, srv)
 			}
 		}
@@ -275,7 +285,7 @@ func (s *Worker) workAccount(ctx context.Context, id string) error {
 // attempt is left alone for the lease (othersAttempt).
 func (s *Worker) provision(ctx context.Context, accountID string, srv domain.Server) error {
 	if srv.Attempts > 0 {
-		if s.othersAttempt(srv) {
+		if s.othersAttempt(accountID, srv) {
 			return nil
 		}
 		inst, err := s.cloud.FindInstance(ctx, srv.ID)
@@ -296,7 +306,7 @@ func (s *Worker) provision(ctx context.Context, accountID string, srv domain.Ser
 		return err
 	}
 	s.setStarted(srv.ID, attempt)
-	spec := domain.InstanceSpec{Tag: srv.ID, Label: srv.Label, Plan: srv.Plan, Region: srv.Region}
+	spec := domain.InstanceSpec{Tag: srv.ID, Label: srv.Label, Plan: srv.Plan, Region: srv.Region, Account: accountID}
 	for _, k := range srv.SSHKeys {
 		spec.SSHKeys = append(spec.SSHKeys, k.Key)
 	}
@@ -363,13 +373,13 @@ func (s *Worker) dropOrphan(ctx context.Context, accountID, serverID, instanceID
 	}
 }
 
-// due reports whether the provider should be asked about a server now, and
-// if so notes that it is being asked.
-func (s *Worker) due(serverID string) bool {
+// due reports whether the provider should be asked about a server (or a
+// backup) at now, its account's time, and if so notes that it is being
+// asked.
+func (s *Worker) due(serverID string, now time.Time) bool {
 	if s.cfg.PollInterval <= 0 {
 		return true
 	}
-	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if last, ok := s.polled[serverID]; ok && now.Before(last.Add(s.cfg.PollInterval)) {
@@ -433,7 +443,7 @@ func (s *Worker) destroyInstance(ctx context.Context, accountID string, srv doma
 		if srv.Attempts == 0 {
 			return s.step(ctx, accountID, domain.CompleteDestroy{ServerID: srv.ID}, "destroyer")
 		}
-		if s.othersAttempt(srv) {
+		if s.othersAttempt(accountID, srv) {
 			return nil // the instance may still appear: destroy it then
 		}
 		s.setStarted(srv.ID, 0)

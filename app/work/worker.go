@@ -7,6 +7,7 @@
 package work
 
 import (
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -93,14 +94,33 @@ type Worker struct {
 	// work serialises passes of background work in this process, and
 	// guards round.
 	work sync.Mutex
-	// round is the last round of work this process recorded.
-	round Round
+	// accountLocks serialise the work on one account in this process (a
+	// pass and an account's own clock move), striped by account id.
+	accountLocks [64]sync.Mutex
+	// round is the last round of work this process recorded, and
+	// clockVersion the clock stream's version that round began with.
+	round        Round
+	clockVersion int64
 	// backlog is what the current pass has found to do so far.
 	backlog Backlog
 	// kick asks the background loop for a pass now.
 	kick chan struct{}
 	// topups is the top-up reconcile loop's state (topups.go).
 	topups topupWork
+}
+
+// lockAccount takes the account's work lock and returns its release.
+func (s *Worker) lockAccount(id string) (unlock func()) {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	mu := &s.accountLocks[h.Sum32()%uint32(len(s.accountLocks))]
+	mu.Lock()
+	return mu.Unlock
+}
+
+// now is the account's time (its own sandbox clock, or the service's).
+func (s *Worker) now(accountID string) time.Time {
+	return domain.AccountNow(s.clock, accountID)
 }
 
 // New returns a Worker.
