@@ -1,6 +1,7 @@
 package app
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +20,9 @@ type Decider[S, C any] struct {
 	Stream func(id string) string
 	// Initial is the state of a stream with no events.
 	Initial func(id string) S
-	// Decide turns a command into events, or refuses it.
+	// Decide turns a command into events, or refuses it. It must not
+	// change the state it is given (the runner hands over the state it
+	// keeps).
 	Decide func(state S, cmd C, now time.Time) ([]domain.Event, error)
 	// Evolve folds one event into a state. It may update the state in place
 	// (maps), so the runner hands it a Clone of anything it keeps.
@@ -49,21 +52,48 @@ type Decided[S any] struct {
 // Runner loads an aggregate, decides a command on it and appends the
 // result with optimistic concurrency, deciding again on a fresh state when
 // another writer got there first. It is the one way every command of every
-// aggregate is run. It keeps the states it has seen, so a load reads only
-// the events appended since; safe for concurrent use.
+// aggregate is run. Safe for concurrent use.
+//
+// It keeps the states it used last (a bounded cache, CacheSize), so a
+// load of a hot aggregate reads only the events appended since. A state it
+// does not keep comes from its Source if it has one (the embedded read
+// model, which folds every stream anyway: no second copy of every state is
+// held), else from the start of the stream; either way every event after
+// it is read from the log, which is always trusted over the head start.
 type Runner[S, C any] struct {
 	store eventstore.Store
 	clock domain.Clock
 	d     Decider[S, C]
 
-	mu    sync.Mutex
-	cache map[string]Decided[S]
+	mu     sync.Mutex
+	cache  *lru[Decided[S]]
+	known  map[string]eventstore.Position
+	source Source[S]
 }
+
+// Source gives a runner the state of an aggregate it does not keep, as
+// another part of the process folded it from the log with the same Evolve,
+// with the version and position of the last event it folded (ok false:
+// it has none). The state must be the runner's to keep: a copy.
+type Source[S any] func(id string) (state S, version int64, pos eventstore.Position, ok bool)
+
+// CacheSize is how many aggregate states a runner keeps by default: enough
+// for the accounts in use at any moment, not a copy of every account.
+const CacheSize = 1024
 
 // NewRunner runs commands of the aggregate d on store at clock's time.
 func NewRunner[S, C any](store eventstore.Store, clock domain.Clock, d Decider[S, C]) *Runner[S, C] {
-	return &Runner[S, C]{store: store, clock: clock, d: d, cache: map[string]Decided[S]{}}
+	return &Runner[S, C]{store: store, clock: clock, d: d, cache: newLRU[Decided[S]](CacheSize),
+		known: map[string]eventstore.Position{}}
 }
+
+// SetSource has the runner start from src's state for an aggregate it does
+// not keep; call it before the runner is used.
+func (r *Runner[S, C]) SetSource(src Source[S]) { r.source = src }
+
+// SetCacheSize bounds the states the runner keeps (at least 1); call it
+// before the runner is used.
+func (r *Runner[S, C]) SetCacheSize(n int) { r.cache = newLRU[Decided[S]](max(n, 1)) }
 
 // maxAttempts bounds how often a command is decided again after losing a
 // race for its stream; past it the caller gets ErrBusy (retry later).
@@ -88,9 +118,16 @@ func (r *Runner[S, C]) clone(s S) S {
 // runner has not seen yet.
 func (r *Runner[S, C]) Load(ctx context.Context, id string) (Decided[S], error) {
 	r.mu.Lock()
-	c, ok := r.cache[id]
+	c, cached := r.cache.get(id)
 	r.mu.Unlock()
-	if !ok {
+	sourced := false
+	if !cached && r.source != nil {
+		var st S
+		if st, c.Version, c.Position, sourced = r.source(id); sourced {
+			c.State = st
+		}
+	}
+	if !cached && !sourced {
 		c = Decided[S]{State: r.d.Initial(id), Version: eventstore.NoStream}
 	}
 	stream := r.d.Stream(id)
@@ -99,6 +136,9 @@ func (r *Runner[S, C]) Load(ctx context.Context, id string) (Decided[S], error) 
 		return Decided[S]{}, fmt.Errorf("load %s: %w", stream, err)
 	}
 	if len(events) == 0 {
+		if sourced {
+			r.remember(id, c)
+		}
 		return c, nil
 	}
 	st := r.clone(c.State)
@@ -120,15 +160,18 @@ func (r *Runner[S, C]) Load(ctx context.Context, id string) (Decided[S], error) 
 func (r *Runner[S, C]) Known(id string) eventstore.Position {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.cache[id].Position
+	return r.known[id]
 }
 
 func (r *Runner[S, C]) remember(id string, c Decided[S]) {
 	c.Events = nil
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if old, ok := r.cache[id]; !ok || old.Version < c.Version {
-		r.cache[id] = c
+	if r.known[id].Less(c.Position) {
+		r.known[id] = c.Position
+	}
+	if old, ok := r.cache.peek(id); !ok || old.Version < c.Version {
+		r.cache.put(id, c)
 	}
 }
 
@@ -142,7 +185,10 @@ func (r *Runner[S, C]) Run(ctx context.Context, id string, cmd C, meta eventstor
 		if err != nil {
 			return Decided[S]{}, err
 		}
-		events, err := r.d.Decide(r.clone(cur.State), cmd, r.now(id, cur.State, cmd))
+		// Decide is pure and leaves the state it is given alone (the
+		// domain's decisions fold into a copy of their own), so the cached
+		// state is handed over as is.
+		events, err := r.d.Decide(cur.State, cmd, r.now(id, cur.State, cmd))
 		if err != nil || len(events) == 0 {
 			return cur, err
 		}
@@ -221,4 +267,57 @@ func NewClocks(store eventstore.Store, clock domain.Clock) *Clocks {
 		// An account's move is decided (stamped) at that account's time.
 		Owner: func(_ string, _ domain.SandboxClock, cmd domain.AdvanceClock) string { return cmd.AccountID },
 	})
+}
+
+// lru is a bounded map that forgets the entry used least recently.
+type lru[V any] struct {
+	max   int
+	order *list.List // of *lruEntry, most recent first
+	byID  map[string]*list.Element
+}
+
+type lruEntry[V any] struct {
+	id string
+	v  V
+}
+
+func newLRU[V any](max int) *lru[V] {
+	return &lru[V]{max: max, order: list.New(), byID: map[string]*list.Element{}}
+}
+
+// get returns id's value and makes it the most recent.
+func (l *lru[V]) get(id string) (V, bool) {
+	e, ok := l.byID[id]
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	l.order.MoveToFront(e)
+	return e.Value.(*lruEntry[V]).v, true
+}
+
+// peek returns id's value without touching its recency.
+func (l *lru[V]) peek(id string) (V, bool) {
+	e, ok := l.byID[id]
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return e.Value.(*lruEntry[V]).v, true
+}
+
+// put sets id's value, the most recent, forgetting the least recent entry
+// past the bound.
+func (l *lru[V]) put(id string, v V) {
+	if e, ok := l.byID[id]; ok {
+		e.Value.(*lruEntry[V]).v = v
+		l.order.MoveToFront(e)
+		return
+	}
+	l.byID[id] = l.order.PushFront(&lruEntry[V]{id: id, v: v})
+	for l.order.Len() > l.max {
+		last := l.order.Back()
+		l.order.Remove(last)
+		delete(l.byID, last.Value.(*lruEntry[V]).id)
+	}
 }

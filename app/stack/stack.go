@@ -104,8 +104,8 @@ type Stack struct {
 	// Health says whether the process can serve (/readyz).
 	Health *health.Checker
 
-	// clockFrom is where following the clock stream starts.
-	clockFrom eventstore.Position
+	// followFrom is where following the log starts (Worker.Follow).
+	followFrom eventstore.Position
 	interval  time.Duration
 	manual    bool
 	log       *slog.Logger
@@ -140,18 +140,19 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if clock == nil && !mode.Sandbox() {
 		clock = app.WallClock{}
 	}
+	// The background work follows the log from here on (Worker.Follow):
+	// the sandbox clock, so that an advance made through another process
+	// moves it too, and the due-time index of the work.
+	from, err := cfg.Store.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.followFrom = from
 	if clock == nil {
-		// The clock follows the log from here on (FollowClock), so that an
-		// advance made through another process moves it too.
-		from, err := cfg.Store.Head(ctx)
-		if err != nil {
-			return nil, err
-		}
 		st, err := work.LoadClock(ctx, clocks)
 		if err != nil {
 			return nil, err
 		}
-		s.clockFrom = from
 		s.SandboxClock = sandbox.NewClock(time.Now, st.OffsetDuration())
 		work.SetClock(s.SandboxClock, st)
 		clock = s.SandboxClock
@@ -213,6 +214,12 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 	}
 	accounts, backups := app.NewAccounts(store, clock), app.NewBackups(store, clock)
+	// A read model that folds every stream in this process (the embedded
+	// one) gives the runners their head start: one copy of each account.
+	if src, ok := cfg.Model.(stateSource); ok {
+		accounts.SetSource(src.AccountState)
+		backups.SetSource(src.BackupState)
+	}
 	workCfg := cfg.Work
 	if workCfg.ReadTimeout == 0 {
 		workCfg.ReadTimeout = cfg.App.ReadTimeout
@@ -249,7 +256,8 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 }
 
 // Run runs the stack's background loops until ctx ends: the projector, the
-// sandbox clock following the log, and the background work.
+// background work following the log (the sandbox clock, the due-time
+// index), and the background work.
 func (s *Stack) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -257,13 +265,15 @@ func (s *Stack) Run(ctx context.Context) {
 			s.log.Error("projector stopped", "err", err)
 		}
 	})
-	if s.SandboxClock != nil {
-		wg.Go(func() {
-			if err := s.Worker.FollowClock(ctx, s.SandboxClock, s.clockFrom); err != nil && !errors.Is(err, context.Canceled) {
-				s.log.Error("sandbox clock stopped following the log", "err", err)
-			}
-		})
-	}
+	wg.Go(func() {
+		var clock work.MovableClock
+		if s.SandboxClock != nil {
+			clock = s.SandboxClock
+		}
+		if err := s.Worker.Follow(ctx, clock, s.followFrom); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("the background work stopped following the log", "err", err)
+		}
+	})
 	if !s.manual {
 		wg.Go(func() { _ = s.Worker.Run(ctx, s.interval) })
 	}
@@ -274,6 +284,10 @@ func (s *Stack) Run(ctx context.Context) {
 // stack for a while (tests, tools).
 func (s *Stack) Start() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
+	// The due-time index is seeded before Start returns, so that the
+	// caller's first pass (Worker.RunDue) already uses it; Run retries
+	// should this fail.
+	s.Worker.Seed(ctx, s.followFrom)
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
 	return func() { cancel(); <-done }
@@ -287,6 +301,13 @@ func (s *Stack) Close() error {
 	}
 	s.closers = nil
 	return errors.Join(errs...)
+}
+
+// stateSource is a read model that holds the aggregates' states, folded
+// with the domain's Evolve (projections/memory).
+type stateSource interface {
+	AccountState(id string) (domain.Account, int64, eventstore.Position, bool)
+	BackupState(id string) (domain.Backup, int64, eventstore.Position, bool)
 }
 
 // modelName names a read model for the metrics by its package: memory,

@@ -9,20 +9,9 @@ import (
 	"github.com/cryptovps/cryptovps/domain"
 )
 
-// workBackup takes a pending snapshot (looking it up by tag first, so a crash
-// never takes two) and expires a backup whose retention ran out, under its
-// account's work lock.
-func (s *Worker) workBackup(ctx context.Context, id string) error {
-	cur, err := s.backups.Load(ctx, id)
-	if err != nil {
-		return err
-	}
-	unlock := s.lockAccount(cur.State.AccountID)
-	defer unlock()
-	return s.workBackupLocked(ctx, id)
-}
-
-// workBackupLocked is workBackup, the account's work lock held.
+// workBackupLocked takes a pending snapshot (looking it up by tag first, so
+// a crash never takes two) and expires a backup whose retention ran out,
+// its account's work lock held.
 func (s *Worker) workBackupLocked(ctx context.Context, id string) error {
 	cur, err := s.backups.Load(ctx, id)
 	if err != nil {
@@ -42,7 +31,9 @@ func (s *Worker) workBackupLocked(ctx context.Context, id string) error {
 	if b.Status != domain.BackupPending || !s.due(id, now) {
 		return nil
 	}
+	s.backlogMu.Lock()
 	s.backlog.BackupsPending++
+	s.backlogMu.Unlock()
 	snap, err := s.cloud.FindSnapshot(ctx, id)
 	if errors.Is(err, domain.ErrNoInstance) {
 		snap, err = s.cloud.CreateSnapshot(ctx, b.InstanceID, id)

@@ -240,7 +240,8 @@ func (s *Worker) settleAccount(ctx context.Context, accountID string, want Round
 			if err := s.proj.WaitFor(ctx, before, s.cfg.ReadTimeout); err != nil {
 				return err
 			}
-			errs = append(errs, s.workAccountLocked(ctx, accountID))
+			_, err = s.workAccountLocked(ctx, accountID)
+			errs = append(errs, err)
 			backups, err := s.read.Backups(ctx, accountID, time.Time{})
 			if err != nil {
 				return errors.Join(append(errs, err)...)
@@ -310,70 +311,3 @@ func (s *Worker) syncClock(ctx context.Context) int64 {
 	return cur.Version
 }
 
-// clockEvent is a clock stream event as the clock it moves: the shared
-// offset, or an account's own (account set).
-func clockEvent(ev eventstore.Event) (account string, offset time.Duration, ok bool, err error) {
-	e, err := domain.DecodeEvent(ev.Type, ev.Data)
-	if err != nil {
-		return "", 0, false, fmt.Errorf("sandbox clock event %s: %w", ev.ID, err)
-	}
-	switch c := e.(type) {
-	case domain.ClockAdvanced:
-		return "", time.Duration(c.Offset) * time.Second, true, nil
-	case domain.AccountClockAdvanced:
-		return c.AccountID, time.Duration(c.Offset) * time.Second, true, nil
-	}
-	return "", 0, false, nil
-}
-
-// FollowClock keeps clock in step with the sandbox clock stream, from the
-// log position from (the head as it was before ClockOffset read the stream)
-// until ctx ends: an advance made through any process sharing the event
-// store moves the clock of this one. After each move the background loop is
-// kicked, so that a leader does its round at the new time at once. A lost
-// subscription is resumed, with backoff, after the last event seen.
-func (s *Worker) FollowClock(ctx context.Context, clock MovableClock, from eventstore.Position) error {
-	backoff := 100 * time.Millisecond
-	for {
-		err := s.store.Subscribe(ctx, from, func(batch []eventstore.Event) error {
-			moved := false
-			for _, ev := range batch {
-				from = ev.Position
-				if ev.Stream != domain.ClockStream {
-					continue
-				}
-				account, off, ok, err := clockEvent(ev)
-				if err != nil {
-					s.log.Error("sandbox clock: skipping an event", "err", err)
-					continue
-				}
-				switch {
-				case !ok:
-				case account != "":
-					moved = clock.SetAccountOffset(account, off) || moved
-				case off > clock.Offset():
-					clock.SetOffset(off)
-					moved = true
-				}
-			}
-			backoff = 100 * time.Millisecond
-			if moved {
-				s.Kick()
-			}
-			return nil
-		})
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if errors.Is(err, eventstore.ErrClosed) {
-			return err
-		}
-		s.log.Warn("sandbox clock: following the log stopped; resuming", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-}

@@ -37,6 +37,10 @@ type Config struct {
 	// not asked once a second per server. Zero asks at every pass (the
 	// sandbox, whose clock jumps).
 	PollInterval time.Duration
+	// Concurrency is how many accounts (and backups) a pass works at
+	// once, so that their appends share the event store's commits
+	// (64 when zero). Each account's own work stays in order.
+	Concurrency int
 }
 
 // Deps are what the work runs on.
@@ -101,8 +105,14 @@ type Worker struct {
 	// clockVersion the clock stream's version that round began with.
 	round        Round
 	clockVersion int64
-	// backlog is what the current pass has found to do so far.
-	backlog Backlog
+	// backlog is what the current pass has found to do so far, guarded
+	// by backlogMu (a pass works accounts concurrently).
+	backlogMu sync.Mutex
+	backlog   Backlog
+	// dueAccounts and dueBackups say what is due when, fed by Follow
+	// (follower says how far): a pass looks only at what is due.
+	dueAccounts, dueBackups *dueIndex
+	follower                follower
 	// kick asks the background loop for a pass now.
 	kick chan struct{}
 	// topups is the top-up reconcile loop's state (topups.go).
@@ -123,6 +133,16 @@ func (s *Worker) now(accountID string) time.Time {
 	return domain.AccountNow(s.clock, accountID)
 }
 
+// ownOffset is how far the account's own sandbox clock is ahead of the
+// shared one: what turns an instant of its time into one of the shared
+// clock the due-time index orders by.
+func (s *Worker) ownOffset(accountID string) time.Duration {
+	if s.sandbox == nil || accountID == "" {
+		return 0
+	}
+	return s.sandbox.AccountOffset(accountID)
+}
+
 // New returns a Worker.
 func New(d Deps, cfg Config) *Worker {
 	if cfg.ProvisionAttempts <= 0 {
@@ -130,6 +150,9 @@ func New(d Deps, cfg Config) *Worker {
 	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 5 * time.Second
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 64
 	}
 	lead := d.Leadership
 	if lead == nil {
@@ -141,7 +164,8 @@ func New(d Deps, cfg Config) *Worker {
 	}
 	w := &Worker{accounts: d.Accounts, backups: d.Backups, clocks: d.Clocks, store: d.Store, read: d.Read,
 		proj: d.Projector, clock: d.Clock, sandbox: d.Sandbox, cloud: d.Cloud, sealer: d.Sealer, log: d.Log,
-		lead: lead, obs: obs, cfg: cfg, started: map[string]int{}, polled: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+		lead: lead, obs: obs, cfg: cfg, started: map[string]int{}, polled: map[string]time.Time{}, kick: make(chan struct{}, 1),
+		dueAccounts: newDueIndex(), dueBackups: newDueIndex()}
 	w.topups.pay = d.Payments
 	return w
 }

@@ -24,8 +24,18 @@ type Model struct {
 	backups    map[string]*domain.Backup
 	// backupsOf lists each account's backup ids in creation order.
 	backupsOf map[string][]string
-	// ledger holds each account's ledger transactions, oldest first.
-	ledger map[string][]projections.LedgerEntry
+	// ledger holds each account's ledger transactions, oldest first,
+	// compacted (ledger.go); odd the few that do not compact.
+	ledger map[string][]row
+	odd    map[eventstore.Position]projections.LedgerEntry
+	// folded is, per account and backup stream, the version and position
+	// of its last event applied: what the runners start from (State).
+	folded map[string]foldedAt
+}
+
+type foldedAt struct {
+	version uint64
+	pos     eventstore.Position
 }
 
 // New returns an empty model.
@@ -40,7 +50,9 @@ func (m *Model) reset() {
 	m.accounts = map[string]*domain.Account{}
 	m.backups = map[string]*domain.Backup{}
 	m.backupsOf = map[string][]string{}
-	m.ledger = map[string][]projections.LedgerEntry{}
+	m.ledger = map[string][]row{}
+	m.odd = map[eventstore.Position]projections.LedgerEntry{}
+	m.folded = map[string]foldedAt{}
 }
 
 // Reset empties the model.
@@ -80,6 +92,7 @@ func (m *Model) Apply(_ context.Context, batch []eventstore.Event) error {
 			continue
 		}
 		prefix, id := domain.StreamID(ev.Stream)
+		m.folded[ev.Stream] = foldedAt{version: ev.Version, pos: ev.Position}
 		switch prefix {
 		case domain.AccountStreamPrefix:
 			a, ok := m.accounts[id]
@@ -90,7 +103,7 @@ func (m *Model) Apply(_ context.Context, batch []eventstore.Event) error {
 			}
 			*a = domain.Evolve(*a, decoded[i])
 			if tx, ok := decoded[i].(domain.LedgerPosted); ok {
-				m.ledger[id] = append(m.ledger[id], projections.LedgerEntry{Position: ev.Position, TxID: tx.TxID,
+				m.addLedger(id, projections.LedgerEntry{Position: ev.Position, TxID: tx.TxID,
 					Kind: tx.Kind, Amount: tx.AmountFor(domain.CustomerLedger(id)), BalanceAfter: a.Balance,
 					CreatedAt: tx.At, ServerID: tx.ServerID, From: tx.From, To: tx.To, TopupID: tx.TopupID})
 			}
@@ -111,6 +124,37 @@ func (m *Model) Apply(_ context.Context, batch []eventstore.Event) error {
 		m.checkpoint = last
 	}
 	return nil
+}
+
+// AccountState is a copy of the account as the model folded it (with the
+// domain's Evolve, as the runners do), and the version and position of the
+// last event of its stream the model applied: the runners' head start for
+// an account they do not keep (app.Runner.SetSource), so the process holds
+// one copy of every account, not two. ok is false for an account the
+// model has no event of.
+func (m *Model) AccountState(id string) (a domain.Account, version int64, pos eventstore.Position, ok bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	st, found := m.accounts[id]
+	f, applied := m.folded[domain.AccountStream(id)]
+	if !found || !applied {
+		return domain.Account{}, 0, eventstore.Position{}, false
+	}
+	return st.Clone(), int64(f.version), f.pos, true
+}
+
+// BackupState is AccountState for a backup.
+func (m *Model) BackupState(id string) (b domain.Backup, version int64, pos eventstore.Position, ok bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	st, found := m.backups[id]
+	f, applied := m.folded[domain.BackupStream(id)]
+	if !found || !applied {
+		return domain.Backup{}, 0, eventstore.Position{}, false
+	}
+	c := *st
+	c.Restores = slices.Clone(st.Restores)
+	return c, int64(f.version), f.pos, true
 }
 
 func (m *Model) account(id string) (*domain.Account, error) {
@@ -309,26 +353,6 @@ func (m *Model) Backup(_ context.Context, accountID, id string, now time.Time) (
 		return projections.BackupView{}, fmt.Errorf("backup %s: %w", id, projections.ErrNotFound)
 	}
 	return backupView(b), nil
-}
-
-// Ledger lists the account's ledger transactions newest first.
-func (m *Model) Ledger(_ context.Context, accountID string, before eventstore.Position, limit int) ([]projections.LedgerEntry, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if _, err := m.account(accountID); err != nil {
-		return nil, err
-	}
-	all := m.ledger[accountID]
-	// Entries are in log order: find the first at or after before.
-	end := len(all)
-	if !before.IsZero() {
-		end = sort.Search(len(all), func(i int) bool { return !all[i].Position.Less(before) })
-	}
-	out := []projections.LedgerEntry{}
-	for i := end - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, all[i])
-	}
-	return out, nil
 }
 
 // WorkAccounts lists accounts with a server that is not DESTROYED or ERROR.
