@@ -106,10 +106,10 @@ type Stack struct {
 
 	// followFrom is where following the log starts (Worker.Follow).
 	followFrom eventstore.Position
-	interval  time.Duration
-	manual    bool
-	log       *slog.Logger
-	closers   []func() error
+	interval   time.Duration
+	manual     bool
+	log        *slog.Logger
+	closers    []func() error
 }
 
 // New wires a stack and brings its read model up to the log.

@@ -310,4 +310,3 @@ func (s *Worker) syncClock(ctx context.Context) int64 {
 	SetClock(s.sandbox, cur.State)
 	return cur.Version
 }
-
