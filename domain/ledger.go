@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -80,7 +79,8 @@ func (tx LedgerPosted) ComputeHash() string {
 	h := sha256.New()
 	h.Write([]byte(tx.PrevHash))
 	h.Write(tx.canonical())
-	return hex.EncodeToString(h.Sum(nil))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
 // canonical is the transaction's hashed bytes, written out field by field.
@@ -89,76 +89,96 @@ func (tx LedgerPosted) ComputeHash() string {
 // never change the hash of a transaction already in the log: a new field is
 // hashed only by a deliberate, versioned change to this function.
 func (tx LedgerPosted) canonical() []byte {
-	var b bytes.Buffer
-	field := func(name string, v string) {
-		if b.Len() > 1 {
-			b.WriteByte(',')
+	// Every transaction is written once per decision and once per check:
+	// one buffer, no intermediate strings.
+	b := make([]byte, 0, 512)
+	field := func(name string) {
+		if len(b) > 1 {
+			b = append(b, ',')
 		}
-		b.WriteString(`"` + name + `":`)
-		b.WriteString(v)
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
 	}
-	b.WriteByte('{')
-	field("txId", jsonString(tx.TxID))
-	field("kind", jsonString(string(tx.Kind)))
-	var p bytes.Buffer
-	p.WriteByte('[')
-	for i, po := range tx.Postings {
-		if i > 0 {
-			p.WriteByte(',')
-		}
-		p.WriteString(`{"account":` + jsonString(po.Account) + `,"amount":` + jsonString(po.Amount.String()) + `}`)
-	}
-	p.WriteByte(']')
+	b = append(b, '{')
+	field("txId")
+	b = appendJSONString(b, tx.TxID)
+	field("kind")
+	b = appendJSONString(b, string(tx.Kind))
+	field("postings")
 	if tx.Postings == nil {
-		p.Reset()
-		p.WriteString("null")
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, po := range tx.Postings {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"account":`...)
+			b = appendJSONString(b, po.Account)
+			b = append(b, `,"amount":`...)
+			b = appendJSONString(b, po.Amount.String())
+			b = append(b, '}')
+		}
+		b = append(b, ']')
 	}
-	field("postings", p.String())
 	if tx.ServerID != "" {
-		field("serverId", jsonString(tx.ServerID))
+		field("serverId")
+		b = appendJSONString(b, tx.ServerID)
 	}
 	if tx.From != nil {
-		field("from", jsonTime(*tx.From))
+		field("from")
+		b = appendJSONTime(b, *tx.From)
 	}
 	if tx.To != nil {
-		field("to", jsonTime(*tx.To))
+		field("to")
+		b = appendJSONTime(b, *tx.To)
 	}
 	if tx.TopupID != "" {
-		field("topupId", jsonString(tx.TopupID))
+		field("topupId")
+		b = appendJSONString(b, tx.TopupID)
 	}
 	// Added with invoices: empty in every earlier transaction, whose bytes
 	// (and hash) therefore stay what they were.
 	if tx.InvoiceID != "" {
-		field("invoiceId", jsonString(tx.InvoiceID))
+		field("invoiceId")
+		b = appendJSONString(b, tx.InvoiceID)
 	}
-	field("at", jsonTime(tx.At))
-	field("prevHash", jsonString(tx.PrevHash))
-	field("hash", `""`)
-	b.WriteByte('}')
-	return b.Bytes()
+	field("at")
+	b = appendJSONTime(b, tx.At)
+	field("prevHash")
+	b = appendJSONString(b, tx.PrevHash)
+	field("hash")
+	b = append(b, '"', '"')
+	b = append(b, '}')
+	return b
 }
 
-// jsonString and jsonTime encode like encoding/json (HTML-safe escaping,
+// appendJSONString and appendJSONTime encode like encoding/json (HTML-safe escaping,
 // RFC 3339 with nanoseconds), which is what the canonical bytes were first
 // defined as. The ids and names in a transaction are plain ASCII, which is
 // written as is; anything else takes encoding/json's own escaping.
-func jsonString(s string) string {
+func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s) // a string always encodes
-			return string(b)
+			j, _ := json.Marshal(s) // a string always encodes
+			return append(b, j...)
 		}
 	}
-	return `"` + s + `"`
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
-func jsonTime(t time.Time) string {
+func appendJSONTime(b []byte, t time.Time) []byte {
 	if y := t.Year(); y < 0 || y > 9999 {
 		// Years outside 0..9999 do not encode; no clock of ours gets there,
 		// and the hash still has to be defined.
-		return jsonString(t.String())
+		return appendJSONString(b, t.String())
 	}
-	return `"` + t.Format(time.RFC3339Nano) + `"`
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
 }
 
 // sealed returns tx chained after prev.

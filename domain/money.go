@@ -12,11 +12,16 @@ type Money struct{ d apd.Decimal }
 
 // decimalContext is the arithmetic every amount uses: far more precision than
 // any balance needs, so sums are exact, and half-up rounding where we round.
-func decimalContext() *apd.Context {
+func decimalContext() *apd.Context { return moneyContext }
+
+// moneyContext is built once: apd's operations only read their context, so
+// one value serves every goroutine, and a sum of money allocates nothing
+// but its result. It is never changed.
+var moneyContext = func() *apd.Context {
 	c := apd.BaseContext.WithPrecision(34)
 	c.Rounding = apd.RoundHalfUp
 	return c
-}
+}()
 
 // ParseMoney reads a decimal string such as "10.00". It rejects anything that
 // is not a finite plain decimal (no exponent, NaN or infinity), and amounts
