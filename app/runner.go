@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -61,14 +62,28 @@ type Decided[S any] struct {
 // held), else from the start of the stream; either way every event after
 // it is read from the log, which is always trusted over the head start.
 type Runner[S, C any] struct {
-	store eventstore.Store
-	clock domain.Clock
-	d     Decider[S, C]
-
-	mu     sync.Mutex
-	cache  *lru[Decided[S]]
-	known  map[string]eventstore.Position
+	store  eventstore.Store
+	clock  domain.Clock
+	d      Decider[S, C]
 	source Source[S]
+
+	// shards split the states kept and the positions known by id, so
+	// that commands on different aggregates never wait on one lock.
+	shards [runnerShards]runnerShard[S]
+}
+
+const runnerShards = 16
+
+type runnerShard[S any] struct {
+	mu    sync.Mutex
+	cache *lru[Decided[S]]
+	known map[string]eventstore.Position
+}
+
+func (r *Runner[S, C]) shard(id string) *runnerShard[S] {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return &r.shards[h.Sum32()%runnerShards]
 }
 
 // Source gives a runner the state of an aggregate it does not keep, as
@@ -83,8 +98,12 @@ const CacheSize = 1024
 
 // NewRunner runs commands of the aggregate d on store at clock's time.
 func NewRunner[S, C any](store eventstore.Store, clock domain.Clock, d Decider[S, C]) *Runner[S, C] {
-	return &Runner[S, C]{store: store, clock: clock, d: d, cache: newLRU[Decided[S]](CacheSize),
-		known: map[string]eventstore.Position{}}
+	r := &Runner[S, C]{store: store, clock: clock, d: d}
+	r.SetCacheSize(CacheSize)
+	for i := range r.shards {
+		r.shards[i].known = map[string]eventstore.Position{}
+	}
+	return r
 }
 
 // SetSource has the runner start from src's state for an aggregate it does
@@ -93,7 +112,11 @@ func (r *Runner[S, C]) SetSource(src Source[S]) { r.source = src }
 
 // SetCacheSize bounds the states the runner keeps (at least 1); call it
 // before the runner is used.
-func (r *Runner[S, C]) SetCacheSize(n int) { r.cache = newLRU[Decided[S]](max(n, 1)) }
+func (r *Runner[S, C]) SetCacheSize(n int) {
+	for i := range r.shards {
+		r.shards[i].cache = newLRU[Decided[S]](max((n+runnerShards-1)/runnerShards, 1))
+	}
+}
 
 // maxAttempts bounds how often a command is decided again after losing a
 // race for its stream; past it the caller gets ErrBusy (retry later).
@@ -117,9 +140,10 @@ func (r *Runner[S, C]) clone(s S) S {
 // Load returns the aggregate's current state, reading only the events this
 // runner has not seen yet.
 func (r *Runner[S, C]) Load(ctx context.Context, id string) (Decided[S], error) {
-	r.mu.Lock()
-	c, cached := r.cache.get(id)
-	r.mu.Unlock()
+	sh := r.shard(id)
+	sh.mu.Lock()
+	c, cached := sh.cache.get(id)
+	sh.mu.Unlock()
 	sourced := false
 	if !cached && r.source != nil {
 		var st S
@@ -155,23 +179,34 @@ func (r *Runner[S, C]) Load(ctx context.Context, id string) (Decided[S], error) 
 	return c, nil
 }
 
+// kept is the state the runner keeps for the aggregate, if any, without
+// reading the log.
+func (r *Runner[S, C]) kept(id string) (Decided[S], bool) {
+	sh := r.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.cache.get(id)
+}
+
 // Known is the log position of the aggregate's last event as this process
 // knows it, without reading the store (zero when it knows nothing).
 func (r *Runner[S, C]) Known(id string) eventstore.Position {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.known[id]
+	sh := r.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.known[id]
 }
 
 func (r *Runner[S, C]) remember(id string, c Decided[S]) {
 	c.Events = nil
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.known[id].Less(c.Position) {
-		r.known[id] = c.Position
+	sh := r.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.known[id].Less(c.Position) {
+		sh.known[id] = c.Position
 	}
-	if old, ok := r.cache.peek(id); !ok || old.Version < c.Version {
-		r.cache.put(id, c)
+	if old, ok := sh.cache.peek(id); !ok || old.Version < c.Version {
+		sh.cache.put(id, c)
 	}
 }
 
@@ -181,14 +216,29 @@ func (r *Runner[S, C]) remember(id string, c Decided[S]) {
 func (r *Runner[S, C]) Run(ctx context.Context, id string, cmd C, meta eventstore.Metadata) (Decided[S], error) {
 	stream := r.d.Stream(id)
 	for attempt := range maxAttempts {
-		cur, err := r.Load(ctx, id)
-		if err != nil {
-			return Decided[S]{}, err
+		// The first attempt decides on the state kept, without reading
+		// the log: if another writer appended meanwhile, the append is
+		// refused (expected version) and the command decided again on a
+		// fresh state. A refusal, or nothing to do, is only trusted on a
+		// fresh state.
+		cur, kept := r.kept(id)
+		if attempt > 0 || !kept {
+			var err error
+			if cur, err = r.Load(ctx, id); err != nil {
+				return Decided[S]{}, err
+			}
+			kept = false
 		}
 		// Decide is pure and leaves the state it is given alone (the
-		// domain's decisions fold into a copy of their own), so the cached
+		// domain's decisions fold into a copy of their own), so the kept
 		// state is handed over as is.
 		events, err := r.d.Decide(cur.State, cmd, r.now(id, cur.State, cmd))
+		if (err != nil || len(events) == 0) && kept {
+			if cur, err = r.Load(ctx, id); err != nil {
+				return Decided[S]{}, err
+			}
+			events, err = r.d.Decide(cur.State, cmd, r.now(id, cur.State, cmd))
+		}
 		if err != nil || len(events) == 0 {
 			return cur, err
 		}

@@ -25,10 +25,10 @@ type Fleet struct {
 	BilledUntil time.Time
 }
 
-// FleetOf appends accounts accounts, each registered, topped up with far
-// more than it will spend, and running perAccount ACTIVE servers deployed at
-// start (so each is billed until start + 1h), as the service would have
-// decided them. Accounts are written concurrently (64 at a time), one
+// FleetOf appends accounts accounts, each registered (with the highest
+// server limit), topped up with far more than it will spend, and running
+// perAccount ACTIVE servers deployed at start (so each is billed until
+// start + 1h), as the service would have decided them. Accounts are written concurrently (64 at a time), one
 // append per account, so a large fleet is quick to build. The ids are
 // derived from seed and the account's number, so two fleets of one seed
 // are the same accounts.
@@ -94,7 +94,7 @@ func fleetAccount(ctx context.Context, store eventstore.Store, id string, i, ser
 	topup := uuid.NewSHA1(uuid.NameSpaceOID, []byte(id+"/topup")).String()
 	cmds := []domain.Command{
 		domain.Register{AccountID: id, Email: fmt.Sprintf("fleet%d-%s@example.com", i, id[:8]), PasswordHash: "$argon2id$fleet",
-			ServerLimit: servers, SignupCredit: domain.MustMoney("10.00")},
+			ServerLimit: domain.MaxServerLimit, SignupCredit: domain.MustMoney("10.00")},
 		domain.CreateTopup{TopupID: topup, Amount: domain.MustMoney("10000.00"), Currency: "BTC", PayAddress: "tb1qfleet"},
 		domain.PayTopup{TopupID: topup},
 	}
