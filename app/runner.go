@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 )
@@ -48,6 +50,10 @@ type Decided[S any] struct {
 	// Position is the global log position of the stream's last event as far
 	// as this process knows: what a read waits for to show the state.
 	Position eventstore.Position
+
+	// folded counts the events folded since the last snapshot was taken
+	// (or since the start of the stream).
+	folded int
 }
 
 // Runner loads an aggregate, decides a command on it and appends the
@@ -66,6 +72,10 @@ type Runner[S, C any] struct {
 	clock  domain.Clock
 	d      Decider[S, C]
 	source Source[S]
+	// snaps keeps snapshots, one every snapEvery events (SetSnapshots).
+	snaps      Snapshots
+	snapEvery  int
+	snapSchema string
 
 	// shards split the states kept and the positions known by id, so
 	// that commands on different aggregates never wait on one lock.
@@ -151,6 +161,18 @@ func (r *Runner[S, C]) Load(ctx context.Context, id string) (Decided[S], error) 
 			c.State = st
 		}
 	}
+	if !cached && !sourced && r.snaps != nil {
+		snap, last, ok, err := r.fromSnapshot(ctx, id)
+		if err != nil {
+			return Decided[S]{}, err
+		}
+		if ok {
+			// The snapshot and everything after it: nothing more to read.
+			snap = r.maybeSnapshot(ctx, id, snap, last)
+			r.remember(id, snap)
+			return snap, nil
+		}
+	}
 	if !cached && !sourced {
 		c = Decided[S]{State: r.d.Initial(id), Version: eventstore.NoStream}
 	}
@@ -167,16 +189,26 @@ func (r *Runner[S, C]) Load(ctx context.Context, id string) (Decided[S], error) 
 	}
 	st := r.clone(c.State)
 	for _, ev := range events {
-		e, err := domain.DecodeEvent(ev.Type, ev.Data)
-		if err != nil {
-			return Decided[S]{}, fmt.Errorf("load %s: %w", stream, err)
+		if st, err = r.evolveStored(stream, st, ev); err != nil {
+			return Decided[S]{}, err
 		}
-		st = r.d.Evolve(st, e)
 	}
 	last := events[len(events)-1]
-	c = Decided[S]{State: st, Version: int64(last.Version), Position: last.Position}
+	c = Decided[S]{State: st, Version: int64(last.Version), Position: last.Position, folded: c.folded + len(events)}
+	c = r.maybeSnapshot(ctx, id, c, last.ID)
 	r.remember(id, c)
 	return c, nil
+}
+
+// maybeSnapshot takes a snapshot of c when enough events were folded since
+// the last one, and returns c with its count started again.
+func (r *Runner[S, C]) maybeSnapshot(ctx context.Context, id string, c Decided[S], last uuid.UUID) Decided[S] {
+	if r.snaps == nil || c.folded < r.snapEvery {
+		return c
+	}
+	r.snapshot(ctx, id, c, last)
+	c.folded = 0
+	return c
 }
 
 // kept is the state the runner keeps for the aggregate, if any, without
@@ -265,7 +297,8 @@ func (r *Runner[S, C]) Run(ctx context.Context, id string, cmd C, meta eventstor
 		for _, e := range events {
 			st = r.d.Evolve(st, e)
 		}
-		done := Decided[S]{State: st, Version: int64(res.Version), Position: res.Position}
+		done := Decided[S]{State: st, Version: int64(res.Version), Position: res.Position, folded: cur.folded + len(events)}
+		done = r.maybeSnapshot(ctx, id, done, props[len(props)-1].ID)
 		r.remember(id, done)
 		done.Events = events
 		return done, nil

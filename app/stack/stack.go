@@ -71,6 +71,11 @@ type Config struct {
 	// Leadership elects the process doing the background work; nil: this
 	// process alone.
 	Leadership work.Leadership
+	// Snapshots keeps the accounts' snapshots (app.SnapshotEvery events
+	// apart), so that a long account loads quickly after a restart; nil:
+	// none (the read model's fold still gives the embedded store its
+	// head start).
+	Snapshots app.Snapshots
 
 	App  app.Config
 	Work work.Config
@@ -219,6 +224,9 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if src, ok := cfg.Model.(stateSource); ok {
 		accounts.SetSource(src.AccountState)
 		backups.SetSource(src.BackupState)
+	}
+	if cfg.Snapshots != nil {
+		accounts.SetSnapshots(cfg.Snapshots, app.SnapshotEvery)
 	}
 	workCfg := cfg.Work
 	if workCfg.ReadTimeout == 0 {
