@@ -30,6 +30,10 @@ type Decider[S, C any] struct {
 	// Evolve folds one event into a state. It may update the state in place
 	// (maps), so the runner hands it a Clone of anything it keeps.
 	Evolve func(state S, e domain.Event) S
+	// Fold, when set, is Decide returning also the state its events leave
+	// (a copy of its own): the runner keeps it instead of copying the
+	// state and folding the events again.
+	Fold func(state S, cmd C, now time.Time) ([]domain.Event, S, error)
 	// Clone copies a state deeply; nil means states are plain values.
 	Clone func(S) S
 	// Owner names the account whose clock a command is decided at
@@ -211,6 +215,17 @@ func (r *Runner[S, C]) maybeSnapshot(ctx context.Context, id string, c Decided[S
 	return c
 }
 
+// decide decides cmd on st at the aggregate's time; folded is the state
+// the events leave when the decider says it (Fold).
+func (r *Runner[S, C]) decide(id string, st S, cmd C) (events []domain.Event, folded S, err error) {
+	now := r.now(id, st, cmd)
+	if r.d.Fold != nil {
+		return r.d.Fold(st, cmd, now)
+	}
+	events, err = r.d.Decide(st, cmd, now)
+	return events, folded, err
+}
+
 // kept is the state the runner keeps for the aggregate, if any, without
 // reading the log.
 func (r *Runner[S, C]) kept(id string) (Decided[S], bool) {
@@ -264,12 +279,12 @@ func (r *Runner[S, C]) Run(ctx context.Context, id string, cmd C, meta eventstor
 		// Decide is pure and leaves the state it is given alone (the
 		// domain's decisions fold into a copy of their own), so the kept
 		// state is handed over as is.
-		events, err := r.d.Decide(cur.State, cmd, r.now(id, cur.State, cmd))
+		events, folded, err := r.decide(id, cur.State, cmd)
 		if (err != nil || len(events) == 0) && kept {
 			if cur, err = r.Load(ctx, id); err != nil {
 				return Decided[S]{}, err
 			}
-			events, err = r.d.Decide(cur.State, cmd, r.now(id, cur.State, cmd))
+			events, folded, err = r.decide(id, cur.State, cmd)
 		}
 		if err != nil || len(events) == 0 {
 			return cur, err
@@ -293,9 +308,12 @@ func (r *Runner[S, C]) Run(ctx context.Context, id string, cmd C, meta eventstor
 		if err != nil {
 			return cur, fmt.Errorf("append to %s: %w", stream, err)
 		}
-		st := r.clone(cur.State)
-		for _, e := range events {
-			st = r.d.Evolve(st, e)
+		st := folded
+		if r.d.Fold == nil {
+			st = r.clone(cur.State)
+			for _, e := range events {
+				st = r.d.Evolve(st, e)
+			}
 		}
 		done := Decided[S]{State: st, Version: int64(res.Version), Position: res.Position, folded: cur.folded + len(events)}
 		done = r.maybeSnapshot(ctx, id, done, props[len(props)-1].ID)
@@ -320,7 +338,7 @@ type (
 func NewAccounts(store eventstore.Store, clock domain.Clock) *Accounts {
 	return NewRunner(store, clock, Decider[domain.Account, domain.Command]{
 		Stream: domain.AccountStream, Initial: domain.NewAccount, Decide: domain.Decide, Evolve: domain.Evolve,
-		Clone: domain.Account.Clone,
+		Fold: domain.DecideFolded, Clone: domain.Account.Clone,
 		Owner: func(id string, _ domain.Account, _ domain.Command) string { return id },
 	})
 }

@@ -63,29 +63,40 @@ func MustMoney(s string) Money {
 // Zero is no money.
 func Zero() Money { return Money{} }
 
-func (m Money) op(f func(c *apd.Context, d, x, y *apd.Decimal) (apd.Condition, error), o Money) Money {
-	var r Money
-	if _, err := f(decimalContext(), &r.d, &m.d, &o.d); err != nil {
-		// 34 digits of precision cannot overflow on amounts of money.
+// checked panics on an arithmetic error: 34 digits of precision cannot
+// overflow on amounts of money.
+func checked(_ apd.Condition, err error) {
+	if err != nil {
 		panic(fmt.Sprintf("money arithmetic: %v", err))
 	}
+}
+
+// The operations call apd directly (not through a function value), so
+// that their operands stay on the stack: a sum of money allocates nothing.
+
+// Add returns m + o.
+func (m Money) Add(o Money) Money {
+	var r Money
+	checked(moneyContext.Add(&r.d, &m.d, &o.d))
 	return r
 }
 
-// Add returns m + o.
-func (m Money) Add(o Money) Money { return m.op((*apd.Context).Add, o) }
-
 // Sub returns m - o.
-func (m Money) Sub(o Money) Money { return m.op((*apd.Context).Sub, o) }
+func (m Money) Sub(o Money) Money {
+	var r Money
+	checked(moneyContext.Sub(&r.d, &m.d, &o.d))
+	return r
+}
 
 // Neg returns -m.
 func (m Money) Neg() Money { return Zero().Sub(m) }
 
 // Times returns m * n.
 func (m Money) Times(n int) Money {
-	var f Money
+	var f, r Money
 	f.d.SetInt64(int64(n))
-	return m.op((*apd.Context).Mul, f)
+	checked(moneyContext.Mul(&r.d, &m.d, &f.d))
+	return r
 }
 
 // Cmp compares m and o: -1, 0 or +1.
