@@ -2,17 +2,12 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -290,6 +285,33 @@ func (s *Server) checkServer(details map[string]string, plan, region string, key
 	return parseKeys(details, keys)
 }
 
+// invalidServer is the 400 of a deploy with problems of shape: it names
+// too what only the account and the cloud can say (stored key ids that do
+// not exist, a plan sold out in the region), so one 400 names everything.
+// A request with problems of shape can be no retry of an accepted one.
+func (s *Server) invalidServer(c echo.Context, details map[string]string, plan, region string, keyIDs []string) error {
+	ctx := c.Request().Context()
+	s.app.Problems(ctx, accountOf(c), details, func(a domain.Account) error {
+		_, err := a.DeployKeys(nil, keyIDs)
+		return err
+	})
+	_, badPlan := details["planId"]
+	_, badRegion := details["regionId"]
+	if !badPlan && !badRegion {
+		_, err := s.app.Catalog.Spec(plan, region)
+		if err == nil {
+			err = s.app.CheckAvailable(ctx, plan, region)
+		}
+		var de *domain.Error
+		if errors.As(err, &de) {
+			for f, p := range de.Fields {
+				details[f] = p
+			}
+		}
+	}
+	return validation(details)
+}
+
 // parseKeys checks inline public keys, one detail per bad key, and drops
 // repeats.
 func parseKeys(details map[string]string, keys []string) []domain.SSHKey {
@@ -311,29 +333,6 @@ func parseKeys(details map[string]string, keys []string) []domain.SSHKey {
 	return parsed
 }
 
-// idempotency reads the Idempotency-Key header and fingerprints the request
-// it came with, so the same key with another request can be refused.
-func idempotency(c echo.Context, req any) (app.Idempotency, error) {
-	key := c.Request().Header.Get("Idempotency-Key")
-	if key == "" {
-		return app.Idempotency{}, nil
-	}
-	// The key is kept in the log as JSON, which turns bytes that are not
-	// UTF-8 into U+FFFD: such a key would no longer match its retry after a
-	// restart (a second deploy), so it is refused, as are control
-	// characters.
-	if len(key) > 255 || strings.TrimSpace(key) != key || !utf8.ValidString(key) ||
-		strings.ContainsFunc(key, unicode.IsControl) {
-		return app.Idempotency{}, validation(map[string]string{"Idempotency-Key": "at most 255 characters of UTF-8 text, no surrounding spaces"})
-	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return app.Idempotency{}, err
-	}
-	sum := sha256.Sum256(append([]byte(c.Request().Method+" "+c.Path()+" "+c.Param("id")+"\n"), body...))
-	return app.Idempotency{Key: key, RequestHash: hex.EncodeToString(sum[:])}, nil
-}
-
 func (s *Server) deploy(c echo.Context) error {
 	var req deployRequest
 	if err := bind(c, &req); err != nil {
@@ -343,21 +342,18 @@ func (s *Server) deploy(c echo.Context) error {
 	checkLabel(details, "label", req.Label)
 	keys := s.checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
 	checkKeyIDs(details, req.SSHKeyIDs)
+	checkIdemKey(c, details)
 	if len(details) > 0 {
-		return validation(details)
+		return s.invalidServer(c, details, req.PlanID, req.RegionID, req.SSHKeyIDs)
 	}
-	idem, err := idempotency(c, req)
-	if err != nil {
-		return err
-	}
-	res, err := s.app.Deploy(c.Request().Context(), accountOf(c),
-		[]app.ServerRequest{{Label: req.Label, Plan: req.PlanID, Region: req.RegionID, SSHKeys: keys, SSHKeyIDs: req.SSHKeyIDs}}, false, idem, meta(c))
-	if err != nil {
-		return err
-	}
-	out := accepted(c, res)
-	accepted202(c, "/servers/"+out[0].ID, s.cfg.Expected.Provision)
-	return c.JSON(http.StatusAccepted, map[string]any{"server": out[0]})
+	return s.once(c, req, func(idem app.Idempotency) (reply, error) {
+		res, err := s.app.Deploy(c.Request().Context(), accountOf(c),
+			[]app.ServerRequest{{Label: req.Label, Plan: req.PlanID, Region: req.RegionID, SSHKeys: keys, SSHKeyIDs: req.SSHKeyIDs}}, false, idem, meta(c))
+		if err != nil {
+			return reply{}, err
+		}
+		return s.acceptedReply(res, false), nil
+	})
 }
 
 func (s *Server) deployBulk(c echo.Context) error {
@@ -378,39 +374,39 @@ func (s *Server) deployBulk(c echo.Context) error {
 	}
 	keys := s.checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
 	checkKeyIDs(details, req.SSHKeyIDs)
+	checkIdemKey(c, details)
 	if len(details) > 0 {
-		return validation(details)
+		return s.invalidServer(c, details, req.PlanID, req.RegionID, req.SSHKeyIDs)
 	}
-	idem, err := idempotency(c, req)
-	if err != nil {
-		return err
-	}
-	reqs := make([]app.ServerRequest, req.Count)
-	for i := range reqs {
-		reqs[i] = app.ServerRequest{Label: fmt.Sprintf("%s-%d", req.Label, i+1), Plan: req.PlanID, Region: req.RegionID,
-			SSHKeys: keys, SSHKeyIDs: req.SSHKeyIDs}
-	}
-	res, err := s.app.Deploy(c.Request().Context(), accountOf(c), reqs, true, idem, meta(c))
-	if err != nil {
-		return err
-	}
-	out := accepted(c, res)
-	accepted202(c, "/servers/"+out[0].ID, s.cfg.Expected.Provision)
-	return c.JSON(http.StatusAccepted, map[string]any{"servers": out})
+	return s.once(c, req, func(idem app.Idempotency) (reply, error) {
+		reqs := make([]app.ServerRequest, req.Count)
+		for i := range reqs {
+			reqs[i] = app.ServerRequest{Label: fmt.Sprintf("%s-%d", req.Label, i+1), Plan: req.PlanID, Region: req.RegionID,
+				SSHKeys: keys, SSHKeyIDs: req.SSHKeyIDs}
+		}
+		res, err := s.app.Deploy(c.Request().Context(), accountOf(c), reqs, true, idem, meta(c))
+		if err != nil {
+			return reply{}, err
+		}
+		return s.acceptedReply(res, true), nil
+	})
 }
 
-// accepted renders the servers of a deploy as the deploy decided them, and
-// marks a replay.
-func accepted(c echo.Context, res app.Deployed) []serverJSON {
+// acceptedReply is the 202 of a deploy (bulk: of several): its servers as
+// the deploy decided them, and where to look at the first.
+func (s *Server) acceptedReply(res app.Deployed, bulk bool) reply {
 	out := make([]serverJSON, len(res.Servers))
 	for i, srv := range res.Servers {
 		out[i] = acceptedServer(srv)
 	}
-	if res.Replayed {
-		c.Response().Header().Set("Idempotent-Replayed", "true")
+	r := reply{status: http.StatusAccepted, location: "/servers/" + out[0].ID, retryAfter: s.cfg.Expected.Provision,
+		written: res.Written, replayed: res.Replayed}
+	if bulk {
+		r.body = map[string]any{"servers": out}
+	} else {
+		r.body = map[string]any{"server": out[0]}
 	}
-	written(c, res.Written)
-	return out
+	return r
 }
 
 func (s *Server) destroy(c echo.Context) error {
@@ -437,23 +433,32 @@ func (s *Server) createTopup(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
+	details := map[string]string{}
 	amount, err := domain.ParseMoney(req.Amount)
 	if err != nil {
-		return validation(map[string]string{"amount": "a decimal string, like \"25.00\""})
+		details["amount"] = fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals, like \"25.00\"", domain.MinTopup.Fixed(2), domain.MaxTopup.Fixed(2))
+		amount = domain.MinTopup // only to ask the other rules
 	}
-	idem, err := idempotency(c, req)
-	if err != nil {
-		return err
+	checkIdemKey(c, details)
+	if len(details) > 0 {
+		s.app.Problems(c.Request().Context(), accountOf(c), details, func(a domain.Account) error {
+			return a.CheckTopupRequest(amount, domain.PaymentMethodID(req.Currency))
+		})
+		return validation(details)
 	}
-	res, err := s.app.CreateTopup(c.Request().Context(), accountOf(c), amount, req.Currency, idem, meta(c))
-	if err != nil {
-		return err
-	}
-	if res.Replayed {
-		c.Response().Header().Set("Idempotent-Replayed", "true")
-	}
-	written(c, res.Written)
-	return renderOne(c, http.StatusCreated, "topup", res.Topup.ID, s.read.Topup, topupOf)
+	return s.once(c, req, func(idem app.Idempotency) (reply, error) {
+		ctx := c.Request().Context()
+		res, err := s.app.CreateTopup(ctx, accountOf(c), amount, req.Currency, idem, meta(c))
+		if err != nil {
+			return reply{}, err
+		}
+		t, err := s.read.Topup(ctx, accountOf(c), res.Topup.ID)
+		if err != nil {
+			return reply{}, err
+		}
+		return reply{status: http.StatusCreated, body: map[string]any{"topup": topupOf(t)},
+			written: res.Written, replayed: res.Replayed}, nil
+	})
 }
 
 func (s *Server) topups(c echo.Context) error {
@@ -473,12 +478,23 @@ func (s *Server) payTopup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	w, err := s.app.PayTopup(c.Request().Context(), accountOf(c), id, meta(c))
-	if err != nil {
-		return err
+	details := map[string]string{}
+	checkIdemKey(c, details)
+	if len(details) > 0 {
+		return validation(details)
 	}
-	written(c, w)
-	return renderOne(c, http.StatusOK, "topup", id, s.read.Topup, topupOf)
+	return s.once(c, struct{}{}, func(idem app.Idempotency) (reply, error) {
+		ctx := c.Request().Context()
+		res, err := s.app.PayTopup(ctx, accountOf(c), id, idem, meta(c))
+		if err != nil {
+			return reply{}, err
+		}
+		t, err := s.read.Topup(ctx, accountOf(c), id)
+		if err != nil {
+			return reply{}, err
+		}
+		return reply{status: http.StatusOK, body: map[string]any{"topup": topupOf(t)}, written: res.Written, replayed: res.Replayed}, nil
+	})
 }
 
 type advanceRequest struct {

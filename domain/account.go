@@ -10,9 +10,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// IdempotencyWindow is how long a deploy's Idempotency-Key is remembered.
-const IdempotencyWindow = 24 * time.Hour
-
 // Account is the state of an account stream: the customer, its ledger
 // balance, its servers and top-ups.
 type Account struct {
@@ -32,7 +29,10 @@ type Account struct {
 	ServerOrder []string
 	Topups      map[string]*Topup
 	TopupOrder  []string
-	Idempotency map[string]IdempotencyKeyUsed
+	// Idempotency are the Idempotency-Keys the account remembers, oldest
+	// first in IdempotencyOrder.
+	Idempotency      map[string]IdempotencyRecord
+	IdempotencyOrder []string
 	// LimitRequests are the account's asks for a higher limit, in
 	// LimitOrder.
 	LimitRequests map[string]LimitRequest
@@ -46,7 +46,7 @@ type Account struct {
 func NewAccount(id string) Account {
 	return Account{
 		ID: id, Servers: map[string]*Server{}, Topups: map[string]*Topup{},
-		Idempotency: map[string]IdempotencyKeyUsed{}, LimitRequests: map[string]LimitRequest{},
+		Idempotency: map[string]IdempotencyRecord{}, LimitRequests: map[string]LimitRequest{},
 		Keys: map[string]StoredKey{},
 	}
 }
@@ -67,10 +67,11 @@ func (a Account) Clone() Account {
 		c.Topups[id] = &cp
 	}
 	c.TopupOrder = append([]string(nil), a.TopupOrder...)
-	c.Idempotency = make(map[string]IdempotencyKeyUsed, len(a.Idempotency))
-	for k, v := range a.Idempotency {
-		c.Idempotency[k] = v
+	c.Idempotency = maps.Clone(a.Idempotency)
+	if c.Idempotency == nil {
+		c.Idempotency = map[string]IdempotencyRecord{}
 	}
+	c.IdempotencyOrder = slices.Clone(a.IdempotencyOrder)
 	c.LimitRequests = maps.Clone(a.LimitRequests)
 	if c.LimitRequests == nil {
 		c.LimitRequests = map[string]LimitRequest{}
@@ -134,10 +135,12 @@ func Evolve(a Account, e Event) Account {
 			ProviderRef: e.ProviderRef, Status: TopupStatusPending, CreatedAt: e.At,
 		}
 		a.TopupOrder = append(a.TopupOrder, e.TopupID)
-	case TopupPaid, TopupRequested, TopupInvoiced, TopupOpenFailed, TopupStatusChanged, TopupReviewClosed:
+	case TopupRequested, TopupOpenFailed:
+		a = evolveIdempotency(evolveTopup(a, e), e)
+	case TopupPaid, TopupInvoiced, TopupStatusChanged, TopupReviewClosed:
 		a = evolveTopup(a, e)
-	case IdempotencyKeyUsed:
-		a.Idempotency[e.Key] = e
+	case IdempotencyKeyUsed, IdempotencyAnswerRecorded:
+		a = evolveIdempotency(a, e)
 	case LimitRequested, LimitRequestDecided:
 		a = evolveLimit(a, e)
 	case SSHKeyAdded, SSHKeyRemoved:
@@ -186,10 +189,9 @@ type (
 	}
 	// Deploy accepts one or more servers, charging each its first hour.
 	Deploy struct {
-		Servers        []ServerSpec
-		IdempotencyKey string
-		RequestHash    string
-		Bulk           bool
+		Servers []ServerSpec
+		Idem    Idem
+		Bulk    bool
 	}
 	// Destroy stops billing a server and has it destroyed.
 	Destroy struct{ ServerID string }
@@ -419,6 +421,10 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 			return nil, stateError("account "+a.Email, "active", "it is not suspended")
 		}
 		d.emit(AccountUnsuspended{Reason: c.Reason, Actor: c.Actor, At: now})
+	case ClaimIdempotencyKey:
+		err = d.claimKey(c, now)
+	case RecordIdempotentAnswer:
+		err = d.recordAnswer(c, now)
 	case AddSSHKey:
 		err = d.addKey(c, now)
 	case RemoveSSHKey:
@@ -459,16 +465,12 @@ func (d *decision) deploy(c Deploy, now time.Time) error {
 	if err := d.s.CheckActive(); err != nil {
 		return err
 	}
+	// A retry is answered first: it names no servers of its own.
+	if err := d.keyed(c.Idem); err != nil {
+		return err
+	}
 	if len(c.Servers) == 0 {
 		return fmt.Errorf("%w: no server to deploy", ErrInvalid)
-	}
-	if c.IdempotencyKey != "" {
-		if used, ok := d.s.Idempotency[c.IdempotencyKey]; ok && now.Sub(used.At) < IdempotencyWindow {
-			if used.RequestHash != c.RequestHash {
-				return ErrIdempotencyMismatch
-			}
-			return &ReplayError{ServerIDs: used.ServerIDs, Bulk: used.Bulk}
-		}
 	}
 	d.settle(now)
 	if d.s.LiveServers()+len(c.Servers) > d.s.ServerLimit {
@@ -502,9 +504,7 @@ func (d *decision) deploy(c Deploy, now time.Time) error {
 		d.emit(d.charge(*d.s.Servers[s.ID], now))
 		ids = append(ids, s.ID)
 	}
-	if c.IdempotencyKey != "" {
-		d.emit(IdempotencyKeyUsed{Key: c.IdempotencyKey, RequestHash: c.RequestHash, ServerIDs: ids, Bulk: c.Bulk, At: now})
-	}
+	d.claim(c.Idem, IdempotencyKeyUsed{ServerIDs: ids, Bulk: c.Bulk}, now)
 	return nil
 }
 

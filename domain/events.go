@@ -70,15 +70,6 @@ type (
 		Reason     string    `json:"reason,omitempty"`
 		At         time.Time `json:"at"`
 	}
-	// IdempotencyKeyUsed remembers a deploy request so a retry with the same
-	// key replays it instead of deploying again.
-	IdempotencyKeyUsed struct {
-		Key         string    `json:"key"`
-		RequestHash string    `json:"requestHash"`
-		ServerIDs   []string  `json:"serverIds"`
-		Bulk        bool      `json:"bulk"`
-		At          time.Time `json:"at"`
-	}
 )
 
 // Server lifecycle events, on the owning account's stream.

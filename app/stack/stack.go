@@ -60,6 +60,9 @@ type Config struct {
 	// clock (wall time plus the offset the log records, movable through
 	// /sandbox/clock/advance), otherwise wall time.
 	Clock domain.Clock
+	// Wall is the real time, which ages Idempotency-Keys whatever the
+	// service clock does; nil is the wall clock. Tests move it.
+	Wall domain.Clock
 	// NoSandboxAPI leaves /sandbox/* out even with the sandbox clock.
 	NoSandboxAPI bool
 	// Hasher hashes passwords; nil bounds hashing to the CPUs.
@@ -222,7 +225,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		Read: cfg.Model, Projector: s.Projector, Clock: clock, Sandbox: movable, Cloud: cloud, Sealer: sealer, Log: log,
 		Leadership: cfg.Leadership, Payments: pay, Observer: m}, workCfg)
 	s.App = app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: s.Projector, Cloud: cloud,
-		Payments: pay, Hasher: hasher, Catalog: catalog, Clock: clock, Log: log, Sealer: sealer, Work: s.Worker}, cfg.App)
+		Payments: pay, Hasher: hasher, Catalog: catalog, Clock: clock, Log: log, Sealer: sealer, Work: s.Worker, Wall: cfg.Wall}, cfg.App)
 	deps := api.Deps{App: s.App, Read: cfg.Model, Feed: store, Webhooks: cfg.Webhooks,
 		SandboxPayments: sandboxPayments && !cfg.NoSandboxAPI}
 	// The clock moves only in the full sandbox (mode.Sandbox: both upstreams

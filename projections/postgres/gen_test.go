@@ -162,7 +162,7 @@ func (g *generator) deploy(a *genAccount, backupID string) []string {
 	}
 	cmd := domain.Deploy{Servers: specs, Bulk: n > 1}
 	if g.pick(3) == 0 {
-		cmd.IdempotencyKey, cmd.RequestHash = g.id(), g.id()
+		cmd.Idem = domain.Idem{Key: g.id(), RequestHash: g.id(), Wall: g.now}
 	}
 	if !g.account(a, cmd) {
 		return nil
