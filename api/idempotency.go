@@ -78,6 +78,17 @@ type reply struct {
 // Keys are per account and held for 24 hours of real time. A request
 // without a key is simply run. Every handler of such a request answers
 // through once: one mechanism for all.
+//
+// A new endpoint: validate the body (with checkIdemKey, for one 400), then
+//
+//	return s.once(c, req, func(idem app.Idempotency) (reply, error) { ... })
+//
+// where the work's domain command carries the key (in package app:
+// s.idem(idem), a domain.Idem) and its decision calls keyed (a retry:
+// *domain.ReplayError, whose Ref names what the first try made) and claim
+// (with the work, in the same append); work on another stream claims first
+// (app claim). Set reply.secret when the body shows a secret: it is kept
+// sealed.
 func (s *Server) once(c echo.Context, req any, run func(idem app.Idempotency) (reply, error)) error {
 	idem, err := idempotency(c, req)
 	if err != nil {
@@ -98,6 +109,9 @@ func (s *Server) once(c echo.Context, req any, run func(idem app.Idempotency) (r
 				h.Set("Retry-After", strconv.Itoa(kept.RetryAfter))
 			}
 			h.Set("Idempotent-Replayed", "true")
+			if kept.Secret {
+				h.Set(echo.HeaderCacheControl, "no-store")
+			}
 			return c.Blob(kept.Status, echo.MIMEApplicationJSON, []byte(kept.Body))
 		}
 	}

@@ -56,7 +56,7 @@ func (s *Service) Answered(ctx context.Context, accountID string, idem Idempoten
 			s.Log.Error("cannot open a kept answer: is --secrets-key the same on every process?", "account", accountID, "err", err)
 			return nil, nil
 		}
-		ans.Body, ans.Sealed = body, false
+		ans.Body, ans.Sealed, ans.Secret = body, false, true
 	}
 	return &ans, nil
 }

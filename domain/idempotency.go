@@ -79,6 +79,8 @@ type IdemAnswer struct {
 	// those names, when it had them.
 	Location   string `json:"location,omitempty"`
 	RetryAfter int    `json:"retryAfter,omitempty"`
+	// Secret marks an answer opened from its sealed form, in memory only.
+	Secret bool `json:"-"`
 }
 
 // IdempotencyRecord is what an account remembers of one keyed request.
