@@ -419,7 +419,7 @@ func TestOpenAPIDocument(t *testing.T) {
 			{"server statuses", enum(schemas["ServerStatus"].Value), sorted(string(domain.StatusProvisioning), string(domain.StatusActive),
 				string(domain.StatusSuspended), string(domain.StatusDestroying), string(domain.StatusDestroyed), string(domain.StatusError))},
 			{"backup statuses", enum(schemas["Backup"].Value.Properties["status"].Value), sorted(string(domain.BackupPending),
-				string(domain.BackupAvailable), string(domain.BackupError))},
+				string(domain.BackupAvailable), string(domain.BackupError), string(domain.BackupExpiredS))},
 			{"ledger types", enum(schemas["LedgerTransaction"].Value.Properties["type"].Value), sorted(string(domain.TxSignupCredit),
 				string(domain.TxTopup), string(domain.TxCharge), string(domain.TxRefund))},
 		} {
@@ -837,7 +837,7 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("DELETE", "/servers/"+server, nil, me...).want(t, 202, "destroy")
 	do("DELETE", "/servers/"+server, nil, me...).want(t, 409, "destroy twice")
 	do("DELETE", "/backups/"+backup, nil, me...).want(t, 202, "delete backup")
-	do("DELETE", "/backups/"+backup, nil, me...).want(t, 404, "delete backup twice")
+	do("DELETE", "/backups/"+backup, nil, me...).want(t, 409, "delete backup twice")
 
 	if slices.Contains(s.srv.Routes(), api.Route{Method: "GET", Path: "/billing/ledger"}) {
 		do("GET", "/billing/ledger", nil, me...).want(t, 200, "ledger")

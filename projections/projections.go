@@ -142,8 +142,9 @@ type Reader interface {
 	Server(ctx context.Context, accountID, id string) (ServerView, error)
 	Topups(ctx context.Context, accountID string) ([]TopupView, error)
 	Topup(ctx context.Context, accountID, id string) (TopupView, error)
-	// Backups lists the account's PENDING, AVAILABLE and ERROR backups not
-	// expired at now, oldest first.
+	// Backups lists the account's backups as shown at now (domain.Shown:
+	// EXPIRED for a week once deleted or expired, then not at all), oldest
+	// first; Backup is one of them.
 	Backups(ctx context.Context, accountID string, now time.Time) ([]BackupView, error)
 	Backup(ctx context.Context, accountID, id string, now time.Time) (BackupView, error)
 	// Ledger lists the account's ledger transactions newest first: those

@@ -898,26 +898,37 @@ func (j *journey) backupsLifecycle(t *testing.T) {
 	k.call(t, http.MethodDelete, "/servers/"+doomed.ID, nil).Expect(t, http.StatusAccepted)
 	j.waitGone(t, k, doomed.ID)
 
-	// DELETE /backups/:id: gone at once, a second delete is 404.
+	// DELETE /backups/:id: EXPIRED at once (no longer restorable), still
+	// listed for 7 days; a second delete is 409.
 	r = k.call(t, http.MethodPost, "/backups", map[string]string{"serverId": restored.ID}).Expect(t, http.StatusAccepted)
 	second := decodeBackup(t, r)
 	r = k.call(t, http.MethodDelete, "/backups/"+second.ID, nil).Expect(t, http.StatusAccepted)
 	if !bytes.Equal(bytes.TrimSpace(r.Raw), []byte(`{"ok":true}`)) {
 		t.Errorf(`DELETE /backups/:id answered %s, want {"ok":true}`, r)
 	}
-	if list := k.backups(t); len(list) != 1 || list[0].ID != bk.ID {
-		t.Fatalf("GET /backups after deleting the second: %+v", list)
+	statuses := func() map[string]string {
+		out := map[string]string{}
+		for _, b := range k.backups(t) {
+			out[b.ID] = b.Status
+		}
+		return out
 	}
-	k.call(t, http.MethodDelete, "/backups/"+second.ID, nil).ExpectError(t, http.StatusNotFound, "")
+	if st := statuses(); st[bk.ID] != "AVAILABLE" || st[second.ID] != "EXPIRED" || st[failed.ID] != "EXPIRED" || len(st) != 3 {
+		t.Fatalf("GET /backups after deleting the second: %v", st)
+	}
+	k.call(t, http.MethodDelete, "/backups/"+second.ID, nil).ExpectError(t, http.StatusConflict, "invalid_state")
+	k.call(t, http.MethodPost, "/backups/"+second.ID+"/restore", nil).ExpectError(t, http.StatusConflict, "invalid_state")
 
-	// Seven days later the backup has expired: gone, and no longer restorable.
+	// Seven days later the backup has expired: EXPIRED, no longer
+	// restorable; the ones deleted a week ago are gone.
 	beforeWeek := k.billing(t).Balance
 	k.advance(t, 7*24*3600)
-	if list := k.backups(t); len(list) != 0 {
-		t.Fatalf("GET /backups a week later: %+v", list)
+	if st := statuses(); st[bk.ID] != "EXPIRED" || len(st) != 1 {
+		t.Fatalf("GET /backups a week later: %v", st)
 	}
-	k.call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil).ExpectError(t, http.StatusNotFound, "")
-	k.call(t, http.MethodDelete, "/backups/"+bk.ID, nil).ExpectError(t, http.StatusNotFound, "")
+	k.call(t, http.MethodGet, "/backups/"+second.ID, nil).ExpectError(t, http.StatusNotFound, "not_found")
+	k.call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil).ExpectError(t, http.StatusConflict, "invalid_state")
+	k.call(t, http.MethodDelete, "/backups/"+bk.ID, nil).ExpectError(t, http.StatusConflict, "invalid_state")
 	// The restored server was billed every one of the 168 hours.
 	sameMoney(t, "balance a week later", k.billing(t).Balance, sub(t, beforeWeek, microPH, 168))
 	if s := k.server(t, restored.ID); s.Status != "ACTIVE" {
