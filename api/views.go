@@ -35,6 +35,10 @@ type serverJSON struct {
 	// SSHUser and SSHPort say how to get in: ssh -p SSHPort SSHUser@IPv4.
 	SSHUser string `json:"sshUser"`
 	SSHPort int    `json:"sshPort"`
+	// HostKeyFingerprints are the server's SSH host key fingerprints, to
+	// check on the first connection: while it runs, when the provider tells
+	// them (made up in the sandbox; null with Vultr, which does not).
+	HostKeyFingerprints []string `json:"hostKeyFingerprints"`
 }
 
 // serverDetailJSON is one server as GET /servers/:id shows it: with the
@@ -113,7 +117,7 @@ func userOf(a projections.AccountView) userJSON {
 func serverOf(v projections.ServerView) serverJSON {
 	out := serverJSON{ID: v.ID, Label: v.Label, Status: string(v.Status), Region: v.Region, Plan: v.Plan,
 		HourlyPrice: v.HourlyPrice.Fixed(3), CreatedAt: stamp(v.CreatedAt), SSHKeys: v.SSHKeys, BackupID: v.BackupID,
-		SSHUser: "root", SSHPort: 22}
+		SSHUser: "root", SSHPort: 22, HostKeyFingerprints: v.HostKeyFingerprints}
 	if v.IPv4 != "" {
 		ip := v.IPv4
 		out.IPv4 = &ip

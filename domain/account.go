@@ -221,8 +221,12 @@ type (
 	// ExpireSuspended has a server destroyed that stayed suspended for
 	// SuspendedRetention: a halted instance still costs us.
 	ExpireSuspended struct{ ServerID string }
-	// Activate marks the instance running with its address.
-	Activate struct{ ServerID, IPv4 string }
+	// Activate marks the instance running with its address and, when the
+	// provider told them, its SSH host key fingerprints.
+	Activate struct {
+		ServerID, IPv4 string
+		HostKeys       []string
+	}
 	// FailDeploy marks a deploy failed and refunds what it was charged.
 	FailDeploy struct{ ServerID, Reason string }
 	// CompleteDestroy records that the instance is gone.
@@ -397,7 +401,7 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 		})
 	case Activate:
 		err = d.serverStep(c.ServerID, Server.canActivate, func(*Server) Event {
-			return ServerActivated{ServerID: c.ServerID, IPv4: c.IPv4, At: now}
+			return ServerActivated{ServerID: c.ServerID, IPv4: c.IPv4, HostKeyFingerprints: c.HostKeys, At: now}
 		})
 	case FailDeploy:
 		err = d.failDeploy(c, now)

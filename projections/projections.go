@@ -36,17 +36,20 @@ type AccountView struct {
 
 // ServerView is what the API shows of a server.
 type ServerView struct {
-	ID          string
-	AccountID   string
-	Label       string
-	Status      domain.ServerStatus
-	Region      string
-	Plan        string
-	IPv4        string
-	HourlyPrice domain.Money
-	SSHKeys     []string
-	BackupID    string
-	CreatedAt   time.Time
+	ID        string
+	AccountID string
+	Label     string
+	Status    domain.ServerStatus
+	Region    string
+	Plan      string
+	IPv4      string
+	// HostKeyFingerprints are the SSH host key fingerprints, while the
+	// server runs, when the provider told them.
+	HostKeyFingerprints []string
+	HourlyPrice         domain.Money
+	SSHKeys             []string
+	BackupID            string
+	CreatedAt           time.Time
 	// Error is why the deploy failed (ERROR only).
 	Error string
 	// RootPasswordUntil is until when the owner can be shown the root

@@ -142,7 +142,7 @@ func serverView(accountID string, s *domain.Server) projections.ServerView {
 		RootPasswordUntil: s.RootPasswordUntil,
 	}
 	if s.Status == domain.StatusActive {
-		v.IPv4 = s.IPv4
+		v.IPv4, v.HostKeyFingerprints = s.IPv4, s.HostKeyFingerprints
 	}
 	for _, k := range s.SSHKeys {
 		v.SSHKeys = append(v.SSHKeys, k.Fingerprint)

@@ -149,17 +149,17 @@ func (m *Model) Billing(ctx context.Context, accountID string) (projections.Bill
 // statement tells a missing account (no row) from an account without the
 // server (a row of NULLs).
 const serverColumns = `a.id, s.id, s.label, s.status, s.region, s.plan, s.ipv4, s.hourly_price::text, s.ssh_keys,
-	s.backup_id, s.created_at, s.created_at_ns, s.error, s.root_password_until`
+	s.backup_id, s.created_at, s.created_at_ns, s.error, s.root_password_until, s.host_keys`
 
 // scanServer reads a row of serverColumns; ok is false for the NULL row of
 // an account without servers.
 func scanServer(rows pgx.Rows) (v projections.ServerView, ok bool, err error) {
 	var id, label, status, region, plan, ipv4, price, backupID, failure pgtype.Text
-	var keys []string
+	var keys, hostKeys []string
 	var created, pwUntil pgtype.Timestamptz
 	var createdNs pgtype.Int4
 	if err := rows.Scan(&v.AccountID, &id, &label, &status, &region, &plan, &ipv4, &price, &keys, &backupID,
-		&created, &createdNs, &failure, &pwUntil); err != nil {
+		&created, &createdNs, &failure, &pwUntil, &hostKeys); err != nil {
 		return v, false, err
 	}
 	if !id.Valid {
@@ -173,8 +173,11 @@ func scanServer(rows pgx.Rows) (v projections.ServerView, ok bool, err error) {
 	v.HourlyPrice, v.BackupID, v.CreatedAt = hourly, backupID.String, joinTime(created, createdNs.Int32)
 	v.Error, v.RootPasswordUntil = failure.String, joinTime(pwUntil, 0)
 	if v.Status == domain.StatusActive {
-		// The address is shown only while the server runs.
+		// The address and host keys are shown only while the server runs.
 		v.IPv4 = ipv4.String
+		if len(hostKeys) > 0 {
+			v.HostKeyFingerprints = hostKeys
+		}
 	}
 	if len(keys) > 0 {
 		v.SSHKeys = keys

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cryptovps/cryptovps/projections"
+	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
 // clockTests are the tests that move the sandbox clock, each on a stack of
@@ -120,6 +121,39 @@ func clockTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 			t.Fatalf("want DESTROYED, got %s", st)
 		}
 		u.do(t, http.MethodPost, "/servers", deployBody("over", "vc2-1c-1gb")).wantError(t, http.StatusForbidden, "server_limit")
+	})
+
+	t.Run("a server says how to get in: sshUser, sshPort and, while ACTIVE, the sandbox's made-up host key fingerprints", func(t *testing.T) {
+		t.Parallel()
+		h := stack(t, config{})
+		u := h.register(t)
+		r := u.do(t, http.MethodPost, "/servers", deployBody("hk", "vc2-1c-1gb")).want(t, http.StatusAccepted)
+		id := r.str("server.id")
+		for what, got := range map[string]*response{"202": r, "PROVISIONING": u.server(t, id)} {
+			if v, ok := got.get("server.hostKeyFingerprints"); !ok || v != nil {
+				t.Errorf("%s: hostKeyFingerprints %v (present %v), want null", what, v, ok)
+			}
+		}
+		u.advance(t, provisionDelay+time.Second)
+		got := u.server(t, id)
+		want := sandbox.HostKeyFingerprints(id)
+		fps := got.list("server.hostKeyFingerprints")
+		if got.str("server.sshUser") != "root" || got.num("server.sshPort") != 22 || len(fps) != len(want) {
+			t.Fatalf("ACTIVE: %s, want root, 22 and the fingerprints %v", got, want)
+		}
+		for i, fp := range fps {
+			if fp != want[i] || !strings.HasPrefix(want[i], "SHA256:SANDBOXxNOTxREALx") {
+				t.Errorf("fingerprint %d: %v, want %s", i, fp, want[i])
+			}
+		}
+		listed := u.do(t, http.MethodGet, "/servers", nil).want(t, http.StatusOK)
+		if n := len(listed.list("servers.0.hostKeyFingerprints")); n != len(want) {
+			t.Errorf("GET /servers: %d fingerprints, want %d", n, len(want))
+		}
+		u.do(t, http.MethodDelete, "/servers/"+id, nil).want(t, http.StatusAccepted)
+		if v, _ := u.server(t, id).get("server.hostKeyFingerprints"); v != nil {
+			t.Errorf("DESTROYING: hostKeyFingerprints %v, want null", v)
+		}
 	})
 
 	t.Run("an Idempotency-Key is forgotten after 24 hours of real time, whatever the sandbox clock does", func(t *testing.T) {

@@ -69,7 +69,7 @@ type billingObj struct {
 	HourlySpend string `json:"hourlySpend"`
 }
 
-var serverKeys = []string{"id", "label", "status", "region", "plan", "ipv4", "hourlyPrice", "createdAt"}
+var serverKeys = []string{"id", "label", "status", "region", "plan", "ipv4", "hourlyPrice", "createdAt", "sshUser", "sshPort", "hostKeyFingerprints"}
 var backupKeys = []string{"id", "serverId", "label", "status", "region", "plan", "createdAt", "expiresAt"}
 
 func newAgent(srv *server, email string) *agent {
