@@ -530,10 +530,10 @@ func ordered[V any](m map[string]V, order []string) string {
 func (f *fold) queueServers(b *pgx.Batch) {
 	var (
 		accts, ids, labels, plans, regions, prices, keys, backups, statuses, ips, instances, errs, hostKeys []string
-		attempts, createdNs                                                                       []int32
-		activated                                                                                 []bool
-		created, suspended, destroyed, pwUntil                                                    []pgtype.Timestamptz
-		lcs, lps                                                                                  []int64
+		attempts, createdNs                                                                                 []int32
+		activated                                                                                           []bool
+		created, suspended, destroyed, pwUntil                                                              []pgtype.Timestamptz
+		lcs, lps                                                                                            []int64
 	)
 	for _, k := range f.serverOrder {
 		s, ok := f.accounts[k.account].Servers[k.id]
