@@ -529,12 +529,13 @@ func ordered[V any](m map[string]V, order []string) string {
 
 func (f *fold) queueServers(b *pgx.Batch) {
 	var (
-		accts, ids, labels, plans, regions, prices, keys, backups, statuses, ips, instances, errs, hostKeys []string
-		attempts, createdNs                                                                                 []int32
-		activated                                                                                           []bool
-		created, suspended, destroyed, pwUntil                                                              []pgtype.Timestamptz
-		lcs, lps                                                                                            []int64
+		accts, ids, labels, plans, regions, prices, keys, backups, statuses, ips, instances, errs []string
+		attempts, createdNs                                                                       []int32
+		activated                                                                                 []bool
+		created, suspended, destroyed, pwUntil                                                    []pgtype.Timestamptz
+		lcs, lps                                                                                  []int64
 	)
+	var hostKeys []string
 	for _, k := range f.serverOrder {
 		s, ok := f.accounts[k.account].Servers[k.id]
 		if !ok {
