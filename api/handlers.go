@@ -60,7 +60,7 @@ func (s *Server) plans(c echo.Context) error {
 				in = append(in, r.ID)
 			}
 		}
-		out = append(out, planJSON{p.ID, p.Name, p.VCPUs, p.RAMGB, p.DiskGB, p.MonthlyPrice.Fixed(2), p.HourlyPrice.Fixed(3), in})
+		out = append(out, planJSON{p.ID, p.Name, p.VCPUs, p.RAMGB, p.DiskGB, money(p.MonthlyPrice), money(p.HourlyPrice), in})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"plans": out})
 }
@@ -436,8 +436,11 @@ func (s *Server) createTopup(c echo.Context) error {
 	details := map[string]string{}
 	amount, err := domain.ParseMoney(req.Amount)
 	if err != nil {
-		details["amount"] = fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals, like \"25.00\"", domain.MinTopup.Fixed(2), domain.MaxTopup.Fixed(2))
+		details["amount"] = fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals, like \"25.00\"", money(domain.MinTopup), money(domain.MaxTopup))
 		amount = domain.MinTopup // only to ask the other rules
+	}
+	if err := domain.CheckCurrencySpelling(req.Currency); err != nil {
+		details["currency"] = err.(*domain.Error).Fields["currency"]
 	}
 	checkIdemKey(c, details)
 	if len(details) > 0 {

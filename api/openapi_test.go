@@ -89,7 +89,7 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 	signup := domain.MustMoney(cfg.signupCredit)
 	apiCfg := api.Config{JWTSecret: []byte("test-secret"), TokenTTL: 15 * time.Minute, AdminToken: operatorToken, Snapshots: store,
 		AccountRate: 1_000_000, AuthRate: cfg.authRate, Log: log,
-		Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: "1m0s", BackupDelay: "3m0s"}}
+		Guide: api.GuideParams{SignupCredit: signup, ProvisionDelay: time.Minute, BackupDelay: 3 * time.Minute}}
 	if apiCfg.AuthRate == 0 {
 		apiCfg.AuthRate = 1_000_000
 	}

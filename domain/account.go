@@ -499,7 +499,8 @@ func (d *decision) deploy(c Deploy, now time.Time) error {
 	// still be covered after it, or the fleet is suspended within the hour.
 	if need := d.s.HourlySpend().Add(total); d.s.Balance.Cmp(need) < 0 {
 		return fmt.Errorf("%w: balance %s does not cover one hour of every server (%s for the new ones, %s for those already billed): "+
-			"%s missing, top up first", ErrInsufficientFunds, d.s.Balance.Fixed(2), total.Fixed(3), d.s.HourlySpend().Fixed(3), need.Sub(d.s.Balance).Fixed(3))
+			"%s missing, top up first", ErrInsufficientFunds, d.s.Balance.Canonical(), total.Canonical(), d.s.HourlySpend().Canonical(),
+			need.Sub(d.s.Balance).Canonical())
 	}
 	ids := make([]string, 0, len(c.Servers))
 	for _, s := range c.Servers {
@@ -594,7 +595,7 @@ func (a Account) CheckTopup(amount Money, currency string) error {
 	}
 	fields := map[string]string{}
 	if amount.Exponent() < -2 || amount.Cmp(MinTopup) < 0 || amount.Cmp(MaxTopup) > 0 {
-		fields["amount"] = fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals", MinTopup.Fixed(2), MaxTopup.Fixed(2))
+		fields["amount"] = fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals", MinTopup.Canonical(), MaxTopup.Canonical())
 	}
 	if !slices.Contains(Currencies, currency) {
 		fields["currency"] = "one of " + strings.Join(Currencies, ", ")

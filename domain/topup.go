@@ -302,7 +302,7 @@ func (d *decision) topup(id string) (*Topup, error) {
 // checkTopupAmount is the amount rule of every top-up.
 func checkTopupAmount(amount Money) error {
 	if amount.Exponent() < -2 || amount.Cmp(MinTopup) < 0 || amount.Cmp(MaxTopup) > 0 {
-		return InvalidField("amount", fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals", MinTopup.Fixed(2), MaxTopup.Fixed(2)))
+		return InvalidField("amount", fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals", MinTopup.Canonical(), MaxTopup.Canonical()))
 	}
 	return nil
 }

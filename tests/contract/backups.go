@@ -159,7 +159,7 @@ func backupClockTests(t *testing.T, stack func(t *testing.T, cfg config) *harnes
 		}
 		checkServer(t, u.server(t, nid), "server", "db-1", "PROVISIONING")
 		// The restore is charged its first hour like a deploy.
-		u.wantBalance(t, "9.95", "0.050")
+		u.wantBalance(t, "9.95", "0.05")
 		u.advance(t, provisionDelay+time.Second)
 		got := u.server(t, nid)
 		checkServer(t, got, "server", "db-1", "ACTIVE")

@@ -210,8 +210,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 		App: app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit},
 		API: api.Config{JWTSecret: []byte(cfg.JWTSecret), TokenTTL: cfg.TokenTTL, AdminToken: cfg.AdminToken,
 			Snapshots: store, TrustedProxies: proxies, AccountRate: cfg.AccountRate, AuthRate: cfg.AuthRate,
-			Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: provisionDelay.String(),
-				BackupDelay: backupDelay.String()}},
+			Guide: api.GuideParams{SignupCredit: signup, ProvisionDelay: provisionDelay, BackupDelay: backupDelay}},
 	})
 	if err != nil {
 		store.Close()

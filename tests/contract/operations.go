@@ -528,7 +528,7 @@ func noSandboxTests(t *testing.T, newModel func(t *testing.T) projections.Model)
 		if st := u.do(t, http.MethodGet, "/billing/topups/"+id, nil).want(t, http.StatusOK).str("topup.status"); st != "PENDING" {
 			t.Errorf("want PENDING, got %s", st)
 		}
-		u.wantBalance(t, "10.00", "0")
+		u.wantBalance(t, "10.00", "0.00")
 		r := h.do(t, http.MethodGet, "/llms.txt", nil).want(t, http.StatusOK)
 		if strings.Contains(string(r.Raw), "/sandbox/") {
 			t.Errorf("/llms.txt documents /sandbox/* outside sandbox mode")
