@@ -529,6 +529,16 @@ func TestLLMSTxtMatchesDocument(t *testing.T) {
 			if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 				t.Errorf("Content-Type %q", ct)
 			}
+			// Durations read as people write them, never in Go's syntax.
+			if bad := regexp.MustCompile(`\b\d+(h\d+m|m\d+s|h0m0s)`).FindString(string(a.raw)); bad != "" {
+				t.Errorf("/llms.txt says a duration as %q", bad)
+			}
+			if sandboxMode && (!strings.Contains(string(a.raw), "~60 s") || !strings.Contains(string(a.raw), "3 min after the request")) {
+				t.Errorf("/llms.txt does not say the sandbox delays as ~60 s and 3 min")
+			}
+			if !strings.Contains(string(a.raw), "expire after 15 min") {
+				t.Errorf("/llms.txt does not say the token lifetime as 15 min")
+			}
 			named := mentions(string(a.raw))
 			for name := range named {
 				if _, ok := documented[name]; !ok {
