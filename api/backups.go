@@ -26,7 +26,8 @@ type backupRequest struct {
 
 func (s *Server) createBackup(c echo.Context) error {
 	var req backupRequest
-	if err := bind(c, &req); err != nil {
+	bad, err := bindAll(c, &req)
+	if err != nil {
 		return err
 	}
 	details := map[string]string{}
@@ -36,7 +37,7 @@ func (s *Server) createBackup(c echo.Context) error {
 		details["serverId"] = "must be a server id"
 	}
 	checkIdemKey(c, details)
-	if len(details) > 0 {
+	if merge(details, bad); len(details) > 0 {
 		return validation(details)
 	}
 	return s.once(c, req, func(idem app.Idempotency) (reply, error) {
@@ -80,14 +81,15 @@ func (s *Server) restore(c echo.Context) error {
 		return err
 	}
 	var req keysRequest
-	if err := bind(c, &req); err != nil {
+	bad, err := bindAll(c, &req)
+	if err != nil {
 		return err
 	}
 	details := map[string]string{}
 	keys := parseKeys(details, req.SSHKeys)
 	checkKeyIDs(details, req.SSHKeyIDs)
 	checkIdemKey(c, details)
-	if len(details) > 0 {
+	if merge(details, bad); len(details) > 0 {
 		s.app.Problems(c.Request().Context(), accountOf(c), details, func(a domain.Account) error {
 			_, err := a.DeployKeys(nil, req.SSHKeyIDs)
 			return err

@@ -335,7 +335,8 @@ func parseKeys(details map[string]string, keys []string) []domain.SSHKey {
 
 func (s *Server) deploy(c echo.Context) error {
 	var req deployRequest
-	if err := bind(c, &req); err != nil {
+	bad, err := bindAll(c, &req)
+	if err != nil {
 		return err
 	}
 	details := map[string]string{}
@@ -343,7 +344,7 @@ func (s *Server) deploy(c echo.Context) error {
 	keys := s.checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
 	checkKeyIDs(details, req.SSHKeyIDs)
 	checkIdemKey(c, details)
-	if len(details) > 0 {
+	if merge(details, bad); len(details) > 0 {
 		return s.invalidServer(c, details, req.PlanID, req.RegionID, req.SSHKeyIDs)
 	}
 	return s.once(c, req, func(idem app.Idempotency) (reply, error) {
@@ -358,7 +359,8 @@ func (s *Server) deploy(c echo.Context) error {
 
 func (s *Server) deployBulk(c echo.Context) error {
 	var req bulkRequest
-	if err := bind(c, &req); err != nil {
+	bad, err := bindAll(c, &req)
+	if err != nil {
 		return err
 	}
 	details := map[string]string{}
@@ -375,7 +377,7 @@ func (s *Server) deployBulk(c echo.Context) error {
 	keys := s.checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
 	checkKeyIDs(details, req.SSHKeyIDs)
 	checkIdemKey(c, details)
-	if len(details) > 0 {
+	if merge(details, bad); len(details) > 0 {
 		return s.invalidServer(c, details, req.PlanID, req.RegionID, req.SSHKeyIDs)
 	}
 	return s.once(c, req, func(idem app.Idempotency) (reply, error) {
@@ -430,7 +432,8 @@ type topupRequest struct {
 
 func (s *Server) createTopup(c echo.Context) error {
 	var req topupRequest
-	if err := bind(c, &req); err != nil {
+	bad, err := bindAll(c, &req)
+	if err != nil {
 		return err
 	}
 	details := map[string]string{}
@@ -443,7 +446,7 @@ func (s *Server) createTopup(c echo.Context) error {
 		details["currency"] = err.(*domain.Error).Fields["currency"]
 	}
 	checkIdemKey(c, details)
-	if len(details) > 0 {
+	if merge(details, bad); len(details) > 0 {
 		s.app.Problems(c.Request().Context(), accountOf(c), details, func(a domain.Account) error {
 			return a.CheckTopupRequest(amount, domain.PaymentMethodID(req.Currency))
 		})

@@ -28,7 +28,8 @@ type newSSHKey struct {
 
 func (s *Server) createSSHKey(c echo.Context) error {
 	var req newSSHKey
-	if err := bind(c, &req); err != nil {
+	bad, err := bindAll(c, &req)
+	if err != nil {
 		return err
 	}
 	details := map[string]string{}
@@ -46,7 +47,7 @@ func (s *Server) createSSHKey(c echo.Context) error {
 		key = k
 	}
 	checkIdemKey(c, details)
-	if len(details) > 0 {
+	if merge(details, bad); len(details) > 0 {
 		return validation(details)
 	}
 	return s.once(c, req, func(idem app.Idempotency) (reply, error) {

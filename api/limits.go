@@ -40,7 +40,8 @@ type newLimitRequest struct {
 
 func (s *Server) createLimitRequest(c echo.Context) error {
 	var req newLimitRequest
-	if err := bind(c, &req); err != nil {
+	bad, err := bindAll(c, &req)
+	if err != nil {
 		return err
 	}
 	details := map[string]string{}
@@ -51,7 +52,7 @@ func (s *Server) createLimitRequest(c echo.Context) error {
 		limit = *req.ServerLimit
 	}
 	checkIdemKey(c, details)
-	if len(details) > 0 {
+	if merge(details, bad); len(details) > 0 {
 		// The account's rules (the limit it has, the reason) are asked
 		// too: one 400 names everything. A request with these problems
 		// can be no retry of an accepted one.

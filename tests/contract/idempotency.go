@@ -215,7 +215,7 @@ func idempotencyEverywhereTests(t *testing.T, newModel func(t *testing.T) projec
 		u.wantBalance(t, "14.986", "0.014")
 	})
 
-	t.Run("a request with a bad Idempotency-Key and a bad body is one 400 naming both", func(t *testing.T) {
+	t.Run("a request with a bad Idempotency-Key and a bad body is one 400 naming everything", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, newModel, config{})
 		u := h.register(t)
@@ -231,6 +231,13 @@ func idempotencyEverywhereTests(t *testing.T, newModel func(t *testing.T) projec
 			{"/limit-requests", map[string]any{"reason": ""}, []string{"serverLimit", "reason", "Idempotency-Key"}},
 			{"/billing/topups", map[string]string{"amount": "lots", "currency": "bitcoin!"}, []string{"amount", "currency", "Idempotency-Key"}},
 			{"/backups", map[string]string{"serverId": "x"}, []string{"serverId", "Idempotency-Key"}},
+			// Unknown fields and values of the wrong type are named with
+			// the rest, not in a round of their own.
+			{"/servers", map[string]any{"label": "", "planId": "vc2-1c-1gb", "regionId": "ams", "colour": "red"}, []string{"label", "colour", "Idempotency-Key"}},
+			{"/servers/bulk", map[string]any{"label": "x!", "count": "ten", "planId": 7, "regionId": "ams"}, []string{"label", "count", "planId", "Idempotency-Key"}},
+			{"/ssh-keys", map[string]any{"name": 5, "publicKey": "nope", "extra": true}, []string{"name", "publicKey", "extra", "Idempotency-Key"}},
+			{"/limit-requests", map[string]any{"serverLimit": "many", "reason": ""}, []string{"serverLimit", "reason", "Idempotency-Key"}},
+			{"/billing/topups", map[string]any{"amount": 5, "currency": "eth"}, []string{"amount", "currency", "Idempotency-Key"}},
 		} {
 			r := u.do(t, http.MethodPost, c.path, c.body, "Idempotency-Key", bad).want(t, http.StatusBadRequest)
 			for _, f := range c.fields {
