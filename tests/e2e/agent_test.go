@@ -41,6 +41,11 @@ type serverObj struct {
 	HourlyPrice string   `json:"hourlyPrice"`
 	CreatedAt   string   `json:"createdAt"`
 	SSHKeys     []string `json:"sshKeys"`
+	SSHUser     string   `json:"sshUser"`
+	SSHPort     int      `json:"sshPort"`
+	// HostKeyFingerprints are null until ACTIVE (and with a cloud that
+	// does not tell them).
+	HostKeyFingerprints []string `json:"hostKeyFingerprints"`
 }
 
 type backupObj struct {
