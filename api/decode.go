@@ -102,4 +102,3 @@ func jsonKind(t reflect.Type) string {
 	}
 	return "a " + t.Kind().String()
 }
-
