@@ -476,7 +476,18 @@ func (s *Server) topup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return renderOne(c, http.StatusOK, "topup", id, s.read.Topup, topupOf)
+	// A top-up waits for a payment: a long-poll instead of a poll.
+	want, timeout, err := waitQuery(c, topupStatuses)
+	if err != nil {
+		return err
+	}
+	t, err := longPoll(c.Request().Context(), s, want, timeout,
+		func(ctx context.Context) (projections.TopupView, error) { return s.read.Topup(ctx, accountOf(c), id) },
+		func(t projections.TopupView) string { return t.Status })
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"topup": topupOf(t)})
 }
 
 func (s *Server) payTopup(c echo.Context) error {

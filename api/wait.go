@@ -92,4 +92,5 @@ func longPoll[V any](ctx context.Context, s *Server, want []string, timeout time
 var (
 	serverStatuses = []string{"PROVISIONING", "ACTIVE", "SUSPENDED", "DESTROYING", "DESTROYED", "ERROR"}
 	backupStatuses = []string{"PENDING", "AVAILABLE", "ERROR", "EXPIRED"}
+	topupStatuses  = []string{"PENDING", "PROCESSING", "PAID", "EXPIRED", "INVALID", "REVIEW"}
 )

@@ -55,6 +55,32 @@ func topupTests(t *testing.T, h *harness) {
 		}
 	})
 
+	t.Run("GET /billing/topups/:id?waitFor= answers when the payment lands, or at the timeout", func(t *testing.T) {
+		t.Parallel()
+		u := h.register(t)
+		id := u.do(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "5.00", "currency": "BTC"}).
+			want(t, http.StatusCreated).str("topup.id")
+		if st := u.do(t, http.MethodGet, "/billing/topups/"+id+"?waitFor=PENDING&timeout=60", nil).
+			want(t, http.StatusOK).str("topup.status"); st != "PENDING" {
+			t.Errorf("waitFor a status it has: %s", st)
+		}
+		start := time.Now()
+		if st := u.do(t, http.MethodGet, "/billing/topups/"+id+"?waitFor=PAID&timeout=1", nil).
+			want(t, http.StatusOK).str("topup.status"); st != "PENDING" || time.Since(start) < time.Second {
+			t.Errorf("waitFor PAID for 1 s: %s after %s", st, time.Since(start))
+		}
+		done := make(chan string, 1)
+		go func() {
+			done <- u.do(t, http.MethodGet, "/billing/topups/"+id+"?waitFor=PAID,EXPIRED,INVALID,REVIEW&timeout=60", nil).str("topup.status")
+		}()
+		u.do(t, http.MethodPost, "/sandbox/topups/"+id+"/pay", nil).want(t, http.StatusOK)
+		if st := <-done; st != "PAID" {
+			t.Errorf("waitFor PAID across the payment: %s", st)
+		}
+		u.do(t, http.MethodGet, "/billing/topups/"+id+"?waitFor=SETTLED", nil).wantDetail(t, "waitFor")
+		u.do(t, http.MethodGet, "/billing/topups/"+id+"?waitFor=PAID&timeout=61", nil).wantDetail(t, "timeout")
+	})
+
 	t.Run("a top-up with a bad amount or currency is 400", func(t *testing.T) {
 		t.Parallel()
 		u := h.register(t)
