@@ -110,4 +110,3 @@ func TestOperatorSurface(t *testing.T) {
 		}
 	}
 }
-
