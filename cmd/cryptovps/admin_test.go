@@ -338,3 +338,23 @@ func TestBaseURLIsNeverTheRequestsHost(t *testing.T) {
 		}
 	}
 }
+
+// The operator tools find the operator listener from serve's environment.
+func TestDefaultOperatorServer(t *testing.T) {
+	for _, tc := range []struct{ addr, cloud, payments, want string }{
+		{"", "", "", "http://localhost:8080"},
+		{"", "sandbox", "sandbox", "http://localhost:8080"},
+		{"", "vultr", "", "http://127.0.0.1:8081"},
+		{"", "", "btcpay", "http://127.0.0.1:8081"},
+		{"0.0.0.0:9001", "vultr", "", "http://127.0.0.1:9001"},
+		{"10.0.0.5:9001", "", "", "http://10.0.0.5:9001"},
+		{"[::1]:9001", "", "", "http://[::1]:9001"},
+	} {
+		t.Setenv("CRYPTOVPS_ADMIN_ADDR", tc.addr)
+		t.Setenv("CRYPTOVPS_CLOUD", tc.cloud)
+		t.Setenv("CRYPTOVPS_PAYMENTS", tc.payments)
+		if got := defaultOperatorServer(); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc, got, tc.want)
+		}
+	}
+}
