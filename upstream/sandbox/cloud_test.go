@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -107,6 +108,29 @@ func TestHostKeyFingerprintsAreMadeUpPlainlyAndTheSameForTheSameServer(t *testin
 		}
 		if fp == b[i] || slices.Contains(a[:i], fp) {
 			t.Errorf("%q repeats", fp)
+		}
+	}
+}
+
+// The cloud's files are the owner's alone, whatever the umask, and a
+// temporary file left open to others by an older version is tightened.
+func TestCloudFilesAre0600(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "cloud.json")
+	if err := os.WriteFile(path+".tmp", []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := openCloud(t, path)
+	if _, err := c.CreateInstance(context.Background(), domain.InstanceSpec{Tag: "srv-1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + ".lock"} {
+		info, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := info.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s: mode %#o, want 0600", filepath.Base(p), m)
 		}
 	}
 }
