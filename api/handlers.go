@@ -216,15 +216,6 @@ func renderList[V, J any](c echo.Context, key string, list func(context.Context,
 	return c.JSON(http.StatusOK, map[string]any{key: out})
 }
 
-// renderOne answers status with the account's object id, rendered.
-func renderOne[V, J any](c echo.Context, status int, key, id string, get func(context.Context, string, string) (V, error), render func(V) J) error {
-	v, err := get(c.Request().Context(), accountOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(status, map[string]any{key: render(v)})
-}
-
 type deployRequest struct {
 	Label     string   `json:"label"`
 	PlanID    string   `json:"planId"`
