@@ -82,6 +82,12 @@ func (m *Model) Apply(_ context.Context, batch []eventstore.Event) error {
 		prefix, id := domain.StreamID(ev.Stream)
 		switch prefix {
 		case domain.AccountStreamPrefix:
+			switch decoded[i].(type) {
+			case domain.IdempotencyKeyUsed, domain.IdempotencyAnswerRecorded:
+				// No query reads Idempotency-Keys (the account's runner
+				// does): their kept answers are not held twice.
+				continue
+			}
 			a, ok := m.accounts[id]
 			if !ok {
 				n := domain.NewAccount(id)
