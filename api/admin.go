@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -15,6 +16,23 @@ type reasonRequest struct {
 
 type limitRequest struct {
 	Limit *int `json:"limit"`
+}
+
+// who is the account an operator route names (:who, an email or an id).
+// An email may hold a "/" (a/b@example.com), which clients send escaped as
+// %2F; Echo then routes on the raw path and leaves the parameter escaped,
+// so it is unescaped here, once (an unescaped path is already decoded). A
+// malformed escape names no account: it is passed on as it is and found by
+// nobody.
+func who(c echo.Context) string {
+	w := c.Param("who")
+	if c.Request().URL.RawPath == "" {
+		return w
+	}
+	if u, err := url.PathUnescape(w); err == nil {
+		return u
+	}
+	return w
 }
 
 func operatorMeta(c echo.Context) eventstore.Metadata {
@@ -44,7 +62,7 @@ func (s *Server) adminSuspend(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.app.AdminCommand(c.Request().Context(), c.Param("who"), domain.Suspend{Reason: reason, Actor: "operator"}, operatorMeta(c))
+	st, err := s.app.AdminCommand(c.Request().Context(), who(c), domain.Suspend{Reason: reason, Actor: "operator"}, operatorMeta(c))
 	if err != nil {
 		return err
 	}
@@ -56,7 +74,7 @@ func (s *Server) adminUnsuspend(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.app.AdminCommand(c.Request().Context(), c.Param("who"), domain.Unsuspend{Reason: reason, Actor: "operator"}, operatorMeta(c))
+	st, err := s.app.AdminCommand(c.Request().Context(), who(c), domain.Unsuspend{Reason: reason, Actor: "operator"}, operatorMeta(c))
 	if err != nil {
 		return err
 	}
@@ -71,7 +89,7 @@ func (s *Server) adminSetLimit(c echo.Context) error {
 	if req.Limit == nil || *req.Limit < 0 || *req.Limit > 10000 {
 		return validation(map[string]string{"limit": "required, 0 to 10000"})
 	}
-	st, err := s.app.AdminCommand(c.Request().Context(), c.Param("who"), domain.SetLimit{Limit: *req.Limit, Actor: "operator"}, operatorMeta(c))
+	st, err := s.app.AdminCommand(c.Request().Context(), who(c), domain.SetLimit{Limit: *req.Limit, Actor: "operator"}, operatorMeta(c))
 	if err != nil {
 		return err
 	}
@@ -79,7 +97,7 @@ func (s *Server) adminSetLimit(c echo.Context) error {
 }
 
 func (s *Server) adminAccount(c echo.Context) error {
-	st, err := s.app.AdminAccount(c.Request().Context(), c.Param("who"))
+	st, err := s.app.AdminAccount(c.Request().Context(), who(c))
 	if err != nil {
 		return err
 	}

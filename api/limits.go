@@ -76,7 +76,7 @@ func (s *Server) adminDecideLimit(approve bool) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		st, err := s.app.AdminCommand(c.Request().Context(), c.Param("who"),
+		st, err := s.app.AdminCommand(c.Request().Context(), who(c),
 			domain.DecideLimitRequest{RequestID: id, Approve: approve, Note: req.Note, Actor: "operator"}, operatorMeta(c))
 		if err != nil {
 			return err

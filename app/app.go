@@ -10,8 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
-	"slices"
+		"slices"
 	"strings"
 	"time"
 
@@ -111,25 +110,6 @@ func AccountID(email string) string {
 	return uuid.NewSHA1(accountNamespace, []byte(email)).String()
 }
 
-var errInvalidEmail = domain.InvalidField("email", "must be a valid email address")
-
-// NormalizeEmail checks an email address and lower-cases it.
-func NormalizeEmail(email string) (string, error) {
-	e := strings.ToLower(strings.TrimSpace(email))
-	if len(e) > 254 || e == "" {
-		return "", errInvalidEmail
-	}
-	addr, err := mail.ParseAddress(e)
-	if err != nil || addr.Address != e || addr.Name != "" {
-		return "", errInvalidEmail
-	}
-	at := strings.LastIndexByte(e, '@')
-	if at < 1 || !strings.Contains(e[at+1:], ".") || strings.ContainsAny(e, " \"()<>[]\\,;:") {
-		return "", errInvalidEmail
-	}
-	return e, nil
-}
-
 // Written is where a command's events landed: what a read of its result
 // waits for.
 type Written struct {
@@ -138,7 +118,7 @@ type Written struct {
 
 // Register opens an account and returns its id.
 func (s *Service) Register(ctx context.Context, email, password string, meta eventstore.Metadata) (string, Written, error) {
-	email, err := NormalizeEmail(email)
+	email, err := domain.NormalizeEmail(email)
 	if n := len([]rune(password)); n < 8 || n > 256 {
 		err = errors.Join(err, domain.InvalidField("password", "must be 8 to 256 characters"))
 	}
@@ -194,7 +174,7 @@ func mergeInvalid(err error) error {
 // Login checks credentials and returns the account id. Unknown email and
 // wrong password are the same error, after the same amount of work.
 func (s *Service) Login(ctx context.Context, email, password string) (string, error) {
-	email, err := NormalizeEmail(email)
+	email, err := domain.NormalizeEmail(email)
 	if err != nil || len(password) > 1024 {
 		_, _ = s.Hasher.Verify(ctx, "", password)
 		return "", domain.ErrBadCredentials
@@ -385,7 +365,7 @@ func (s *Service) resolve(who string) (string, error) {
 	if _, err := uuid.Parse(who); err == nil {
 		return who, nil
 	}
-	email, err := NormalizeEmail(who)
+	email, err := domain.NormalizeEmail(who)
 	if err != nil {
 		return "", err
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/cryptovps/cryptovps/api"
 	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 )
@@ -183,7 +184,7 @@ func resolveAccount(who string) (string, error) {
 	if _, err := uuid.Parse(who); err == nil {
 		return who, nil
 	}
-	email, err := app.NormalizeEmail(who)
+	email, err := domain.NormalizeEmail(who)
 	if err != nil {
 		return "", fmt.Errorf("--account %q: neither an account id nor an email address", who)
 	}
