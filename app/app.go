@@ -10,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-		"slices"
+	"slices"
 	"strings"
 	"time"
 
