@@ -226,7 +226,11 @@ func (s *Server) render(ctx context.Context, acct string, ch change) ([]byte, er
 		if err != nil {
 			return nil, err
 		}
-		v = map[string]any{"account": userOf(a)}
+		u, err := s.user(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		v = map[string]any{"account": u}
 	}
 	return json.Marshal(v)
 }

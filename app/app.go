@@ -44,6 +44,9 @@ type Deps struct {
 	Log       *slog.Logger
 	// Sealer opens the secrets sealed in the log (root passwords).
 	Sealer *Sealer
+	// Personal seals and opens personal data with per-account keys, and
+	// finds accounts by email.
+	Personal *Personal
 	// Work is told when a command leaves background work to do; nil
 	// tells nobody.
 	Work interface{ Kick() }
@@ -101,15 +104,6 @@ func (s *Service) Known(accountID string) eventstore.Position {
 	return s.Accounts.Known(accountID)
 }
 
-// accountNamespace derives account ids from emails: one email, one stream,
-// so registering is a single append that fails if the stream exists.
-var accountNamespace = uuid.MustParse("9d3c8f5e-2a41-4b7f-8e0d-6c1a5b2f9e47")
-
-// AccountID is the id of the account registered with email.
-func AccountID(email string) string {
-	return uuid.NewSHA1(accountNamespace, []byte(email)).String()
-}
-
 // Written is where a command's events landed: what a read of its result
 // waits for.
 type Written struct {
@@ -125,7 +119,10 @@ func (s *Service) Register(ctx context.Context, email, password string, meta eve
 	if err != nil {
 		return "", Written{}, mergeInvalid(err)
 	}
-	id := AccountID(email)
+	id, err := s.newAccountID(ctx, email)
+	if err != nil {
+		return "", Written{}, err
+	}
 	// A cheap check first so a taken email does not cost a hash.
 	if cur, err := s.Accounts.Load(ctx, id); err != nil {
 		return "", Written{}, err
@@ -136,8 +133,12 @@ func (s *Service) Register(ctx context.Context, email, password string, meta eve
 	if err != nil {
 		return "", Written{}, err
 	}
+	sealed, err := s.Personal.SealEmail(ctx, id, email)
+	if err != nil {
+		return "", Written{}, err
+	}
 	meta.Actor = "account:" + id
-	d, err := s.Accounts.Run(ctx, id, domain.Register{AccountID: id, Email: email, PasswordHash: hash,
+	d, err := s.Accounts.Run(ctx, id, domain.Register{AccountID: id, SealedEmail: sealed, PasswordHash: hash,
 		ServerLimit: s.cfg.ServerLimit, SignupCredit: s.cfg.SignupCredit}, meta)
 	if err != nil {
 		return "", Written{}, err
@@ -174,12 +175,14 @@ func mergeInvalid(err error) error {
 // Login checks credentials and returns the account id. Unknown email and
 // wrong password are the same error, after the same amount of work.
 func (s *Service) Login(ctx context.Context, email, password string) (string, error) {
-	email, err := domain.NormalizeEmail(email)
-	if err != nil || len(password) > 1024 {
+	id, err := s.loginAccount(ctx, email)
+	if errors.Is(err, domain.ErrNotFound) || len(password) > 1024 {
 		_, _ = s.Hasher.Verify(ctx, "", password)
 		return "", domain.ErrBadCredentials
 	}
-	id := AccountID(email)
+	if err != nil {
+		return "", err
+	}
 	cur, err := s.Accounts.Load(ctx, id)
 	if err != nil {
 		return "", err
@@ -188,7 +191,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (string, er
 	if err != nil {
 		return "", err
 	}
-	if !ok || !cur.State.Registered {
+	if !ok || !cur.State.Registered || cur.State.Forgotten {
 		return "", domain.ErrBadCredentials
 	}
 	// The answer shows the account from the read model: let it catch up
@@ -361,7 +364,7 @@ func (s *Service) Destroy(ctx context.Context, accountID, serverID string, meta 
 
 // Operator commands, on an account named by email or id.
 
-func (s *Service) resolve(who string) (string, error) {
+func (s *Service) resolve(ctx context.Context, who string) (string, error) {
 	if _, err := uuid.Parse(who); err == nil {
 		return who, nil
 	}
@@ -369,12 +372,12 @@ func (s *Service) resolve(who string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return AccountID(email), nil
+	return s.Personal.Resolve(ctx, email, s.loadAccount)
 }
 
 // AdminAccount returns the account named by email or id.
 func (s *Service) AdminAccount(ctx context.Context, who string) (domain.Account, error) {
-	id, err := s.resolve(who)
+	id, err := s.resolve(ctx, who)
 	if err != nil {
 		return domain.Account{}, err
 	}
@@ -383,7 +386,7 @@ func (s *Service) AdminAccount(ctx context.Context, who string) (domain.Account,
 
 // AdminCommand runs an operator command on the account named by email or id.
 func (s *Service) AdminCommand(ctx context.Context, who string, cmd domain.Command, meta eventstore.Metadata) (domain.Account, error) {
-	id, err := s.resolve(who)
+	id, err := s.resolve(ctx, who)
 	if err != nil {
 		return domain.Account{}, err
 	}

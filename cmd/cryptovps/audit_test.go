@@ -37,7 +37,7 @@ func toolHistory(t *testing.T, store eventstore.Store, doubled bool) {
 	t.Helper()
 	ctx := context.Background()
 	for _, email := range []string{"ann@example.com", "bob@example.com"} {
-		id := app.AccountID(email)
+		id := app.LegacyAccountID(email)
 		st := domain.NewAccount(id)
 		version := eventstore.NoStream
 		write := func(events []domain.Event) {
@@ -60,7 +60,18 @@ func toolHistory(t *testing.T, store eventstore.Store, doubled bool) {
 			}
 			write(events)
 		}
-		do(domain.Register{AccountID: id, Email: email, PasswordHash: "x", ServerLimit: 10, SignupCredit: domain.MustMoney("10.00")}, toolT0.Add(-time.Hour))
+		// Registered as before emails were sealed: the id derived from the
+		// email, the email in plain in AccountRegistered. The tools still
+		// find these accounts by email.
+		events, err := domain.Decide(st, domain.Register{AccountID: id, SealedEmail: "-", PasswordHash: "x", ServerLimit: 10,
+			SignupCredit: domain.MustMoney("10.00")}, toolT0.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := events[0].(domain.AccountRegistered)
+		reg.Email, reg.SealedEmail = email, ""
+		events[0] = reg
+		write(events)
 		do(domain.Deploy{Servers: []domain.ServerSpec{{ID: email + "-web", Label: "web", Plan: "p", Region: "ams",
 			HourlyPrice: domain.MustMoney("0.50")}}}, toolT0)
 		do(domain.Settle{}, toolT0.Add(5*time.Hour+30*time.Minute))
@@ -142,7 +153,7 @@ func TestLedgerExportCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ann := app.AccountID("ann@example.com")
+	ann := app.LegacyAccountID("ann@example.com")
 	// Signup credit and six charged hours, two postings each.
 	if len(rows) != 1+2*7 || rows[0][0] != "position" || rows[0][12] != "invoice_id" || rows[0][13] != "event_id" {
 		t.Fatalf("rows %v", rows)
@@ -195,7 +206,7 @@ func TestReplayCommand(t *testing.T) {
 			t.Errorf("replay lacks %q:\n%s", want, out)
 		}
 	}
-	out, _, err = toolRun(t, "replay", "--data-dir", dir, "--account", app.AccountID("bob@example.com"), "--until", "2026-03-03T11:00:00Z")
+	out, _, err = toolRun(t, "replay", "--data-dir", dir, "--account", app.LegacyAccountID("bob@example.com"), "--until", "2026-03-03T11:00:00Z")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +283,7 @@ func TestAuditComparesPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob := app.AccountID("bob@example.com")
+	bob := app.LegacyAccountID("bob@example.com")
 	events, _ := store.ReadStream(context.Background(), domain.AccountStream(bob), 0)
 	st := domain.NewAccount(bob)
 	for _, ev := range events {

@@ -206,13 +206,9 @@ func secret(dataDir, name, value string) (string, error) {
 // sealer is the key sealing secrets in the log (root passwords): given, or
 // generated on first use and kept in the data dir beside the JWT secret.
 func (c *config) sealer() (*app.Sealer, error) {
-	v, err := secret(c.DataDir, "secrets-key", c.SecretsKey)
+	key, err := c.secretsKey()
 	if err != nil {
 		return nil, err
-	}
-	key, err := hex.DecodeString(v)
-	if err != nil || len(key) != 32 {
-		return nil, errors.New("--secrets-key: want 64 hex digits (32 bytes)")
 	}
 	return app.NewSealer(key)
 }

@@ -88,7 +88,11 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	sealer, err := cfg.sealer()
+	secretsKey, err := cfg.secretsKey()
+	if err != nil {
+		return err
+	}
+	sealer, err := app.NewSealer(secretsKey)
 	if err != nil {
 		return err
 	}
@@ -114,7 +118,16 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer closeLead()
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Log: log, Mode: mode, Cloud: cloud, Sealer: sealer,
+	keys, closeKeys, err := openKeyStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeKeys()
+	personal, err := app.NewPersonal(keys, secretsKey)
+	if err != nil {
+		return err
+	}
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Log: log, Mode: mode, Cloud: cloud, Sealer: sealer, Personal: personal,
 		Payments: pay.Payments, Webhooks: pay.Webhooks, SandboxCloud: cfg.sandboxCloudPath(),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay,
 			BackupDelay: cfg.BackupDelay},
