@@ -25,6 +25,7 @@ import (
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltkeys"
 	"github.com/cryptovps/cryptovps/projections/memory"
 	"github.com/cryptovps/cryptovps/tests/pgtest"
 )
@@ -250,9 +251,12 @@ func TestToolsReadASnapshotOfALockedStore(t *testing.T) {
 		t.Errorf("stderr:\n%s\nstdout:\n%s", errOut, out)
 	}
 	t.Setenv("CRYPTOVPS_SERVER", hs.URL)
-	out, _, err = toolRun(t, "replay", "--data-dir", dir, "--account", "bob@example.com")
-	if err != nil || !strings.Contains(out, "balance       7.00") {
-		t.Errorf("replay: %v\n%s", err, out)
+	out, errOut, err = toolRun(t, "replay", "--data-dir", dir, "--account", "bob@example.com")
+	// keys.db is the server's too: the tool asks it for the account and
+	// its email (the server sealed bob's plain email when it started).
+	if err != nil || !strings.Contains(out, "balance       7.00") || !strings.Contains(out, "(bob@example.com)") ||
+		!strings.Contains(errOut, "keys.db is locked by a running server") {
+		t.Errorf("replay: %v\n%s\n%s", err, out, errOut)
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("snapshots left behind: %v", left)
@@ -341,8 +345,25 @@ func runningServer(t *testing.T) (dataDir string, store *bbolt.Store, hs *httpte
 	}
 	t.Cleanup(func() { store.Close() })
 	toolHistory(t, store, false)
+	// Its key store, as serve keeps it: keys.db in the data dir, held open,
+	// under the data dir's secrets key.
+	var cfg config
+	cfg.DataDir = dataDir
+	key, err := cfg.secretsKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := boltkeys.Open(filepath.Join(dataDir, keysFile), boltkeys.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keys.Close() })
+	personal, err := app.NewPersonal(keys, key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := stack.New(context.Background(), stack.Config{Store: store, Model: memory.New(), Log: log,
+	st, err := stack.New(context.Background(), stack.Config{Store: store, Model: memory.New(), Log: log, Personal: personal,
 		SandboxCloud: filepath.Join(t.TempDir(), "cloud.json"),
 		API:          api.Config{JWTSecret: []byte("s"), AdminToken: serverToken, Snapshots: snapshotterOf(store), Log: log}})
 	if err != nil {
