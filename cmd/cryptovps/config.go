@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/upstream/vultr"
 )
@@ -201,14 +200,4 @@ func secret(dataDir, name, value string) (string, error) {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return v, nil
-}
-
-// sealer is the key sealing secrets in the log (root passwords): given, or
-// generated on first use and kept in the data dir beside the JWT secret.
-func (c *config) sealer() (*app.Sealer, error) {
-	key, err := c.secretsKey()
-	if err != nil {
-		return nil, err
-	}
-	return app.NewSealer(key)
 }

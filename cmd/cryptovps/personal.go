@@ -44,8 +44,9 @@ func openKeyStore(ctx context.Context, cfg config) (domain.KeyStore, func(), err
 	return ks, func() { _ = ks.Close() }, nil
 }
 
-// secretsKey is --secrets-key, or the one kept in the data dir (generated
-// on first use by serve).
+// secretsKey is --secrets-key, or the one kept in the data dir beside the
+// JWT secret (generated on first use by serve): it seals root passwords in
+// the log, wraps the data keys of personal data and keys the login index.
 func (c *config) secretsKey() ([]byte, error) {
 	v, err := secret(c.DataDir, "secrets-key", c.SecretsKey)
 	if err != nil {
