@@ -124,6 +124,24 @@ func personalTests(t *testing.T, h *harness) {
 		u.do(t, http.MethodGet, "/auth/me", nil).wantError(t, http.StatusUnauthorized, "unauthorized")
 	})
 
+	t.Run("the event stream of a forgotten account ends", func(t *testing.T) {
+		t.Parallel()
+		u := h.register(t)
+		events := u.stream(t, "")
+		u.do(t, http.MethodDelete, "/auth/me?forfeitBalance=true", nil).want(t, http.StatusOK)
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case _, open := <-events:
+				if !open {
+					return
+				}
+			case <-deadline:
+				t.Fatal("the stream of a forgotten account still runs 20 s after")
+			}
+		}
+	})
+
 	t.Run("simultaneous forgets of one account: one 200, the token refused to the rest", func(t *testing.T) {
 		t.Parallel()
 		u := h.register(t)
