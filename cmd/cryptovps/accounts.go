@@ -118,7 +118,11 @@ func adminCall(server, token, method, path string, body any, stdout io.Writer) e
 		return err
 	}
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(out)))
+		hint := ""
+		if resp.StatusCode == http.StatusNotFound {
+			hint = notOperatorHint
+		}
+		return fmt.Errorf("%s %s: %d %s%s", method, path, resp.StatusCode, strings.TrimSpace(string(out)), hint)
 	}
 	_, err = fmt.Fprintln(stdout, strings.TrimSpace(string(out)))
 	return err
@@ -135,7 +139,7 @@ type operator struct {
 // the connection flags added here), which may come after its positional
 // arguments, and finds the operator token.
 func parseOperator(fs *flag.FlagSet, args []string) (operator, error) {
-	server := fs.String("server", "http://localhost:8080", "base URL of the running API (env CRYPTOVPS_SERVER)")
+	server := fs.String("server", defaultOperatorServer(), "base URL of the running server's operator API (env CRYPTOVPS_SERVER; default: the operator listener serve's environment gives, else http://localhost:8080)")
 	dataDir := fs.String("data-dir", "./data", "data dir holding the generated admin token")
 	token := fs.String("admin-token", "", "operator token (default: read from the data dir)")
 	var pos, flags []string
