@@ -93,10 +93,12 @@ func (s *Server) requireAccount(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := s.awaitReads(c, id); err != nil {
 			return err
 		}
-		if _, err := s.read.Account(c.Request().Context(), id); errors.Is(err, domain.ErrNotFound) {
+		if v, err := s.read.Account(c.Request().Context(), id); errors.Is(err, domain.ErrNotFound) {
 			return apiError(http.StatusUnauthorized, "unauthorized", "invalid access token")
 		} else if err != nil {
 			return err
+		} else if v.Forgotten {
+			return apiError(http.StatusUnauthorized, "unauthorized", "invalid access token: this account was forgotten")
 		}
 		c.Set(ctxAccount, id)
 		return next(c)

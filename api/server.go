@@ -170,6 +170,7 @@ func New(d Deps, cfg Config) *Server {
 	// /auth/me is an account read: it spends the account's budget, not
 	// the per-IP login budget, and its RateLimit-* headers say so.
 	e.GET("/auth/me", s.me, s.requireAccount)
+	e.DELETE("/auth/me", s.forgetMe, s.requireAccount)
 
 	// Routes are registered one by one rather than as a group with the auth
 	// middleware: Echo gives such a group a catch-all route, which would make
@@ -220,6 +221,7 @@ func New(d Deps, cfg Config) *Server {
 		a.POST("/accounts/:who/unsuspend", s.adminUnsuspend)
 		a.POST("/accounts/:who/limit", s.adminSetLimit)
 		a.GET("/accounts/:who", s.adminAccount)
+		a.POST("/accounts/:who/forget", s.adminForget)
 		a.GET("/limit-requests", s.adminPendingLimits)
 		a.POST("/accounts/:who/limit-requests/:id/approve", s.adminDecideLimit(true))
 		a.POST("/accounts/:who/limit-requests/:id/deny", s.adminDecideLimit(false))

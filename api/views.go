@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -101,9 +102,21 @@ func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // 0.014; "9.986" stays; a spend of 0.160 is "0.16".
 func money(m domain.Money) string { return m.Canonical() }
 
-func userOf(a projections.AccountView) userJSON {
-	return userJSON{ID: a.ID, Email: a.Email, Balance: money(a.Balance), ServerLimit: a.ServerLimit,
+// userOf shows an account with its email, opened by the caller (the read
+// model holds it sealed).
+func userOf(a projections.AccountView, email string) userJSON {
+	return userJSON{ID: a.ID, Email: email, Balance: money(a.Balance), ServerLimit: a.ServerLimit,
 		Suspended: a.Suspended, CreatedAt: stamp(a.CreatedAt)}
+}
+
+// user is the account as the API shows it, its email opened with the
+// account's data key.
+func (s *Server) user(ctx context.Context, a projections.AccountView) (userJSON, error) {
+	email, err := s.app.EmailOf(ctx, a.ID, a.Email, a.Forgotten)
+	if err != nil {
+		return userJSON{}, err
+	}
+	return userOf(a, email), nil
 }
 
 func serverOf(v projections.ServerView) serverJSON {

@@ -22,6 +22,7 @@ var registry = newRegistry(
 	entry[ModeRecorded], entry[LimitRequested], entry[LimitRequestDecided],
 	entry[SSHKeyAdded], entry[SSHKeyRemoved],
 	entry[TopupRequested], entry[TopupInvoiced], entry[TopupOpenFailed], entry[TopupStatusChanged], entry[TopupReviewClosed],
+	entry[AccountEmailSealed], entry[AccountForgotten],
 )
 
 type decoder func(data []byte) (Event, error)

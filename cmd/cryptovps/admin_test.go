@@ -278,7 +278,7 @@ func TestServeFilePermissions(t *testing.T) {
 	if m := info.Mode().Perm(); m != 0o700 {
 		t.Errorf("data dir mode %#o, want 0700", m)
 	}
-	for _, name := range []string{"jwt-secret", "secrets-key", "events.db", "sandbox-cloud.json.lock"} {
+	for _, name := range []string{"jwt-secret", "secrets-key", "events.db", "keys.db", "sandbox-cloud.json.lock"} {
 		info, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -288,7 +288,7 @@ func TestServeFilePermissions(t *testing.T) {
 		}
 	}
 
-	for _, name := range []string{"jwt-secret", "admin-token", "secrets-key", "events.db", "sandbox-cloud.json"} {
+	for _, name := range []string{"jwt-secret", "admin-token", "secrets-key", "events.db", "keys.db", "sandbox-cloud.json"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()

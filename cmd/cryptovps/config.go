@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/upstream/vultr"
 )
@@ -90,7 +89,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.VultrURL, "vultr-url", "https://api.vultr.com/", "Vultr API base URL, paths /v2/... below it (a proxy or a test double)")
 	fs.IntVar(&c.VultrOSID, "vultr-os-id", vultr.DefaultOSID, "Vultr os_id of the image new servers get")
 	fs.DurationVar(&c.VultrActivate, "vultr-activation-timeout", vultr.DefaultActivationTimeout, "a deploy Vultr has not made active by then ends in ERROR and is refunded")
-	fs.StringVar(&c.SecretsKey, "secrets-key", "", "64 hex digits: the key sealing root passwords in the log (default: generated and kept in the data dir; every process on one log needs the same)")
+	fs.StringVar(&c.SecretsKey, "secrets-key", "", "64 hex digits: the key sealing root passwords in the log, wrapping the data keys of personal data and keying the login index (default: generated and kept in the data dir; every process on one log needs the same)")
 	fs.StringVar(&c.Payments, "payments", "sandbox", "payment processor: sandbox (simulated) or btcpay")
 	fs.StringVar(&c.BTCPayURL, "btcpay-url", "", "BTCPay Server base URL (env BTCPAY_URL)")
 	fs.StringVar(&c.BTCPayAPIKey, "btcpay-api-key", "", "BTCPay API key with btcpay.store.cancreateinvoice and btcpay.store.canviewinvoices (env BTCPAY_API_KEY)")
@@ -212,18 +211,4 @@ func secret(dataDir, name, value string) (string, error) {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return v, nil
-}
-
-// sealer is the key sealing secrets in the log (root passwords): given, or
-// generated on first use and kept in the data dir beside the JWT secret.
-func (c *config) sealer() (*app.Sealer, error) {
-	v, err := secret(c.DataDir, "secrets-key", c.SecretsKey)
-	if err != nil {
-		return nil, err
-	}
-	key, err := hex.DecodeString(v)
-	if err != nil || len(key) != 32 {
-		return nil, errors.New("--secrets-key: want 64 hex digits (32 bytes)")
-	}
-	return app.NewSealer(key)
 }

@@ -106,7 +106,11 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 			return err
 		}
 	}
-	sealer, err := cfg.sealer()
+	secretsKey, err := cfg.secretsKey()
+	if err != nil {
+		return err
+	}
+	sealer, err := app.NewSealer(secretsKey)
 	if err != nil {
 		return err
 	}
@@ -114,6 +118,12 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	// simulated cloud. Created 0600; refused when open to others.
 	if cfg.EventStoreURL == "" {
 		if err := checkPrivate(filepath.Join(cfg.DataDir, "events.db")); err != nil {
+			return err
+		}
+	}
+	if cfg.DatabaseURL == "" {
+		// The key store of personal data (see openKeyStore).
+		if err := checkPrivate(filepath.Join(cfg.DataDir, keysFile)); err != nil {
 			return err
 		}
 	}
@@ -144,7 +154,16 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer closeLead()
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Log: log, Mode: mode, Cloud: cloud, Sealer: sealer,
+	keys, closeKeys, err := openKeyStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeKeys()
+	personal, err := app.NewPersonal(keys, secretsKey)
+	if err != nil {
+		return err
+	}
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Log: log, Mode: mode, Cloud: cloud, Sealer: sealer, Personal: personal,
 		Payments: pay.Payments, Webhooks: pay.Webhooks, SandboxCloud: cfg.sandboxCloudPath(),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay,
 			BackupDelay: cfg.BackupDelay},

@@ -23,10 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/cryptovps/cryptovps/api"
-	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 )
@@ -176,22 +173,6 @@ func downloadSnapshot(ctx context.Context, tf *toolFlags, w io.Writer) (int64, e
 		return n, fmt.Errorf("fetch a snapshot from %s: %w", url, err)
 	}
 	return n, nil
-}
-
-// resolveAccount takes an account id or an email, the way the admin API
-// does: the id of an email is derived from its normalized form.
-func resolveAccount(who string) (string, error) {
-	if who == "" {
-		return "", errors.New("--account EMAIL|ID is required")
-	}
-	if _, err := uuid.Parse(who); err == nil {
-		return who, nil
-	}
-	email, err := app.NormalizeEmail(who)
-	if err != nil {
-		return "", fmt.Errorf("--account %q: neither an account id nor an email address", who)
-	}
-	return app.AccountID(email), nil
 }
 
 // timeFlag reads a moment: RFC 3339, or a date or date and time in UTC.
