@@ -10,9 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,9 +43,16 @@ type Deps struct {
 	Log       *slog.Logger
 	// Sealer opens the secrets sealed in the log (root passwords).
 	Sealer *Sealer
+	// Personal seals and opens personal data with per-account keys, and
+	// finds accounts by email.
+	Personal *Personal
 	// Work is told when a command leaves background work to do; nil
 	// tells nobody.
 	Work interface{ Kick() }
+	// Wall is the real time, which ages Idempotency-Keys (the service
+	// clock may be the sandbox's, which an advance moves by days); nil is
+	// WallClock.
+	Wall domain.Clock
 }
 
 // Service runs the customers' and operators' commands. It is safe for
@@ -61,6 +66,9 @@ type Service struct {
 func New(d Deps, cfg Config) *Service {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 5 * time.Second
+	}
+	if d.Wall == nil {
+		d.Wall = WallClock{}
 	}
 	return &Service{Deps: d, cfg: cfg}
 }
@@ -102,34 +110,6 @@ func (s *Service) Known(accountID string) eventstore.Position {
 	return s.Accounts.Known(accountID)
 }
 
-// accountNamespace derives account ids from emails: one email, one stream,
-// so registering is a single append that fails if the stream exists.
-var accountNamespace = uuid.MustParse("9d3c8f5e-2a41-4b7f-8e0d-6c1a5b2f9e47")
-
-// AccountID is the id of the account registered with email.
-func AccountID(email string) string {
-	return uuid.NewSHA1(accountNamespace, []byte(email)).String()
-}
-
-var errInvalidEmail = domain.InvalidField("email", "must be a valid email address")
-
-// NormalizeEmail checks an email address and lower-cases it.
-func NormalizeEmail(email string) (string, error) {
-	e := strings.ToLower(strings.TrimSpace(email))
-	if len(e) > 254 || e == "" {
-		return "", errInvalidEmail
-	}
-	addr, err := mail.ParseAddress(e)
-	if err != nil || addr.Address != e || addr.Name != "" {
-		return "", errInvalidEmail
-	}
-	at := strings.LastIndexByte(e, '@')
-	if at < 1 || !strings.Contains(e[at+1:], ".") || strings.ContainsAny(e, " \"()<>[]\\,;:") {
-		return "", errInvalidEmail
-	}
-	return e, nil
-}
-
 // Written is where a command's events landed: what a read of its result
 // waits for.
 type Written struct {
@@ -138,14 +118,17 @@ type Written struct {
 
 // Register opens an account and returns its id.
 func (s *Service) Register(ctx context.Context, email, password string, meta eventstore.Metadata) (string, Written, error) {
-	email, err := NormalizeEmail(email)
+	email, err := domain.NormalizeEmail(email)
 	if n := len([]rune(password)); n < 8 || n > 256 {
 		err = errors.Join(err, domain.InvalidField("password", "must be 8 to 256 characters"))
 	}
 	if err != nil {
 		return "", Written{}, mergeInvalid(err)
 	}
-	id := AccountID(email)
+	id, err := s.newAccountID(ctx, email)
+	if err != nil {
+		return "", Written{}, err
+	}
 	// A cheap check first so a taken email does not cost a hash.
 	if cur, err := s.Accounts.Load(ctx, id); err != nil {
 		return "", Written{}, err
@@ -156,8 +139,12 @@ func (s *Service) Register(ctx context.Context, email, password string, meta eve
 	if err != nil {
 		return "", Written{}, err
 	}
+	sealed, err := s.Personal.SealEmail(ctx, id, email)
+	if err != nil {
+		return "", Written{}, err
+	}
 	meta.Actor = "account:" + id
-	d, err := s.Accounts.Run(ctx, id, domain.Register{AccountID: id, Email: email, PasswordHash: hash,
+	d, err := s.Accounts.Run(ctx, id, domain.Register{AccountID: id, SealedEmail: sealed, PasswordHash: hash,
 		ServerLimit: s.cfg.ServerLimit, SignupCredit: s.cfg.SignupCredit}, meta)
 	if err != nil {
 		return "", Written{}, err
@@ -194,12 +181,14 @@ func mergeInvalid(err error) error {
 // Login checks credentials and returns the account id. Unknown email and
 // wrong password are the same error, after the same amount of work.
 func (s *Service) Login(ctx context.Context, email, password string) (string, error) {
-	email, err := NormalizeEmail(email)
-	if err != nil || len(password) > 1024 {
+	id, err := s.loginAccount(ctx, email)
+	if errors.Is(err, domain.ErrNotFound) || len(password) > 1024 {
 		_, _ = s.Hasher.Verify(ctx, "", password)
 		return "", domain.ErrBadCredentials
 	}
-	id := AccountID(email)
+	if err != nil {
+		return "", err
+	}
 	cur, err := s.Accounts.Load(ctx, id)
 	if err != nil {
 		return "", err
@@ -208,7 +197,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (string, er
 	if err != nil {
 		return "", err
 	}
-	if !ok || !cur.State.Registered {
+	if !ok || !cur.State.Registered || cur.State.Forgotten {
 		return "", domain.ErrBadCredentials
 	}
 	// The answer shows the account from the read model: let it catch up
@@ -247,12 +236,6 @@ type Deployed struct {
 	Written
 }
 
-// Idempotency carries a request's Idempotency-Key and a hash of what it asked.
-type Idempotency struct {
-	Key         string
-	RequestHash string
-}
-
 // specs prices the requested servers from the catalog; an unknown plan or
 // region is refused naming the field, and so is a plan the cloud cannot
 // provide in the region now (sold out), before anything is charged.
@@ -273,6 +256,12 @@ func (s *Service) specs(ctx context.Context, reqs []ServerRequest, backupID stri
 		}
 	}
 	return specs, nil
+}
+
+// CheckAvailable refuses (naming planId) a plan the cloud says it cannot
+// provide in the region now.
+func (s *Service) CheckAvailable(ctx context.Context, plan, region string) error {
+	return s.available(ctx, plan, region)
 }
 
 // available refuses a plan the cloud says it cannot provide in the region.
@@ -330,19 +319,29 @@ func (s *Service) RevealRootPassword(ctx context.Context, accountID, serverID st
 
 // Deploy accepts servers for the account.
 func (s *Service) Deploy(ctx context.Context, accountID string, reqs []ServerRequest, bulk bool, idem Idempotency, meta eventstore.Metadata) (Deployed, error) {
-	if err := s.resolveKeys(ctx, accountID, reqs); err != nil {
-		return Deployed{}, err
+	// A retry is answered before the catalog and the cloud are asked: the
+	// plan may be sold out now, and a retry must not be refused for it.
+	if replay, err := s.replayOf(ctx, accountID, idem); err != nil || replay {
+		if err != nil {
+			return Deployed{}, err
+		}
+		return s.deploy(ctx, accountID, nil, bulk, idem, meta)
+	}
+	// Unknown key ids and a plan the cloud cannot provide are named in
+	// one 400.
+	kerr := s.resolveKeys(ctx, accountID, reqs)
+	if kerr != nil && !errors.Is(kerr, domain.ErrInvalid) {
+		return Deployed{}, kerr
 	}
 	specs, err := s.specs(ctx, reqs, "")
-	if err != nil {
-		return Deployed{}, err
+	if err := errors.Join(kerr, err); err != nil {
+		return Deployed{}, mergeInvalid(err)
 	}
 	return s.deploy(ctx, accountID, specs, bulk, idem, meta)
 }
 
 func (s *Service) deploy(ctx context.Context, accountID string, specs []domain.ServerSpec, bulk bool, idem Idempotency, meta eventstore.Metadata) (Deployed, error) {
-	d, err := s.Accounts.Run(ctx, accountID, domain.Deploy{Servers: specs, IdempotencyKey: idem.Key,
-		RequestHash: idem.RequestHash, Bulk: bulk}, meta)
+	d, err := s.Accounts.Run(ctx, accountID, domain.Deploy{Servers: specs, Idem: s.idem(idem), Bulk: bulk}, meta)
 	ids := make([]string, len(specs))
 	for i, sp := range specs {
 		ids[i] = sp.ID
@@ -381,20 +380,20 @@ func (s *Service) Destroy(ctx context.Context, accountID, serverID string, meta 
 
 // Operator commands, on an account named by email or id.
 
-func (s *Service) resolve(who string) (string, error) {
+func (s *Service) resolve(ctx context.Context, who string) (string, error) {
 	if _, err := uuid.Parse(who); err == nil {
 		return who, nil
 	}
-	email, err := NormalizeEmail(who)
+	email, err := domain.NormalizeEmail(who)
 	if err != nil {
 		return "", err
 	}
-	return AccountID(email), nil
+	return s.Personal.Resolve(ctx, email, s.loadAccount)
 }
 
 // AdminAccount returns the account named by email or id.
 func (s *Service) AdminAccount(ctx context.Context, who string) (domain.Account, error) {
-	id, err := s.resolve(who)
+	id, err := s.resolve(ctx, who)
 	if err != nil {
 		return domain.Account{}, err
 	}
@@ -403,7 +402,7 @@ func (s *Service) AdminAccount(ctx context.Context, who string) (domain.Account,
 
 // AdminCommand runs an operator command on the account named by email or id.
 func (s *Service) AdminCommand(ctx context.Context, who string, cmd domain.Command, meta eventstore.Metadata) (domain.Account, error) {
-	id, err := s.resolve(who)
+	id, err := s.resolve(ctx, who)
 	if err != nil {
 		return domain.Account{}, err
 	}
@@ -436,14 +435,24 @@ type WallClock struct{}
 // Now is the wall time, in UTC, to the millisecond like the sandbox clock.
 func (WallClock) Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
-// RequestLimit asks the operators for a higher server limit.
-func (s *Service) RequestLimit(ctx context.Context, accountID string, limit int, reason string, meta eventstore.Metadata) (domain.LimitRequest, Written, error) {
+// RequestLimit asks the operators for a higher server limit. A retry of a
+// keyed request answers the request it repeats (replayed).
+func (s *Service) RequestLimit(ctx context.Context, accountID string, limit int, reason string, idem Idempotency, meta eventstore.Metadata) (domain.LimitRequest, bool, Written, error) {
 	id := uuid.NewString()
-	d, err := s.Accounts.Run(ctx, accountID, domain.RequestLimit{RequestID: id, ServerLimit: limit, Reason: reason}, meta)
-	if err != nil {
-		return domain.LimitRequest{}, Written{}, err
+	d, err := s.Accounts.Run(ctx, accountID, domain.RequestLimit{RequestID: id, ServerLimit: limit, Reason: reason, Idem: s.idem(idem)}, meta)
+	var replay *domain.ReplayError
+	replayed := errors.As(err, &replay)
+	if replayed {
+		id, err = replay.Ref, nil
 	}
-	return d.State.LimitRequests[id], Written{d.Position}, s.WaitFor(ctx, d.Position)
+	if err != nil {
+		return domain.LimitRequest{}, false, Written{}, err
+	}
+	r, ok := d.State.LimitRequests[id]
+	if !ok {
+		return domain.LimitRequest{}, false, Written{}, fmt.Errorf("limit request %s missing from account state", id)
+	}
+	return r, replayed, Written{d.Position}, s.WaitFor(ctx, d.Position)
 }
 
 // resolveKeys turns each request's stored key ids (or none: every stored
@@ -463,18 +472,26 @@ func (s *Service) resolveKeys(ctx context.Context, accountID string, reqs []Serv
 	return nil
 }
 
-// AddSSHKey stores a public key on the account, for its deploys.
-func (s *Service) AddSSHKey(ctx context.Context, accountID, name, publicKey string, meta eventstore.Metadata) (domain.StoredKey, Written, error) {
-	key, err := domain.ParseSSHKey(publicKey)
-	if err != nil {
-		return domain.StoredKey{}, Written{}, domain.InvalidField("publicKey", strings.TrimPrefix(err.Error(), domain.ErrInvalid.Error()+": "))
-	}
+// AddSSHKey stores a public key on the account, for its deploys. A retry
+// of a keyed request answers the key it stored (replayed).
+func (s *Service) AddSSHKey(ctx context.Context, accountID, name string, key domain.SSHKey, idem Idempotency, meta eventstore.Metadata) (domain.StoredKey, bool, Written, error) {
 	id := uuid.NewString()
-	d, err := s.Accounts.Run(ctx, accountID, domain.AddSSHKey{KeyID: id, Name: name, Key: key}, meta)
-	if err != nil {
-		return domain.StoredKey{}, Written{}, err
+	d, err := s.Accounts.Run(ctx, accountID, domain.AddSSHKey{KeyID: id, Name: name, Key: key, Idem: s.idem(idem)}, meta)
+	var replay *domain.ReplayError
+	replayed := errors.As(err, &replay)
+	if replayed {
+		id, err = replay.Ref, nil
 	}
-	return d.State.Keys[id], Written{d.Position}, s.WaitFor(ctx, d.Position)
+	if err != nil {
+		return domain.StoredKey{}, false, Written{}, err
+	}
+	k, ok := d.State.Keys[id]
+	if !ok {
+		// Only a retry whose first answer was not kept, of a key deleted
+		// since, gets here.
+		return domain.StoredKey{}, false, Written{}, fmt.Errorf("key %s, stored by this Idempotency-Key, was deleted since: %w", id, domain.ErrNotFound)
+	}
+	return k, replayed, Written{d.Position}, s.WaitFor(ctx, d.Position)
 }
 
 // RemoveSSHKey deletes a stored key; servers that have it keep it.
@@ -484,4 +501,23 @@ func (s *Service) RemoveSSHKey(ctx context.Context, accountID, keyID string, met
 		return Written{}, err
 	}
 	return Written{d.Position}, s.WaitFor(ctx, d.Position)
+}
+
+// Problems adds to fields what rule finds wrong with a request on the
+// account as it stands (a field named already keeps its problem), so that
+// the one 400 of a request names everything wrong with it, the problems
+// only the account's state shows included. It writes nothing.
+func (s *Service) Problems(ctx context.Context, accountID string, fields map[string]string, rule func(domain.Account) error) {
+	st, err := s.account(ctx, accountID)
+	if err != nil {
+		return
+	}
+	var de *domain.Error
+	if err := rule(st); errors.As(err, &de) && de.Code == domain.CodeInvalid {
+		for f, p := range de.Fields {
+			if _, named := fields[f]; !named {
+				fields[f] = p
+			}
+		}
+	}
 }

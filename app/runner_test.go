@@ -2,12 +2,15 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
@@ -17,10 +20,6 @@ import (
 	"github.com/cryptovps/cryptovps/projections/memory"
 	"github.com/cryptovps/cryptovps/tests/history"
 )
-
-type fixedClock time.Time
-
-func (c fixedClock) Now() time.Time { return time.Time(c) }
 
 // accountIDs lists the accounts of the log, in order of appearance.
 func accountIDs(t *testing.T, store eventstore.Store) []string {
@@ -61,7 +60,7 @@ func TestARunnerStartingFromTheReadModelSeesWhatTheLogSays(t *testing.T) {
 	if err := proj.CatchUp(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	later := fixedClock(start.Add(10 * 24 * time.Hour))
+	later := fixedClock{start.Add(10 * 24 * time.Hour)}
 	sourced := app.NewAccounts(store, later)
 	sourced.SetSource(model.AccountState)
 	sourced.SetCacheSize(2)
@@ -85,7 +84,37 @@ func TestARunnerStartingFromTheReadModelSeesWhatTheLogSays(t *testing.T) {
 			}
 		}
 	}
+	// Keyed requests: the keys and their kept answers are part of the fold
+	// the runner starts from (a retry must find them).
+	model2 := memory.New()
+	for i, id := range ids {
+		idem := domain.Idem{Key: fmt.Sprintf("key-%d", i), RequestHash: "hash", Wall: start.Add(10 * 24 * time.Hour)}
+		deploy := domain.Deploy{Idem: idem, Servers: []domain.ServerSpec{{ID: uuid.NewString(), Label: "keyed",
+			Plan: "vc2-1c-1gb", Region: "ams", HourlyPrice: domain.MustMoney("0.014")}}}
+		if _, err := app.NewAccounts(store, later).Run(ctx, id, deploy, eventstore.Metadata{}); err != nil {
+			t.Fatal(err)
+		}
+		answer := domain.RecordIdempotentAnswer{Idem: idem, Answer: domain.IdemAnswer{Status: 202, Body: `{"server":{}}`}}
+		if _, err := app.NewAccounts(store, later).Run(ctx, id, answer, eventstore.Metadata{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proj2 := projections.NewProjector(store, model2, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := proj2.CatchUp(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	sourced.SetSource(model2.AccountState)
+	sourced.SetCacheSize(1)
 	check("caught up")
+	for i, id := range ids {
+		cur, err := sourced.Load(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, ok := cur.State.Idempotency[fmt.Sprintf("key-%d", i)]; !ok || r.Answer == nil {
+			t.Fatalf("account %s from the read model lost its Idempotency-Key or its kept answer", id)
+		}
+	}
 	// The model does not follow these: the runner reads them from the log.
 	for _, id := range ids {
 		if _, err := sourced.Run(ctx, id, domain.Settle{}, eventstore.Metadata{}); err != nil {

@@ -60,7 +60,7 @@ func TestSnapshotsShortenALoadAndNeverOverrideTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer snaps.Close()
-	clock := fixedClock(start.Add(40 * 24 * time.Hour))
+	clock := fixedClock{start.Add(40 * 24 * time.Hour)}
 	whole := func(s eventstore.Store, id string) app.Decided[domain.Account] {
 		t.Helper()
 		d, err := app.NewAccounts(s, clock).Load(ctx, id)

@@ -10,16 +10,18 @@ import (
 	"github.com/google/uuid"
 )
 
-// IdempotencyWindow is how long a deploy's Idempotency-Key is remembered.
-const IdempotencyWindow = 24 * time.Hour
-
 // Account is the state of an account stream: the customer, its ledger
 // balance, its servers and top-ups.
 type Account struct {
-	ID            string
-	Email         string
-	PasswordHash  string
-	Registered    bool
+	ID string
+	// Email is the email as the events hold it (sealed, or plain in an
+	// account not migrated yet); empty once Forgotten.
+	Email        StoredEmail
+	PasswordHash string
+	Registered   bool
+	// Forgotten: the owner or an operator had the account forgotten; its
+	// data key is destroyed.
+	Forgotten     bool
 	Suspended     bool
 	SuspendReason string
 	ServerLimit   int
@@ -32,7 +34,10 @@ type Account struct {
 	ServerOrder []string
 	Topups      map[string]*Topup
 	TopupOrder  []string
-	Idempotency map[string]IdempotencyKeyUsed
+	// Idempotency are the Idempotency-Keys the account remembers, oldest
+	// first in IdempotencyOrder.
+	Idempotency      map[string]IdempotencyRecord
+	IdempotencyOrder []string
 	// LimitRequests are the account's asks for a higher limit, in
 	// LimitOrder.
 	LimitRequests map[string]LimitRequest
@@ -46,7 +51,7 @@ type Account struct {
 func NewAccount(id string) Account {
 	return Account{
 		ID: id, Servers: map[string]*Server{}, Topups: map[string]*Topup{},
-		Idempotency: map[string]IdempotencyKeyUsed{}, LimitRequests: map[string]LimitRequest{},
+		Idempotency: map[string]IdempotencyRecord{}, LimitRequests: map[string]LimitRequest{},
 		Keys: map[string]StoredKey{},
 	}
 }
@@ -67,10 +72,11 @@ func (a Account) Clone() Account {
 		c.Topups[id] = &cp
 	}
 	c.TopupOrder = append([]string(nil), a.TopupOrder...)
-	c.Idempotency = make(map[string]IdempotencyKeyUsed, len(a.Idempotency))
-	for k, v := range a.Idempotency {
-		c.Idempotency[k] = v
+	c.Idempotency = maps.Clone(a.Idempotency)
+	if c.Idempotency == nil {
+		c.Idempotency = map[string]IdempotencyRecord{}
 	}
+	c.IdempotencyOrder = slices.Clone(a.IdempotencyOrder)
 	c.LimitRequests = maps.Clone(a.LimitRequests)
 	if c.LimitRequests == nil {
 		c.LimitRequests = map[string]LimitRequest{}
@@ -120,8 +126,12 @@ func (a Account) Server(id string) (Server, bool) {
 func Evolve(a Account, e Event) Account {
 	switch e := e.(type) {
 	case AccountRegistered:
-		a.ID, a.Email, a.PasswordHash = e.AccountID, e.Email, e.PasswordHash
+		a.ID, a.Email, a.PasswordHash = e.AccountID, StoredEmail{Plain: e.Email, Sealed: e.SealedEmail}, e.PasswordHash
 		a.Registered, a.ServerLimit, a.CreatedAt = true, e.ServerLimit, e.At
+	case AccountEmailSealed:
+		a.Email = StoredEmail{Sealed: e.SealedEmail}
+	case AccountForgotten:
+		a.Forgotten, a.Email, a.PasswordHash = true, StoredEmail{}, ""
 	case AccountSuspended:
 		a.Suspended, a.SuspendReason = true, e.Reason
 	case AccountUnsuspended:
@@ -134,10 +144,12 @@ func Evolve(a Account, e Event) Account {
 			ProviderRef: e.ProviderRef, Status: TopupStatusPending, CreatedAt: e.At,
 		}
 		a.TopupOrder = append(a.TopupOrder, e.TopupID)
-	case TopupPaid, TopupRequested, TopupInvoiced, TopupOpenFailed, TopupStatusChanged, TopupReviewClosed:
+	case TopupRequested, TopupOpenFailed:
+		a = evolveIdempotency(evolveTopup(a, e), e)
+	case TopupPaid, TopupInvoiced, TopupStatusChanged, TopupReviewClosed:
 		a = evolveTopup(a, e)
-	case IdempotencyKeyUsed:
-		a.Idempotency[e.Key] = e
+	case IdempotencyKeyUsed, IdempotencyAnswerRecorded:
+		a = evolveIdempotency(a, e)
 	case LimitRequested, LimitRequestDecided:
 		a = evolveLimit(a, e)
 	case SSHKeyAdded, SSHKeyRemoved:
@@ -177,19 +189,20 @@ type (
 	Command interface{ accountCommand() }
 
 	// Register opens the account with an optional signup credit.
+	// SealedEmail is the email sealed with the account's data key: the log
+	// never holds it in plain.
 	Register struct {
 		AccountID    string
-		Email        string
+		SealedEmail  string
 		PasswordHash string
 		ServerLimit  int
 		SignupCredit Money
 	}
 	// Deploy accepts one or more servers, charging each its first hour.
 	Deploy struct {
-		Servers        []ServerSpec
-		IdempotencyKey string
-		RequestHash    string
-		Bulk           bool
+		Servers []ServerSpec
+		Idem    Idem
+		Bulk    bool
 	}
 	// Destroy stops billing a server and has it destroyed.
 	Destroy struct{ ServerID string }
@@ -219,8 +232,12 @@ type (
 	// ExpireSuspended has a server destroyed that stayed suspended for
 	// SuspendedRetention: a halted instance still costs us.
 	ExpireSuspended struct{ ServerID string }
-	// Activate marks the instance running with its address.
-	Activate struct{ ServerID, IPv4 string }
+	// Activate marks the instance running with its address and, when the
+	// provider told them, its SSH host key fingerprints.
+	Activate struct {
+		ServerID, IPv4 string
+		HostKeys       []string
+	}
 	// FailDeploy marks a deploy failed and refunds what it was charged.
 	FailDeploy struct{ ServerID, Reason string }
 	// CompleteDestroy records that the instance is gone.
@@ -366,6 +383,9 @@ func DecideFolded(a Account, cmd Command, now time.Time) ([]Event, Account, erro
 	if _, ok := cmd.(Register); !ok && !a.Registered {
 		return nil, Account{}, fmt.Errorf("account %s: %w", a.ID, ErrNotFound)
 	}
+	if _, ok := cmd.(Register); !ok && a.Forgotten && !forgottenAllows(cmd) {
+		return nil, Account{}, fmt.Errorf("account %s: %w", a.ID, ErrAccountForgotten)
+	}
 	d := newDecision(a)
 	var err error
 	switch c := cmd.(type) {
@@ -404,7 +424,7 @@ func DecideFolded(a Account, cmd Command, now time.Time) ([]Event, Account, erro
 		})
 	case Activate:
 		err = d.serverStep(c.ServerID, Server.canActivate, func(*Server) Event {
-			return ServerActivated{ServerID: c.ServerID, IPv4: c.IPv4, At: now}
+			return ServerActivated{ServerID: c.ServerID, IPv4: c.IPv4, HostKeyFingerprints: c.HostKeys, At: now}
 		})
 	case FailDeploy:
 		err = d.failDeploy(c, now)
@@ -420,14 +440,18 @@ func DecideFolded(a Account, cmd Command, now time.Time) ([]Event, Account, erro
 		err = d.topupCommand(c, now)
 	case Suspend:
 		if a.Suspended {
-			return nil, Account{}, stateError("account "+a.Email, "suspended", "it is already suspended")
+			return nil, Account{}, stateError("account "+a.ID, "suspended", "it is already suspended")
 		}
 		d.emit(AccountSuspended{Reason: c.Reason, Actor: c.Actor, At: now})
 	case Unsuspend:
 		if !a.Suspended {
-			return nil, Account{}, stateError("account "+a.Email, "active", "it is not suspended")
+			return nil, Account{}, stateError("account "+a.ID, "active", "it is not suspended")
 		}
 		d.emit(AccountUnsuspended{Reason: c.Reason, Actor: c.Actor, At: now})
+	case ClaimIdempotencyKey:
+		err = d.claimKey(c, now)
+	case RecordIdempotentAnswer:
+		err = d.recordAnswer(c, now)
 	case AddSSHKey:
 		err = d.addKey(c, now)
 	case RemoveSSHKey:
@@ -436,6 +460,10 @@ func DecideFolded(a Account, cmd Command, now time.Time) ([]Event, Account, erro
 		err = d.requestLimit(c, now)
 	case DecideLimitRequest:
 		err = d.decideLimit(c, now)
+	case SealEmail:
+		err = d.sealEmail(c, now)
+	case Forget:
+		err = d.forget(c, now)
 	case SetLimit:
 		if c.Limit < 0 || c.Limit > MaxServerLimit {
 			return nil, Account{}, fmt.Errorf("%w: limit must be between 0 and 10000", ErrInvalid)
@@ -454,10 +482,10 @@ func (d *decision) register(c Register, now time.Time) error {
 	if d.s.Registered {
 		return ErrEmailTaken
 	}
-	if c.AccountID == "" || c.Email == "" || c.PasswordHash == "" || c.SignupCredit.Sign() < 0 {
+	if c.AccountID == "" || c.SealedEmail == "" || c.PasswordHash == "" || c.SignupCredit.Sign() < 0 {
 		return fmt.Errorf("%w: incomplete registration", ErrInvalid)
 	}
-	d.emit(AccountRegistered{AccountID: c.AccountID, Email: c.Email, PasswordHash: c.PasswordHash, ServerLimit: c.ServerLimit, At: now})
+	d.emit(AccountRegistered{AccountID: c.AccountID, SealedEmail: c.SealedEmail, PasswordHash: c.PasswordHash, ServerLimit: c.ServerLimit, At: now})
 	if c.SignupCredit.Sign() > 0 {
 		d.emit(transfer(TxSignupCredit, txID("signup", c.AccountID), CustomerLedger(c.AccountID), LedgerPromoSignup, c.SignupCredit, now))
 	}
@@ -468,16 +496,12 @@ func (d *decision) deploy(c Deploy, now time.Time) error {
 	if err := d.s.CheckActive(); err != nil {
 		return err
 	}
+	// A retry is answered first: it names no servers of its own.
+	if err := d.keyed(c.Idem); err != nil {
+		return err
+	}
 	if len(c.Servers) == 0 {
 		return fmt.Errorf("%w: no server to deploy", ErrInvalid)
-	}
-	if c.IdempotencyKey != "" {
-		if used, ok := d.s.Idempotency[c.IdempotencyKey]; ok && now.Sub(used.At) < IdempotencyWindow {
-			if used.RequestHash != c.RequestHash {
-				return ErrIdempotencyMismatch
-			}
-			return &ReplayError{ServerIDs: used.ServerIDs, Bulk: used.Bulk}
-		}
 	}
 	d.settle(now)
 	if d.s.LiveServers()+len(c.Servers) > d.s.ServerLimit {
@@ -502,7 +526,8 @@ func (d *decision) deploy(c Deploy, now time.Time) error {
 	// still be covered after it, or the fleet is suspended within the hour.
 	if need := d.s.HourlySpend().Add(total); d.s.Balance.Cmp(need) < 0 {
 		return fmt.Errorf("%w: balance %s does not cover one hour of every server (%s for the new ones, %s for those already billed): "+
-			"%s missing, top up first", ErrInsufficientFunds, d.s.Balance.Fixed(2), total.Fixed(3), d.s.HourlySpend().Fixed(3), need.Sub(d.s.Balance).Fixed(3))
+			"%s missing, top up first", ErrInsufficientFunds, d.s.Balance.Canonical(), total.Canonical(), d.s.HourlySpend().Canonical(),
+			need.Sub(d.s.Balance).Canonical())
 	}
 	ids := make([]string, 0, len(c.Servers))
 	for _, s := range c.Servers {
@@ -511,9 +536,7 @@ func (d *decision) deploy(c Deploy, now time.Time) error {
 		d.emit(d.charge(*d.s.Servers[s.ID], now))
 		ids = append(ids, s.ID)
 	}
-	if c.IdempotencyKey != "" {
-		d.emit(IdempotencyKeyUsed{Key: c.IdempotencyKey, RequestHash: c.RequestHash, ServerIDs: ids, Bulk: c.Bulk, At: now})
-	}
+	d.claim(c.Idem, IdempotencyKeyUsed{ServerIDs: ids, Bulk: c.Bulk}, now)
 	return nil
 }
 
@@ -599,7 +622,7 @@ func (a Account) CheckTopup(amount Money, currency string) error {
 	}
 	fields := map[string]string{}
 	if amount.Exponent() < -2 || amount.Cmp(MinTopup) < 0 || amount.Cmp(MaxTopup) > 0 {
-		fields["amount"] = fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals", MinTopup.Fixed(2), MaxTopup.Fixed(2))
+		fields["amount"] = fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals", MinTopup.Canonical(), MaxTopup.Canonical())
 	}
 	if !slices.Contains(Currencies, currency) {
 		fields["currency"] = "one of " + strings.Join(Currencies, ", ")

@@ -21,10 +21,13 @@ type ServerEvent interface {
 // Account stream events.
 type (
 	// AccountRegistered opens an account. PasswordHash is an argon2id hash
-	// in PHC string form (see app.Hasher).
+	// in PHC string form (see app.Hasher). SealedEmail is the email sealed
+	// with the account's data key (see personal.go); Email, the address in
+	// plain, is only in events written before emails were sealed.
 	AccountRegistered struct {
 		AccountID    string    `json:"accountId"`
-		Email        string    `json:"email"`
+		Email        string    `json:"email,omitempty"`
+		SealedEmail  string    `json:"sealedEmail,omitempty"`
 		PasswordHash string    `json:"passwordHash"`
 		ServerLimit  int       `json:"serverLimit"`
 		At           time.Time `json:"at"`
@@ -69,15 +72,6 @@ type (
 		Actor      string    `json:"actor,omitempty"`
 		Reason     string    `json:"reason,omitempty"`
 		At         time.Time `json:"at"`
-	}
-	// IdempotencyKeyUsed remembers a deploy request so a retry with the same
-	// key replays it instead of deploying again.
-	IdempotencyKeyUsed struct {
-		Key         string    `json:"key"`
-		RequestHash string    `json:"requestHash"`
-		ServerIDs   []string  `json:"serverIds"`
-		Bulk        bool      `json:"bulk"`
-		At          time.Time `json:"at"`
 	}
 )
 
@@ -130,11 +124,13 @@ type (
 		ServerID string    `json:"serverId"`
 		At       time.Time `json:"at"`
 	}
-	// ServerActivated: the instance runs and is reachable.
+	// ServerActivated: the instance runs and is reachable, at IPv4, with
+	// the SSH host keys of these fingerprints when the provider told them.
 	ServerActivated struct {
-		ServerID string    `json:"serverId"`
-		IPv4     string    `json:"ipv4"`
-		At       time.Time `json:"at"`
+		ServerID            string    `json:"serverId"`
+		IPv4                string    `json:"ipv4"`
+		HostKeyFingerprints []string  `json:"hostKeyFingerprints,omitempty"`
+		At                  time.Time `json:"at"`
 	}
 	// ServerFailed: the deploy failed; its charges are refunded.
 	ServerFailed struct {

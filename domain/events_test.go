@@ -14,13 +14,14 @@ func everyEvent() []domain.Event {
 	from, to := at(hour), at(2*hour)
 	keys := []domain.SSHKey{{Fingerprint: "SHA256:abc", Key: "ssh-ed25519 AAAAC3Nz"}}
 	return []domain.Event{
-		domain.AccountRegistered{AccountID: accountID, Email: "ann@example.com", PasswordHash: "$2a$10$x", ServerLimit: 10, At: t0},
+		domain.AccountRegistered{AccountID: accountID, Email: "ann@example.com", SealedEmail: "v1:c2VhbGVk", PasswordHash: "$2a$10$x", ServerLimit: 10, At: t0},
 		domain.AccountSuspended{Reason: "abuse", Actor: "ops", At: t0},
 		domain.AccountUnsuspended{Reason: "resolved", Actor: "ops", At: t0},
 		domain.ServerLimitSet{Limit: 25, Actor: "ops", At: t0},
 		domain.TopupCreated{TopupID: "t1", Amount: money("25.00"), Currency: "XMR", PayAddress: "addr", ProviderRef: "ref", At: t0},
 		domain.TopupPaid{TopupID: "t1", At: t0},
-		domain.IdempotencyKeyUsed{Key: "k", RequestHash: "h", ServerIDs: []string{"a", "b"}, Bulk: true, At: t0},
+		domain.IdempotencyKeyUsed{Key: "k", RequestHash: "h", ServerIDs: []string{"a", "b"}, Bulk: true, Ref: "b1", WallAt: t0, At: t0},
+		domain.IdempotencyAnswerRecorded{Key: "k", RequestHash: "h", Answer: domain.IdemAnswer{Status: 202, Body: `{"backup":{}}`, Location: "/backups/b1", RetryAfter: 180}, At: t0},
 		domain.LedgerPosted{
 			TxID: "tx-1", Kind: domain.TxCharge,
 			Postings: []domain.Posting{{Account: domain.LedgerRevenueCompute, Amount: money("0.014")}, {Account: domain.CustomerLedger(accountID), Amount: money("-0.014")}},
@@ -43,6 +44,8 @@ func everyEvent() []domain.Event {
 		domain.BackupExpired{At: t0},
 		domain.ClockAdvanced{Seconds: 3600, Offset: 7200, At: t0},
 		domain.AccountClockAdvanced{AccountID: accountID, Seconds: 60, Offset: 120, At: t0},
+		domain.AccountEmailSealed{SealedEmail: "v1:c2VhbGVk", At: t0},
+		domain.AccountForgotten{Actor: "account:" + accountID, Forfeited: money("1.25"), At: t0},
 	}
 }
 
@@ -66,9 +69,9 @@ func TestDecodeEventRoundTripsEveryEventTypeThroughJSON(t *testing.T) {
 			t.Errorf("%s round trip\n got %#v\nwant %#v", e.EventType(), back, e)
 		}
 	}
-	// 8 account events, 9 server events, 6 backup events and the clock's
+	// 11 account events, 9 server events, 6 backup events and the clock's
 	// two (the shared clock's and an account's own).
-	wantEqual(t, "event types", len(names), 25)
+	wantEqual(t, "event types", len(names), 28)
 }
 
 func TestDecodeEventRejectsAnUnknownTypeAndMalformedData(t *testing.T) {
@@ -90,7 +93,7 @@ func TestDecodeEventRejectsAnUnknownTypeAndMalformedData(t *testing.T) {
 func TestDecodedHistoryFoldsToTheSameStateAndItsLedgerStillVerifies(t *testing.T) {
 	t.Parallel()
 	s := registered(t, "0.042")
-	s.then(keyed(deploy("a", "b"), "k", "h"), t0)
+	s.then(keyed(deploy("a", "b"), "k", "h", t0), t0)
 	s.then(domain.Activate{ServerID: "a", IPv4: "203.0.113.7"}, at(time.Minute))
 	s.then(domain.Settle{}, at(3*hour))
 	s.then(topup("t1", "5.00"), at(3*hour))

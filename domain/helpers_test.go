@@ -67,9 +67,13 @@ func registered(t testing.TB, credit string) *spec {
 	return s
 }
 
+// sealedAnn stands for ann@example.com sealed with the account's data key:
+// the domain only carries it.
+const sealedAnn = "v1:sealed-ann"
+
 func register(credit string) domain.Register {
 	return domain.Register{
-		AccountID: accountID, Email: "ann@example.com", PasswordHash: "$2a$10$abcdefghijklmnopqrstuv",
+		AccountID: accountID, SealedEmail: sealedAnn, PasswordHash: "$2a$10$abcdefghijklmnopqrstuv",
 		ServerLimit: defaultServerLimit, SignupCredit: money(credit),
 	}
 }
@@ -410,4 +414,9 @@ func wantContains(t testing.TB, got, want string) {
 	if !strings.Contains(got, want) {
 		t.Fatalf("%q does not contain %q", got, want)
 	}
+}
+
+// idem is an Idempotency-Key sent at the real time wall.
+func idem(key, hash string, wall time.Time) domain.Idem {
+	return domain.Idem{Key: key, RequestHash: hash, Wall: wall}
 }

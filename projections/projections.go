@@ -25,8 +25,14 @@ var ErrUnavailable = errors.New("read model unavailable")
 
 // AccountView is what the API shows of an account.
 type AccountView struct {
-	ID          string
-	Email       string
+	ID string
+	// Email is the email as the log holds it, sealed (or plain in an
+	// account not migrated yet): the application opens it with the
+	// account's data key to show it.
+	Email domain.StoredEmail
+	// Forgotten: the account was forgotten; it shows no email and its
+	// tokens no longer work.
+	Forgotten   bool
 	Balance     domain.Money
 	HourlySpend domain.Money
 	Suspended   bool
@@ -36,17 +42,20 @@ type AccountView struct {
 
 // ServerView is what the API shows of a server.
 type ServerView struct {
-	ID          string
-	AccountID   string
-	Label       string
-	Status      domain.ServerStatus
-	Region      string
-	Plan        string
-	IPv4        string
-	HourlyPrice domain.Money
-	SSHKeys     []string
-	BackupID    string
-	CreatedAt   time.Time
+	ID        string
+	AccountID string
+	Label     string
+	Status    domain.ServerStatus
+	Region    string
+	Plan      string
+	IPv4      string
+	// HostKeyFingerprints are the SSH host key fingerprints, while the
+	// server runs, when the provider told them.
+	HostKeyFingerprints []string
+	HourlyPrice         domain.Money
+	SSHKeys             []string
+	BackupID            string
+	CreatedAt           time.Time
 	// Error is why the deploy failed (ERROR only).
 	Error string
 	// RootPasswordUntil is until when the owner can be shown the root
@@ -65,7 +74,7 @@ type BillingView struct {
 // PendingLimit is a limit request waiting for an operator, with its account.
 type PendingLimit struct {
 	AccountID string
-	Email     string
+	Email     domain.StoredEmail
 	Current   int
 	Request   domain.LimitRequest
 }
@@ -123,9 +132,21 @@ type LedgerEntry struct {
 	TopupID      string
 }
 
+// PersonalRecord is an account the key store must be reconciled with:
+// one whose email the log holds in plain (registered before emails were
+// sealed, not migrated yet), or one that was forgotten.
+type PersonalRecord struct {
+	AccountID string
+	Plain     string
+	Forgotten bool
+}
+
 // Reader is the query side the API and the background work use.
 type Reader interface {
 	Account(ctx context.Context, id string) (AccountView, error)
+	// PersonalData lists the accounts whose email is still plain, and the
+	// forgotten ones, for the key store's reconciliation at start.
+	PersonalData(ctx context.Context) ([]PersonalRecord, error)
 	// SSHKeys lists the keys stored on the account, oldest first.
 	SSHKeys(ctx context.Context, accountID string) ([]domain.StoredKey, error)
 	// LimitRequests lists the account's requests for a higher limit,
@@ -142,8 +163,9 @@ type Reader interface {
 	Server(ctx context.Context, accountID, id string) (ServerView, error)
 	Topups(ctx context.Context, accountID string) ([]TopupView, error)
 	Topup(ctx context.Context, accountID, id string) (TopupView, error)
-	// Backups lists the account's PENDING, AVAILABLE and ERROR backups not
-	// expired at now, oldest first.
+	// Backups lists the account's backups as shown at now (domain.Shown:
+	// EXPIRED for a week once deleted or expired, then not at all), oldest
+	// first; Backup is one of them.
 	Backups(ctx context.Context, accountID string, now time.Time) ([]BackupView, error)
 	Backup(ctx context.Context, accountID, id string, now time.Time) (BackupView, error)
 	// Ledger lists the account's ledger transactions newest first: those

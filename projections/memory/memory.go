@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -95,6 +96,11 @@ func (m *Model) Apply(_ context.Context, batch []eventstore.Event) error {
 		m.folded[ev.Stream] = foldedAt{version: ev.Version, pos: ev.Position}
 		switch prefix {
 		case domain.AccountStreamPrefix:
+			// Every event is folded, Idempotency-Keys and their kept answers
+			// too, although no query reads them: the account runners start
+			// from this fold (AccountState) and keep only a few states of
+			// their own, so the fold must be the domain's, whole. The keys
+			// are held once, here.
 			a, ok := m.accounts[id]
 			if !ok {
 				n := domain.NewAccount(id)
@@ -174,9 +180,24 @@ func (m *Model) Account(_ context.Context, id string) (projections.AccountView, 
 		return projections.AccountView{}, err
 	}
 	return projections.AccountView{
-		ID: a.ID, Email: a.Email, Balance: a.Balance, HourlySpend: a.HourlySpend(),
+		ID: a.ID, Email: a.Email, Forgotten: a.Forgotten, Balance: a.Balance, HourlySpend: a.HourlySpend(),
 		Suspended: a.Suspended, ServerLimit: a.ServerLimit, CreatedAt: a.CreatedAt,
 	}, nil
+}
+
+// PersonalData lists the accounts with a plain email, and the forgotten
+// ones, by id.
+func (m *Model) PersonalData(context.Context) ([]projections.PersonalRecord, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := []projections.PersonalRecord{}
+	for id, a := range m.accounts {
+		if a.Registered && (a.Email.Plain != "" || a.Forgotten) {
+			out = append(out, projections.PersonalRecord{AccountID: id, Plain: a.Email.Plain, Forgotten: a.Forgotten})
+		}
+	}
+	slices.SortFunc(out, func(x, y projections.PersonalRecord) int { return strings.Compare(x.AccountID, y.AccountID) })
+	return out, nil
 }
 
 func serverView(accountID string, s *domain.Server) projections.ServerView {
@@ -186,7 +207,7 @@ func serverView(accountID string, s *domain.Server) projections.ServerView {
 		RootPasswordUntil: s.RootPasswordUntil,
 	}
 	if s.Status == domain.StatusActive {
-		v.IPv4 = s.IPv4
+		v.IPv4, v.HostKeyFingerprints = s.IPv4, s.HostKeyFingerprints
 	}
 	for _, k := range s.SSHKeys {
 		v.SSHKeys = append(v.SSHKeys, k.Fingerprint)
@@ -230,6 +251,9 @@ func (m *Model) PendingLimitRequests(context.Context) ([]projections.PendingLimi
 	defer m.mu.RUnlock()
 	out := []projections.PendingLimit{}
 	for id, a := range m.accounts {
+		if a.Forgotten {
+			continue // nobody can be answered any more
+		}
 		for _, rid := range a.LimitOrder {
 			if r := a.LimitRequests[rid]; r.Status == domain.LimitPending {
 				out = append(out, projections.PendingLimit{AccountID: id, Email: a.Email, Current: a.ServerLimit, Request: r})
@@ -326,33 +350,39 @@ func (m *Model) Topup(_ context.Context, accountID, id string) (projections.Topu
 	return topupView(accountID, t), nil
 }
 
-func backupView(b *domain.Backup) projections.BackupView {
+// backupView is the backup as the customer sees it at now (domain.Shown).
+func backupView(b *domain.Backup, now time.Time) (projections.BackupView, bool) {
+	status, shown := domain.Shown(b.Status, b.ExpiresAt, now)
 	return projections.BackupView{ID: b.ID, AccountID: b.AccountID, ServerID: b.ServerID, Label: b.Label,
-		Status: b.Status, Region: b.Region, Plan: b.Plan, CreatedAt: b.CreatedAt, ExpiresAt: b.ExpiresAt}
+		Status: status, Region: b.Region, Plan: b.Plan, CreatedAt: b.CreatedAt, ExpiresAt: b.ExpiresAt}, shown
 }
 
-// Backups lists the account's visible backups, oldest first.
+// Backups lists the account's backups shown at now, oldest first.
 func (m *Model) Backups(_ context.Context, accountID string, now time.Time) ([]projections.BackupView, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := []projections.BackupView{}
 	for _, id := range m.backupsOf[accountID] {
-		if b := m.backups[id]; b.Visible(now) {
-			out = append(out, backupView(b))
+		if v, shown := backupView(m.backups[id], now); shown {
+			out = append(out, v)
 		}
 	}
 	return out, nil
 }
 
-// Backup returns one of the account's visible backups.
+// Backup returns one of the account's backups shown at now.
 func (m *Model) Backup(_ context.Context, accountID, id string, now time.Time) (projections.BackupView, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	b, ok := m.backups[id]
-	if !ok || b.AccountID != accountID || !b.Visible(now) {
+	if !ok || b.AccountID != accountID {
 		return projections.BackupView{}, fmt.Errorf("backup %s: %w", id, projections.ErrNotFound)
 	}
-	return backupView(b), nil
+	v, shown := backupView(b, now)
+	if !shown {
+		return projections.BackupView{}, fmt.Errorf("backup %s: %w", id, projections.ErrNotFound)
+	}
+	return v, nil
 }
 
 // WorkAccounts lists accounts with a server that is not DESTROYED or ERROR.
