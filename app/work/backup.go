@@ -18,6 +18,13 @@ func (s *Worker) workBackupLocked(ctx context.Context, id string) error {
 		return err
 	}
 	b := cur.State
+	switch b.Status {
+	case domain.BackupPending, domain.BackupAvailable, domain.BackupError:
+	default:
+		// Deleted or expired: nothing left to do (the due-time index
+		// brings any backup whose stream moved).
+		return nil
+	}
 	meta := metaFor("backups")
 	now := s.now(b.AccountID)
 	if !now.Before(b.ExpiresAt) {

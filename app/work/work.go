@@ -243,9 +243,14 @@ func (s *Worker) workDueAccount(ctx context.Context, id string, indexed bool) er
 	}
 	d, err := s.workAccountLocked(ctx, id)
 	if indexed {
-		if err != nil || !d.State.Registered {
+		switch {
+		case !d.State.Registered && (err == nil || errors.Is(err, domain.ErrNotFound)):
+			// No account (yet): its first event makes it due again.
+			s.dueAccounts.done(id, "", d.Version, time.Time{}, true)
+			err = nil
+		case err != nil:
 			s.dueAccounts.release(id)
-		} else {
+		default:
 			next, live := s.nextDue(d.State, s.now(id))
 			s.dueAccounts.done(id, "", d.Version, next.Add(-s.ownOffset(id)), !live)
 		}
