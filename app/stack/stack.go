@@ -239,7 +239,8 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	accounts, backups := app.NewAccounts(store, clock), app.NewBackups(store, clock)
 	// A read model that folds every stream in this process (the embedded
 	// one) gives the runners their head start: one copy of each account.
-	if src, ok := cfg.Model.(stateSource); ok {
+	src, local := cfg.Model.(stateSource)
+	if local {
 		accounts.SetSource(src.AccountState)
 		backups.SetSource(src.BackupState)
 	}
@@ -256,7 +257,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	s.Worker = work.New(work.Deps{Accounts: accounts, Backups: backups, Clocks: clocks, Store: store,
 		Read: cfg.Model, Projector: s.Projector, Clock: clock, Sandbox: movable, Cloud: cloud, Sealer: sealer, Log: log,
-		Leadership: cfg.Leadership, Payments: pay, Observer: m}, workCfg)
+		Leadership: cfg.Leadership, Payments: pay, Observer: m, LocalProjector: local}, workCfg)
 	s.App = app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: s.Projector, Cloud: cloud,
 		Payments: pay, Hasher: hasher, Catalog: catalog, Clock: clock, Log: log, Sealer: sealer, Personal: personal,
 		Work: s.Worker, Wall: cfg.Wall}, cfg.App)
@@ -357,7 +358,8 @@ func (s *Stack) ownKeys() (*app.Personal, error) {
 }
 
 // stateSource is a read model that holds the aggregates' states, folded
-// with the domain's Evolve (projections/memory).
+// with the domain's Evolve (projections/memory): a model of this process
+// alone, whose projector applies every event of the log.
 type stateSource interface {
 	AccountState(id string) (domain.Account, int64, eventstore.Position, bool)
 	BackupState(id string) (domain.Backup, int64, eventstore.Position, bool)

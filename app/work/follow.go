@@ -80,6 +80,10 @@ func (f *follower) wait(ctx context.Context, pos eventstore.Position, timeout ti
 //     account that has a live server and every open backup.
 //
 // A lost subscription is resumed, with backoff, after the last event seen.
+//
+// With a local projector (Deps.LocalProjector) the events come from it,
+// as it applies them (observe), and Follow only seeds the index and waits
+// for ctx to end.
 func (s *Worker) Follow(ctx context.Context, clock MovableClock, from eventstore.Position) error {
 	backoff := 100 * time.Millisecond
 	for !s.Seed(ctx, from) {
@@ -89,6 +93,10 @@ func (s *Worker) Follow(ctx context.Context, clock MovableClock, from eventstore
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 5*time.Second)
+	}
+	if s.local {
+		<-ctx.Done()
+		return ctx.Err()
 	}
 	backoff = 100 * time.Millisecond
 	for {
@@ -132,6 +140,11 @@ func (s *Worker) Seed(ctx context.Context, from eventstore.Position) bool {
 		return true
 	}
 	err := s.proj.WaitFor(ctx, from, s.cfg.ReadTimeout)
+	// Fed by the local projector, the index has seen (or the read model
+	// shows) everything the projector applied: from there on it observes.
+	if applied := s.proj.Applied(); s.local && from.Less(applied) {
+		from = applied
+	}
 	var accounts, backups []string
 	if err == nil {
 		accounts, err = s.read.WorkAccounts(ctx)
@@ -158,6 +171,19 @@ func (s *Worker) Seed(ctx context.Context, from eventstore.Position) bool {
 	}
 	s.follower.mu.Unlock()
 	return true
+}
+
+// observe takes a batch the local projector applied into the clock and
+// the index.
+func (s *Worker) observe(batch []eventstore.Event) {
+	moved := false
+	for _, ev := range batch {
+		moved = s.follow(ev, s.sandbox) || moved
+	}
+	s.follower.feed(batch[len(batch)-1].Position)
+	if moved {
+		s.Kick()
+	}
 }
 
 // follow takes one event into the clock and the index, and reports whether

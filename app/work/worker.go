@@ -69,6 +69,11 @@ type Deps struct {
 	Payments domain.Payments
 	// Observer is told how the work goes (metrics); nil: nobody.
 	Observer Observer
+	// LocalProjector says that Projector applies every event of the log in
+	// this process (its read model is this process's alone, as the
+	// embedded one): Follow then takes the events from it (Observe)
+	// instead of reading and decoding the log a second time.
+	LocalProjector bool
 }
 
 // Worker does the background work. It is safe for concurrent use.
@@ -113,6 +118,8 @@ type Worker struct {
 	// (follower says how far): a pass looks only at what is due.
 	dueAccounts, dueBackups *dueIndex
 	follower                follower
+	// local: the index is fed by the projector (Deps.LocalProjector).
+	local bool
 	// kick asks the background loop for a pass now.
 	kick chan struct{}
 	// topups is the top-up reconcile loop's state (topups.go).
@@ -167,5 +174,9 @@ func New(d Deps, cfg Config) *Worker {
 		lead: lead, obs: obs, cfg: cfg, started: map[string]int{}, polled: map[string]time.Time{}, kick: make(chan struct{}, 1),
 		dueAccounts: newDueIndex(), dueBackups: newDueIndex()}
 	w.topups.pay = d.Payments
+	if d.LocalProjector && d.Projector != nil {
+		w.local = true
+		d.Projector.Observe(w.observe)
+	}
 	return w
 }
