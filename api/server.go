@@ -57,6 +57,10 @@ type Config struct {
 	Expected Expected
 	// Wall is the wall clock used for rate-limit windows.
 	Wall func() time.Time
+	// Now is the service clock as an account sees it, which token times
+	// are checked against (in the sandbox an account moves its own); nil
+	// is the application's (app.Service.Now).
+	Now func(accountID string) time.Time
 	Log  *slog.Logger
 	// Observer is told of every request (the metrics); nil: nobody.
 	Observer Observer
@@ -127,6 +131,9 @@ func New(d Deps, cfg Config) *Server {
 	if cfg.Wall == nil {
 		cfg.Wall = time.Now
 	}
+	if cfg.Now == nil {
+		cfg.Now = d.App.Now
+	}
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = 15 * time.Minute
 	}
@@ -153,7 +160,7 @@ func New(d Deps, cfg Config) *Server {
 		cfg.Expected.Backup = 3 * time.Minute
 	}
 	s := &Server{app: d.App, read: d.Read, sandbox: d.Sandbox, feed: d.Feed, cfg: cfg, log: cfg.Log,
-		tokens:       tokens{secret: cfg.JWTSecret, ttl: cfg.TokenTTL, now: d.App.Now},
+		tokens:       tokens{secret: cfg.JWTSecret, ttl: cfg.TokenTTL, now: cfg.Now},
 		accountLimit: newLimiter(cfg.AccountRate, time.Minute, cfg.Wall),
 		authLimit:    newLimiter(cfg.AuthRate, time.Minute, cfg.Wall),
 	}

@@ -278,6 +278,10 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if apiCfg.Log == nil {
 		apiCfg.Log = log
 	}
+	// Tokens expire on the clock of the account they are for.
+	if apiCfg.Now == nil {
+		apiCfg.Now = s.App.Now
+	}
 	m.WatchReadModel(cfg.Store, cfg.Model, modelName(cfg.Model))
 	hc := health.Config{Store: cfg.Store, Model: cfg.Model, MaxLag: cfg.ReadyMaxLag, Log: log}
 	if k, ok := cfg.Leadership.(health.LeaderKnower); ok {
