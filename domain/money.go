@@ -12,11 +12,16 @@ type Money struct{ d apd.Decimal }
 
 // decimalContext is the arithmetic every amount uses: far more precision than
 // any balance needs, so sums are exact, and half-up rounding where we round.
-func decimalContext() *apd.Context {
+func decimalContext() *apd.Context { return &arithmetic }
+
+// arithmetic is decimalContext's one value, made once: apd only reads a
+// Context, so sharing it is safe, and replay adds millions of amounts (a
+// fresh Context per operation was an allocation each).
+var arithmetic = func() apd.Context {
 	c := apd.BaseContext.WithPrecision(34)
 	c.Rounding = apd.RoundHalfUp
-	return c
-}
+	return *c
+}()
 
 // ParseMoney reads a decimal string such as "10.00". It rejects anything that
 // is not a finite plain decimal (no exponent, NaN or infinity), and amounts
@@ -33,13 +38,55 @@ func ParseMoney(s string) (Money, error) {
 			return m, fmt.Errorf("amount %q is not a decimal", s)
 		}
 	}
+	if parseShort(&m.d, s) {
+		return m, nil
+	}
 	if _, _, err := m.d.SetString(s); err != nil {
 		return Money{}, fmt.Errorf("amount %q is not a decimal: %w", s, err)
 	}
-	if len(m.String()) > maxMoneyText {
+	// The text String writes is at most one longer than s (".5" becomes
+	// "0.5"): only an amount at the bound can be over it.
+	if len(s) == maxMoneyText && len(m.String()) > maxMoneyText {
 		return Money{}, fmt.Errorf("amount %q is too long", s)
 	}
 	return m, nil
+}
+
+// parseShort is SetString for the amounts the log is full of ("0.014",
+// "-10000.00"): an optional minus, at most 18 digits and one point, with at
+// least one digit. It builds the same Decimal as SetString would (sign of a
+// negative zero included) without its general parser, which replaying a
+// long log notices; anything else is left to SetString.
+func parseShort(d *apd.Decimal, s string) bool {
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	var coeff int64
+	digits, point, frac := 0, false, int32(0)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			coeff = coeff*10 + int64(c-'0')
+			digits++
+			if point {
+				frac++
+			}
+		case c == '.' && !point:
+			point = true
+		default:
+			return false
+		}
+	}
+	if digits == 0 || digits > 18 {
+		return false
+	}
+	if neg {
+		coeff = -coeff
+	}
+	d.SetFinite(coeff, -frac)
+	d.Negative = neg // -0.00 stays negative, as SetString reads it
+	return true
 }
 
 // maxMoneyText bounds an amount's text: far beyond any real amount, and a
