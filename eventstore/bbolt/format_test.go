@@ -1,16 +1,21 @@
 package bbolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
 
+	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/tests/history"
 )
@@ -29,6 +34,9 @@ const (
 )
 
 func TestWriteFormat1Fixture(t *testing.T) {
+	if formatVersion != formatV1 {
+		t.Skip("the fixture is of format 1, which this build no longer writes")
+	}
 	if os.Getenv("CRYPTOVPS_WRITE_FORMAT1_FIXTURE") == "" {
 		t.Skip("writes the format 1 fixture; only at the last commit of format 1")
 	}
@@ -191,6 +199,239 @@ func TestReadsFormat1Log(t *testing.T) {
 	for i := range want {
 		if !sameEvent(got[i], want[i]) {
 			t.Errorf("event %d:\n got %+v\nwant %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// Opening a format 1 log to write marks it format 2; its events read back
+// as they were, new ones are written the compact way beside them, and
+// streams, versions and retries carry on across the two.
+func TestUpgradesFormat1Log(t *testing.T) {
+	ctx := context.Background()
+	want := readGolden(t)
+	path := copyFixture(t)
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var format string
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		format = string(tx.Bucket(bucketMeta).Get(keyFormat))
+		return nil
+	})
+	if format != formatVersion {
+		t.Errorf("format after opening to write: %q, want %q", format, formatVersion)
+	}
+	account := want[0].Stream
+	var last eventstore.Event // the account stream's last event
+	for _, e := range want {
+		if e.Stream == account {
+			last = e
+		}
+	}
+	// A retry of the last append made by format 1 is recognised.
+	retry := eventstore.Proposed{ID: last.ID, Type: last.Type, Data: last.Data}
+	if res, err := s.Append(ctx, account, eventstore.Any, []eventstore.Proposed{retry}); err != nil || res.Position != last.Position {
+		t.Fatalf("retry of a format 1 append: %+v, %v; want it recognised at %s", res, err, last.Position)
+	}
+	added := []eventstore.Proposed{
+		{ID: uuid.New(), Type: "LedgerPosted", Data: json.RawMessage(`{"txId":"x","kind":"charge"}`), Meta: eventstore.Metadata{Actor: "upgrade"}},
+		{ID: uuid.New(), Type: "BrandNew", Data: json.RawMessage(`{"a":[1,2,{"b":null}]}`)},
+	}
+	res, err := s.Append(ctx, account, int64(last.Version), added)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Version != last.Version+2 || res.Position.Commit != uint64(len(want)+2) {
+		t.Errorf("append after the format 1 events: %+v", res)
+	}
+	if _, err := s.Append(ctx, "new-stream", eventstore.NoStream, added[1:]); err != nil {
+		t.Fatal(err)
+	}
+	check := func(s *Store) {
+		t.Helper()
+		all, err := s.ReadAll(ctx, eventstore.Position{}, 100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != len(want)+3 {
+			t.Fatalf("%d events, want %d", len(all), len(want)+3)
+		}
+		for i := range want {
+			if !sameEvent(all[i], want[i]) {
+				t.Errorf("format 1 event %d:\n got %+v\nwant %+v", i, all[i], want[i])
+			}
+		}
+		for i, p := range append(added, added[1]) {
+			got := all[len(want)+i]
+			if got.ID != p.ID || got.Type != p.Type || string(got.Data) != string(compactJSON(t, p.Data)) || got.Meta != p.Meta {
+				t.Errorf("new event %d: %+v, want %+v", i, got, p)
+			}
+		}
+		stream, err := s.ReadStream(ctx, account, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(stream); n != int(last.Version)+3 || stream[n-1].ID != added[1].ID || stream[n-3].ID != last.ID {
+			t.Errorf("the account stream across formats: %d events", n)
+		}
+	}
+	check(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func compactJSON(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// Every payload reads back as its compact JSON, byte for byte, from an eager
+// read and from a lazy one, and decodes as json.Unmarshal decodes that.
+func TestPayloadsReadBackExactly(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, Options{})
+	var props []eventstore.Proposed
+	for _, e := range readGolden(t) {
+		props = append(props, eventstore.Proposed{ID: uuid.New(), Type: e.Type, Data: e.Data, Meta: e.Meta})
+	}
+	props = append(props, eventstore.Proposed{ID: uuid.New(), Type: "Spaced", Data: json.RawMessage(" {\n \"a\" : [ 1, 2 ] } ")},
+		eventstore.Proposed{ID: uuid.New(), Type: "Empty"})
+	for i := 0; i < len(props); i += 7 {
+		if _, err := s.Append(ctx, fmt.Sprint("s-", i%5), eventstore.Any, props[i:min(i+7, len(props))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eager, err := s.ReadAll(ctx, eventstore.Position{}, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lazy, err := s.ReadAllLazy(ctx, eventstore.Position{}, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(eager) != len(props) || len(lazy) != len(props) {
+		t.Fatalf("read %d and %d events, want %d", len(eager), len(lazy), len(props))
+	}
+	for i, p := range props {
+		want := []byte("null")
+		if len(p.Data) > 0 {
+			want = compactJSON(t, p.Data)
+		}
+		if string(eager[i].Data) != string(want) {
+			t.Errorf("event %d: Data %s, want %s", i, eager[i].Data, want)
+		}
+		if lazy[i].Data != nil {
+			t.Errorf("event %d: a lazy read made its JSON", i)
+		}
+		if js, err := lazy[i].JSON(); err != nil || string(js) != string(want) {
+			t.Errorf("event %d: lazy JSON %s, %v; want %s", i, js, err, want)
+		}
+		if lazy[i].ID != p.ID || lazy[i].Type != p.Type || lazy[i].Meta != p.Meta || eager[i].Meta != p.Meta {
+			t.Errorf("event %d: envelope %+v, want %+v", i, lazy[i], p)
+		}
+		var got, ref any
+		jerr := json.Unmarshal(want, &ref)
+		if err := lazy[i].Decode(&got); (err == nil) != (jerr == nil) || !reflect.DeepEqual(got, ref) {
+			t.Errorf("event %d: decoded %v (%v), json %v (%v)", i, got, err, ref, jerr)
+		}
+	}
+}
+
+// The domain's events decode the same from the store's encoding as from
+// their JSON, over a realistic history.
+func TestDomainEventsDecodeAlike(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, Options{})
+	c := &fixtureCollector{Store: s}
+	if _, err := history.Generate(ctx, c, 3000, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range c.appends {
+		if _, err := s.Append(ctx, a.stream, eventstore.Any, a.events); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lazy, err := s.ReadAllLazy(ctx, eventstore.Position{}, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eager, err := s.ReadAll(ctx, eventstore.Position{}, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range lazy {
+		got, err := domain.DecodeEventWith(lazy[i].Type, lazy[i].Decode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := domain.DecodeEvent(eager[i].Type, eager[i].Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("event %d (%s):\n got %+v\nwant %+v", i, lazy[i].Type, got, want)
+		}
+	}
+	stream, err := s.ReadStreamLazy(ctx, lazy[0].Stream, 0)
+	if err != nil || len(stream) == 0 || stream[0].Data != nil {
+		t.Fatalf("lazy stream read: %d events, %v", len(stream), err)
+	}
+}
+
+// A reader may meet a stream or type numbered by a commit the writer has
+// not told the tables about yet: it finds the name in the file.
+func TestNamesReadFromTheFileWhenNotInMemoryYet(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, Options{})
+	fill(t, s, 20)
+	want, err := s.ReadAll(ctx, eventstore.Position{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab := *s.tab
+	stale := tab
+	stale.types, stale.streams = &names{codes: map[string]uint64{}}, &names{}
+	s.tab = &stale
+	got, err := s.ReadAll(ctx, eventstore.Position{}, 100)
+	s.tab = &tab
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Error("events read with names from the file differ")
+	}
+}
+
+func TestRefusesUnknownFormat(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyFormat, []byte("3")) })
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{false, true} {
+		if s, err := Open(path, Options{ReadOnly: ro}); err == nil || !strings.Contains(err.Error(), `format "3"`) {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("read-only %v: open of a format 3 file: %v", ro, err)
 		}
 	}
 }

@@ -18,13 +18,18 @@ import (
 // values. It learns the Go types it decodes into once and keeps what it
 // learnt. It is safe for concurrent use.
 type Codec struct {
-	syms  *Symbols
-	mu    sync.Mutex // held while learning a type
-	plans sync.Map   // reflect.Type -> decoder
+	syms   *Symbols
+	mu     sync.Mutex // held while learning a type
+	plans  sync.Map   // reflect.Type -> decoder
+	states sync.Pool  // *decState, with its scratch buffer
 }
 
 // NewCodec returns a codec of values packed with syms.
-func NewCodec(syms *Symbols) *Codec { return &Codec{syms: syms} }
+func NewCodec(syms *Symbols) *Codec {
+	c := &Codec{syms: syms}
+	c.states.New = func() any { return &decState{codec: c, scratch: make([]byte, 0, 128)} }
+	return c
+}
 
 // Symbols is the table the codec reads symbols from.
 func (c *Codec) Symbols() *Symbols { return c.syms }
@@ -48,10 +53,14 @@ func (c *Codec) Unmarshal(b []byte, v any) error {
 	}
 	if len(b) > 0 && b[0] != tRaw {
 		elem := rv.Elem()
-		if elem.IsZero() {
-			d := decState{reader: reader{b: b, syms: c.syms.table()}, codec: c}
-			err := c.decoderFor(elem.Type())(&d, rv.UnsafePointer())
-			if err == nil && d.i == len(b) {
+		if allZero(rv.UnsafePointer(), elem.Type().Size()) {
+			d := c.states.Get().(*decState)
+			d.reader = reader{b: b, syms: c.syms.table()}
+			err := c.decoderFor(elem.Type())(d, rv.UnsafePointer())
+			done := err == nil && d.i == len(b)
+			d.reader = reader{}
+			c.states.Put(d)
+			if done {
 				return nil
 			}
 			elem.SetZero()
@@ -62,6 +71,26 @@ func (c *Codec) Unmarshal(b []byte, v any) error {
 		return err
 	}
 	return json.Unmarshal(js, v)
+}
+
+// allZero reports whether the n bytes at p are all zero: then the value
+// there is its type's zero value (the converse may not hold, say for a
+// string of length 0 that points somewhere; such a value takes the exact,
+// slower path). Cheaper than reflect's IsZero, which walks the fields.
+func allZero(p unsafe.Pointer, n uintptr) bool {
+	b := unsafe.Slice((*byte)(p), n)
+	for len(b) >= 8 && uintptr(unsafe.Pointer(&b[0]))%8 == 0 {
+		if *(*uint64)(unsafe.Pointer(&b[0])) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 type decState struct {
@@ -409,7 +438,11 @@ func (c *Codec) sliceDecoder(t reflect.Type, building map[reflect.Type]*decoder)
 		if err != nil {
 			return err
 		}
-		s.Set(reflect.MakeSlice(t, n, n))
+		// A fresh array of n zero elements, straight into the slice (Set
+		// of a MakeSlice would allocate a header as well).
+		s.SetZero()
+		s.Grow(n)
+		s.SetLen(n)
 		base := s.UnsafePointer()
 		for i := range n {
 			if err := dec(d, unsafe.Add(base, uintptr(i)*size)); err != nil {
