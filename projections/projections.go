@@ -179,3 +179,41 @@ type Model interface {
 	// Reset empties the model for a rebuild.
 	Reset(ctx context.Context) error
 }
+
+// DecodedApplier is a Model that takes batches already decoded: the
+// projector has a catch-up decoded on every core (Decode, any goroutine)
+// and applied in order (ApplyDecoded). Its batches may come from a lazy
+// read (eventstore.LazyReader): Data may be nil.
+type DecodedApplier interface {
+	// Decode decodes what ApplyDecoded needs of batch's events (see the
+	// package's Decode); it is safe to call from several goroutines.
+	Decode(batch []eventstore.Event) ([]domain.Event, error)
+	// ApplyDecoded is Apply for a batch decoded by Decode.
+	ApplyDecoded(ctx context.Context, batch []eventstore.Event, decoded []domain.Event) error
+}
+
+// Folded reports whether the read models fold the events of stream: the
+// account and backup streams (not, say, the sandbox clock's).
+func Folded(stream string) bool {
+	prefix, _ := domain.StreamID(stream)
+	return prefix == domain.AccountStreamPrefix || prefix == domain.BackupStreamPrefix
+}
+
+// Decode decodes the events of a batch that the read models fold, nil for
+// the others, from the store's own encoding when the events carry it. An
+// undecodable event is an error naming it.
+func Decode(batch []eventstore.Event) ([]domain.Event, error) {
+	decoded := make([]domain.Event, len(batch))
+	for i := range batch {
+		ev := &batch[i]
+		if !Folded(ev.Stream) {
+			continue
+		}
+		e, err := domain.DecodeEventWith(ev.Type, ev.Decode)
+		if err != nil {
+			return nil, fmt.Errorf("event %s at %s: %w", ev.ID, ev.Position, err)
+		}
+		decoded[i] = e
+	}
+	return decoded, nil
+}
