@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -92,10 +91,12 @@ func (tx LedgerPosted) AmountFor(ledgerAccount string) Money {
 // ComputeHash is SHA-256 over the previous hash and the transaction's
 // canonical bytes.
 func (tx LedgerPosted) ComputeHash() string {
-	h := sha256.New()
-	h.Write([]byte(tx.PrevHash))
-	h.Write(tx.canonical())
-	return hex.EncodeToString(h.Sum(nil))
+	// One buffer on the stack for the usual transaction: the audit hashes
+	// every transaction of the log.
+	var buf [512]byte
+	b := append(buf[:0], tx.PrevHash...)
+	sum := sha256.Sum256(tx.appendCanonical(b))
+	return hex.EncodeToString(sum[:])
 }
 
 // canonical is the transaction's hashed bytes, written out field by field.
@@ -103,77 +104,82 @@ func (tx LedgerPosted) ComputeHash() string {
 // empty), fixed here explicitly so that adding a field to LedgerPosted can
 // never change the hash of a transaction already in the log: a new field is
 // hashed only by a deliberate, versioned change to this function.
-func (tx LedgerPosted) canonical() []byte {
-	var b bytes.Buffer
-	field := func(name string, v string) {
-		if b.Len() > 1 {
-			b.WriteByte(',')
-		}
-		b.WriteString(`"` + name + `":`)
-		b.WriteString(v)
-	}
-	b.WriteByte('{')
-	field("txId", jsonString(tx.TxID))
-	field("kind", jsonString(string(tx.Kind)))
-	var p bytes.Buffer
-	p.WriteByte('[')
-	for i, po := range tx.Postings {
-		if i > 0 {
-			p.WriteByte(',')
-		}
-		p.WriteString(`{"account":` + jsonString(po.Account) + `,"amount":` + jsonString(po.Amount.String()) + `}`)
-	}
-	p.WriteByte(']')
+func (tx LedgerPosted) canonical() []byte { return tx.appendCanonical(nil) }
+
+func (tx LedgerPosted) appendCanonical(b []byte) []byte {
+	b = append(b, `{"txId":`...)
+	b = appendJSONString(b, tx.TxID)
+	b = append(b, `,"kind":`...)
+	b = appendJSONString(b, string(tx.Kind))
+	b = append(b, `,"postings":`...)
 	if tx.Postings == nil {
-		p.Reset()
-		p.WriteString("null")
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, po := range tx.Postings {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"account":`...)
+			b = appendJSONString(b, po.Account)
+			b = append(b, `,"amount":`...)
+			b = appendJSONString(b, po.Amount.String())
+			b = append(b, '}')
+		}
+		b = append(b, ']')
 	}
-	field("postings", p.String())
 	if tx.ServerID != "" {
-		field("serverId", jsonString(tx.ServerID))
+		b = append(b, `,"serverId":`...)
+		b = appendJSONString(b, tx.ServerID)
 	}
 	if tx.From != nil {
-		field("from", jsonTime(*tx.From))
+		b = append(b, `,"from":`...)
+		b = appendJSONTime(b, *tx.From)
 	}
 	if tx.To != nil {
-		field("to", jsonTime(*tx.To))
+		b = append(b, `,"to":`...)
+		b = appendJSONTime(b, *tx.To)
 	}
 	if tx.TopupID != "" {
-		field("topupId", jsonString(tx.TopupID))
+		b = append(b, `,"topupId":`...)
+		b = appendJSONString(b, tx.TopupID)
 	}
 	// Added with invoices: empty in every earlier transaction, whose bytes
 	// (and hash) therefore stay what they were.
 	if tx.InvoiceID != "" {
-		field("invoiceId", jsonString(tx.InvoiceID))
+		b = append(b, `,"invoiceId":`...)
+		b = appendJSONString(b, tx.InvoiceID)
 	}
-	field("at", jsonTime(tx.At))
-	field("prevHash", jsonString(tx.PrevHash))
-	field("hash", `""`)
-	b.WriteByte('}')
-	return b.Bytes()
+	b = append(b, `,"at":`...)
+	b = appendJSONTime(b, tx.At)
+	b = append(b, `,"prevHash":`...)
+	b = appendJSONString(b, tx.PrevHash)
+	return append(b, `,"hash":""}`...)
 }
 
-// jsonString and jsonTime encode like encoding/json (HTML-safe escaping,
-// RFC 3339 with nanoseconds), which is what the canonical bytes were first
-// defined as. The ids and names in a transaction are plain ASCII, which is
-// written as is; anything else takes encoding/json's own escaping.
-func jsonString(s string) string {
+// appendJSONString appends s as encoding/json writes it: plain printable
+// ASCII as is, anything else through json.Marshal (escapes, HTML-safe).
+func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s) // a string always encodes
-			return string(b)
+			m, _ := json.Marshal(s) // a string always encodes
+			return append(b, m...)
 		}
 	}
-	return `"` + s + `"`
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
-func jsonTime(t time.Time) string {
+func appendJSONTime(b []byte, t time.Time) []byte {
 	if y := t.Year(); y < 0 || y > 9999 {
 		// Years outside 0..9999 do not encode; no clock of ours gets there,
 		// and the hash still has to be defined.
-		return jsonString(t.String())
+		return appendJSONString(b, t.String())
 	}
-	return `"` + t.Format(time.RFC3339Nano) + `"`
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
 }
 
 // sealed returns tx chained after prev.
