@@ -64,6 +64,19 @@ func (tx LedgerPosted) Balanced() bool {
 
 // AmountFor is the net amount the transaction moves on one ledger account.
 func (tx LedgerPosted) AmountFor(ledgerAccount string) Money {
+	return tx.amountWhere(func(account string) bool { return account == ledgerAccount })
+}
+
+// CustomerAmount is AmountFor(CustomerLedger(accountID)), without making
+// the ledger account's name: replay asks it of every transaction.
+func (tx LedgerPosted) CustomerAmount(accountID string) Money {
+	const prefix = "customer:"
+	return tx.amountWhere(func(account string) bool {
+		return len(account) == len(prefix)+len(accountID) && account[:len(prefix)] == prefix && account[len(prefix):] == accountID
+	})
+}
+
+func (tx LedgerPosted) amountWhere(match func(account string) bool) Money {
 	// Most transactions post once to each account: then the amount is the
 	// sum (0 + x is x, to the digit and the exponent, for an x that is not
 	// zero and no more precise than the arithmetic), without an addition,
@@ -71,7 +84,7 @@ func (tx LedgerPosted) AmountFor(ledgerAccount string) Money {
 	var only *Money
 	n := 0
 	for i := range tx.Postings {
-		if tx.Postings[i].Account == ledgerAccount {
+		if match(tx.Postings[i].Account) {
 			only = &tx.Postings[i].Amount
 			n++
 		}
@@ -81,7 +94,7 @@ func (tx LedgerPosted) AmountFor(ledgerAccount string) Money {
 	}
 	sum := Zero()
 	for _, p := range tx.Postings {
-		if p.Account == ledgerAccount {
+		if match(p.Account) {
 			sum = sum.Add(p.Amount)
 		}
 	}

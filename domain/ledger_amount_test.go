@@ -15,6 +15,11 @@ func TestAmountForOnePostingIsTheSum(t *testing.T) {
 	for _, a := range amounts {
 		tx := LedgerPosted{Postings: []Posting{{Account: "x", Amount: a}, {Account: "y", Amount: a.Neg()}}}
 		got := tx.AmountFor("x")
+		c := LedgerPosted{Postings: []Posting{{Account: "customer:x", Amount: a}, {Account: "customer:xy", Amount: a},
+			{Account: "customer", Amount: a}, {Account: "y", Amount: a.Neg()}}}
+		if cg, ca := c.CustomerAmount("x"), c.AmountFor(CustomerLedger("x")); cg.String() != ca.String() || cg.Exponent() != ca.Exponent() {
+			t.Errorf("CustomerAmount %s, AmountFor %s", cg, ca)
+		}
 		want := Zero().Add(a)
 		// (apd may keep a large coefficient in another internal form;
 		// what can be observed of it must be the same.)

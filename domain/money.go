@@ -57,7 +57,7 @@ func ParseMoney(s string) (Money, error) {
 // least one digit. It builds the same Decimal as SetString would (sign of a
 // negative zero included) without its general parser, which replaying a
 // long log notices; anything else is left to SetString.
-func parseShort(d *apd.Decimal, s string) bool {
+func parseShort[S ~string | ~[]byte](d *apd.Decimal, s S) bool {
 	neg := len(s) > 0 && s[0] == '-'
 	if neg {
 		s = s[1:]
@@ -105,9 +105,30 @@ func MustMoney(s string) Money {
 // Zero is no money.
 func Zero() Money { return Money{} }
 
-func (m Money) op(f func(c *apd.Context, d, x, y *apd.Decimal) (apd.Condition, error), o Money) Money {
+// moneyOp is an arithmetic operation of Money.
+type moneyOp int
+
+const (
+	opAdd moneyOp = iota
+	opSub
+	opMul
+)
+
+func (m Money) op(op moneyOp, o Money) Money {
 	var r Money
-	if _, err := f(decimalContext(), &r.d, &m.d, &o.d); err != nil {
+	var err error
+	// Called directly, not through a function value, so that the operands
+	// and the result can stay on the stack: an addition used to allocate
+	// three times, and replay adds millions of amounts.
+	switch op {
+	case opAdd:
+		_, err = arithmetic.Add(&r.d, &m.d, &o.d)
+	case opSub:
+		_, err = arithmetic.Sub(&r.d, &m.d, &o.d)
+	case opMul:
+		_, err = arithmetic.Mul(&r.d, &m.d, &o.d)
+	}
+	if err != nil {
 		// 34 digits of precision cannot overflow on amounts of money.
 		panic(fmt.Sprintf("money arithmetic: %v", err))
 	}
@@ -115,10 +136,10 @@ func (m Money) op(f func(c *apd.Context, d, x, y *apd.Decimal) (apd.Condition, e
 }
 
 // Add returns m + o.
-func (m Money) Add(o Money) Money { return m.op((*apd.Context).Add, o) }
+func (m Money) Add(o Money) Money { return m.op(opAdd, o) }
 
 // Sub returns m - o.
-func (m Money) Sub(o Money) Money { return m.op((*apd.Context).Sub, o) }
+func (m Money) Sub(o Money) Money { return m.op(opSub, o) }
 
 // Neg returns -m.
 func (m Money) Neg() Money { return Zero().Sub(m) }
@@ -127,7 +148,7 @@ func (m Money) Neg() Money { return Zero().Sub(m) }
 func (m Money) Times(n int) Money {
 	var f Money
 	f.d.SetInt64(int64(n))
-	return m.op((*apd.Context).Mul, f)
+	return m.op(opMul, f)
 }
 
 // Cmp compares m and o: -1, 0 or +1.
@@ -176,6 +197,16 @@ func (m Money) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
 
 // UnmarshalText reads what MarshalText wrote.
 func (m *Money) UnmarshalText(b []byte) error {
+	// The log's amounts are short: read them from b, without the copy a
+	// string of it would be (ParseMoney's checks hold: parseShort takes
+	// only digits, one point and a leading minus, and at most 19 bytes).
+	if len(b) <= 19 {
+		var p Money
+		if parseShort(&p.d, b) {
+			*m = p
+			return nil
+		}
+	}
 	p, err := ParseMoney(string(b))
 	if err != nil {
 		return err

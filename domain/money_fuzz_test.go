@@ -70,6 +70,11 @@ func FuzzParseMoneyShortPath(f *testing.F) {
 			return
 		}
 		got, err := domain.ParseMoney(s)
+		var text domain.Money
+		if terr := text.UnmarshalText([]byte(s)); (terr == nil) != (err == nil) ||
+			(err == nil && !reflect.DeepEqual(text.Decimal(), got.Decimal())) {
+			t.Fatalf("UnmarshalText(%q) = %v, %v; ParseMoney %v, %v", s, text, terr, got, err)
+		}
 		var want apd.Decimal
 		_, _, werr := want.SetString(s)
 		if err != nil {

@@ -199,9 +199,26 @@ func Folded(stream string) bool {
 	return prefix == domain.AccountStreamPrefix || prefix == domain.BackupStreamPrefix
 }
 
+// DecodeEvent decodes one stored event into its domain shape: from the
+// store's own encoding when the event carries it (a lazy read), else from
+// its JSON. Every reader of the log decodes through it.
+func DecodeEvent(ev *eventstore.Event) (domain.Event, error) {
+	if ev.Data != nil {
+		return domain.DecodeEvent(ev.Type, ev.Data)
+	}
+	e, err := domain.DecodeEventWith(ev.Type, ev.Decode)
+	if err != nil {
+		// An event that does not decode is reported the way its JSON
+		// reads, so that the message is the same however it was read.
+		if js, jerr := ev.JSON(); jerr == nil {
+			return domain.DecodeEvent(ev.Type, js)
+		}
+	}
+	return e, err
+}
+
 // Decode decodes the events of a batch that the read models fold, nil for
-// the others, from the store's own encoding when the events carry it. An
-// undecodable event is an error naming it.
+// the others (DecodeEvent). An undecodable event is an error naming it.
 func Decode(batch []eventstore.Event) ([]domain.Event, error) {
 	decoded := make([]domain.Event, len(batch))
 	for i := range batch {
@@ -209,7 +226,7 @@ func Decode(batch []eventstore.Event) ([]domain.Event, error) {
 		if !Folded(ev.Stream) {
 			continue
 		}
-		e, err := domain.DecodeEventWith(ev.Type, ev.Decode)
+		e, err := DecodeEvent(ev)
 		if err != nil {
 			return nil, fmt.Errorf("event %s at %s: %w", ev.ID, ev.Position, err)
 		}

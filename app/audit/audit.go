@@ -11,6 +11,7 @@ import (
 
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/projections"
 )
 
 // DefaultGrace is how long after an hour starts the biller may still not
@@ -243,7 +244,7 @@ func isDomainStream(stream string) bool {
 func prepare(ev *eventstore.Event) prepared {
 	p := prepared{}
 	if isDomainStream(ev.Stream) {
-		p.e, p.err = domain.DecodeEventWith(ev.Type, ev.Decode)
+		p.e, p.err = projections.DecodeEvent(ev)
 		if tx, ok := p.e.(domain.LedgerPosted); ok {
 			p.e, p.tx = nil, newLedgerTx(tx)
 		}

@@ -238,10 +238,17 @@ func (s *Store) decodeV2(tx *bolt.Tx, seq uint64, v []byte, lazy bool, arena *ar
 		// The events of one request, or of one worker, share their
 		// metadata: decoded once, its strings shared.
 		e.Meta = arena.lastMeta
-	} else if err := s.tab.codec.Unmarshal(meta, &e.Meta); err != nil {
-		return eventstore.Event{}, fmt.Errorf("metadata: %w", err)
-	} else if arena != nil {
-		arena.meta, arena.lastMeta = append(arena.meta[:0], meta...), e.Meta
+	} else {
+		// (Decoded into a variable of its own: only this branch pays for
+		// the allocation a decoder's target costs, not every event.)
+		var md eventstore.Metadata
+		if err := s.tab.codec.Unmarshal(meta, &md); err != nil {
+			return eventstore.Event{}, fmt.Errorf("metadata: %w", err)
+		}
+		e.Meta = md
+		if arena != nil {
+			arena.meta, arena.lastMeta = append(arena.meta[:0], meta...), md
+		}
 	}
 	payload := v[i+int(metaLen):]
 	if !lazy {
