@@ -4,16 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/cryptovps/cryptovps/eventstore"
-	"github.com/cryptovps/cryptovps/tests/history"
 	"github.com/google/uuid"
 )
 
@@ -87,46 +82,4 @@ func BenchmarkReadAll(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "events/s")
-}
-
-// benchEvents is how many events the figures' logs hold: def, or
-// CRYPTOVPS_BENCH_EVENTS (1000000 for the figures the issue states).
-func benchEvents(def int) int {
-	if v, err := strconv.Atoi(os.Getenv("CRYPTOVPS_BENCH_EVENTS")); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
-// BenchmarkCompareDiskSize is the size of the store file per event for a
-// realistic history (tests/history: accounts billed hour after hour, so
-// mostly ledger transactions), written as the service writes it. The
-// target is at most 600 bytes per event; format 1 took about 2,500.
-func BenchmarkCompareDiskSize(b *testing.B) {
-	n := benchEvents(200_000)
-	b.Run("project", func(b *testing.B) {
-		ctx := context.Background()
-		var size, events int64
-		for b.Loop() {
-			path := filepath.Join(b.TempDir(), "events.db")
-			s, err := Open(path, Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			written, err := history.Build(ctx, s, n, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := s.Close(); err != nil {
-				b.Fatal(err)
-			}
-			fi, err := os.Stat(path)
-			if err != nil {
-				b.Fatal(err)
-			}
-			size += fi.Size()
-			events += int64(written)
-		}
-		b.ReportMetric(float64(size)/float64(events), "B/event")
-	})
 }
