@@ -1,7 +1,6 @@
 package api
 
 import (
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strings"
@@ -94,24 +93,14 @@ func (s *Server) requireAccount(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := s.awaitReads(c, id); err != nil {
 			return err
 		}
-		if _, err := s.read.Account(c.Request().Context(), id); errors.Is(err, domain.ErrNotFound) {
+		if v, err := s.read.Account(c.Request().Context(), id); errors.Is(err, domain.ErrNotFound) {
 			return apiError(http.StatusUnauthorized, "unauthorized", "invalid access token")
 		} else if err != nil {
 			return err
+		} else if v.Forgotten {
+			return apiError(http.StatusUnauthorized, "unauthorized", "invalid access token: this account was forgotten")
 		}
 		c.Set(ctxAccount, id)
-		return next(c)
-	}
-}
-
-// requireOperator guards the admin API with the operator token, never a
-// customer token.
-func (s *Server) requireOperator(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		raw, ok := bearer(c)
-		if !ok || subtle.ConstantTimeCompare([]byte(raw), []byte(s.cfg.AdminToken)) != 1 {
-			return apiError(http.StatusUnauthorized, "unauthorized", "operator token required")
-		}
 		return next(c)
 	}
 }

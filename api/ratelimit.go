@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -57,6 +58,38 @@ func (l *limiter) take(key string) (ok bool, remaining int, reset time.Duration)
 	return true, l.limit - w.count, reset
 }
 
+// exhausted says whether key has no request left in its window, without
+// counting one, and when the window resets.
+func (l *limiter) exhausted(key string) (bool, time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w, found := l.windows[key]
+	if !found || now.Sub(w.start) >= l.window || w.count < l.limit {
+		return false, 0
+	}
+	return true, w.start.Add(l.window).Sub(now)
+}
+
+// clientKey is the per-client-IP limit's key of ip: the address itself for
+// IPv4, its /64 for IPv6, since one subscriber is usually given a whole
+// /64 and could otherwise take a fresh allowance from every address in it.
+func clientKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return "ip:" + ip
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return "ip:" + addr.String()
+	}
+	p, err := addr.WithZone("").Prefix(64)
+	if err != nil {
+		return "ip:" + ip
+	}
+	return "ip:" + p.String()
+}
+
 // limit applies l to key and sets the RateLimit headers either way.
 func (s *Server) limit(c echo.Context, l *limiter, key string) error {
 	ok, remaining, reset := l.take(key)
@@ -74,10 +107,10 @@ func (s *Server) limit(c echo.Context, l *limiter, key string) error {
 	return nil
 }
 
-// limitAuth is the per-client-IP limit on /auth/*.
+// limitAuth is the per-client-IP limit on /auth/* (per /64 for IPv6).
 func (s *Server) limitAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if err := s.limit(c, s.authLimit, "ip:"+c.RealIP()); err != nil {
+		if err := s.limit(c, s.authLimit, clientKey(c.RealIP())); err != nil {
 			return err
 		}
 		return next(c)

@@ -21,10 +21,13 @@ type ServerEvent interface {
 // Account stream events.
 type (
 	// AccountRegistered opens an account. PasswordHash is an argon2id hash
-	// in PHC string form (see app.Hasher).
+	// in PHC string form (see app.Hasher). SealedEmail is the email sealed
+	// with the account's data key (see personal.go); Email, the address in
+	// plain, is only in events written before emails were sealed.
 	AccountRegistered struct {
 		AccountID    string    `json:"accountId"`
-		Email        string    `json:"email"`
+		Email        string    `json:"email,omitempty"`
+		SealedEmail  string    `json:"sealedEmail,omitempty"`
 		PasswordHash string    `json:"passwordHash"`
 		ServerLimit  int       `json:"serverLimit"`
 		At           time.Time `json:"at"`

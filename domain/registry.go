@@ -22,6 +22,7 @@ var registry = newRegistry(
 	entry[ModeRecorded], entry[LimitRequested], entry[LimitRequestDecided],
 	entry[SSHKeyAdded], entry[SSHKeyRemoved],
 	entry[TopupRequested], entry[TopupInvoiced], entry[TopupOpenFailed], entry[TopupStatusChanged], entry[TopupReviewClosed],
+	entry[AccountEmailSealed], entry[AccountForgotten],
 )
 
 // decoder fills an event of its type with unmarshal (which decodes the

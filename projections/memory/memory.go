@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -196,9 +197,24 @@ func (m *Model) Account(_ context.Context, id string) (projections.AccountView, 
 		return projections.AccountView{}, err
 	}
 	return projections.AccountView{
-		ID: a.ID, Email: a.Email, Balance: a.Balance, HourlySpend: a.HourlySpend(),
+		ID: a.ID, Email: a.Email, Forgotten: a.Forgotten, Balance: a.Balance, HourlySpend: a.HourlySpend(),
 		Suspended: a.Suspended, ServerLimit: a.ServerLimit, CreatedAt: a.CreatedAt,
 	}, nil
+}
+
+// PersonalData lists the accounts with a plain email, and the forgotten
+// ones, by id.
+func (m *Model) PersonalData(context.Context) ([]projections.PersonalRecord, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := []projections.PersonalRecord{}
+	for id, a := range m.accounts {
+		if a.Registered && (a.Email.Plain != "" || a.Forgotten) {
+			out = append(out, projections.PersonalRecord{AccountID: id, Plain: a.Email.Plain, Forgotten: a.Forgotten})
+		}
+	}
+	slices.SortFunc(out, func(x, y projections.PersonalRecord) int { return strings.Compare(x.AccountID, y.AccountID) })
+	return out, nil
 }
 
 func serverView(accountID string, s *domain.Server) projections.ServerView {
@@ -252,6 +268,9 @@ func (m *Model) PendingLimitRequests(context.Context) ([]projections.PendingLimi
 	defer m.mu.RUnlock()
 	out := []projections.PendingLimit{}
 	for id, a := range m.accounts {
+		if a.Forgotten {
+			continue // nobody can be answered any more
+		}
 		for _, rid := range a.LimitOrder {
 			if r := a.LimitRequests[rid]; r.Status == domain.LimitPending {
 				out = append(out, projections.PendingLimit{AccountID: id, Email: a.Email, Current: a.ServerLimit, Request: r})

@@ -45,6 +45,7 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 			{"backups", backupRequestTests},
 			{"admin", adminTests},
 			{"observability", observabilityTests},
+			{"personal", personalTests},
 		} {
 			t.Run(g.name, func(t *testing.T) { g.tests(t, h) })
 		}
@@ -75,6 +76,7 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 	t.Run("restart", func(t *testing.T) {
 		t.Parallel()
 		restartTests(t, newModel)
+		forgetRestartTests(t, newModel)
 	})
 	t.Run("btcpay", func(t *testing.T) {
 		t.Parallel()

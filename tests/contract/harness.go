@@ -25,6 +25,7 @@ import (
 	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltkeys"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/tests/apiclient"
 	"github.com/cryptovps/cryptovps/upstream/btcpay"
@@ -59,8 +60,10 @@ type config struct {
 	// DataDir is where the event store and the sandbox cloud live (a fresh
 	// t.TempDir() when empty); reopening a DataDir is a restart.
 	DataDir string
-	// JWTSecret and AdminToken are random when empty.
-	JWTSecret, AdminToken string
+	// JWTSecret, AdminToken and SecretsKey (64 hex digits: it wraps the
+	// data keys of keys.db in DataDir and keys the login index) are random
+	// when empty; a restart gives the same ones.
+	JWTSecret, AdminToken, SecretsKey string
 	// BTCPay, when set, is the fake BTCPay store the stack takes payments
 	// through (--payments btcpay), with its webhook at /webhooks/btcpay.
 	BTCPay *btcpayfake.Server
@@ -162,6 +165,9 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = randomHex(24)
 	}
+	if cfg.SecretsKey == "" {
+		cfg.SecretsKey = randomHex(32)
+	}
 	var proxies []*net.IPNet
 	for _, c := range cfg.TrustedProxies {
 		_, n, err := net.ParseCIDR(c)
@@ -183,6 +189,17 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	if err != nil {
 		t.Fatalf("open event store: %v", err)
 	}
+	// The key store as serve keeps it: keys.db beside the log.
+	keys, err := boltkeys.Open(filepath.Join(cfg.DataDir, "keys.db"), boltkeys.Options{})
+	if err != nil {
+		store.Close()
+		t.Fatalf("open the key store: %v", err)
+	}
+	secret, _ := hex.DecodeString(cfg.SecretsKey)
+	personal, err := app.NewPersonal(keys, secret)
+	if err != nil {
+		t.Fatalf("personal data: %v", err)
+	}
 	var payments stack.Config
 	if cfg.BTCPay != nil {
 		o := cfg.BTCPay.Options()
@@ -197,7 +214,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 		payments = stack.Config{Mode: domain.Mode{Cloud: domain.UpstreamSandbox, Payments: domain.UpstreamBTCPay},
 			Payments: client, Webhooks: client, Clock: sandbox.NewClock(time.Now, 0)}
 	}
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: newModel(t), Log: log, Hasher: hasher(),
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: newModel(t), Log: log, Hasher: hasher(), Personal: personal,
 		Mode: payments.Mode, Payments: payments.Payments, Webhooks: payments.Webhooks, Clock: payments.Clock,
 		SandboxCloud: filepath.Join(cfg.DataDir, "sandbox-cloud.json"),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: provisionDelay, DestroyDelay: destroyDelay,
@@ -211,6 +228,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	})
 	if err != nil {
 		store.Close()
+		keys.Close()
 		t.Fatalf("build the stack: %v", err)
 	}
 	srv := httptest.NewServer(st.API)
@@ -225,7 +243,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 		h.client.CloseIdleConnections()
 		srv.Close()
 		stop()
-		if err := errors.Join(st.Close(), store.Close()); err != nil {
+		if err := errors.Join(st.Close(), store.Close(), keys.Close()); err != nil {
 			t.Errorf("close event store: %v", err)
 		}
 	}
