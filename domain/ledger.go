@@ -109,12 +109,24 @@ func (tx LedgerPosted) amountWhere(match func(account string) bool) Money {
 // ComputeHash is SHA-256 over the previous hash and the transaction's
 // canonical bytes.
 func (tx LedgerPosted) ComputeHash() string {
-	// One buffer on the stack for the usual transaction: the audit hashes
-	// every transaction of the log.
+	sum := tx.hashSum()
+	return hex.EncodeToString(sum[:])
+}
+
+// HashOK reports whether Hash is ComputeHash, without making the string:
+// the audit checks every transaction of the log.
+func (tx LedgerPosted) HashOK() bool {
+	sum := tx.hashSum()
+	var text [2 * sha256.Size]byte
+	hex.Encode(text[:], sum[:])
+	return string(text[:]) == tx.Hash
+}
+
+func (tx LedgerPosted) hashSum() [sha256.Size]byte {
+	// One buffer on the stack for the usual transaction.
 	var buf [512]byte
 	b := append(buf[:0], tx.PrevHash...)
-	sum := sha256.Sum256(tx.appendCanonical(b))
-	return hex.EncodeToString(sum[:])
+	return sha256.Sum256(tx.appendCanonical(b))
 }
 
 // canonical is the transaction's hashed bytes, written out field by field.
@@ -140,8 +152,11 @@ func (tx LedgerPosted) appendCanonical(b []byte) []byte {
 			}
 			b = append(b, `{"account":`...)
 			b = appendJSONString(b, po.Account)
-			b = append(b, `,"amount":`...)
-			b = appendJSONString(b, po.Amount.String())
+			// An amount's text is digits, a point and a minus: nothing to
+			// escape.
+			b = append(b, `,"amount":"`...)
+			b = po.Amount.appendText(b)
+			b = append(b, '"')
 			b = append(b, '}')
 		}
 		b = append(b, ']')

@@ -29,3 +29,17 @@ func TestAmountForOnePostingIsTheSum(t *testing.T) {
 		}
 	}
 }
+
+func TestHashOKIsComputeHash(t *testing.T) {
+	tx := goldenTx()
+	tx.Hash = tx.ComputeHash()
+	if !tx.HashOK() {
+		t.Error("the computed hash is not OK")
+	}
+	for _, h := range []string{"", tx.Hash[:63], tx.Hash + "0", "47a30a5917181c95ec3558274fcf31d5683cb9b140effcbabd72618fe821ea68"} {
+		tx.Hash = h
+		if tx.HashOK() {
+			t.Errorf("hash %q passed", h)
+		}
+	}
+}

@@ -184,6 +184,15 @@ func (m Money) String() string {
 	return m.d.Text('f')
 }
 
+// appendText appends String's text to b (no string allocated: the ledger
+// hash writes two amounts of every transaction).
+func (m Money) appendText(b []byte) []byte {
+	if m.d.IsZero() && m.d.Exponent >= 0 {
+		return append(b, '0')
+	}
+	return m.d.Append(b, 'f')
+}
+
 // Fixed is the amount with at least places decimals ("10.00", "9.986").
 func (m Money) Fixed(places int32) string {
 	if -m.d.Exponent >= places {

@@ -97,6 +97,7 @@ type decState struct {
 	reader
 	codec   *Codec
 	scratch []byte
+	strings recent
 }
 
 // decoder reads one value (its tag first) into the value of its type at p.
@@ -298,12 +299,38 @@ func decodeString(d *decState, p unsafe.Pointer) error {
 	if d.isNull() {
 		return nil
 	}
+	tag := byte(0)
+	if d.i < len(d.b) {
+		tag = d.b[d.i]
+	}
 	b, err := d.text()
 	if err != nil {
 		return err
 	}
+	if (tag == tString && len(b) <= 24) || tag == tPrefixUUID {
+		*(*string)(p) = d.strings.get(b)
+		return nil
+	}
 	*(*string)(p) = string(b)
 	return nil
+}
+
+// recent keeps the strings a decoder made last, by a hash of their bytes:
+// events repeat the same few words ("charge", "revenue:compute") and, in a
+// run of an account's events, the same "customer:<id>": those are shared
+// rather than made again for each event.
+type recent [64]string
+
+func (r *recent) get(b []byte) string {
+	h := uint32(2166136261)
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	slot := &r[h%uint32(len(r))]
+	if *slot != string(b) {
+		*slot = string(b)
+	}
+	return *slot
 }
 
 func decodeBool(d *decState, p unsafe.Pointer) error {
