@@ -467,6 +467,10 @@ func (c *Codec) sliceDecoder(t reflect.Type, building map[reflect.Type]*decoder)
 		}
 		// A fresh array of n zero elements, straight into the slice (Set
 		// of a MakeSlice would allocate a header as well).
+		if n == 0 {
+			s.Set(reflect.MakeSlice(t, 0, 0)) // empty, not nil, as json has it
+			return nil
+		}
 		s.SetZero()
 		s.Grow(n)
 		s.SetLen(n)

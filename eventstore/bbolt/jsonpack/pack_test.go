@@ -209,6 +209,7 @@ var valueDocs = []string{
 	`{"kind":12}`,
 	`{"postings":[{"amount":"12x"}]}`,
 	`{"postings":{}}`,
+	`{"postings":[],"strs":[],"map":{}}`,
 	`{"txId":"esc\u0041ped","kind":"\u00e9"}`,
 	"{\"txId\":\"bad utf-8 \xff\"}",
 	`{"t\u0078Id":"escaped key"}`,
