@@ -20,7 +20,7 @@ type ScanOptions struct {
 	Workers int
 }
 
-// Scan reads the log of s page after page (ReadAllLazy: payloads stay in
+// Scan reads the log of s page after page (Store.ReadAllLazy: payloads stay in
 // the store's encoding until decoded) and has each page prepared on one of
 // Workers goroutines while the next pages are read and the earlier ones
 // consumed; consume gets every page with what prepare made of it, in log
@@ -62,7 +62,7 @@ func Scan[T any](ctx context.Context, s Store, o ScanOptions, prepare func([]Eve
 		defer close(ordered)
 		from := o.From
 		for o.Head.IsZero() || from.Less(o.Head) {
-			events, err := ReadAllLazy(ctx, s, from, o.Page)
+			events, err := s.ReadAllLazy(ctx, from, o.Page)
 			if err != nil {
 				if ctx.Err() == nil {
 					readErr = fmt.Errorf("read the log after %s: %w", from, err)

@@ -85,9 +85,9 @@ type Event struct {
 	Version  uint64    `json:"version"`
 	Position Position  `json:"position"`
 	Type     string    `json:"type"`
-	// Data is the payload's JSON. Only events from ReadAllLazy may leave it
-	// nil, when they carry the payload in the store's own encoding: Decode
-	// and JSON read either.
+	// Data is the payload's JSON. Only events of the lazy reads
+	// (Store.ReadAllLazy, ReadStreamLazy) may leave it nil, when they carry
+	// the payload in the store's own encoding: Decode and JSON read either.
 	Data       json.RawMessage `json:"data"`
 	Meta       Metadata        `json:"meta"`
 	RecordedAt time.Time       `json:"recordedAt"`
@@ -157,6 +157,15 @@ type Store interface {
 	// ReadAll returns at most limit events of the global log strictly after
 	// from, in order.
 	ReadAll(ctx context.Context, from Position, limit int) ([]Event, error)
+	// ReadAllLazy and ReadStreamLazy are ReadAll and ReadStream for a
+	// reader that decodes every payload anyway (the start-up replay, the
+	// audit, a rebuild, loading an aggregate): an event may leave Data nil
+	// and carry the payload in the store's own encoding instead, which
+	// Event.Decode reads without JSON in between (Event.JSON makes the JSON
+	// when it is wanted after all). A store without such an encoding
+	// returns what ReadAll and ReadStream return.
+	ReadAllLazy(ctx context.Context, from Position, limit int) ([]Event, error)
+	ReadStreamLazy(ctx context.Context, stream string, from uint64) ([]Event, error)
 	// Subscribe delivers every event strictly after from, in global order and
 	// in batches, to fn: first the history, then live events as they are
 	// appended. It returns when ctx ends (with ctx.Err()) or when fn returns
@@ -165,34 +174,6 @@ type Store interface {
 	// Head is the position of the last event in the log (zero when empty).
 	Head(ctx context.Context) (Position, error)
 	Close() error
-}
-
-// LazyReader is a Store that can read without turning payloads into JSON
-// first: ReadAllLazy and ReadStreamLazy are ReadAll and ReadStream, except
-// that events may leave Data nil and carry the payload in the store's own
-// encoding (Event.Decode, Event.JSON). Readers that decode every event
-// anyway (the start-up replay, the audit, a rebuild, loading an aggregate)
-// spare the JSON that way.
-type LazyReader interface {
-	ReadAllLazy(ctx context.Context, from Position, limit int) ([]Event, error)
-	ReadStreamLazy(ctx context.Context, stream string, from uint64) ([]Event, error)
-}
-
-// ReadAllLazy reads through s's ReadAllLazy when it has one, else ReadAll.
-func ReadAllLazy(ctx context.Context, s Store, from Position, limit int) ([]Event, error) {
-	if l, ok := s.(LazyReader); ok {
-		return l.ReadAllLazy(ctx, from, limit)
-	}
-	return s.ReadAll(ctx, from, limit)
-}
-
-// ReadStreamLazy reads through s's ReadStreamLazy when it has one, else
-// ReadStream.
-func ReadStreamLazy(ctx context.Context, s Store, stream string, from uint64) ([]Event, error) {
-	if l, ok := s.(LazyReader); ok {
-		return l.ReadStreamLazy(ctx, stream, from)
-	}
-	return s.ReadStream(ctx, stream, from)
 }
 
 // Typed is a value that names its own event type: what Propose encodes.

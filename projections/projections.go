@@ -201,7 +201,7 @@ type Model interface {
 // DecodedApplier is a Model that takes batches already decoded: the
 // projector has a catch-up decoded on every core (Decode, any goroutine)
 // and applied in order (ApplyDecoded). Its batches may come from a lazy
-// read (eventstore.LazyReader): Data may be nil.
+// read (eventstore.Store.ReadAllLazy): Data may be nil.
 type DecodedApplier interface {
 	// Decode decodes what ApplyDecoded needs of batch's events (see the
 	// package's Decode); it is safe to call from several goroutines.

@@ -278,15 +278,13 @@ func (b bounded) ReadAll(ctx context.Context, from eventstore.Position, limit in
 	return b.cut(events), err
 }
 
-// ReadAllLazy and ReadStreamLazy keep the store's lazy reads
-// (eventstore.LazyReader), cut at head like the others.
 func (b bounded) ReadAllLazy(ctx context.Context, from eventstore.Position, limit int) ([]eventstore.Event, error) {
-	events, err := eventstore.ReadAllLazy(ctx, b.Store, from, limit)
+	events, err := b.Store.ReadAllLazy(ctx, from, limit)
 	return b.cut(events), err
 }
 
 func (b bounded) ReadStreamLazy(ctx context.Context, stream string, from uint64) ([]eventstore.Event, error) {
-	events, err := eventstore.ReadStreamLazy(ctx, b.Store, stream, from)
+	events, err := b.Store.ReadStreamLazy(ctx, stream, from)
 	return b.cut(events), err
 }
 

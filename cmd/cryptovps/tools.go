@@ -63,16 +63,6 @@ type toolLog struct {
 
 func (l *toolLog) Close() error { return l.close() }
 
-// ReadAllLazy and ReadStreamLazy pass the store's lazy reads through
-// (eventstore.LazyReader): the audit decodes without JSON.
-func (l *toolLog) ReadAllLazy(ctx context.Context, from eventstore.Position, limit int) ([]eventstore.Event, error) {
-	return eventstore.ReadAllLazy(ctx, l.Store, from, limit)
-}
-
-func (l *toolLog) ReadStreamLazy(ctx context.Context, stream string, from uint64) ([]eventstore.Event, error) {
-	return eventstore.ReadStreamLazy(ctx, l.Store, stream, from)
-}
-
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // openToolLog opens serve's event log read-only in spirit: KurrentDB when

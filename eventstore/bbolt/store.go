@@ -618,7 +618,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) ([]e
 	return s.readStream(ctx, stream, from, false)
 }
 
-// ReadStreamLazy implements eventstore.LazyReader: ReadStream without
+// ReadStreamLazy implements eventstore.Store: ReadStream without
 // making the payloads' JSON, for a caller that decodes them (Event.Decode).
 func (s *Store) ReadStreamLazy(ctx context.Context, stream string, from uint64) ([]eventstore.Event, error) {
 	return s.readStream(ctx, stream, from, true)
@@ -689,7 +689,7 @@ func (s *Store) ReadAll(ctx context.Context, from eventstore.Position, limit int
 	return events, nil
 }
 
-// ReadAllLazy implements eventstore.LazyReader: ReadAll without making the
+// ReadAllLazy implements eventstore.Store: ReadAll without making the
 // payloads' JSON (Data is nil unless the event is of format 1): the
 // start-up replay and the audit decode them with Event.Decode.
 func (s *Store) ReadAllLazy(ctx context.Context, from eventstore.Position, limit int) ([]eventstore.Event, error) {
