@@ -2,15 +2,12 @@ package audit_test
 
 import (
 	"context"
-	"encoding/json"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/cryptovps/cryptovps/domain"
-	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/tests/history"
 )
@@ -36,18 +33,6 @@ func openStore(t testing.TB, dir string) *bbolt.Store {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
-}
-
-func proposals(events []domain.Event) ([]eventstore.Proposed, error) {
-	out := make([]eventstore.Proposed, len(events))
-	for i, e := range events {
-		data, err := json.Marshal(e)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = eventstore.Proposed{ID: uuid.New(), Type: e.EventType(), Data: data}
-	}
-	return out, nil
 }
 
 func newID() uuid.UUID { return uuid.New() }

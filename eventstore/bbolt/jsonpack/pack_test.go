@@ -179,8 +179,9 @@ type event struct {
 	Untagged string
 	Skipped  string `json:"-"`
 	Quoted   int    `json:"quoted"`
-	hidden   string //nolint:unused // unexported fields are never set
-	Self     *event `json:"self"`
+	//lint:ignore U1000 an unexported field, which decoding must leave alone
+	hidden string
+	Self   *event `json:"self"`
 }
 
 type withString struct {
