@@ -39,6 +39,7 @@ func Scan[T any](ctx context.Context, s Store, o ScanOptions, prepare func([]Eve
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -100,6 +101,9 @@ func Scan[T any](ctx context.Context, s Store, o ScanOptions, prepare func([]Eve
 	}
 	var err error
 	for j := range ordered {
+		if err = ctx.Err(); err != nil {
+			break // the caller gave up: nothing more is consumed
+		}
 		var r result
 		select {
 		case r = <-j.out:
@@ -120,6 +124,9 @@ func Scan[T any](ctx context.Context, s Store, o ScanOptions, prepare func([]Eve
 	wg.Wait()
 	if err != nil {
 		return err
+	}
+	if err := parent.Err(); err != nil {
+		return err // the reader stopped for it, the log was not read to its end
 	}
 	return readErr
 }
