@@ -111,9 +111,9 @@ func accountStr(v projections.AccountView) string {
 }
 
 func serverStr(v projections.ServerView) string {
-	return fmt.Sprintf("server %s/%s label=%s status=%s region=%s plan=%s ipv4=%s price=%s keys=%q(%v) backup=%s created=%s",
-		v.AccountID, v.ID, v.Label, v.Status, v.Region, v.Plan, v.IPv4, v.HourlyPrice, v.SSHKeys, v.SSHKeys == nil,
-		v.BackupID, stamp(v.CreatedAt))
+	return fmt.Sprintf("server %s/%s label=%s status=%s region=%s plan=%s ipv4=%s hostkeys=%q(%v) price=%s keys=%q(%v) backup=%s created=%s",
+		v.AccountID, v.ID, v.Label, v.Status, v.Region, v.Plan, v.IPv4, v.HostKeyFingerprints, v.HostKeyFingerprints == nil,
+		v.HourlyPrice, v.SSHKeys, v.SSHKeys == nil, v.BackupID, stamp(v.CreatedAt))
 }
 
 func topupStr(v projections.TopupView) string {
