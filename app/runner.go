@@ -14,6 +14,7 @@ import (
 
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/projections"
 )
 
 // Decider is an aggregate as the runner sees it: where its events live, its
@@ -36,6 +37,9 @@ type Decider[S, C any] struct {
 	Fold func(state S, cmd C, now time.Time) ([]domain.Event, S, error)
 	// Clone copies a state deeply; nil means states are plain values.
 	Clone func(S) S
+	// Refold takes from an event a Source folded already what the source
+	// left out of its state (an account's ledger hash chain); nil: nothing.
+	Refold func(state S, e domain.Event) S
 	// Owner names the account whose clock a command is decided at
 	// (domain.AccountNow: in the sandbox an account can move its own
 	// clock); nil, or "", decides at the clock every account shares.
@@ -108,8 +112,12 @@ func (r *Runner[S, C]) shard(id string) *runnerShard[S] {
 // Source gives a runner the state of an aggregate it does not keep, as
 // another part of the process folded it from the log with the same Evolve,
 // with the version and position of the last event it folded (ok false:
-// it has none). The state must be the runner's to keep: a copy.
-type Source[S any] func(id string) (state S, version int64, pos eventstore.Position, ok bool)
+// it has none). The state must be the runner's to keep: a copy. A source
+// that leaves out something of what it folded says from which version the
+// runner must read the log again (reread ≤ version; version + 1 when
+// nothing is left out): the runner folds the events up to version with
+// Decider.Refold, the later ones with Evolve.
+type Source[S any] func(id string) (state S, version int64, pos eventstore.Position, reread int64, ok bool)
 
 // CacheSize is how many aggregate states a runner keeps by default: enough
 // for the accounts in use at any moment, not a copy of every account.
@@ -164,9 +172,10 @@ func (r *Runner[S, C]) Load(ctx context.Context, id string) (Decided[S], error) 
 	c, cached := sh.cache.get(id)
 	sh.mu.Unlock()
 	sourced := false
+	from := c.Version + 1
 	if !cached && r.source != nil {
 		var st S
-		if st, c.Version, c.Position, sourced = r.source(id); sourced {
+		if st, c.Version, c.Position, from, sourced = r.source(id); sourced {
 			c.State = st
 		}
 	}
@@ -184,11 +193,28 @@ func (r *Runner[S, C]) Load(ctx context.Context, id string) (Decided[S], error) 
 	}
 	if !cached && !sourced {
 		c = Decided[S]{State: r.d.Initial(id), Version: eventstore.NoStream}
+		from = 0
 	}
 	stream := r.d.Stream(id)
-	events, err := r.store.ReadStream(ctx, stream, uint64(c.Version+1))
+	// Every payload read is decoded: the store's own encoding will do.
+	events, err := r.store.ReadStreamLazy(ctx, stream, uint64(max(from, 0)))
 	if err != nil {
 		return Decided[S]{}, fmt.Errorf("load %s: %w", stream, err)
+	}
+	st := c.State
+	if sourced && from <= c.Version {
+		// What the source left out, from the events it folded already.
+		for len(events) > 0 && int64(events[0].Version) <= c.Version {
+			if r.d.Refold != nil {
+				e, err := projections.DecodeEvent(&events[0])
+				if err != nil {
+					return Decided[S]{}, fmt.Errorf("load %s: %w", stream, err)
+				}
+				st = r.d.Refold(st, e)
+			}
+			events = events[1:]
+		}
+		c.State = st
 	}
 	if len(events) == 0 {
 		if sourced {
@@ -196,7 +222,7 @@ func (r *Runner[S, C]) Load(ctx context.Context, id string) (Decided[S], error) 
 		}
 		return c, nil
 	}
-	st := r.clone(c.State)
+	st = r.clone(c.State)
 	for _, ev := range events {
 		if st, err = r.evolveStored(stream, st, ev); err != nil {
 			return Decided[S]{}, err
@@ -354,6 +380,13 @@ func NewAccounts(store eventstore.Store, clock domain.Clock) *Accounts {
 		Stream: domain.AccountStream, Initial: domain.NewAccount, Decide: domain.Decide, Evolve: domain.Evolve,
 		Fold: domain.DecideFolded, Clone: domain.Account.Clone, Bound: domain.EventBound,
 		Owner: func(id string, _ domain.Account, _ domain.Command) string { return id },
+		// A read model may fold accounts without their ledger's hash chain.
+		Refold: func(a domain.Account, e domain.Event) domain.Account {
+			if tx, ok := e.(domain.LedgerPosted); ok {
+				a.LastHash = tx.Hash
+			}
+			return a
+		},
 	})
 }
 

@@ -12,8 +12,8 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/google/uuid"
 
-	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/projections"
 )
 
 // Snapshots keeps aggregate snapshots: a state, encoded, at a version of
@@ -70,7 +70,7 @@ func (r *Runner[S, C]) fromSnapshot(ctx context.Context, id string) (c Decided[S
 		return c, last, false, nil
 	}
 	stream := r.d.Stream(id)
-	events, err := r.store.ReadStream(ctx, stream, uint64(snap.Version))
+	events, err := r.store.ReadStreamLazy(ctx, stream, uint64(snap.Version))
 	if err != nil {
 		return c, last, false, fmt.Errorf("load %s: %w", stream, err)
 	}
@@ -151,7 +151,7 @@ var (
 
 // evolveStored folds one stored event into a state.
 func (r *Runner[S, C]) evolveStored(stream string, st S, ev eventstore.Event) (S, error) {
-	e, err := domain.DecodeEvent(ev.Type, ev.Data)
+	e, err := projections.DecodeEvent(&ev)
 	if err != nil {
 		return st, fmt.Errorf("load %s: %w", stream, err)
 	}

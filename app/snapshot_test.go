@@ -32,6 +32,14 @@ func (r *reads) ReadStream(ctx context.Context, stream string, from uint64) ([]e
 	return evs, err
 }
 
+func (r *reads) ReadStreamLazy(ctx context.Context, stream string, from uint64) ([]eventstore.Event, error) {
+	evs, err := r.Store.ReadStreamLazy(ctx, stream, from)
+	if strings.HasPrefix(stream, domain.AccountStreamPrefix) {
+		r.events.Add(int64(len(evs)))
+	}
+	return evs, err
+}
+
 func openLog(t *testing.T, seed time.Time, n int) *bbolt.Store {
 	t.Helper()
 	store, err := bbolt.Open(filepath.Join(t.TempDir(), "events.db"), bbolt.Options{})

@@ -69,9 +69,37 @@ func (tx LedgerPosted) Balanced() bool {
 
 // AmountFor is the net amount the transaction moves on one ledger account.
 func (tx LedgerPosted) AmountFor(ledgerAccount string) Money {
+	return tx.amountWhere(func(account string) bool { return account == ledgerAccount })
+}
+
+// CustomerAmount is AmountFor(CustomerLedger(accountID)), without making
+// the ledger account's name: replay asks it of every transaction.
+func (tx LedgerPosted) CustomerAmount(accountID string) Money {
+	const prefix = "customer:"
+	return tx.amountWhere(func(account string) bool {
+		return len(account) == len(prefix)+len(accountID) && account[:len(prefix)] == prefix && account[len(prefix):] == accountID
+	})
+}
+
+func (tx LedgerPosted) amountWhere(match func(account string) bool) Money {
+	// Most transactions post once to each account: then the amount is the
+	// sum (0 + x is x, to the digit and the exponent, for an x that is not
+	// zero and no more precise than the arithmetic), without an addition,
+	// of which replay makes millions.
+	var only *Money
+	n := 0
+	for i := range tx.Postings {
+		if match(tx.Postings[i].Account) {
+			only = &tx.Postings[i].Amount
+			n++
+		}
+	}
+	if n == 1 && only.Sign() != 0 && only.Exponent() <= 0 && only.d.NumDigits() <= int64(arithmetic.Precision) {
+		return *only
+	}
 	sum := Zero()
 	for _, p := range tx.Postings {
-		if p.Account == ledgerAccount {
+		if match(p.Account) {
 			sum = sum.Add(p.Amount)
 		}
 	}
@@ -81,11 +109,24 @@ func (tx LedgerPosted) AmountFor(ledgerAccount string) Money {
 // ComputeHash is SHA-256 over the previous hash and the transaction's
 // canonical bytes.
 func (tx LedgerPosted) ComputeHash() string {
-	h := sha256.New()
-	h.Write([]byte(tx.PrevHash))
-	h.Write(tx.canonical())
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0]))
+	sum := tx.hashSum()
+	return hex.EncodeToString(sum[:])
+}
+
+// HashOK reports whether Hash is ComputeHash, without making the string:
+// the audit checks every transaction of the log.
+func (tx LedgerPosted) HashOK() bool {
+	sum := tx.hashSum()
+	var text [2 * sha256.Size]byte
+	hex.Encode(text[:], sum[:])
+	return string(text[:]) == tx.Hash
+}
+
+func (tx LedgerPosted) hashSum() [sha256.Size]byte {
+	// One buffer on the stack for the usual transaction.
+	var buf [512]byte
+	b := append(buf[:0], tx.PrevHash...)
+	return sha256.Sum256(tx.appendCanonical(b))
 }
 
 // canonical is the transaction's hashed bytes, written out field by field.
@@ -93,24 +134,14 @@ func (tx LedgerPosted) ComputeHash() string {
 // empty), fixed here explicitly so that adding a field to LedgerPosted can
 // never change the hash of a transaction already in the log: a new field is
 // hashed only by a deliberate, versioned change to this function.
-func (tx LedgerPosted) canonical() []byte {
-	// Every transaction is written once per decision and once per check:
-	// one buffer, no intermediate strings.
-	b := make([]byte, 0, 512)
-	field := func(name string) {
-		if len(b) > 1 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
-	}
-	b = append(b, '{')
-	field("txId")
+func (tx LedgerPosted) canonical() []byte { return tx.appendCanonical(nil) }
+
+func (tx LedgerPosted) appendCanonical(b []byte) []byte {
+	b = append(b, `{"txId":`...)
 	b = appendJSONString(b, tx.TxID)
-	field("kind")
+	b = append(b, `,"kind":`...)
 	b = appendJSONString(b, string(tx.Kind))
-	field("postings")
+	b = append(b, `,"postings":`...)
 	if tx.Postings == nil {
 		b = append(b, "null"...)
 	} else {
@@ -121,53 +152,51 @@ func (tx LedgerPosted) canonical() []byte {
 			}
 			b = append(b, `{"account":`...)
 			b = appendJSONString(b, po.Account)
-			b = append(b, `,"amount":`...)
-			b = appendJSONString(b, po.Amount.String())
+			// An amount's text is digits, a point and a minus: nothing to
+			// escape.
+			b = append(b, `,"amount":"`...)
+			b = po.Amount.appendText(b)
+			b = append(b, '"')
 			b = append(b, '}')
 		}
 		b = append(b, ']')
 	}
 	if tx.ServerID != "" {
-		field("serverId")
+		b = append(b, `,"serverId":`...)
 		b = appendJSONString(b, tx.ServerID)
 	}
 	if tx.From != nil {
-		field("from")
+		b = append(b, `,"from":`...)
 		b = appendJSONTime(b, *tx.From)
 	}
 	if tx.To != nil {
-		field("to")
+		b = append(b, `,"to":`...)
 		b = appendJSONTime(b, *tx.To)
 	}
 	if tx.TopupID != "" {
-		field("topupId")
+		b = append(b, `,"topupId":`...)
 		b = appendJSONString(b, tx.TopupID)
 	}
 	// Added with invoices: empty in every earlier transaction, whose bytes
 	// (and hash) therefore stay what they were.
 	if tx.InvoiceID != "" {
-		field("invoiceId")
+		b = append(b, `,"invoiceId":`...)
 		b = appendJSONString(b, tx.InvoiceID)
 	}
-	field("at")
+	b = append(b, `,"at":`...)
 	b = appendJSONTime(b, tx.At)
-	field("prevHash")
+	b = append(b, `,"prevHash":`...)
 	b = appendJSONString(b, tx.PrevHash)
-	field("hash")
-	b = append(b, '"', '"')
-	b = append(b, '}')
-	return b
+	return append(b, `,"hash":""}`...)
 }
 
-// appendJSONString and appendJSONTime encode like encoding/json (HTML-safe escaping,
-// RFC 3339 with nanoseconds), which is what the canonical bytes were first
-// defined as. The ids and names in a transaction are plain ASCII, which is
-// written as is; anything else takes encoding/json's own escaping.
+// appendJSONString appends s as encoding/json writes it: plain printable
+// ASCII as is, anything else through json.Marshal (escapes, HTML-safe).
 func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			j, _ := json.Marshal(s) // a string always encodes
-			return append(b, j...)
+			m, _ := json.Marshal(s) // a string always encodes
+			return append(b, m...)
 		}
 	}
 	b = append(b, '"')

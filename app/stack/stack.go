@@ -365,8 +365,8 @@ func (s *Stack) ownKeys() (*app.Personal, error) {
 // with the domain's Evolve (projections/memory): a model of this process
 // alone, whose projector applies every event of the log.
 type stateSource interface {
-	AccountState(id string) (domain.Account, int64, eventstore.Position, bool)
-	BackupState(id string) (domain.Backup, int64, eventstore.Position, bool)
+	AccountState(id string) (domain.Account, int64, eventstore.Position, int64, bool)
+	BackupState(id string) (domain.Backup, int64, eventstore.Position, int64, bool)
 }
 
 // modelName names a read model for the metrics by its package: memory,

@@ -30,6 +30,13 @@ func (c *counting) ReadStream(ctx context.Context, stream string, from uint64) (
 	return c.Store.ReadStream(ctx, stream, from)
 }
 
+func (c *counting) ReadStreamLazy(ctx context.Context, stream string, from uint64) ([]eventstore.Event, error) {
+	if strings.HasPrefix(stream, domain.AccountStreamPrefix) {
+		c.reads.Add(1)
+	}
+	return c.Store.ReadStreamLazy(ctx, stream, from)
+}
+
 // With nothing due, a pass reads no account: the work is found through the
 // due-time index, not by re-reading every live account; when an hour
 // comes, exactly the accounts billed then are read, and billed.

@@ -77,7 +77,14 @@ var (
 )
 
 func hasher() *app.Hasher {
-	hasherOnce.Do(func() { sharedHasher = app.NewHasher(runtime.NumCPU()) })
+	hasherOnce.Do(func() {
+		sharedHasher = app.NewHasher(runtime.NumCPU())
+		// Every parallel test registers and logs in through these few slots,
+		// and argon2 under -race on a loaded machine takes far longer than
+		// in production: the production 3 s bound then answered a spurious
+		// 503 to a registration race (seen once in a CI loop at load 18).
+		sharedHasher.MaxWait = 2 * time.Minute
+	})
 	return sharedHasher
 }
 
