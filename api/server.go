@@ -61,7 +61,7 @@ type Config struct {
 	// are checked against (in the sandbox an account moves its own); nil
 	// is the application's (app.Service.Now).
 	Now func(accountID string) time.Time
-	Log  *slog.Logger
+	Log *slog.Logger
 	// Observer is told of every request (the metrics); nil: nobody.
 	Observer Observer
 	// Readiness answers GET /readyz; nil: always ready.
