@@ -278,11 +278,17 @@ type arena struct {
 	lastMeta eventstore.Metadata
 }
 
-const arenaChunk = 64 << 10
+// Chunks grow from arenaFirst to arenaChunk: a read of a few events (the
+// tail of an aggregate a command loads) does not pay for a page's chunk.
+const (
+	arenaFirst = 1 << 10
+	arenaChunk = 64 << 10
+)
 
 func (a *arena) copy(p []byte) []byte {
 	if cap(a.buf)-len(a.buf) < len(p) {
-		a.buf = make([]byte, 0, max(arenaChunk, len(p)))
+		next := min(max(2*cap(a.buf), arenaFirst), arenaChunk)
+		a.buf = make([]byte, 0, max(next, len(p)))
 	}
 	start := len(a.buf)
 	a.buf = append(a.buf, p...)
