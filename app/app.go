@@ -48,6 +48,9 @@ type Deps struct {
 	// Work is told when a command leaves background work to do; nil
 	// tells nobody.
 	Work interface{ Kick() }
+
+	// Credentials keeps the password and API-key hashes, outside the log.
+	Credentials domain.Credentials
 }
 
 // Service runs the customers' and operators' commands. It is safe for
@@ -139,9 +142,7 @@ type Written struct {
 // Register opens an account and returns its id.
 func (s *Service) Register(ctx context.Context, email, password string, meta eventstore.Metadata) (string, Written, error) {
 	email, err := NormalizeEmail(email)
-	if n := len([]rune(password)); n < 8 || n > 256 {
-		err = errors.Join(err, domain.InvalidField("password", "must be 8 to 256 characters"))
-	}
+	err = errors.Join(err, domain.CheckPassword("password", password))
 	if err != nil {
 		return "", Written{}, mergeInvalid(err)
 	}
@@ -157,10 +158,16 @@ func (s *Service) Register(ctx context.Context, email, password string, meta eve
 		return "", Written{}, err
 	}
 	meta.Actor = "account:" + id
-	d, err := s.Accounts.Run(ctx, id, domain.Register{AccountID: id, Email: email, PasswordHash: hash,
+	d, err := s.Accounts.Run(ctx, id, domain.Register{AccountID: id, Email: email,
 		ServerLimit: s.cfg.ServerLimit, SignupCredit: s.cfg.SignupCredit}, meta)
 	if err != nil {
 		return "", Written{}, err
+	}
+	// The hash goes to the credential store once the log says the account
+	// is this registration's: stored first, a registration that lost the
+	// race for the email would have replaced the winner's password.
+	if err := s.Credentials.SetPassword(ctx, id, hash); err != nil {
+		return "", Written{}, fmt.Errorf("store the password of %s: %w", id, err)
 	}
 	return id, Written{d.Position}, s.WaitFor(ctx, d.Position)
 }
@@ -204,7 +211,11 @@ func (s *Service) Login(ctx context.Context, email, password string) (string, er
 	if err != nil {
 		return "", err
 	}
-	ok, err := s.Hasher.Verify(ctx, cur.State.PasswordHash, password)
+	hash, err := s.passwordHash(ctx, cur.State)
+	if err != nil {
+		return "", err
+	}
+	ok, err := s.Hasher.Verify(ctx, hash, password)
 	if err != nil {
 		return "", err
 	}

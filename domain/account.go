@@ -18,7 +18,6 @@ const IdempotencyWindow = 24 * time.Hour
 type Account struct {
 	ID            string
 	Email         string
-	PasswordHash  string
 	Registered    bool
 	Suspended     bool
 	SuspendReason string
@@ -40,6 +39,16 @@ type Account struct {
 	// Keys are the SSH keys stored on the account, in KeyOrder.
 	Keys     map[string]StoredKey
 	KeyOrder []string
+	// LegacyPasswordHash is the hash an older build wrote into the log at
+	// registration, if any: moved to the credential store when needed, and
+	// ignored once the store has the account's password.
+	LegacyPasswordHash string
+	// TokenVersion counts password changes: an access token carries the
+	// version it was issued at and is void once it moved on.
+	TokenVersion int
+	// APIKeys are the account's API keys, in APIKeyOrder.
+	APIKeys     map[string]APIKey
+	APIKeyOrder []string
 }
 
 // NewAccount is the state of an account stream with no events.
@@ -47,7 +56,7 @@ func NewAccount(id string) Account {
 	return Account{
 		ID: id, Servers: map[string]*Server{}, Topups: map[string]*Topup{},
 		Idempotency: map[string]IdempotencyKeyUsed{}, LimitRequests: map[string]LimitRequest{},
-		Keys: map[string]StoredKey{},
+		Keys: map[string]StoredKey{}, APIKeys: map[string]APIKey{},
 	}
 }
 
@@ -81,6 +90,11 @@ func (a Account) Clone() Account {
 		c.Keys = map[string]StoredKey{}
 	}
 	c.KeyOrder = slices.Clone(a.KeyOrder)
+	c.APIKeys = maps.Clone(a.APIKeys)
+	if c.APIKeys == nil {
+		c.APIKeys = map[string]APIKey{}
+	}
+	c.APIKeyOrder = slices.Clone(a.APIKeyOrder)
 	return c
 }
 
@@ -120,7 +134,7 @@ func (a Account) Server(id string) (Server, bool) {
 func Evolve(a Account, e Event) Account {
 	switch e := e.(type) {
 	case AccountRegistered:
-		a.ID, a.Email, a.PasswordHash = e.AccountID, e.Email, e.PasswordHash
+		a.ID, a.Email, a.LegacyPasswordHash = e.AccountID, e.Email, e.PasswordHash
 		a.Registered, a.ServerLimit, a.CreatedAt = true, e.ServerLimit, e.At
 	case AccountSuspended:
 		a.Suspended, a.SuspendReason = true, e.Reason
@@ -142,6 +156,8 @@ func Evolve(a Account, e Event) Account {
 		a = evolveLimit(a, e)
 	case SSHKeyAdded, SSHKeyRemoved:
 		a = evolveKey(a, e)
+	case PasswordChanged, APIKeyCreated, APIKeyDeleted:
+		a = evolveCredentials(a, e)
 	case LedgerPosted:
 		a.Balance = a.Balance.Add(e.AmountFor(CustomerLedger(a.ID)))
 		a.LastHash = e.Hash
@@ -176,11 +192,11 @@ type (
 	// Command is decided by Decide.
 	Command interface{ accountCommand() }
 
-	// Register opens the account with an optional signup credit.
+	// Register opens the account with an optional signup credit (its
+	// password goes to the credential store, not the log).
 	Register struct {
 		AccountID    string
 		Email        string
-		PasswordHash string
 		ServerLimit  int
 		SignupCredit Money
 	}
@@ -423,6 +439,12 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 		err = d.addKey(c, now)
 	case RemoveSSHKey:
 		err = d.removeKey(c, now)
+	case ChangePassword:
+		err = d.changePassword(now)
+	case CreateAPIKey:
+		err = d.createAPIKey(c, now)
+	case DeleteAPIKey:
+		err = d.deleteAPIKey(c, now)
 	case RequestLimit:
 		err = d.requestLimit(c, now)
 	case DecideLimitRequest:
@@ -445,10 +467,10 @@ func (d *decision) register(c Register, now time.Time) error {
 	if d.s.Registered {
 		return ErrEmailTaken
 	}
-	if c.AccountID == "" || c.Email == "" || c.PasswordHash == "" || c.SignupCredit.Sign() < 0 {
+	if c.AccountID == "" || c.Email == "" || c.SignupCredit.Sign() < 0 {
 		return fmt.Errorf("%w: incomplete registration", ErrInvalid)
 	}
-	d.emit(AccountRegistered{AccountID: c.AccountID, Email: c.Email, PasswordHash: c.PasswordHash, ServerLimit: c.ServerLimit, At: now})
+	d.emit(AccountRegistered{AccountID: c.AccountID, Email: c.Email, ServerLimit: c.ServerLimit, At: now})
 	if c.SignupCredit.Sign() > 0 {
 		d.emit(transfer(TxSignupCredit, txID("signup", c.AccountID), CustomerLedger(c.AccountID), LedgerPromoSignup, c.SignupCredit, now))
 	}

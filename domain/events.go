@@ -20,12 +20,16 @@ type ServerEvent interface {
 
 // Account stream events.
 type (
-	// AccountRegistered opens an account. PasswordHash is an argon2id hash
-	// in PHC string form (see app.Hasher).
+	// AccountRegistered opens an account. Its password is not here: the
+	// hash (argon2id, see app.Hasher) is in the credential store
+	// (Credentials).
 	AccountRegistered struct {
-		AccountID    string    `json:"accountId"`
-		Email        string    `json:"email"`
-		PasswordHash string    `json:"passwordHash"`
+		AccountID string `json:"accountId"`
+		Email     string `json:"email"`
+		// PasswordHash is only in events older builds wrote: at start its
+		// hash is moved to the credential store and, from then on, this
+		// copy is ignored. Nothing writes it any more.
+		PasswordHash string    `json:"passwordHash,omitempty"`
 		ServerLimit  int       `json:"serverLimit"`
 		At           time.Time `json:"at"`
 	}

@@ -42,6 +42,9 @@ func everyEvent() []domain.Event {
 		domain.BackupDeleted{At: t0},
 		domain.BackupExpired{At: t0},
 		domain.ClockAdvanced{Seconds: 3600, Offset: 7200, At: t0},
+		domain.PasswordChanged{At: t0},
+		domain.APIKeyCreated{KeyID: "k1", Name: "ci", IdempotencyKey: "idem", RequestHash: "h", At: t0},
+		domain.APIKeyDeleted{KeyID: "k1", At: t0},
 	}
 }
 
@@ -65,8 +68,9 @@ func TestDecodeEventRoundTripsEveryEventTypeThroughJSON(t *testing.T) {
 			t.Errorf("%s round trip\n got %#v\nwant %#v", e.EventType(), back, e)
 		}
 	}
-	// 8 account events, 9 server events, 6 backup events and the clock.
-	wantEqual(t, "event types", len(names), 24)
+	// 8 account events, 9 server events, 6 backup events, the clock and 3
+	// credential events.
+	wantEqual(t, "event types", len(names), 27)
 }
 
 func TestDecodeEventRejectsAnUnknownTypeAndMalformedData(t *testing.T) {

@@ -69,7 +69,7 @@ func registered(t testing.TB, credit string) *spec {
 
 func register(credit string) domain.Register {
 	return domain.Register{
-		AccountID: accountID, Email: "ann@example.com", PasswordHash: "$2a$10$abcdefghijklmnopqrstuv",
+		AccountID: accountID, Email: "ann@example.com",
 		ServerLimit: defaultServerLimit, SignupCredit: money(credit),
 	}
 }

@@ -60,7 +60,7 @@ func toolHistory(t *testing.T, store eventstore.Store, doubled bool) {
 			}
 			write(events)
 		}
-		do(domain.Register{AccountID: id, Email: email, PasswordHash: "x", ServerLimit: 10, SignupCredit: domain.MustMoney("10.00")}, toolT0.Add(-time.Hour))
+		do(domain.Register{AccountID: id, Email: email, ServerLimit: 10, SignupCredit: domain.MustMoney("10.00")}, toolT0.Add(-time.Hour))
 		do(domain.Deploy{Servers: []domain.ServerSpec{{ID: email + "-web", Label: "web", Plan: "p", Region: "ams",
 			HourlyPrice: domain.MustMoney("0.50")}}}, toolT0)
 		do(domain.Settle{}, toolT0.Add(5*time.Hour+30*time.Minute))

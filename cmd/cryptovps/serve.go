@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 	"github.com/cryptovps/cryptovps/app/stack"
 	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltcreds"
+	"github.com/cryptovps/cryptovps/projections/postgres/pgcreds"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 	"github.com/cryptovps/cryptovps/upstream/vultr"
 )
@@ -109,12 +112,17 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer closeModel()
+	creds, closeCreds, err := openCredentials(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeCreds()
 	lead, lease, closeLead, err := openLeadership(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer closeLead()
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Log: log, Mode: mode, Cloud: cloud, Sealer: sealer,
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Credentials: creds, Log: log, Mode: mode, Cloud: cloud, Sealer: sealer,
 		Payments: pay.Payments, Webhooks: pay.Webhooks, SandboxCloud: cfg.sandboxCloudPath(),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay,
 			BackupDelay: cfg.BackupDelay},
@@ -175,6 +183,26 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		err = nil
 	}
 	return errors.Join(err, store.Close())
+}
+
+// openCredentials is the credential store: with PostgreSQL (--database-url)
+// its tables there, the one copy every API process of the deployment
+// shares; otherwise a file of its own in the data dir, credentials.db,
+// beside the log but never in it (nor in its snapshots and backups).
+func openCredentials(ctx context.Context, cfg config, log *slog.Logger) (domain.Credentials, func(), error) {
+	if cfg.DatabaseURL != "" {
+		c, err := pgcreds.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Info("credential store: PostgreSQL", "database", redactURL(cfg.DatabaseURL))
+		return c, c.Close, nil
+	}
+	c, err := boltcreds.Open(filepath.Join(cfg.DataDir, "credentials.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { _ = c.Close() }, nil
 }
 
 // openCloud is the provider of --cloud: nil for the sandbox (the stack opens

@@ -25,6 +25,7 @@ import (
 	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltcreds"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/tests/apiclient"
 	"github.com/cryptovps/cryptovps/upstream/btcpay"
@@ -183,6 +184,11 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	if err != nil {
 		t.Fatalf("open event store: %v", err)
 	}
+	creds, err := boltcreds.Open(filepath.Join(cfg.DataDir, "credentials.db"))
+	if err != nil {
+		store.Close()
+		t.Fatalf("open credential store: %v", err)
+	}
 	var payments stack.Config
 	if cfg.BTCPay != nil {
 		o := cfg.BTCPay.Options()
@@ -197,7 +203,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 		payments = stack.Config{Mode: domain.Mode{Cloud: domain.UpstreamSandbox, Payments: domain.UpstreamBTCPay},
 			Payments: client, Webhooks: client, Clock: sandbox.NewClock(time.Now, 0)}
 	}
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: newModel(t), Log: log, Hasher: hasher(),
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: newModel(t), Credentials: creds, Log: log, Hasher: hasher(),
 		Mode: payments.Mode, Payments: payments.Payments, Webhooks: payments.Webhooks, Clock: payments.Clock,
 		SandboxCloud: filepath.Join(cfg.DataDir, "sandbox-cloud.json"),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: provisionDelay, DestroyDelay: destroyDelay,
@@ -211,6 +217,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	})
 	if err != nil {
 		store.Close()
+		creds.Close()
 		t.Fatalf("build the stack: %v", err)
 	}
 	srv := httptest.NewServer(st.API)
@@ -225,7 +232,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 		h.client.CloseIdleConnections()
 		srv.Close()
 		stop()
-		if err := errors.Join(st.Close(), store.Close()); err != nil {
+		if err := errors.Join(st.Close(), store.Close(), creds.Close()); err != nil {
 			t.Errorf("close event store: %v", err)
 		}
 	}

@@ -54,7 +54,7 @@ func Generate(ctx context.Context, store eventstore.Store, n int, start time.Tim
 		}
 		topup := uuid.NewString()
 		steps := []domain.Command{
-			domain.Register{AccountID: id, Email: fmt.Sprintf("agent%d@example.com", i), PasswordHash: "$argon2id$history",
+			domain.Register{AccountID: id, Email: fmt.Sprintf("agent%d@example.com", i),
 				ServerLimit: 10, SignupCredit: domain.MustMoney("10.00")},
 			domain.CreateTopup{TopupID: topup, Amount: domain.MustMoney("10000.00"), Currency: "BTC", PayAddress: "tb1qhistory"},
 			domain.PayTopup{TopupID: topup},
