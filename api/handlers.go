@@ -96,12 +96,12 @@ type credentials struct {
 	Password string `json:"password"`
 }
 
-func (s *Server) authAnswer(c echo.Context, status int, accountID string) error {
-	tok, err := s.tokens.issue(accountID)
+func (s *Server) authAnswer(c echo.Context, status int, who app.Authenticated) error {
+	tok, err := s.tokens.issue(who.AccountID, who.TokenVersion)
 	if err != nil {
 		return err
 	}
-	acct, err := s.read.Account(c.Request().Context(), accountID)
+	acct, err := s.read.Account(c.Request().Context(), who.AccountID)
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func (s *Server) register(c echo.Context) error {
 		return err
 	}
 	written(c, w)
-	return s.authAnswer(c, http.StatusCreated, id)
+	return s.authAnswer(c, http.StatusCreated, app.Authenticated{AccountID: id})
 }
 
 func (s *Server) login(c echo.Context) error {
@@ -138,11 +138,32 @@ func (s *Server) login(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	id, err := s.app.Login(c.Request().Context(), req.Email, req.Password)
+	who, err := s.app.Login(c.Request().Context(), req.Email, req.Password)
 	if err != nil {
 		return err
 	}
-	return s.authAnswer(c, http.StatusOK, id)
+	return s.authAnswer(c, http.StatusOK, who)
+}
+
+type passwordChange struct {
+	CurrentPassword string `json:"currentPassword"`
+	NewPassword     string `json:"newPassword"`
+}
+
+// changePassword replaces the password and answers like a login, with a
+// token at the new version: every token issued before is void.
+func (s *Server) changePassword(c echo.Context) error {
+	var req passwordChange
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	who, w, err := s.app.ChangePassword(c.Request().Context(), accountOf(c), req.CurrentPassword, req.NewPassword, meta(c))
+	if err != nil {
+		return err
+	}
+	written(c, w)
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	return s.authAnswer(c, http.StatusOK, who)
 }
 
 func (s *Server) me(c echo.Context) error {

@@ -286,7 +286,7 @@ func TestOpenAPIDocument(t *testing.T) {
 				}
 			case o.path == "/healthz" || o.path == "/readyz" || o.path == "/llms.txt" || o.path == "/plans" || o.path == "/regions" ||
 				o.path == "/openapi.json" || o.path == "/docs" || o.path == "/docs/custom-requests" ||
-				strings.HasPrefix(o.path, "/auth/") && o.path != "/auth/me":
+				o.path == "/auth/register" || o.path == "/auth/login":
 				if len(sec) != 0 {
 					t.Errorf("a public operation needs security [], got %v", sec)
 				}
@@ -863,6 +863,17 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("GET", "/admin/limit-requests", nil, admin...).want(t, 200, "pending limit requests")
 	do("POST", who+"/limit-requests/"+raise+"/approve", map[string]string{"note": "fine"}, admin...).want(t, 200, "approve")
 	do("POST", who+"/limit-requests/"+raise+"/deny", nil, admin...).want(t, 409, "deny a decided request")
+
+	// A password change ends every token issued before it.
+	change := map[string]string{"currentPassword": "correct horse battery", "newPassword": "another fine passphrase"}
+	do("POST", "/auth/password", map[string]string{"currentPassword": "wrong password", "newPassword": "another fine passphrase"}, me...).
+		want(t, 400, "password change, wrong current password")
+	do("POST", "/auth/password", map[string]string{"newPassword": "password1"}, me...).want(t, 400, "password change, weak")
+	do("POST", "/auth/password", change).want(t, 401, "password change without a token")
+	fresh := do("POST", "/auth/password", change, me...).want(t, 200, "password change").str("accessToken")
+	do("GET", "/billing", nil, me...).want(t, 401, "a token from before the change")
+	me = bearer(fresh)
+	creds["password"] = change["newPassword"]
 
 	do("GET", "/no/such/route", nil, me...).want(t, 404, "unknown route")
 	do("PUT", "/servers", nil, me...)

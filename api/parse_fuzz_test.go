@@ -28,7 +28,8 @@ func (c fixedClock) Now() time.Time { return time.Time(c) }
 var fuzzNow = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
 func fuzzTokens() tokens {
-	return tokens{secret: []byte("0123456789abcdef0123456789abcdef"), ttl: 15 * time.Minute, clock: fixedClock(fuzzNow)}
+	return tokens{secret: []byte("0123456789abcdef0123456789abcdef"), ttl: 15 * time.Minute,
+		now: func(string) time.Time { return fuzzNow }}
 }
 
 // sign makes a token with any header and claims, for the seeds.
@@ -46,7 +47,7 @@ func sign(f *testing.F, method jwt.SigningMethod, key any, claims jwt.Claims) st
 // service clock's now, for an account id.
 func FuzzTokenVerify(f *testing.F) {
 	tk := fuzzTokens()
-	good, err := tk.issue(uuid.NewString())
+	good, err := tk.issue(uuid.NewString(), 3)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -56,34 +57,35 @@ func FuzzTokenVerify(f *testing.F) {
 	f.Add("")
 	f.Add("...")
 	f.Add("a.b.c")
-	claims := func(sub string, exp time.Time) jwt.RegisteredClaims {
+	registered := func(sub string, exp time.Time) jwt.RegisteredClaims {
 		return jwt.RegisteredClaims{Issuer: issuer, Subject: sub, ExpiresAt: jwt.NewNumericDate(exp)}
 	}
-	f.Add(sign(f, jwt.SigningMethodHS256, tk.secret, claims(uuid.NewString(), fuzzNow.Add(-time.Second))))             // expired
-	f.Add(sign(f, jwt.SigningMethodHS256, tk.secret, claims("not-an-id", fuzzNow.Add(time.Hour))))                     // subject
-	f.Add(sign(f, jwt.SigningMethodHS256, []byte("another secret"), claims(uuid.NewString(), fuzzNow.Add(time.Hour)))) // key
-	f.Add(sign(f, jwt.SigningMethodHS512, tk.secret, claims(uuid.NewString(), fuzzNow.Add(time.Hour))))                // alg
-	f.Add(sign(f, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(uuid.NewString(), fuzzNow.Add(time.Hour))))
+	f.Add(sign(f, jwt.SigningMethodHS256, tk.secret, registered(uuid.NewString(), fuzzNow.Add(-time.Second))))             // expired
+	f.Add(sign(f, jwt.SigningMethodHS256, tk.secret, registered("not-an-id", fuzzNow.Add(time.Hour))))                     // subject
+	f.Add(sign(f, jwt.SigningMethodHS256, []byte("another secret"), registered(uuid.NewString(), fuzzNow.Add(time.Hour)))) // key
+	f.Add(sign(f, jwt.SigningMethodHS512, tk.secret, registered(uuid.NewString(), fuzzNow.Add(time.Hour))))                // alg
+	f.Add(sign(f, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, registered(uuid.NewString(), fuzzNow.Add(time.Hour))))
 	f.Add(sign(f, jwt.SigningMethodHS256, tk.secret, jwt.RegisteredClaims{Issuer: issuer, Subject: uuid.NewString()})) // no exp
 	f.Fuzz(func(t *testing.T, raw string) {
-		sub, err := tk.verify(raw)
+		who, err := tk.verify(raw)
 		if err != nil {
-			if sub != "" {
-				t.Fatalf("refused %q but answered subject %q", raw, sub)
+			if who != (session{}) {
+				t.Fatalf("refused %q but answered %+v", raw, who)
 			}
 			return
 		}
-		if _, err := uuid.Parse(sub); err != nil {
-			t.Fatalf("accepted %q for subject %q, not an account id", raw, sub)
+		if _, err := uuid.Parse(who.accountID); err != nil {
+			t.Fatalf("accepted %q for subject %q, not an account id", raw, who.accountID)
 		}
 		// Accepted: it must really be ours, checked without our parser's
 		// options.
-		var c jwt.RegisteredClaims
+		var c claims
 		tok, _, err := jwt.NewParser().ParseUnverified(raw, &c)
 		if err != nil {
 			t.Fatalf("accepted %q, which does not parse: %v", raw, err)
 		}
-		if tok.Method.Alg() != "HS256" || c.Issuer != issuer || c.ExpiresAt == nil || !fuzzNow.Before(c.ExpiresAt.Time) {
+		if tok.Method.Alg() != "HS256" || c.Issuer != issuer || c.ExpiresAt == nil || !fuzzNow.Before(c.ExpiresAt.Time) ||
+			c.Version == nil || *c.Version != who.version {
 			t.Fatalf("accepted %q: alg %s, claims %+v", raw, tok.Method.Alg(), c)
 		}
 		parts := strings.Split(raw, ".")

@@ -45,6 +45,9 @@ type Config struct {
 	Expected Expected
 	// Wall is the wall clock used for rate-limit windows.
 	Wall func() time.Time
+	// Now is the service clock as an account sees it, which token times are
+	// checked against; nil is the service clock (one for everybody).
+	Now func(accountID string) time.Time
 	Log  *slog.Logger
 	// Observer is told of every request (the metrics); nil: nobody.
 	Observer Observer
@@ -121,8 +124,12 @@ func New(d Deps, cfg Config) *Server {
 	if cfg.Expected.Backup <= 0 {
 		cfg.Expected.Backup = 3 * time.Minute
 	}
+	if cfg.Now == nil {
+		clock := d.App.Clock
+		cfg.Now = func(string) time.Time { return clock.Now() }
+	}
 	s := &Server{app: d.App, read: d.Read, sandbox: d.Sandbox, feed: d.Feed, cfg: cfg, log: cfg.Log,
-		tokens:       tokens{secret: cfg.JWTSecret, ttl: cfg.TokenTTL, clock: d.App.Clock},
+		tokens:       tokens{secret: cfg.JWTSecret, ttl: cfg.TokenTTL, now: cfg.Now},
 		accountLimit: newLimiter(cfg.AccountRate, time.Minute, cfg.Wall),
 		authLimit:    newLimiter(cfg.AuthRate, time.Minute, cfg.Wall),
 	}
@@ -153,6 +160,9 @@ func New(d Deps, cfg Config) *Server {
 	// /auth/me is an account read: it spends the account's budget, not
 	// the per-IP login budget, and its RateLimit-* headers say so.
 	e.GET("/auth/me", s.me, s.requireAccount)
+	// Changing the password checks the current one: it spends the login
+	// budget of the client's address as well as the account's.
+	auth.POST("/password", s.changePassword, s.requireAccount)
 
 	// Routes are registered one by one rather than as a group with the auth
 	// middleware: Echo gives such a group a catch-all route, which would make

@@ -198,33 +198,40 @@ func mergeInvalid(err error) error {
 	return domain.Invalid(fields)
 }
 
-// Login checks credentials and returns the account id. Unknown email and
+// Authenticated is who checked credentials speak for: the account, and the
+// token version its access tokens are issued at.
+type Authenticated struct {
+	AccountID    string
+	TokenVersion int
+}
+
+// Login checks credentials and returns the account. Unknown email and
 // wrong password are the same error, after the same amount of work.
-func (s *Service) Login(ctx context.Context, email, password string) (string, error) {
+func (s *Service) Login(ctx context.Context, email, password string) (Authenticated, error) {
 	email, err := NormalizeEmail(email)
 	if err != nil || len(password) > 1024 {
 		_, _ = s.Hasher.Verify(ctx, "", password)
-		return "", domain.ErrBadCredentials
+		return Authenticated{}, domain.ErrBadCredentials
 	}
 	id := AccountID(email)
 	cur, err := s.Accounts.Load(ctx, id)
 	if err != nil {
-		return "", err
+		return Authenticated{}, err
 	}
 	hash, err := s.passwordHash(ctx, cur.State)
 	if err != nil {
-		return "", err
+		return Authenticated{}, err
 	}
 	ok, err := s.Hasher.Verify(ctx, hash, password)
 	if err != nil {
-		return "", err
+		return Authenticated{}, err
 	}
 	if !ok || !cur.State.Registered {
-		return "", domain.ErrBadCredentials
+		return Authenticated{}, domain.ErrBadCredentials
 	}
 	// The answer shows the account from the read model: let it catch up
 	// with a registration made through another process.
-	return id, s.WaitFor(ctx, cur.Position)
+	return Authenticated{AccountID: id, TokenVersion: cur.State.TokenVersion}, s.WaitFor(ctx, cur.Position)
 }
 
 // account is the account's authoritative state, from the event store.

@@ -102,3 +102,55 @@ func ImportLegacyPasswords(ctx context.Context, store eventstore.Store, creds do
 	}
 	return moved, nil
 }
+
+// ChangePassword replaces the account's password, given the current one, and
+// ends every access token issued before: the answer carries the token
+// version new tokens are issued at. The new password follows the password
+// rules; every problem of the request is named at once.
+func (s *Service) ChangePassword(ctx context.Context, accountID, current, next string, meta eventstore.Metadata) (Authenticated, Written, error) {
+	var problems error
+	if current == "" {
+		problems = domain.InvalidField("currentPassword", "required")
+	}
+	problems = errors.Join(problems, domain.CheckPassword("newPassword", next))
+	if problems != nil {
+		return Authenticated{}, Written{}, mergeInvalid(problems)
+	}
+	if len(current) > 1024 {
+		return Authenticated{}, Written{}, domain.ErrWrongPassword
+	}
+	cur, err := s.Accounts.Load(ctx, accountID)
+	if err != nil {
+		return Authenticated{}, Written{}, err
+	}
+	hash, err := s.passwordHash(ctx, cur.State)
+	if err != nil {
+		return Authenticated{}, Written{}, err
+	}
+	ok, err := s.Hasher.Verify(ctx, hash, current)
+	if err != nil {
+		return Authenticated{}, Written{}, err
+	}
+	if !ok {
+		return Authenticated{}, Written{}, domain.ErrWrongPassword
+	}
+	if next == current {
+		return Authenticated{}, Written{}, domain.InvalidField("newPassword", "must differ from the current password")
+	}
+	newHash, err := s.Hasher.Hash(ctx, next)
+	if err != nil {
+		return Authenticated{}, Written{}, err
+	}
+	// The tokens end first, then the hash is replaced: cut in between, the
+	// old password still logs in and the same request, retried, succeeds;
+	// the other way round a cut would leave the old tokens working with a
+	// password nobody was told about.
+	d, err := s.Accounts.Run(ctx, accountID, domain.ChangePassword{FromVersion: cur.State.TokenVersion}, meta)
+	if err != nil {
+		return Authenticated{}, Written{}, err
+	}
+	if err := s.Credentials.SetPassword(ctx, accountID, newHash); err != nil {
+		return Authenticated{}, Written{}, fmt.Errorf("store the new password of %s: %w", accountID, err)
+	}
+	return Authenticated{AccountID: accountID, TokenVersion: d.State.TokenVersion}, Written{d.Position}, s.WaitFor(ctx, d.Position)
+}

@@ -440,7 +440,7 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 	case RemoveSSHKey:
 		err = d.removeKey(c, now)
 	case ChangePassword:
-		err = d.changePassword(now)
+		err = d.changePassword(c, now)
 	case CreateAPIKey:
 		err = d.createAPIKey(c, now)
 	case DeleteAPIKey:

@@ -27,6 +27,13 @@ type APIKey struct {
 	RequestHash    string `json:"requestHash,omitempty"`
 }
 
+// Public is the key as its owner sees it: without the request it was
+// created by.
+func (k APIKey) Public() APIKey {
+	k.IdempotencyKey, k.RequestHash = "", ""
+	return k
+}
+
 // Credential events, on the account's stream.
 type (
 	// PasswordChanged: the account's password was replaced (the hash is in
@@ -70,8 +77,9 @@ func (e APIKeyCreated) idempotency() IdempotencyKeyUsed {
 // Credential commands.
 type (
 	// ChangePassword records that the password was replaced: the caller has
-	// checked the current one and stores the new hash.
-	ChangePassword struct{}
+	// checked the current one at FromVersion and stores the new hash. Of
+	// two changes made at once from the same version, one is refused.
+	ChangePassword struct{ FromVersion int }
 	// CreateAPIKey records a new API key under a name, once per
 	// Idempotency-Key.
 	CreateAPIKey struct {
@@ -91,7 +99,10 @@ func (e *APIKeyReplayError) Error() string { return "idempotent replay of API ke
 
 // A password change and a key's deletion are allowed on an abuse hold: they
 // take access away. A new key is a change like any other and is not.
-func (d *decision) changePassword(now time.Time) error {
+func (d *decision) changePassword(c ChangePassword, now time.Time) error {
+	if c.FromVersion != d.s.TokenVersion {
+		return stateError("the password", "changed meanwhile", "log in with the new one")
+	}
 	d.emit(PasswordChanged{At: now})
 	return nil
 }

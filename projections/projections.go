@@ -123,9 +123,25 @@ type LedgerEntry struct {
 	TopupID      string
 }
 
+// SessionView is what authenticating a request needs of an account.
+type SessionView struct {
+	// TokenVersion is the account's current token version: an access token
+	// issued at another is void (a password change moved it on).
+	TokenVersion int
+	// KeyLive says whether the API key asked about still exists.
+	KeyLive bool
+}
+
 // Reader is the query side the API and the background work use.
 type Reader interface {
 	Account(ctx context.Context, id string) (AccountView, error)
+	// Session is what authenticating a request needs of the account (not
+	// found when it does not exist), and whether its API key apiKeyID
+	// ("" for none) is live: one look into memory, or one row.
+	Session(ctx context.Context, accountID, apiKeyID string) (SessionView, error)
+	// APIKeys lists the account's API keys, oldest first (no secret: the
+	// log has none).
+	APIKeys(ctx context.Context, accountID string) ([]domain.APIKey, error)
 	// SSHKeys lists the keys stored on the account, oldest first.
 	SSHKeys(ctx context.Context, accountID string) ([]domain.StoredKey, error)
 	// LimitRequests lists the account's requests for a higher limit,

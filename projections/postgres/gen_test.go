@@ -248,6 +248,23 @@ func (g *generator) backupStep(a *genAccount) {
 	}
 }
 
+// credentials changes the password or creates or deletes an API key: what
+// the log records of credentials (never a hash).
+func (g *generator) credentials(a *genAccount) {
+	switch {
+	case len(a.st.APIKeyOrder) > 0 && g.pick(2) == 0:
+		g.account(a, domain.DeleteAPIKey{KeyID: a.st.APIKeyOrder[g.pick(len(a.st.APIKeyOrder))]})
+	case g.pick(3) == 0:
+		g.account(a, domain.ChangePassword{FromVersion: a.st.TokenVersion})
+	default:
+		cmd := domain.CreateAPIKey{KeyID: g.id(), Name: fmt.Sprintf("agent %d", g.pick(100))}
+		if g.pick(2) == 0 {
+			cmd.IdempotencyKey, cmd.RequestHash = g.id(), g.id()
+		}
+		g.account(a, cmd)
+	}
+}
+
 func (g *generator) owner(id string) *genAccount {
 	for _, a := range g.accounts {
 		if a.id == id {
@@ -292,6 +309,8 @@ func (g *generator) step() {
 		g.account(a, domain.SetLimit{Limit: 1 + g.pick(20), Actor: "operator"})
 	case r < 87:
 		g.append(domain.ClockStream, []domain.Event{domain.ClockAdvanced{Seconds: 60, Offset: int64(g.pick(1e6)), At: g.now}})
+	case r < 90:
+		g.credentials(a)
 	default:
 		// The biller's pass over everyone with live servers.
 		for _, b := range g.accounts[max(0, len(g.accounts)-50):] {

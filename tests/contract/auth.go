@@ -203,7 +203,7 @@ func tokenTests(t *testing.T, h *harness) {
 		t.Parallel()
 		u := h.register(t)
 		now := h.clock.Now()
-		claims := jwt.MapClaims{"iss": "cryptovps", "sub": u.id, "jti": uuid.NewString(),
+		claims := jwt.MapClaims{"iss": "cryptovps", "sub": u.id, "jti": uuid.NewString(), "ver": 0,
 			"iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(10 * time.Minute).Unix()}
 		none := jwtPart(t, map[string]string{"alg": "none", "typ": "JWT"}) + "." + jwtPart(t, claims) + "."
 		h.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+none).wantError(t, http.StatusUnauthorized, "unauthorized")
@@ -226,11 +226,11 @@ func tokenTests(t *testing.T, h *harness) {
 		h.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+sign(jwt.SigningMethodHS256, claims)).
 			want(t, http.StatusOK)
 		// Expiry is required.
-		noExp := jwt.MapClaims{"iss": "cryptovps", "sub": u.id, "iat": now.Unix()}
+		noExp := jwt.MapClaims{"iss": "cryptovps", "sub": u.id, "iat": now.Unix(), "ver": 0}
 		h.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+sign(jwt.SigningMethodHS256, noExp)).
 			wantError(t, http.StatusUnauthorized, "unauthorized")
 		// A well-signed token for an account that does not exist.
-		ghost := jwt.MapClaims{"iss": "cryptovps", "sub": uuid.NewString(), "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()}
+		ghost := jwt.MapClaims{"iss": "cryptovps", "sub": uuid.NewString(), "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(), "ver": 0}
 		h.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+sign(jwt.SigningMethodHS256, ghost)).
 			wantError(t, http.StatusUnauthorized, "unauthorized")
 		// Signed with another secret.

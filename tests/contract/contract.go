@@ -33,6 +33,7 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		}{
 			{"auth", authTests},
 			{"tokens", tokenTests},
+			{"passwords", passwordTests},
 			{"catalog", catalogTests},
 			{"deploy", deployTests},
 			{"bulk", bulkTests},

@@ -184,7 +184,7 @@ func (j *journey) waitGone(t testing.TB, a *agent, id string) {
 // ---------------------------------------------------------------------------
 
 var guideEndpoints = []string{
-	"POST /auth/register", "POST /auth/login", "GET /auth/me",
+	"POST /auth/register", "POST /auth/login", "GET /auth/me", "POST /auth/password",
 	"GET /billing", "GET /billing/ledger", "POST /billing/topups", "GET /billing/topups", "GET /billing/topups/:id",
 	"GET /plans", "GET /regions", "GET /healthz", "GET /readyz",
 	"GET /servers", "GET /servers/:id", "POST /servers", "POST /servers/bulk", "DELETE /servers/:id",
