@@ -48,7 +48,7 @@ type Config struct {
 	// Now is the service clock as an account sees it, which token times are
 	// checked against; nil is the service clock (one for everybody).
 	Now func(accountID string) time.Time
-	Log  *slog.Logger
+	Log *slog.Logger
 	// Observer is told of every request (the metrics); nil: nobody.
 	Observer Observer
 	// Readiness answers GET /readyz; nil: always ready.
