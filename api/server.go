@@ -45,16 +45,17 @@ type Config struct {
 	Expected Expected
 	// Wall is the wall clock used for rate-limit windows.
 	Wall func() time.Time
-	// Now is the service clock as an account sees it, which token times are
-	// checked against; nil is the service clock (one for everybody).
-	Now func(accountID string) time.Time
-	Log *slog.Logger
+	Log  *slog.Logger
 	// Observer is told of every request (the metrics); nil: nobody.
 	Observer Observer
 	// Readiness answers GET /readyz; nil: always ready.
 	Readiness Readiness
 	// Metrics serves GET /metrics to the operator; nil answers 404.
 	Metrics http.Handler
+
+	// Now is the service clock as an account sees it, which token times are
+	// checked against; nil is the service clock (one for everybody).
+	Now func(accountID string) time.Time
 }
 
 // Deps are what the API translates requests into calls of.
