@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
 )
 
@@ -102,24 +104,65 @@ func bearer(c echo.Context) (string, bool) {
 	return strings.TrimSpace(tok), true
 }
 
-// requireAccount authenticates the customer's access token, then applies the
-// per-account rate limit and, for mutations, the abuse hold.
+// errAPIKey is an API key that authenticates nobody.
+var errAPIKey = apiError(http.StatusUnauthorized, "unauthorized", "invalid API key: it was deleted, or never existed")
+
+// authenticate says who a bearer credential speaks for: from what this
+// process verified before, or by verifying it now (a token's signature and
+// claims; an API key's hash in the credential store).
+func (s *Server) authenticate(c echo.Context, raw string) (session, error) {
+	if who, ok := s.verified.get(raw); ok {
+		if who.keyID == "" && !s.tokens.now(who.accountID).Before(who.expires) {
+			s.verified.drop(raw)
+			return session{}, errTokenExpired
+		}
+		return who, nil
+	}
+	var who session
+	if app.LooksLikeAPIKey(raw) {
+		acct, key, err := s.app.FindAPIKey(c.Request().Context(), raw)
+		if errors.Is(err, domain.ErrNotFound) {
+			// Every unknown key costs a store lookup: guessing spends the
+			// client address's login budget.
+			if err := s.limit(c, s.authLimit, "ip:"+c.RealIP()); err != nil {
+				return session{}, err
+			}
+			return session{}, errAPIKey
+		}
+		if err != nil {
+			return session{}, err
+		}
+		who = session{accountID: acct, keyID: key, version: -1}
+	} else {
+		var err error
+		if who, err = s.tokens.verify(raw); err != nil {
+			return session{}, err
+		}
+	}
+	s.verified.put(raw, who)
+	return who, nil
+}
+
+// requireAccount authenticates the customer's access token or API key, then
+// applies the per-account rate limit and, for mutations, the abuse hold.
 func (s *Server) requireAccount(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		raw, ok := bearer(c)
 		if !ok {
 			if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
 				return apiError(http.StatusUnauthorized, "unauthorized",
-					`the Authorization header must be "Bearer <accessToken>": the word Bearer, a space, then the token`)
+					`the Authorization header must be "Bearer <accessToken or API key>": the word Bearer, a space, then the token`)
 			}
 			return apiError(http.StatusUnauthorized, "unauthorized", "missing bearer access token: POST /auth/login")
 		}
-		who, err := s.tokens.verify(raw)
-		if errors.Is(err, errTokenExpired) {
+		who, err := s.authenticate(c, raw)
+		switch {
+		case errors.Is(err, errTokenExpired):
 			return apiError(http.StatusUnauthorized, "token_expired", "access token expired: POST /auth/login and retry")
-		}
-		if err != nil {
+		case errors.Is(err, errToken):
 			return apiError(http.StatusUnauthorized, "unauthorized", "invalid access token")
+		case err != nil:
+			return err
 		}
 		id := who.accountID
 		if err := s.limit(c, s.accountLimit, "account:"+id); err != nil {
@@ -128,20 +171,47 @@ func (s *Server) requireAccount(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := s.awaitReads(c, id); err != nil {
 			return err
 		}
-		// The read model says whether the account exists and which token
-		// version is current: no store is read.
-		cur, err := s.read.Session(c.Request().Context(), id, who.keyID)
+		// The read model says whether the account exists, which token
+		// version is current and whether the key still exists: no store is
+		// read.
+		ctx := c.Request().Context()
+		cur, err := s.read.Session(ctx, id, who.keyID)
 		if errors.Is(err, domain.ErrNotFound) {
+			s.verified.drop(raw)
 			return apiError(http.StatusUnauthorized, "unauthorized", "invalid access token")
 		} else if err != nil {
 			return err
 		}
-		if who.version >= 0 && who.version != cur.TokenVersion {
+		switch {
+		case who.keyID != "" && !cur.KeyLive:
+			s.verified.drop(raw)
+			return errAPIKey
+		case who.keyID == "" && who.version != cur.TokenVersion:
+			s.verified.drop(raw)
 			return apiError(http.StatusUnauthorized, "unauthorized",
 				"access token ended by a password change: POST /auth/login with the new password")
+		case who.keyID != "":
+			s.used(ctx, who)
 		}
 		c.Set(ctxAccount, id)
 		return next(c)
+	}
+}
+
+// touchEvery is how often an API key's lastUsedAt is written: it says when
+// a key was last used to the minute, at one write a minute per key at most.
+const touchEvery = time.Minute
+
+// used records an API key's use, at most once every touchEvery per key and
+// process.
+func (s *Server) used(ctx context.Context, who session) {
+	now := s.cfg.Wall()
+	if last, ok := s.touched.Load(who.keyID); ok && now.Sub(last.(time.Time)) < touchEvery {
+		return
+	}
+	s.touched.Store(who.keyID, now)
+	if err := s.app.TouchAPIKey(ctx, who.accountID, who.keyID, s.tokens.now(who.accountID)); err != nil {
+		s.log.Warn("could not record an API key's last use", "key", who.keyID, "err", err)
 	}
 }
 

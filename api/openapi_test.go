@@ -346,7 +346,7 @@ func TestOpenAPIDocument(t *testing.T) {
 			}
 			idem := slices.ContainsFunc(op.Parameters, func(p *openapi3.ParameterRef) bool { return p.Value.Name == "Idempotency-Key" })
 			wantIdem := slices.Contains([]string{"POST /servers", "POST /servers/bulk", "POST /backups/{id}/restore",
-				"POST /billing/topups"}, o.name)
+				"POST /billing/topups", "POST /auth/api-keys"}, o.name)
 			if idem != wantIdem {
 				t.Errorf("Idempotency-Key documented %v, want %v", idem, wantIdem)
 			}
@@ -864,6 +864,23 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("POST", who+"/limit-requests/"+raise+"/approve", map[string]string{"note": "fine"}, admin...).want(t, 200, "approve")
 	do("POST", who+"/limit-requests/"+raise+"/deny", nil, admin...).want(t, 409, "deny a decided request")
 
+	// API keys: a bearer credential until deleted.
+	apiKey := do("POST", "/auth/api-keys", map[string]string{"name": "tour"}, me...).want(t, 201, "create an API key")
+	withKey := bearer(apiKey.str("key"))
+	do("GET", "/auth/me", nil, withKey...).want(t, 200, "me with an API key")
+	keyIdem := append(append([]string{}, me...), "Idempotency-Key", "key-1")
+	kept := do("POST", "/auth/api-keys", map[string]string{"name": "retried"}, keyIdem...).want(t, 201, "an API key with an Idempotency-Key")
+	if r := do("POST", "/auth/api-keys", map[string]string{"name": "retried"}, keyIdem...).want(t, 201, "API key replay"); r.str("key") != kept.str("key") ||
+		r.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("API key replay: %s %v", r.raw, r.header)
+	}
+	do("POST", "/auth/api-keys", map[string]string{"name": "other"}, keyIdem...).want(t, 422, "API key, Idempotency-Key reused")
+	do("POST", "/auth/api-keys", map[string]string{"name": ""}, me...).want(t, 400, "an API key without a name")
+	do("GET", "/auth/api-keys", nil, withKey...).want(t, 200, "list API keys")
+	do("DELETE", "/auth/api-keys/"+apiKey.str("apiKey.id"), nil, me...).want(t, 200, "delete an API key")
+	do("DELETE", "/auth/api-keys/"+apiKey.str("apiKey.id"), nil, me...).want(t, 404, "delete it again")
+	do("GET", "/auth/me", nil, withKey...).want(t, 401, "a deleted API key")
+
 	// A password change ends every token issued before it.
 	change := map[string]string{"currentPassword": "correct horse battery", "newPassword": "another fine passphrase"}
 	do("POST", "/auth/password", map[string]string{"currentPassword": "wrong password", "newPassword": "another fine passphrase"}, me...).
@@ -874,6 +891,7 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("GET", "/billing", nil, me...).want(t, 401, "a token from before the change")
 	me = bearer(fresh)
 	creds["password"] = change["newPassword"]
+	do("GET", "/auth/api-keys", nil, bearer(kept.str("key"))...).want(t, 200, "an API key after a password change")
 
 	do("GET", "/no/such/route", nil, me...).want(t, 404, "unknown route")
 	do("PUT", "/servers", nil, me...)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -99,6 +100,11 @@ type Server struct {
 	webhooks     Webhooks
 	deliveries   *deliveries
 	routeSet
+
+	// verified are the credentials this process verified; touched, when
+	// it last wrote each API key's last use.
+	verified *verified
+	touched  sync.Map
 }
 
 // New builds the HTTP API on d.
@@ -133,6 +139,7 @@ func New(d Deps, cfg Config) *Server {
 		tokens:       tokens{secret: cfg.JWTSecret, ttl: cfg.TokenTTL, now: cfg.Now},
 		accountLimit: newLimiter(cfg.AccountRate, time.Minute, cfg.Wall),
 		authLimit:    newLimiter(cfg.AuthRate, time.Minute, cfg.Wall),
+		verified:     newVerified(maxVerified),
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -164,6 +171,10 @@ func New(d Deps, cfg Config) *Server {
 	// Changing the password checks the current one: it spends the login
 	// budget of the client's address as well as the account's.
 	auth.POST("/password", s.changePassword, s.requireAccount)
+	// API keys are account operations: the account's budget only.
+	e.POST("/auth/api-keys", s.createAPIKey, s.requireAccount)
+	e.GET("/auth/api-keys", s.apiKeys, s.requireAccount)
+	e.DELETE("/auth/api-keys/:id", s.deleteAPIKey, s.requireAccount)
 
 	// Routes are registered one by one rather than as a group with the auth
 	// middleware: Echo gives such a group a catch-all route, which would make

@@ -124,9 +124,8 @@ func (d *decision) createAPIKey(c CreateAPIKey, now time.Time) error {
 	if err := d.s.CheckActive(); err != nil {
 		return err
 	}
-	if n := strings.TrimSpace(c.Name); n == "" || utf8.RuneCountInString(c.Name) > 64 || !utf8.ValidString(c.Name) ||
-		strings.ContainsFunc(c.Name, isControl) {
-		return InvalidField("name", "1 to 64 characters, not only spaces, no control characters")
+	if err := CheckAPIKeyName(c.Name); err != nil {
+		return err
 	}
 	if _, used := d.s.APIKeys[c.KeyID]; used || c.KeyID == "" {
 		return fmt.Errorf("%w: API key id %q", ErrInvalid, c.KeyID)
@@ -135,6 +134,16 @@ func (d *decision) createAPIKey(c CreateAPIKey, now time.Time) error {
 		return InvalidField("name", fmt.Sprintf("at most %d API keys per account: delete one first (DELETE /auth/api-keys/:id)", MaxAPIKeys))
 	}
 	d.emit(APIKeyCreated{KeyID: c.KeyID, Name: c.Name, IdempotencyKey: c.IdempotencyKey, RequestHash: c.RequestHash, At: now})
+	return nil
+}
+
+// CheckAPIKeyName is the rule for a key's name: 1 to 64 characters, not
+// only spaces, no control characters.
+func CheckAPIKeyName(name string) error {
+	if strings.TrimSpace(name) == "" || utf8.RuneCountInString(name) > 64 || !utf8.ValidString(name) ||
+		strings.ContainsFunc(name, isControl) {
+		return InvalidField("name", "1 to 64 characters, not only spaces, no control characters")
+	}
 	return nil
 }
 

@@ -147,12 +147,53 @@ func TestNoCredentialLeavesTheCredentialStore(t *testing.T) {
 		s.add("password", []byte(a.password))
 		accounts = append(accounts, a)
 	}
-	for _, a := range accounts {
+	// A password change (both hashes must stay out), and API keys, one
+	// kept sealed for an Idempotency-Key retry.
+	ann := accounts[0]
+	before, err := creds.Password(ctx, ann.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addHash(t, before)
+	changed := call("POST", "/auth/password", ann.token, map[string]string{"currentPassword": ann.password,
+		"newPassword": "ann's second passphrase"}, 200)
+	ann.password, ann.token = "ann's second passphrase", changed["accessToken"].(string)
+	s.add("password", []byte(ann.password))
+	for i, a := range accounts {
 		hash, err := creds.Password(ctx, a.id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.addHash(t, hash)
+		for j := range 2 {
+			req, _ := json.Marshal(map[string]string{"name": "agent"})
+			hr, _ := http.NewRequest("POST", hs.URL+"/auth/api-keys", bytes.NewReader(req))
+			hr.Header.Set("Authorization", "Bearer "+a.token)
+			hr.Header.Set("Idempotency-Key", strings.Repeat("k", i+j+1))
+			resp, err := http.DefaultClient.Do(hr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out struct {
+				Key    string `json:"key"`
+				APIKey struct {
+					ID string `json:"id"`
+				} `json:"apiKey"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 201 {
+				t.Fatalf("create an API key: %d %v", resp.StatusCode, err)
+			}
+			call("GET", "/auth/me", out.Key, nil, 200)
+			s.add("API key", []byte(out.Key))
+			s.addRaw("API key hash", app.HashAPIKey(out.Key))
+			rec, err := creds.APIKey(ctx, a.id, out.APIKey.ID)
+			if err != nil || rec.Sealed == "" {
+				t.Fatalf("the key's record: %+v %v", rec, err)
+			}
+			s.add("sealed API key", []byte(rec.Sealed))
+		}
 	}
 
 	// The operator snapshot, taken while the server runs.
@@ -204,10 +245,14 @@ func TestNoCredentialLeavesTheCredentialStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	found := map[string]bool{}
 	for i, b := range s.bytes {
-		if s.what[i] == "hash" && !bytes.Contains(own, b) {
-			t.Fatalf("the credential store's file lacks a hash it holds: the search is broken")
+		if bytes.Contains(own, b) {
+			found[s.what[i]] = true
 		}
+	}
+	if !found["hash"] || !found["API key hash"] || !found["sealed API key"] {
+		t.Fatalf("the credential store's file lacks what it holds (%v): the search is broken", found)
 	}
 
 	for _, args := range [][]string{

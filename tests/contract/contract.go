@@ -34,6 +34,7 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 			{"auth", authTests},
 			{"tokens", tokenTests},
 			{"passwords", passwordTests},
+			{"api_keys", apiKeyTests},
 			{"catalog", catalogTests},
 			{"deploy", deployTests},
 			{"bulk", bulkTests},
@@ -76,6 +77,10 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 	t.Run("restart", func(t *testing.T) {
 		t.Parallel()
 		restartTests(t, newModel)
+	})
+	t.Run("credentials_restart", func(t *testing.T) {
+		t.Parallel()
+		credentialRestartTests(t, newModel)
 	})
 	t.Run("btcpay", func(t *testing.T) {
 		t.Parallel()
