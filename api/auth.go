@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"strings"
@@ -21,14 +23,43 @@ const issuer = "cryptovps"
 // tokens issues and checks access tokens: HS256 only, expiry required, time
 // from the service clock as the account sees it (so sandbox time expires
 // tokens too), and the account's token version, which a password change
-// moves on, so that every token issued before it is void.
+// moves on, so that every token issued before it is void. Tokens name the
+// secret that signed them (kid), so the secret can be rotated: the current
+// one signs, and the previous one (during a rotation) is still accepted.
 type tokens struct {
-	secret []byte
-	ttl    time.Duration
+	keys []signingKey // the current first
+	ttl  time.Duration
 	// now is the service clock as the account sees it: the one place token
 	// times are read.
 	now func(accountID string) time.Time
 }
+
+// signingKey is a secret and the key id tokens signed with it carry.
+type signingKey struct {
+	id     string
+	secret []byte
+}
+
+// keyID names a secret without revealing it: a prefix of its SHA-256, the
+// same in every process given the same secret.
+func keyID(secret []byte) string {
+	sum := sha256.Sum256(append([]byte("cryptovps access token key\n"), secret...))
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
+}
+
+func newTokens(current []byte, previous [][]byte, ttl time.Duration, now func(string) time.Time) tokens {
+	t := tokens{ttl: ttl, now: now, keys: []signingKey{{keyID(current), current}}}
+	for _, p := range previous {
+		if len(p) > 0 && keyID(p) != t.keys[0].id {
+			t.keys = append(t.keys, signingKey{keyID(p), p})
+		}
+	}
+	return t
+}
+
+// maxIssuedAhead is how far in the future a token's iat may be: the clocks
+// of the processes issuing and checking it may differ a little, not more.
+const maxIssuedAhead = time.Minute
 
 // claims are an access token's: the registered ones and the account's token
 // version when it was issued.
@@ -55,7 +86,25 @@ func (t tokens) issue(accountID string, version int) (string, error) {
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)),
 		ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
 	}, Version: &version}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.secret)
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	tok.Header["kid"] = t.keys[0].id
+	return tok.SignedString(t.keys[0].secret)
+}
+
+// key is the secret of the key id a token names; a token that names none
+// of ours, or asks (crit) for header extensions, is refused before its
+// signature is even checked: we understand no extension.
+func (t tokens) key(tok *jwt.Token) (any, error) {
+	if _, ok := tok.Header["crit"]; ok {
+		return nil, errToken
+	}
+	kid, _ := tok.Header["kid"].(string)
+	for _, k := range t.keys {
+		if kid == k.id {
+			return k.secret, nil
+		}
+	}
+	return nil, errToken
 }
 
 var (
@@ -67,19 +116,19 @@ var (
 // here, on the clock of the account the token names, not by the parser.
 func (t tokens) verify(raw string) (session, error) {
 	var c claims
-	_, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return t.secret, nil },
+	_, err := jwt.ParseWithClaims(raw, &c, t.key,
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithoutClaimsValidation())
 	if err != nil {
 		return session{}, errToken
 	}
-	if c.Issuer != issuer || c.ExpiresAt == nil || c.Version == nil || *c.Version < 0 {
+	if c.Issuer != issuer || c.ExpiresAt == nil || c.IssuedAt == nil || c.Version == nil || *c.Version < 0 {
 		return session{}, errToken
 	}
 	if _, err := uuid.Parse(c.Subject); err != nil {
 		return session{}, errToken
 	}
 	now := t.now(c.Subject)
-	if c.NotBefore != nil && now.Before(c.NotBefore.Time) {
+	if c.NotBefore != nil && now.Before(c.NotBefore.Time) || c.IssuedAt.Time.After(now.Add(maxIssuedAhead)) {
 		return session{}, errToken
 	}
 	if !now.Before(c.ExpiresAt.Time) {

@@ -57,6 +57,10 @@ type Config struct {
 	// Now is the service clock as an account sees it, which token times are
 	// checked against; nil is the service clock (one for everybody).
 	Now func(accountID string) time.Time
+	// JWTPreviousSecrets are still accepted while the JWT secret is
+	// rotated (tokens signed with them name them by kid); JWTSecret alone
+	// signs.
+	JWTPreviousSecrets [][]byte
 }
 
 // Deps are what the API translates requests into calls of.
@@ -136,7 +140,7 @@ func New(d Deps, cfg Config) *Server {
 		cfg.Now = func(string) time.Time { return clock.Now() }
 	}
 	s := &Server{app: d.App, read: d.Read, sandbox: d.Sandbox, feed: d.Feed, cfg: cfg, log: cfg.Log,
-		tokens:       tokens{secret: cfg.JWTSecret, ttl: cfg.TokenTTL, now: cfg.Now},
+		tokens:       newTokens(cfg.JWTSecret, cfg.JWTPreviousSecrets, cfg.TokenTTL, cfg.Now),
 		accountLimit: newLimiter(cfg.AccountRate, time.Minute, cfg.Wall),
 		authLimit:    newLimiter(cfg.AuthRate, time.Minute, cfg.Wall),
 		verified:     newVerified(maxVerified),

@@ -288,3 +288,15 @@ func TestNoCredentialLeavesTheCredentialStore(t *testing.T) {
 	}
 	s.absentFrom(t, "the copy in KurrentDB", all.Bytes())
 }
+
+// TestJWTSecretPreviousFromFlagOrEnvironment: the rotation's previous secret
+// is a flag like the others, with its CRYPTOVPS_ variable.
+func TestJWTSecretPreviousFromFlagOrEnvironment(t *testing.T) {
+	if c := parsedConfig(t, "--jwt-secret-previous", "before"); c.JWTSecretPrevious != "before" {
+		t.Errorf("flag: %q", c.JWTSecretPrevious)
+	}
+	t.Setenv("CRYPTOVPS_JWT_SECRET_PREVIOUS", "from-env")
+	if c := parsedConfig(t); c.JWTSecretPrevious != "from-env" {
+		t.Errorf("environment: %q", c.JWTSecretPrevious)
+	}
+}

@@ -81,6 +81,7 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 	t.Run("credentials_restart", func(t *testing.T) {
 		t.Parallel()
 		credentialRestartTests(t, newModel)
+		rotationTests(t, newModel)
 	})
 	t.Run("btcpay", func(t *testing.T) {
 		t.Parallel()

@@ -268,3 +268,37 @@ func credentialRestartTests(t *testing.T, newModel func(t *testing.T) projection
 		second.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+key).want(t, http.StatusOK)
 	})
 }
+
+// rotationTests: the JWT secret is rotated without logging anybody out:
+// tokens signed with the previous secret keep working while it is given as
+// previous, and stop when it no longer is.
+func rotationTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
+	t.Run("tokens of the previous secret work during a rotation and stop after it", func(t *testing.T) {
+		t.Parallel()
+		oldSecret, newSecret := randomHex(32), randomHex(32)
+		cfg := config{DataDir: t.TempDir(), JWTSecret: oldSecret, AdminToken: randomHex(24)}
+		first := newHarness(t, newModel, cfg)
+		u := first.register(t)
+		key := u.do(t, http.MethodPost, "/auth/api-keys", map[string]string{"name": "rotation"}).want(t, http.StatusCreated).str("key")
+		old := u.token
+		first.close()
+
+		cfg.JWTSecret, cfg.JWTPrevious = newSecret, oldSecret
+		during := newHarness(t, newModel, cfg)
+		during.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+old).want(t, http.StatusOK)
+		fresh := during.do(t, http.MethodPost, "/auth/login", map[string]string{"email": u.email, "password": u.password}).
+			want(t, http.StatusOK).str("accessToken")
+		if kidOf(t, fresh) == kidOf(t, old) {
+			t.Fatalf("a token issued during the rotation names the old key")
+		}
+		during.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+fresh).want(t, http.StatusOK)
+		during.close()
+
+		cfg.JWTPrevious = ""
+		after := newHarness(t, newModel, cfg)
+		after.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+old).wantError(t, http.StatusUnauthorized, "unauthorized")
+		after.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+fresh).want(t, http.StatusOK)
+		// API keys are not tokens: no rotation touches them.
+		after.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+key).want(t, http.StatusOK)
+	})
+}

@@ -62,6 +62,8 @@ type config struct {
 	DataDir string
 	// JWTSecret and AdminToken are random when empty.
 	JWTSecret, AdminToken string
+	// JWTPrevious is a secret still accepted during a rotation.
+	JWTPrevious string
 	// BTCPay, when set, is the fake BTCPay store the stack takes payments
 	// through (--payments btcpay), with its webhook at /webhooks/btcpay.
 	BTCPay *btcpayfake.Server
@@ -210,7 +212,8 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 			BackupDelay: backupDelay},
 		NoSandboxAPI: cfg.NoSandbox, WorkInterval: 250 * time.Millisecond,
 		App: app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit},
-		API: api.Config{JWTSecret: []byte(cfg.JWTSecret), TokenTTL: cfg.TokenTTL, AdminToken: cfg.AdminToken,
+		API: api.Config{JWTSecret: []byte(cfg.JWTSecret), JWTPreviousSecrets: [][]byte{[]byte(cfg.JWTPrevious)},
+			TokenTTL: cfg.TokenTTL, AdminToken: cfg.AdminToken,
 			Snapshots: store, TrustedProxies: proxies, AccountRate: cfg.AccountRate, AuthRate: cfg.AuthRate,
 			Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: provisionDelay.String(),
 				BackupDelay: backupDelay.String()}},
