@@ -14,6 +14,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
@@ -186,11 +187,31 @@ func (s *Server) billing(c echo.Context) error {
 // cannot name a resource, so it is a 404 like any unknown id.
 func pathID(c echo.Context) (string, error) {
 	id := c.Param("id")
-	u, err := uuid.Parse(id)
-	if err != nil || u.String() != strings.ToLower(id) {
+	if !canonicalUUID(id) {
 		return "", apiError(http.StatusNotFound, "not_found", "not found")
 	}
-	return u.String(), nil
+	return id, nil
+}
+
+// canonicalUUID says whether s is a UUID in its canonical form (lower-case
+// hex, 8-4-4-4-12), the only form our ids take; checked in place, as every
+// request with an id in its path does.
+func canonicalUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) servers(c echo.Context) error {
@@ -207,16 +228,21 @@ func (s *Server) server(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	v, err := longPoll(ctx, s, want, timeout,
-		func(ctx context.Context) (projections.ServerView, error) { return s.read.Server(ctx, accountOf(c), id) },
-		func(v projections.ServerView) string { return string(v.Status) })
+	var v projections.ServerView
+	if len(want) == 0 {
+		v, err = s.read.Server(ctx, accountOf(c), id)
+	} else {
+		v, err = longPoll(ctx, s, want, timeout,
+			func(ctx context.Context) (projections.ServerView, error) { return s.read.Server(ctx, accountOf(c), id) },
+			func(v projections.ServerView) string { return string(v.Status) })
+	}
 	if err != nil {
 		return err
 	}
 	out := serverDetailJSON{serverJSON: serverOf(v)}
 	// The read model says whether a password waits to be shown; only then
 	// is the log consulted, to show it once.
-	if s.app.Clock.Now().Before(v.RootPasswordUntil) {
+	if !v.RootPasswordUntil.IsZero() && s.app.Clock.Now().Before(v.RootPasswordUntil) {
 		pw, ok, err := s.app.RevealRootPassword(ctx, accountOf(c), id, meta(c))
 		if err != nil {
 			return err
@@ -226,7 +252,19 @@ func (s *Server) server(c echo.Context) error {
 			c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"server": out})
+	return writeJSON(c, http.StatusOK, struct {
+		Server serverDetailJSON `json:"server"`
+	}{out})
+}
+
+// writeJSON answers v, encoded at once: the reads every agent repeats use
+// it (Echo's c.JSON looks for ?pretty and streams through an encoder).
+func writeJSON(c echo.Context, status int, v any) error {
+	b, err := gojson.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.JSONBlob(status, b)
 }
 
 // renderList answers with the account's list of one kind, each rendered.
