@@ -214,7 +214,7 @@ func (s *Server) requireAccount(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		id := who.accountID
-		if err := s.limit(c, s.accountLimit, "account:"+id); err != nil {
+		if err := s.limit(c, s.accountLimit, id); err != nil {
 			return err
 		}
 		if err := s.awaitReads(c, id); err != nil {

@@ -16,6 +16,8 @@ import (
 // it started, and how many it counted), so the requests of one busy
 // account do not queue behind each other.
 type limiter struct {
+	// scope names the limit in the metrics: "account" or "ip".
+	scope  string
 	limit  int
 	window time.Duration
 	now    func() time.Time
@@ -42,9 +44,9 @@ const (
 	swept = ^uint64(0)
 )
 
-func newLimiter(limit int, per time.Duration, now func() time.Time) *limiter {
+func newLimiter(scope string, limit int, per time.Duration, now func() time.Time) *limiter {
 	limit = min(limit, countMask-1)
-	l := &limiter{limit: limit, window: per, now: now, limitText: []string{strconv.Itoa(limit)}, epoch: now()}
+	l := &limiter{scope: scope, limit: limit, window: per, now: now, limitText: []string{strconv.Itoa(limit)}, epoch: now()}
 	for i := range min(max(limit, int(per/time.Second))+1, maxTexts) {
 		l.counts = append(l.counts, []string{strconv.Itoa(i)})
 	}
@@ -124,7 +126,7 @@ func (s *Server) limit(c echo.Context, l *limiter, key string) error {
 	h["Ratelimit-Remaining"] = l.text(remaining)
 	h["Ratelimit-Reset"] = l.text(secs)
 	if !ok {
-		s.rateLimited(key)
+		s.rateLimited(l.scope)
 		h.Set("Retry-After", strconv.Itoa(secs))
 		return apiError(http.StatusTooManyRequests, "rate_limited",
 			"rate limit of "+strconv.Itoa(l.limit)+" requests per minute exceeded: retry after "+strconv.Itoa(secs)+"s with exponential backoff")

@@ -19,7 +19,7 @@ func newSteppedClock() *steppedClock {
 
 func TestLimiterCountsAFixedWindowPerKey(t *testing.T) {
 	c := newSteppedClock()
-	l := newLimiter(3, time.Minute, c.now)
+	l := newLimiter("test", 3, time.Minute, c.now)
 	for i := range 3 {
 		ok, remaining, reset := l.take("a")
 		if !ok || remaining != 2-i || reset != time.Minute {
@@ -44,7 +44,7 @@ func TestLimiterCountsAFixedWindowPerKey(t *testing.T) {
 // sweep takes out meanwhile.
 func TestLimiterAllowsExactlyTheLimitUnderContentionAndSweeps(t *testing.T) {
 	c := newSteppedClock()
-	l := newLimiter(50, time.Minute, c.now)
+	l := newLimiter("test", 50, time.Minute, c.now)
 	for round := range 5 {
 		var allowed atomic.Int64
 		var wg sync.WaitGroup

@@ -145,8 +145,8 @@ func New(d Deps, cfg Config) *Server {
 	}
 	s := &Server{app: d.App, read: d.Read, sandbox: d.Sandbox, feed: d.Feed, cfg: cfg, log: cfg.Log,
 		tokens:       newTokens(cfg.JWTSecret, cfg.JWTPreviousSecrets, cfg.TokenTTL, cfg.Now),
-		accountLimit: newLimiter(cfg.AccountRate, time.Minute, cfg.Wall),
-		authLimit:    newLimiter(cfg.AuthRate, time.Minute, cfg.Wall),
+		accountLimit: newLimiter("account", cfg.AccountRate, time.Minute, cfg.Wall),
+		authLimit:    newLimiter("ip", cfg.AuthRate, time.Minute, cfg.Wall),
 		verified:     newVerified(maxVerified),
 		ids:          newRequestIDSource(),
 	}
