@@ -160,16 +160,19 @@ func (s *Service) Register(ctx context.Context, email, password string, meta eve
 		return "", Written{}, err
 	}
 	meta.Actor = "account:" + id
-	d, err := s.Accounts.Run(ctx, id, domain.Register{AccountID: id, Email: email,
+	// The hash is stored first, under a ref of this registration's own,
+	// and the registration names it: cut in between, nothing names the
+	// hash; and of two registrations of one email, the one the log takes
+	// names its own.
+	ref := uuid.NewString()
+	if err := s.Credentials.PutPassword(ctx, id, ref, hash); err != nil {
+		return "", Written{}, fmt.Errorf("store the password of %s: %w", id, err)
+	}
+	d, err := s.Accounts.Run(ctx, id, domain.Register{AccountID: id, Email: email, CredentialRef: ref,
 		ServerLimit: s.cfg.ServerLimit, SignupCredit: s.cfg.SignupCredit}, meta)
 	if err != nil {
+		s.forgetPassword(ref)
 		return "", Written{}, err
-	}
-	// The hash goes to the credential store once the log says the account
-	// is this registration's: stored first, a registration that lost the
-	// race for the email would have replaced the winner's password.
-	if err := s.Credentials.SetPassword(ctx, id, hash); err != nil {
-		return "", Written{}, fmt.Errorf("store the password of %s: %w", id, err)
 	}
 	return id, Written{d.Position}, s.WaitFor(ctx, d.Position)
 }

@@ -5,35 +5,48 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 )
 
-// passwordHash is the account's password hash from the credential store ("" for
-// none, which no password matches). A hash an older build left in the log is
-// moved to the store here if the start-up import has not got to it yet; once
-// the store has the account's password (or erased it), the log's copy is
-// ignored.
+// passwordHash is the account's password hash from the credential store, under
+// the ref the log names ("" for none, which no password matches). An
+// account an older build registered names no ref: its hash, which that
+// build left in the log, is moved to the store here if the start-up import
+// has not got to it yet; once the store has it (or erased the account), the
+// log's copy is ignored, and after a change the log names another ref.
 func (s *Service) passwordHash(ctx context.Context, a domain.Account) (string, error) {
 	if !a.Registered {
 		return "", nil
 	}
-	hash, err := s.Credentials.Password(ctx, a.ID)
-	if err == nil || !errors.Is(err, domain.ErrNotFound) {
-		return hash, err
+	ref := a.CredentialRef
+	if ref == "" {
+		ref = domain.LegacyRef(a.ID)
+		if a.LegacyPasswordHash != "" {
+			if _, err := s.Credentials.AddPassword(ctx, a.ID, a.LegacyPasswordHash); err != nil {
+				return "", err
+			}
+		}
 	}
-	if a.LegacyPasswordHash == "" {
-		return "", nil
-	}
-	if _, err := s.Credentials.AddPassword(ctx, a.ID, a.LegacyPasswordHash); err != nil {
-		return "", err
-	}
-	hash, err = s.Credentials.Password(ctx, a.ID)
+	hash, err := s.Credentials.Password(ctx, ref)
 	if errors.Is(err, domain.ErrNotFound) {
-		return "", nil // erased
+		return "", nil // erased, or a registration older builds never finished
 	}
 	return hash, err
+}
+
+// forgetPassword removes a hash the log will never name (a refused
+// registration or change). Failing leaves a hash nothing names: logged.
+func (s *Service) forgetPassword(ref string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Credentials.DeletePassword(ctx, ref); err != nil {
+		s.Log.Warn("could not delete a password hash nothing names", "ref", ref, "err", err)
+	}
 }
 
 // importBatch is how many events one step of the import reads.
@@ -41,8 +54,8 @@ const importBatch = 2048
 
 // ImportLegacyPasswords moves the password hashes older builds wrote into the
 // log (AccountRegistered's passwordHash) to the credential store, from where
-// the last import stopped up to the head of the log as it is now, and says
-// how many it moved. A hash the store already has for the account, or an
+// the last import stopped to the end of the log, and says how many it
+// moved. A hash the store already has for the account, or an
 // account the store erased, wins: the log's copy is ignored from then on. It
 // is safe to run while the API serves (a login moves an account's hash
 // itself if it comes first) and in several processes at once.
@@ -57,12 +70,9 @@ func ImportLegacyPasswords(ctx context.Context, store eventstore.Store, creds do
 			return 0, fmt.Errorf("credential store import position %q: %w", raw, err)
 		}
 	}
-	head, err := store.Head(ctx)
-	if err != nil {
-		return 0, err
-	}
 	moved := 0
-	for from.Less(head) {
+	registered, changed := domain.AccountRegistered{}.EventType(), domain.PasswordChanged{}.EventType()
+	for {
 		batch, err := store.ReadAll(ctx, from, importBatch)
 		if err != nil {
 			return moved, fmt.Errorf("read the log after %s: %w", from, err)
@@ -71,24 +81,30 @@ func ImportLegacyPasswords(ctx context.Context, store eventstore.Store, creds do
 			break
 		}
 		for _, ev := range batch {
-			// Only registrations can carry a hash: nothing else is decoded.
-			if ev.Type != (domain.AccountRegistered{}).EventType() {
-				continue
-			}
-			e, err := domain.DecodeEvent(ev.Type, ev.Data)
-			if err != nil {
-				return moved, fmt.Errorf("event %s at %s: %w", ev.ID, ev.Position, err)
-			}
-			reg := e.(domain.AccountRegistered)
-			if reg.PasswordHash == "" {
-				continue
-			}
-			added, err := creds.AddPassword(ctx, reg.AccountID, reg.PasswordHash)
-			if err != nil {
-				return moved, err
-			}
-			if added {
-				moved++
+			// Only registrations carry a hash, and a change makes it
+			// void: nothing else is decoded.
+			switch ev.Type {
+			case registered:
+				e, err := domain.DecodeEvent(ev.Type, ev.Data)
+				if err != nil {
+					return moved, fmt.Errorf("event %s at %s: %w", ev.ID, ev.Position, err)
+				}
+				if reg := e.(domain.AccountRegistered); reg.PasswordHash != "" && reg.CredentialRef == "" {
+					added, err := creds.AddPassword(ctx, reg.AccountID, reg.PasswordHash)
+					if err != nil {
+						return moved, err
+					}
+					if added {
+						moved++
+					}
+				}
+			case changed:
+				// The old hash is void: however the import and the change
+				// interleaved, no copy of it stays.
+				_, id := domain.StreamID(ev.Stream)
+				if err := creds.DeletePassword(ctx, domain.LegacyRef(id)); err != nil {
+					return moved, err
+				}
 			}
 		}
 		from = batch[len(batch)-1].Position
@@ -141,16 +157,23 @@ func (s *Service) ChangePassword(ctx context.Context, accountID, current, next s
 	if err != nil {
 		return Authenticated{}, Written{}, err
 	}
-	// The tokens end first, then the hash is replaced: cut in between, the
-	// old password still logs in and the same request, retried, succeeds;
-	// the other way round a cut would leave the old tokens working with a
-	// password nobody was told about.
-	d, err := s.Accounts.Run(ctx, accountID, domain.ChangePassword{FromVersion: cur.State.TokenVersion}, meta)
-	if err != nil {
-		return Authenticated{}, Written{}, err
-	}
-	if err := s.Credentials.SetPassword(ctx, accountID, newHash); err != nil {
+	// The new hash is stored under a ref of its own, then the log names it
+	// (and so ends every token issued before), then the old one goes: cut
+	// anywhere, the log names a hash that is there, and a retry of the same
+	// request either succeeds or is told the password changed.
+	ref := uuid.NewString()
+	if err := s.Credentials.PutPassword(ctx, accountID, ref, newHash); err != nil {
 		return Authenticated{}, Written{}, fmt.Errorf("store the new password of %s: %w", accountID, err)
 	}
+	d, err := s.Accounts.Run(ctx, accountID, domain.ChangePassword{FromVersion: cur.State.TokenVersion, CredentialRef: ref}, meta)
+	if err != nil {
+		s.forgetPassword(ref)
+		return Authenticated{}, Written{}, err
+	}
+	old := cur.State.CredentialRef
+	if old == "" {
+		old = domain.LegacyRef(accountID)
+	}
+	s.forgetPassword(old)
 	return Authenticated{AccountID: accountID, TokenVersion: d.State.TokenVersion}, Written{d.Position}, s.WaitFor(ctx, d.Position)
 }

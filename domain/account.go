@@ -39,9 +39,11 @@ type Account struct {
 	// Keys are the SSH keys stored on the account, in KeyOrder.
 	Keys     map[string]StoredKey
 	KeyOrder []string
-	// LegacyPasswordHash is the hash an older build wrote into the log at
-	// registration, if any: moved to the credential store when needed, and
-	// ignored once the store has the account's password.
+	// CredentialRef is where the credential store keeps the account's
+	// password hash ("" for an account an older build registered: its
+	// hash is under LegacyRef, moved there from LegacyPasswordHash, the
+	// copy that build wrote into the log, which is ignored from then on).
+	CredentialRef      string
 	LegacyPasswordHash string
 	// TokenVersion counts password changes: an access token carries the
 	// version it was issued at and is void once it moved on.
@@ -135,6 +137,7 @@ func Evolve(a Account, e Event) Account {
 	switch e := e.(type) {
 	case AccountRegistered:
 		a.ID, a.Email, a.LegacyPasswordHash = e.AccountID, e.Email, e.PasswordHash
+		a.CredentialRef = e.CredentialRef
 		a.Registered, a.ServerLimit, a.CreatedAt = true, e.ServerLimit, e.At
 	case AccountSuspended:
 		a.Suspended, a.SuspendReason = true, e.Reason
@@ -192,13 +195,15 @@ type (
 	// Command is decided by Decide.
 	Command interface{ accountCommand() }
 
-	// Register opens the account with an optional signup credit (its
-	// password goes to the credential store, not the log).
+	// Register opens the account with an optional signup credit. Its
+	// password hash is in the credential store already, under
+	// CredentialRef.
 	Register struct {
-		AccountID    string
-		Email        string
-		ServerLimit  int
-		SignupCredit Money
+		AccountID     string
+		Email         string
+		CredentialRef string
+		ServerLimit   int
+		SignupCredit  Money
 	}
 	// Deploy accepts one or more servers, charging each its first hour.
 	Deploy struct {
@@ -470,7 +475,7 @@ func (d *decision) register(c Register, now time.Time) error {
 	if c.AccountID == "" || c.Email == "" || c.SignupCredit.Sign() < 0 {
 		return fmt.Errorf("%w: incomplete registration", ErrInvalid)
 	}
-	d.emit(AccountRegistered{AccountID: c.AccountID, Email: c.Email, ServerLimit: c.ServerLimit, At: now})
+	d.emit(AccountRegistered{AccountID: c.AccountID, Email: c.Email, CredentialRef: c.CredentialRef, ServerLimit: c.ServerLimit, At: now})
 	if c.SignupCredit.Sign() > 0 {
 		d.emit(transfer(TxSignupCredit, txID("signup", c.AccountID), CustomerLedger(c.AccountID), LedgerPromoSignup, c.SignupCredit, now))
 	}

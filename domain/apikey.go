@@ -37,9 +37,11 @@ func (k APIKey) Public() APIKey {
 // Credential events, on the account's stream.
 type (
 	// PasswordChanged: the account's password was replaced (the hash is in
-	// the credential store); every token issued before is void.
+	// the credential store, under CredentialRef); every token issued before
+	// is void.
 	PasswordChanged struct {
-		At time.Time `json:"at"`
+		CredentialRef string    `json:"credentialRef"`
+		At            time.Time `json:"at"`
 	}
 	// APIKeyCreated: a named API key exists (its hash is in the credential
 	// store). IdempotencyKey and RequestHash remember the request, so that
@@ -77,9 +79,13 @@ func (e APIKeyCreated) idempotency() IdempotencyKeyUsed {
 // Credential commands.
 type (
 	// ChangePassword records that the password was replaced: the caller has
-	// checked the current one at FromVersion and stores the new hash. Of
-	// two changes made at once from the same version, one is refused.
-	ChangePassword struct{ FromVersion int }
+	// checked the current one at FromVersion and stored the new hash under
+	// CredentialRef. Of two changes made at once from the same version, one
+	// is refused.
+	ChangePassword struct {
+		FromVersion   int
+		CredentialRef string
+	}
 	// CreateAPIKey records a new API key under a name, once per
 	// Idempotency-Key.
 	CreateAPIKey struct {
@@ -103,7 +109,10 @@ func (d *decision) changePassword(c ChangePassword, now time.Time) error {
 	if c.FromVersion != d.s.TokenVersion {
 		return stateError("the password", "changed meanwhile", "log in with the new one")
 	}
-	d.emit(PasswordChanged{At: now})
+	if c.CredentialRef == "" {
+		return fmt.Errorf("%w: a password change without its credential", ErrInvalid)
+	}
+	d.emit(PasswordChanged{CredentialRef: c.CredentialRef, At: now})
 	return nil
 }
 
@@ -159,6 +168,7 @@ func evolveCredentials(a Account, e Event) Account {
 	switch e := e.(type) {
 	case PasswordChanged:
 		a.TokenVersion++
+		a.CredentialRef = e.CredentialRef
 	case APIKeyCreated:
 		a.APIKeys[e.KeyID] = e.key()
 		a.APIKeyOrder = append(a.APIKeyOrder, e.KeyID)

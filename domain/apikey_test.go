@@ -14,15 +14,18 @@ func TestChangePasswordRecordsNoHashAndMovesTheTokenVersionOn(t *testing.T) {
 	t.Parallel()
 	s := registered(t, "5.00")
 	wantEqual(t, "version at registration", s.state().TokenVersion, 0)
-	events := s.then(domain.ChangePassword{FromVersion: 0}, at(time.Minute))
+	events := s.then(domain.ChangePassword{FromVersion: 0, CredentialRef: "ref-0"}, at(time.Minute))
 	wantTypes(t, events, "PasswordChanged")
 	wantTime(t, "at", as[domain.PasswordChanged](t, events[0]).At, at(time.Minute))
-	wantStateError(t, s.rejects(domain.ChangePassword{FromVersion: 0}, at(2*time.Minute)))
-	s.then(domain.ChangePassword{FromVersion: 1}, at(2*time.Minute))
+	wantEqual(t, "the new hash's ref", as[domain.PasswordChanged](t, events[0]).CredentialRef, "ref-0")
+	wantEqual(t, "state's ref", s.state().CredentialRef, "ref-0")
+	wantErr(t, s.rejects(domain.ChangePassword{FromVersion: 1}, at(time.Minute)), domain.ErrInvalid)
+	wantStateError(t, s.rejects(domain.ChangePassword{FromVersion: 0, CredentialRef: "ref-0"}, at(2*time.Minute)))
+	s.then(domain.ChangePassword{FromVersion: 1, CredentialRef: "ref-1"}, at(2*time.Minute))
 	wantEqual(t, "version after two changes", s.state().TokenVersion, 2)
 	// A hold does not stop a password change: it takes access away.
 	s.then(domain.Suspend{Reason: "abuse", Actor: "ops"}, at(3*time.Minute))
-	s.then(domain.ChangePassword{FromVersion: 2}, at(4*time.Minute))
+	s.then(domain.ChangePassword{FromVersion: 2, CredentialRef: "ref-2"}, at(4*time.Minute))
 	wantEqual(t, "version on hold", s.state().TokenVersion, 3)
 }
 

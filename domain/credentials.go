@@ -16,14 +16,25 @@ import (
 // process in the scale-out topology (projections/postgres/pgcreds). Every
 // method is safe for concurrent use; lookups of something absent fail with an
 // error matching ErrNotFound.
+//
+// A password hash is stored under a reference of its own, drawn for each
+// registration and each change, before the log names it (AccountRegistered's
+// and PasswordChanged's credentialRef): the log says which hash is the
+// account's, and a registration or a change cut half-way leaves at worst a
+// hash nothing names, never an account without its password or two
+// registrations of one email sharing one.
 type Credentials interface {
-	// Password is the account's password hash (PHC string).
-	Password(ctx context.Context, accountID string) (string, error)
-	// SetPassword stores the account's password hash, replacing any.
-	SetPassword(ctx context.Context, accountID, hash string) error
-	// AddPassword stores hash only when the account has none and was never
-	// erased, and says whether it did: how hashes older builds left in the
-	// log are moved here without overwriting a newer one.
+	// Password is the password hash (PHC string) stored under ref.
+	Password(ctx context.Context, ref string) (string, error)
+	// PutPassword stores an account's password hash under a new ref.
+	PutPassword(ctx context.Context, accountID, ref, hash string) error
+	// DeletePassword removes the hash under ref (one a change replaced, or
+	// one a refused registration left); nothing when it is gone.
+	DeletePassword(ctx context.Context, ref string) error
+	// AddPassword stores hash under the ref LegacyRef(accountID) only when
+	// nothing is stored there and the account was never erased, and says
+	// whether it did: how the hashes older builds left in the log are moved
+	// here without overwriting anything.
 	AddPassword(ctx context.Context, accountID, hash string) (bool, error)
 
 	// PutAPIKey stores a new API key; false when the account already has
@@ -41,8 +52,9 @@ type Credentials interface {
 	// DeleteAPIKey removes the key; nothing when it is gone already.
 	DeleteAPIKey(ctx context.Context, accountID, keyID string) error
 
-	// Erase removes every credential of the account and remembers that it
-	// did, so that no hash found in an old log is ever moved back.
+	// Erase removes every credential of the account (each password hash,
+	// whatever its ref, and every key) and remembers that it did, so that
+	// no hash found in an old log is ever moved back.
 	Erase(ctx context.Context, accountID string) error
 
 	// Imported is how far (a log position as text, "" for nowhere) the
@@ -51,6 +63,10 @@ type Credentials interface {
 	Imported(ctx context.Context) (string, error)
 	SetImported(ctx context.Context, position string) error
 }
+
+// LegacyRef is where the hash an older build left in the log is kept: under
+// the account's own id, as those accounts' events name no ref.
+func LegacyRef(accountID string) string { return accountID }
 
 // APIKeyHash is what the credential store keeps of an API key: never the key,
 // only its SHA-256 (a key is 32 random bytes, so a fast hash is enough: there

@@ -22,10 +22,11 @@ type ServerEvent interface {
 type (
 	// AccountRegistered opens an account. Its password is not here: the
 	// hash (argon2id, see app.Hasher) is in the credential store
-	// (Credentials).
+	// (Credentials), under CredentialRef.
 	AccountRegistered struct {
-		AccountID string `json:"accountId"`
-		Email     string `json:"email"`
+		AccountID     string `json:"accountId"`
+		Email         string `json:"email"`
+		CredentialRef string `json:"credentialRef,omitempty"`
 		// PasswordHash is only in events older builds wrote: at start its
 		// hash is moved to the credential store and, from then on, this
 		// copy is ignored. Nothing writes it any more.

@@ -14,7 +14,7 @@ func everyEvent() []domain.Event {
 	from, to := at(hour), at(2*hour)
 	keys := []domain.SSHKey{{Fingerprint: "SHA256:abc", Key: "ssh-ed25519 AAAAC3Nz"}}
 	return []domain.Event{
-		domain.AccountRegistered{AccountID: accountID, Email: "ann@example.com", PasswordHash: "$2a$10$x", ServerLimit: 10, At: t0},
+		domain.AccountRegistered{AccountID: accountID, Email: "ann@example.com", CredentialRef: "ref-1", PasswordHash: "$2a$10$x", ServerLimit: 10, At: t0},
 		domain.AccountSuspended{Reason: "abuse", Actor: "ops", At: t0},
 		domain.AccountUnsuspended{Reason: "resolved", Actor: "ops", At: t0},
 		domain.ServerLimitSet{Limit: 25, Actor: "ops", At: t0},
@@ -42,7 +42,7 @@ func everyEvent() []domain.Event {
 		domain.BackupDeleted{At: t0},
 		domain.BackupExpired{At: t0},
 		domain.ClockAdvanced{Seconds: 3600, Offset: 7200, At: t0},
-		domain.PasswordChanged{At: t0},
+		domain.PasswordChanged{CredentialRef: "ref-2", At: t0},
 		domain.APIKeyCreated{KeyID: "k1", Name: "ci", IdempotencyKey: "idem", RequestHash: "h", At: t0},
 		domain.APIKeyDeleted{KeyID: "k1", At: t0},
 	}

@@ -149,22 +149,29 @@ func TestNoCredentialLeavesTheCredentialStore(t *testing.T) {
 	}
 	// A password change (both hashes must stay out), and API keys, one
 	// kept sealed for an Idempotency-Key retry.
-	ann := accounts[0]
-	before, err := creds.Password(ctx, ann.id)
-	if err != nil {
-		t.Fatal(err)
+	// Each account's hash, under the ref its log names.
+	accountsOf := app.NewAccounts(store, app.WallClock{})
+	hashOf := func(id string) string {
+		t.Helper()
+		cur, err := accountsOf.Load(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hash, err := creds.Password(ctx, cur.State.CredentialRef)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hash
 	}
+	ann := accounts[0]
+	before := hashOf(ann.id)
 	s.addHash(t, before)
 	changed := call("POST", "/auth/password", ann.token, map[string]string{"currentPassword": ann.password,
 		"newPassword": "ann's second passphrase"}, 200)
 	ann.password, ann.token = "ann's second passphrase", changed["accessToken"].(string)
 	s.add("password", []byte(ann.password))
 	for i, a := range accounts {
-		hash, err := creds.Password(ctx, a.id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.addHash(t, hash)
+		s.addHash(t, hashOf(a.id))
 		for j := range 2 {
 			req, _ := json.Marshal(map[string]string{"name": "agent"})
 			hr, _ := http.NewRequest("POST", hs.URL+"/auth/api-keys", bytes.NewReader(req))

@@ -255,7 +255,7 @@ func (g *generator) credentials(a *genAccount) {
 	case len(a.st.APIKeyOrder) > 0 && g.pick(2) == 0:
 		g.account(a, domain.DeleteAPIKey{KeyID: a.st.APIKeyOrder[g.pick(len(a.st.APIKeyOrder))]})
 	case g.pick(3) == 0:
-		g.account(a, domain.ChangePassword{FromVersion: a.st.TokenVersion})
+		g.account(a, domain.ChangePassword{FromVersion: a.st.TokenVersion, CredentialRef: g.id()})
 	default:
 		cmd := domain.CreateAPIKey{KeyID: g.id(), Name: fmt.Sprintf("agent %d", g.pick(100))}
 		if g.pick(2) == 0 {

@@ -27,24 +27,29 @@ func Run(t *testing.T, open func(t *testing.T) domain.Credentials) {
 	ctx := context.Background()
 	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
-	t.Run("a password is absent until set, then replaced", func(t *testing.T) {
+	t.Run("a password is stored under its ref, found by it, and deleted", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
-		id := uuid.NewString()
-		if _, err := s.Password(ctx, id); !errors.Is(err, domain.ErrNotFound) {
-			t.Fatalf("unknown account: want not found, got %v", err)
+		id, one, two := uuid.NewString(), uuid.NewString(), uuid.NewString()
+		if _, err := s.Password(ctx, one); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("unknown ref: want not found, got %v", err)
 		}
-		must(t, s.SetPassword(ctx, id, "$argon2id$one"))
-		wantPassword(t, s, id, "$argon2id$one")
-		must(t, s.SetPassword(ctx, id, "$argon2id$two"))
-		wantPassword(t, s, id, "$argon2id$two")
-		// Another account is untouched.
-		if _, err := s.Password(ctx, uuid.NewString()); !errors.Is(err, domain.ErrNotFound) {
-			t.Fatalf("other account: want not found, got %v", err)
+		must(t, s.PutPassword(ctx, id, one, "$argon2id$one"))
+		must(t, s.PutPassword(ctx, id, two, "$argon2id$two"))
+		wantPassword(t, s, one, "$argon2id$one")
+		wantPassword(t, s, two, "$argon2id$two")
+		must(t, s.DeletePassword(ctx, one))
+		must(t, s.DeletePassword(ctx, one)) // again: nothing
+		if _, err := s.Password(ctx, one); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("deleted ref: want not found, got %v", err)
+		}
+		wantPassword(t, s, two, "$argon2id$two")
+		if err := s.PutPassword(ctx, "", uuid.NewString(), "x"); err == nil {
+			t.Fatal("a password without an account was stored")
 		}
 	})
 
-	t.Run("AddPassword never overwrites and never brings back an erased account", func(t *testing.T) {
+	t.Run("AddPassword fills the legacy ref once, and never for an erased account", func(t *testing.T) {
 		t.Parallel()
 		s := open(t)
 		id := uuid.NewString()
@@ -54,23 +59,23 @@ func Run(t *testing.T, open func(t *testing.T) domain.Credentials) {
 		if added, err := s.AddPassword(ctx, id, "$argon2id$older"); err != nil || added {
 			t.Fatalf("second add: %v %v", added, err)
 		}
-		wantPassword(t, s, id, "$argon2id$old")
-		must(t, s.SetPassword(ctx, id, "$argon2id$new"))
-		if added, err := s.AddPassword(ctx, id, "$argon2id$old"); err != nil || added {
-			t.Fatalf("add over a set password: %v %v", added, err)
-		}
-		wantPassword(t, s, id, "$argon2id$new")
+		wantPassword(t, s, domain.LegacyRef(id), "$argon2id$old")
+		newer := uuid.NewString()
+		must(t, s.PutPassword(ctx, id, newer, "$argon2id$new"))
 
 		must(t, s.Erase(ctx, id))
-		if _, err := s.Password(ctx, id); !errors.Is(err, domain.ErrNotFound) {
-			t.Fatalf("erased: want not found, got %v", err)
+		for _, ref := range []string{domain.LegacyRef(id), newer} {
+			if _, err := s.Password(ctx, ref); !errors.Is(err, domain.ErrNotFound) {
+				t.Fatalf("erased %s: want not found, got %v", ref, err)
+			}
 		}
 		if added, err := s.AddPassword(ctx, id, "$argon2id$old"); err != nil || added {
 			t.Fatalf("add after erase: %v %v", added, err)
 		}
 		// A deliberate new password is another matter.
-		must(t, s.SetPassword(ctx, id, "$argon2id$again"))
-		wantPassword(t, s, id, "$argon2id$again")
+		again := uuid.NewString()
+		must(t, s.PutPassword(ctx, id, again, "$argon2id$again"))
+		wantPassword(t, s, again, "$argon2id$again")
 	})
 
 	t.Run("simultaneous AddPassword: exactly one wins", func(t *testing.T) {
@@ -93,7 +98,7 @@ func Run(t *testing.T, open func(t *testing.T) domain.Credentials) {
 		if winner < 0 || slices.Index(wins[winner+1:], true) >= 0 {
 			t.Fatalf("winners: %v", wins)
 		}
-		wantPassword(t, s, id, fmt.Sprintf("$argon2id$%d", winner))
+		wantPassword(t, s, domain.LegacyRef(id), fmt.Sprintf("$argon2id$%d", winner))
 	})
 
 	t.Run("API keys are found by hash, listed per account, touched and deleted", func(t *testing.T) {
@@ -173,8 +178,9 @@ func Run(t *testing.T, open func(t *testing.T) domain.Credentials) {
 		t.Parallel()
 		s := open(t)
 		a, b := uuid.NewString(), uuid.NewString()
-		must(t, s.SetPassword(ctx, a, "$argon2id$a"))
-		must(t, s.SetPassword(ctx, b, "$argon2id$b"))
+		refA, refB := uuid.NewString(), uuid.NewString()
+		must(t, s.PutPassword(ctx, a, refA, "$argon2id$a"))
+		must(t, s.PutPassword(ctx, b, refB, "$argon2id$b"))
 		ka, kb := key(a, time.Time{}), key(b, time.Time{})
 		for _, k := range []domain.APIKeyHash{ka, kb} {
 			if _, err := s.PutAPIKey(ctx, k); err != nil {
@@ -188,7 +194,10 @@ func Run(t *testing.T, open func(t *testing.T) domain.Credentials) {
 		if list, err := s.APIKeys(ctx, a); err != nil || len(list) != 0 {
 			t.Fatalf("erased account lists %v, %v", list, err)
 		}
-		wantPassword(t, s, b, "$argon2id$b")
+		if _, err := s.Password(ctx, refA); !errors.Is(err, domain.ErrNotFound) {
+			t.Fatalf("erased account's password: %v", err)
+		}
+		wantPassword(t, s, refB, "$argon2id$b")
 		got, err := s.FindAPIKey(ctx, kb.Hash)
 		must(t, err)
 		wantKey(t, got, kb)
@@ -213,8 +222,8 @@ func Run(t *testing.T, open func(t *testing.T) domain.Credentials) {
 		s := open(t)
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		if err := s.SetPassword(cctx, uuid.NewString(), "x"); err == nil {
-			t.Fatal("SetPassword with a canceled context succeeded")
+		if err := s.PutPassword(cctx, uuid.NewString(), uuid.NewString(), "x"); err == nil {
+			t.Fatal("PutPassword with a canceled context succeeded")
 		}
 	})
 }

@@ -12,7 +12,8 @@
 //
 //	meta/format               "1"
 //	meta/imported             log position up to which old events' hashes were moved here
-//	passwords/<account>       the argon2id hash (PHC string)
+//	passwords/<ref>           <account> NUL the argon2id hash (PHC string)
+//	accountrefs/<account>/<ref>  every ref an account has a hash under (for Erase)
 //	erased/<account>          an erased account: no old hash is moved back
 //	apikeys/<account>/<key>   JSON apiKey (hash, sealed copy, last use)
 //	apikeyhashes/<sha256>     <account>/<key>
@@ -28,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -45,6 +47,7 @@ const formatVersion = "1"
 var (
 	bucketMeta      = []byte("meta")
 	bucketPasswords = []byte("passwords")
+	bucketRefs      = []byte("accountrefs")
 	bucketErased    = []byte("erased")
 	bucketKeys      = []byte("apikeys")
 	bucketKeyHashes = []byte("apikeyhashes")
@@ -90,7 +93,7 @@ func Open(path string) (*Store, error) {
 		case string(v) != formatVersion:
 			return fmt.Errorf("%s has format %q, this build reads %q", path, v, formatVersion)
 		}
-		for _, b := range [][]byte{bucketPasswords, bucketErased, bucketKeys, bucketKeyHashes} {
+		for _, b := range [][]byte{bucketPasswords, bucketRefs, bucketErased, bucketKeys, bucketKeyHashes} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -137,40 +140,66 @@ func (s *Store) update(ctx context.Context, op string, fn func(*bolt.Tx) error) 
 
 func notFound(what string) error { return fmt.Errorf("%s: %w", what, domain.ErrNotFound) }
 
-// Password is the account's password hash.
-func (s *Store) Password(ctx context.Context, accountID string) (string, error) {
+// Password is the password hash stored under ref.
+func (s *Store) Password(ctx context.Context, ref string) (string, error) {
 	var hash string
 	err := s.view(ctx, "read password", func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketPasswords).Get([]byte(accountID))
+		v := tx.Bucket(bucketPasswords).Get([]byte(ref))
 		if v == nil {
-			return notFound("password of " + accountID)
+			return notFound("password " + ref)
 		}
-		hash = string(v)
+		_, h, _ := bytes.Cut(v, []byte{0})
+		hash = string(h)
 		return nil
 	})
 	return hash, err
 }
 
-// SetPassword stores the account's password hash, replacing any.
-func (s *Store) SetPassword(ctx context.Context, accountID, hash string) error {
-	return s.update(ctx, "store password", func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketErased).Delete([]byte(accountID)); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketPasswords).Put([]byte(accountID), []byte(hash))
-	})
+func putPassword(tx *bolt.Tx, accountID, ref, hash string) error {
+	if accountID == "" || ref == "" || strings.ContainsAny(accountID, "/\x00") {
+		return fmt.Errorf("%w: a password without account or ref", domain.ErrInvalid)
+	}
+	v := append(append([]byte(accountID), 0), hash...)
+	if err := tx.Bucket(bucketPasswords).Put([]byte(ref), v); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketRefs).Put([]byte(accountID+"/"+ref), []byte{})
 }
 
-// AddPassword stores hash when the account has none and was never erased.
+// PutPassword stores an account's password hash under ref.
+func (s *Store) PutPassword(ctx context.Context, accountID, ref, hash string) error {
+	return s.update(ctx, "store password", func(tx *bolt.Tx) error { return putPassword(tx, accountID, ref, hash) })
+}
+
+// DeletePassword removes the hash under ref.
+func (s *Store) DeletePassword(ctx context.Context, ref string) error {
+	return s.update(ctx, "delete password", func(tx *bolt.Tx) error { return deletePassword(tx, []byte(ref)) })
+}
+
+func deletePassword(tx *bolt.Tx, ref []byte) error {
+	passwords := tx.Bucket(bucketPasswords)
+	v := passwords.Get(ref)
+	if v == nil {
+		return nil
+	}
+	account, _, _ := bytes.Cut(v, []byte{0})
+	if err := tx.Bucket(bucketRefs).Delete(append(append(bytes.Clone(account), '/'), ref...)); err != nil {
+		return err
+	}
+	return passwords.Delete(ref)
+}
+
+// AddPassword stores hash under the account's legacy ref when nothing is
+// there and the account was never erased.
 func (s *Store) AddPassword(ctx context.Context, accountID, hash string) (bool, error) {
 	added := false
 	err := s.update(ctx, "add password", func(tx *bolt.Tx) error {
-		id := []byte(accountID)
-		if tx.Bucket(bucketErased).Get(id) != nil || tx.Bucket(bucketPasswords).Get(id) != nil {
+		ref := domain.LegacyRef(accountID)
+		if tx.Bucket(bucketErased).Get([]byte(accountID)) != nil || tx.Bucket(bucketPasswords).Get([]byte(ref)) != nil {
 			return nil
 		}
 		added = true
-		return tx.Bucket(bucketPasswords).Put(id, []byte(hash))
+		return putPassword(tx, accountID, ref, hash)
 	})
 	return added, err
 }
@@ -336,10 +365,17 @@ func deleteKey(tx *bolt.Tx, id []byte) error {
 func (s *Store) Erase(ctx context.Context, accountID string) error {
 	return s.update(ctx, "erase credentials", func(tx *bolt.Tx) error {
 		id := []byte(accountID)
-		if err := tx.Bucket(bucketPasswords).Delete(id); err != nil {
-			return err
-		}
 		prefix := []byte(accountID + "/")
+		var refs [][]byte
+		rc := tx.Bucket(bucketRefs).Cursor()
+		for k, _ := rc.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = rc.Next() {
+			refs = append(refs, bytes.Clone(k[len(prefix):]))
+		}
+		for _, ref := range refs {
+			if err := deletePassword(tx, ref); err != nil {
+				return err
+			}
+		}
 		var ids [][]byte
 		c := tx.Bucket(bucketKeys).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -352,6 +388,17 @@ func (s *Store) Erase(ctx context.Context, accountID string) error {
 		}
 		return tx.Bucket(bucketErased).Put(id, []byte{})
 	})
+}
+
+// PasswordCount is how many password hashes the file holds: one per
+// account, plus any a cut registration or change left unnamed.
+func (s *Store) PasswordCount(ctx context.Context) (int, error) {
+	n := 0
+	err := s.view(ctx, "count passwords", func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketPasswords).Stats().KeyN
+		return nil
+	})
+	return n, err
 }
 
 // Imported is how far old events' hashes have been moved here.

@@ -31,7 +31,7 @@ func TestTheFileIsPrivateLockedAndKeepsWhatItHoldsAcrossARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetPassword(ctx, "a", "$argon2id$a"); err != nil {
+	if err := s.PutPassword(ctx, "acct-a", "a", "$argon2id$a"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := boltcreds.Open(path); !errors.Is(err, boltcreds.ErrLocked) {

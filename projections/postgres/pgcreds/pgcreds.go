@@ -155,30 +155,35 @@ func classify(ctx context.Context, op string, err error) error {
 	return fmt.Errorf("credential store: %s: %w", op, err)
 }
 
-// Password is the account's password hash.
-func (s *Store) Password(ctx context.Context, accountID string) (string, error) {
+// Password is the password hash stored under ref.
+func (s *Store) Password(ctx context.Context, ref string) (string, error) {
 	var hash string
-	err := s.pool.QueryRow(ctx, "SELECT hash FROM credential_passwords WHERE account_id = $1", accountID).Scan(&hash)
+	err := s.pool.QueryRow(ctx, "SELECT hash FROM credential_passwords WHERE ref = $1", ref).Scan(&hash)
 	return hash, classify(ctx, "read password", err)
 }
 
-// SetPassword stores the account's password hash, replacing any.
-func (s *Store) SetPassword(ctx context.Context, accountID, hash string) error {
-	return classify(ctx, "store password", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "DELETE FROM credential_erased WHERE account_id = $1", accountID); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO credential_passwords (account_id, hash) VALUES ($1, $2)
-			ON CONFLICT (account_id) DO UPDATE SET hash = excluded.hash, updated_at = now()`, accountID, hash)
-		return err
-	}))
+// PutPassword stores an account's password hash under ref.
+func (s *Store) PutPassword(ctx context.Context, accountID, ref, hash string) error {
+	if accountID == "" || ref == "" {
+		return fmt.Errorf("%w: a password without account or ref", domain.ErrInvalid)
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO credential_passwords (ref, account_id, hash) VALUES ($1, $2, $3)
+		ON CONFLICT (ref) DO UPDATE SET account_id = excluded.account_id, hash = excluded.hash`, ref, accountID, hash)
+	return classify(ctx, "store password", err)
 }
 
-// AddPassword stores hash when the account has none and was never erased.
+// DeletePassword removes the hash under ref.
+func (s *Store) DeletePassword(ctx context.Context, ref string) error {
+	_, err := s.pool.Exec(ctx, "DELETE FROM credential_passwords WHERE ref = $1", ref)
+	return classify(ctx, "delete password", err)
+}
+
+// AddPassword stores hash under the account's legacy ref when nothing is
+// there and the account was never erased.
 func (s *Store) AddPassword(ctx context.Context, accountID, hash string) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO credential_passwords (account_id, hash)
-		SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM credential_erased WHERE account_id = $1)
-		ON CONFLICT (account_id) DO NOTHING`, accountID, hash)
+	tag, err := s.pool.Exec(ctx, `INSERT INTO credential_passwords (ref, account_id, hash)
+		SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM credential_erased WHERE account_id = $2)
+		ON CONFLICT (ref) DO NOTHING`, domain.LegacyRef(accountID), accountID, hash)
 	if err != nil {
 		return false, classify(ctx, "add password", err)
 	}

@@ -40,10 +40,10 @@ func TestProcessesShareOneStoreAndARebuildOfTheReadModelsKeepsIt(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.Start(t)
 	a, b := open(t, url), open(t, url)
-	if err := a.SetPassword(ctx, "acct", "$argon2id$shared"); err != nil {
+	if err := a.PutPassword(ctx, "acct", "ref", "$argon2id$shared"); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := b.Password(ctx, "acct"); err != nil || got != "$argon2id$shared" {
+	if got, err := b.Password(ctx, "ref"); err != nil || got != "$argon2id$shared" {
 		t.Fatalf("the other process reads %q, %v", got, err)
 	}
 	m, err := postgres.Open(ctx, url)
@@ -62,7 +62,7 @@ func TestProcessesShareOneStoreAndARebuildOfTheReadModelsKeepsIt(t *testing.T) {
 	if err := pgcreds.Migrate(ctx, pool); err != nil {
 		t.Fatalf("migrating again: %v", err)
 	}
-	if got, err := open(t, url).Password(ctx, "acct"); err != nil || got != "$argon2id$shared" {
+	if got, err := open(t, url).Password(ctx, "ref"); err != nil || got != "$argon2id$shared" {
 		t.Fatalf("after a read-model rebuild: %q, %v", got, err)
 	}
 }

@@ -3,12 +3,18 @@
 -- read models this is a source of truth: `cryptovps projections rebuild`
 -- never drops it, and nothing in the event log can rebuild it.
 
+-- A hash is stored under a ref of its own before the log names it
+-- (AccountRegistered / PasswordChanged credentialRef); the log says which is
+-- the account's. Accounts registered by older builds have theirs under
+-- their own id.
 CREATE TABLE credential_passwords (
-    account_id text COLLATE "C" PRIMARY KEY,
+    ref        text COLLATE "C" PRIMARY KEY,
+    account_id text COLLATE "C" NOT NULL,
     hash       text NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT now()
 );
-COMMENT ON TABLE credential_passwords IS 'Password hashes (argon2id, PHC string), one per account.';
+COMMENT ON TABLE credential_passwords IS 'Password hashes (argon2id, PHC string), each under the ref the event log names.';
+CREATE INDEX credential_passwords_account ON credential_passwords (account_id);
 
 -- An erased account: no hash found in an old event log is ever moved back.
 CREATE TABLE credential_erased (
