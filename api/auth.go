@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -220,9 +219,9 @@ func (s *Server) requireAccount(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := s.awaitReads(c, id); err != nil {
 			return err
 		}
-		// The read model says whether the account exists, which token
-		// version is current and whether the key still exists: no store is
-		// read.
+		// The read model says whether the account exists (and is not
+		// forgotten), which token version is current and whether the key
+		// still exists: no store is read.
 		ctx := c.Request().Context()
 		cur, err := s.read.Session(ctx, id, who.keyID)
 		if errors.Is(err, domain.ErrNotFound) {
@@ -232,6 +231,9 @@ func (s *Server) requireAccount(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		switch {
+		case cur.Forgotten:
+			s.verified.drop(raw)
+			return apiError(http.StatusUnauthorized, "unauthorized", "invalid access token: this account was forgotten")
 		case who.keyID != "" && !cur.KeyLive:
 			s.verified.drop(raw)
 			return errAPIKey
@@ -261,17 +263,5 @@ func (s *Server) used(ctx context.Context, who session) {
 	s.touched.Store(who.keyID, now)
 	if err := s.app.TouchAPIKey(ctx, who.accountID, who.keyID, s.tokens.now(who.accountID)); err != nil {
 		s.log.Warn("could not record an API key's last use", "key", who.keyID, "err", err)
-	}
-}
-
-// requireOperator guards the admin API with the operator token, never a
-// customer token.
-func (s *Server) requireOperator(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		raw, ok := bearer(c)
-		if !ok || subtle.ConstantTimeCompare([]byte(raw), []byte(s.cfg.AdminToken)) != 1 {
-			return apiError(http.StatusUnauthorized, "unauthorized", "operator token required")
-		}
-		return next(c)
 	}
 }

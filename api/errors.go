@@ -47,6 +47,9 @@ var statuses = map[domain.Code]int{
 	domain.CodeReadModelLagging:   http.StatusServiceUnavailable,
 	domain.CodeStorageUnavailable: http.StatusServiceUnavailable,
 	domain.CodeWrongPassword:      http.StatusBadRequest,
+	domain.CodeAccountForgotten:   http.StatusConflict,
+	domain.CodeAccountHasServers:  http.StatusConflict,
+	domain.CodeAccountHasBalance:  http.StatusConflict,
 }
 
 // answer renders an application error: its code's status, its fields as
@@ -58,7 +61,8 @@ func answer(err error, de *domain.Error) *Error {
 		status = http.StatusInternalServerError
 	}
 	msg := err.Error()
-	if de.Code == domain.CodeNotFound || de.Code == domain.CodeInvalid && len(de.Fields) > 0 {
+	// Nor is the cause of an outage (a database's address, its error).
+	if de.Code == domain.CodeNotFound || de.Code == domain.CodeStorageUnavailable || de.Code == domain.CodeInvalid && len(de.Fields) > 0 {
 		msg = de.Message
 	}
 	return &Error{Status: status, Code: string(de.Code), Message: msg, Details: de.Fields}

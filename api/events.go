@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -114,6 +115,9 @@ func (s *Server) events(c echo.Context) error {
 			return err
 		}
 		for _, ch := range mine {
+			if ch.kind == "forgotten" {
+				return errForgotten // its tokens no longer work: neither does its stream
+			}
 			data, err := s.render(ctx, acct, ch)
 			if err != nil {
 				return err
@@ -124,13 +128,16 @@ func (s *Server) events(c echo.Context) error {
 		}
 		return nil
 	})
-	if err != nil && ctx.Err() == nil {
+	if err != nil && ctx.Err() == nil && !errors.Is(err, errForgotten) {
 		s.log.Warn("event stream ended", "account", acct, "err", err)
 	}
 	// The headers are sent: whatever ended the stream, the client
 	// reconnects with Last-Event-ID.
 	return nil
 }
+
+// errForgotten ends the stream of an account that was just forgotten.
+var errForgotten = errors.New("account forgotten")
 
 // change is one recorded change to one of the account's objects.
 type change struct {
@@ -177,6 +184,8 @@ func (s *Server) changeOf(acct string, ev eventstore.Event, backups map[string]b
 		return change{at, "limit-request", e.RequestID}, true
 	case domain.AccountRegistered, domain.AccountSuspended, domain.AccountUnsuspended, domain.ServerLimitSet:
 		return change{at, "account", acct}, true
+	case domain.AccountForgotten:
+		return change{at, "forgotten", acct}, true
 	}
 	return change{}, false
 }
@@ -226,7 +235,11 @@ func (s *Server) render(ctx context.Context, acct string, ch change) ([]byte, er
 		if err != nil {
 			return nil, err
 		}
-		v = map[string]any{"account": userOf(a)}
+		u, err := s.user(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		v = map[string]any{"account": u}
 	}
 	return json.Marshal(v)
 }

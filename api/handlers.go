@@ -106,8 +106,12 @@ func (s *Server) authAnswer(c echo.Context, status int, who app.Authenticated) e
 	if err != nil {
 		return err
 	}
+	u, err := s.user(c.Request().Context(), acct)
+	if err != nil {
+		return err
+	}
 	return c.JSON(status, map[string]any{
-		"accessToken": tok, "tokenType": "Bearer", "expiresIn": int(s.cfg.TokenTTL.Seconds()), "user": userOf(acct),
+		"accessToken": tok, "tokenType": "Bearer", "expiresIn": int(s.cfg.TokenTTL.Seconds()), "user": u,
 	})
 }
 
@@ -172,7 +176,30 @@ func (s *Server) me(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"user": userOf(acct)})
+	u, err := s.user(c.Request().Context(), acct)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"user": u})
+}
+
+// forgetMe forgets the caller's account (DELETE /auth/me): only with no
+// live server, and no money left unless ?forfeitBalance=true gives it up.
+// The answer is the last one its tokens get.
+func (s *Server) forgetMe(c echo.Context) error {
+	forfeit := false
+	if v, ok := c.QueryParams()["forfeitBalance"]; ok {
+		if len(v) != 1 || (v[0] != "true" && v[0] != "false") {
+			return validation(map[string]string{"forfeitBalance": "true or false"})
+		}
+		forfeit = v[0] == "true"
+	}
+	f, err := s.app.Forget(c.Request().Context(), accountOf(c), forfeit, meta(c))
+	if err != nil {
+		return err
+	}
+	written(c, f.Written)
+	return c.JSON(http.StatusOK, map[string]any{"forgotten": true, "id": f.AccountID, "forfeitedBalance": balance(f.Forfeited)})
 }
 
 func (s *Server) billing(c echo.Context) error {

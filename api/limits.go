@@ -76,7 +76,7 @@ func (s *Server) adminDecideLimit(approve bool) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		st, err := s.app.AdminCommand(c.Request().Context(), c.Param("who"),
+		st, err := s.app.AdminCommand(c.Request().Context(), who(c),
 			domain.DecideLimitRequest{RequestID: id, Approve: approve, Note: req.Note, Actor: "operator"}, operatorMeta(c))
 		if err != nil {
 			return err
@@ -92,7 +92,11 @@ func (s *Server) adminPendingLimits(c echo.Context) error {
 	}
 	out := make([]map[string]any, len(list))
 	for i, p := range list {
-		out[i] = map[string]any{"accountId": p.AccountID, "email": p.Email, "serverLimit": p.Current,
+		email, err := s.app.EmailOf(c.Request().Context(), p.AccountID, p.Email, false)
+		if err != nil {
+			return err
+		}
+		out[i] = map[string]any{"accountId": p.AccountID, "email": email, "serverLimit": p.Current,
 			"limitRequest": limitRequestOf(p.Request)}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"pending": out})

@@ -76,10 +76,9 @@ func (s *Server) guide(baseURL string) string {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// llms is GET /llms.txt with the configured base URL: never the request's
+// Host header, which would let anyone who can put a link in front of an
+// agent (or poison a cache) point its guide at their own host.
 func (s *Server) llms(c echo.Context) error {
-	base := s.cfg.BaseURL
-	if base == "" {
-		base = c.Scheme() + "://" + c.Request().Host
-	}
-	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", []byte(s.guide(base)))
+	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", []byte(s.guide(s.cfg.BaseURL)))
 }

@@ -62,7 +62,7 @@ func (s *Server) observe(c echo.Context, took time.Duration) {
 func (s *Server) routeLabel(c echo.Context) string {
 	s.routesOnce.Do(func() {
 		s.routes = map[string]bool{}
-		for _, r := range s.echo.Routes() {
+		for _, r := range s.allRoutes() {
 			s.routes[r.Method+" "+r.Path] = true
 		}
 	})

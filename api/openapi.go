@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
+	"html"
 	"net/http"
 	"slices"
 	"strings"
@@ -89,7 +90,10 @@ func (s *Server) docs(c echo.Context) error {
 	if s.sandbox != nil {
 		banner = sandboxBanner
 	}
-	return c.HTMLBlob(http.StatusOK, bytes.Replace(docsPage, []byte("<!--MODE-BANNER-->"), []byte(banner), 1))
+	page := bytes.Replace(docsPage, []byte("<!--MODE-BANNER-->"), []byte(banner), 1)
+	// The configured base URL, never the request's Host header.
+	base := `<p class="base-url">Base URL: <code>` + html.EscapeString(s.cfg.BaseURL) + `</code></p>`
+	return c.HTMLBlob(http.StatusOK, bytes.Replace(page, []byte("<!--BASE-URL-->"), []byte(base), 1))
 }
 
 // Route is one method and path the API serves, the path in Echo's form
@@ -103,7 +107,7 @@ type Route struct {
 // without Echo's internal not-found routes.
 func (s *Server) Routes() []Route {
 	var out []Route
-	for _, r := range s.echo.Routes() {
+	for _, r := range s.allRoutes() {
 		if r.Method == echo.RouteNotFound {
 			continue
 		}

@@ -416,7 +416,7 @@ func TestOpenAPIDocument(t *testing.T) {
 			{"backup statuses", enum(schemas["Backup"].Value.Properties["status"].Value), sorted(string(domain.BackupPending),
 				string(domain.BackupAvailable), string(domain.BackupError))},
 			{"ledger types", enum(schemas["LedgerTransaction"].Value.Properties["type"].Value), sorted(string(domain.TxSignupCredit),
-				string(domain.TxTopup), string(domain.TxCharge), string(domain.TxRefund))},
+				string(domain.TxTopup), string(domain.TxCharge), string(domain.TxRefund), string(domain.TxForfeit))},
 		} {
 			if !slices.Equal(c.got, c.want) {
 				t.Errorf("%s: document %v, domain %v", c.what, c.got, c.want)
@@ -643,7 +643,12 @@ func TestDocsPage(t *testing.T) {
 		t.Errorf("Content-Type %q, want text/html", ct)
 	}
 	page := string(a.raw)
-	if m := externalURL.FindAllString(page, -1); len(m) > 0 {
+	// The one URL the page prints is the configured base URL, as text.
+	base := `<p class="base-url">Base URL: <code>http://localhost:8080</code></p>`
+	if !strings.Contains(page, base) {
+		t.Errorf("/docs does not print the base URL")
+	}
+	if m := externalURL.FindAllString(strings.Replace(page, base, "", 1), -1); len(m) > 0 {
 		t.Errorf("/docs references other hosts or external resources: %q", m)
 	}
 	for _, banned := range []string{"<link", "<iframe", "<img", "<object", "<embed", " src="} {
@@ -695,7 +700,7 @@ func TestDocsPage(t *testing.T) {
 // exchange with the validator; then that no operation was left out.
 func TestEveryOperationMatchesDocument(t *testing.T) {
 	v := openapitest.New(t)
-	s := newStack(t, stackConfig{signupCredit: "1.00", authRate: 12})
+	s := newStack(t, stackConfig{signupCredit: "1.00", authRate: 16})
 	do := func(method, path string, body any, headers ...string) answer {
 		t.Helper()
 		return s.do(t, v, method, path, body, headers...)
@@ -864,6 +869,22 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("POST", who+"/limit-requests/"+raise+"/approve", map[string]string{"note": "fine"}, admin...).want(t, 200, "approve")
 	do("POST", who+"/limit-requests/"+raise+"/deny", nil, admin...).want(t, 409, "deny a decided request")
 
+	// Forgetting, on an account of its own: refused while it holds money,
+	// then given up; its token and its email stop working.
+	gone := map[string]string{"email": "forget-me@example.com", "password": "correct horse battery"}
+	reg := do("POST", "/auth/register", gone).want(t, 201, "register to forget")
+	goneID, goneTok := reg.str("user.id"), bearer(reg.str("accessToken"))
+	do("DELETE", "/auth/me?forfeitBalance=maybe", nil, goneTok...).want(t, 400, "forget, bad forfeitBalance")
+	do("DELETE", "/auth/me", nil, goneTok...).want(t, 409, "forget with money left")
+	do("POST", "/admin/accounts/forget-me@example.com/forget", map[string]bool{}, admin...).want(t, 409, "operator forget with money left")
+	do("DELETE", "/auth/me?forfeitBalance=true", nil, goneTok...).want(t, 200, "forget")
+	do("DELETE", "/auth/me", nil, goneTok...).want(t, 401, "forget twice")
+	do("POST", "/auth/login", gone).want(t, 401, "login after forget")
+	if r := do("POST", "/admin/accounts/"+goneID+"/forget", nil, admin...).want(t, 200, "operator forget again"); r.str("account.email") != "forgotten" {
+		t.Errorf("a forgotten account shows its email as %q", r.str("account.email"))
+	}
+	do("POST", "/admin/accounts/"+goneID+"/suspend", map[string]string{"reason": "x"}, admin...).want(t, 409, "suspend a forgotten account")
+
 	// API keys: a bearer credential until deleted.
 	apiKey := do("POST", "/auth/api-keys", map[string]string{"name": "tour"}, me...).want(t, 201, "create an API key")
 	withKey := bearer(apiKey.str("key"))
@@ -899,7 +920,7 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	// Tokens expire on the sandbox clock.
 	do("POST", "/sandbox/clock/advance", map[string]int{"seconds": 16 * 60}, me...).want(t, 200, "advance")
 	do("GET", "/billing", nil, me...).want(t, 401, "expired token")
-	// The auth rate limit (12 per minute here) ends in a 429.
+	// The auth rate limit (16 per minute here) ends in a 429.
 	var limited bool
 	for range 15 {
 		if do("POST", "/auth/login", creds).status == http.StatusTooManyRequests {

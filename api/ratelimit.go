@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -115,6 +116,42 @@ func (l *limiter) sweep(ms uint64) {
 	})
 }
 
+// exhausted says whether key has no request left in its window, without
+// counting one, and when the window resets.
+func (l *limiter) exhausted(key string) (bool, time.Duration) {
+	w, found := l.windows.Load(key)
+	if !found {
+		return false, 0
+	}
+	ms := uint64(max(l.now().Sub(l.epoch).Milliseconds(), 0))
+	span := uint64(l.window.Milliseconds())
+	old := w.(*atomic.Uint64).Load()
+	start, count := old>>countBits, old&countMask
+	if old == swept || ms < start || ms-start >= span || count < uint64(l.limit) {
+		return false, 0
+	}
+	return true, time.Duration(start+span-ms) * time.Millisecond
+}
+
+// clientKey is the per-client-IP limit's key of ip: the address itself for
+// IPv4, its /64 for IPv6, since one subscriber is usually given a whole
+// /64 and could otherwise take a fresh allowance from every address in it.
+func clientKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return "ip:" + ip
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return "ip:" + addr.String()
+	}
+	p, err := addr.WithZone("").Prefix(64)
+	if err != nil {
+		return "ip:" + ip
+	}
+	return "ip:" + p.String()
+}
+
 // limit applies l to key and sets the RateLimit headers either way.
 func (s *Server) limit(c echo.Context, l *limiter, key string) error {
 	ok, remaining, reset := l.take(key)
@@ -134,10 +171,10 @@ func (s *Server) limit(c echo.Context, l *limiter, key string) error {
 	return nil
 }
 
-// limitAuth is the per-client-IP limit on /auth/*.
+// limitAuth is the per-client-IP limit on /auth/* (per /64 for IPv6).
 func (s *Server) limitAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if err := s.limit(c, s.authLimit, "ip:"+c.RealIP()); err != nil {
+		if err := s.limit(c, s.authLimit, clientKey(c.RealIP())); err != nil {
 			return err
 		}
 		return next(c)

@@ -73,3 +73,46 @@ func TestLimiterAllowsExactlyTheLimitUnderContentionAndSweeps(t *testing.T) {
 		t.Fatalf("%d windows kept", n)
 	}
 }
+
+// An IPv6 client is limited per /64 (what one subscriber usually holds),
+// an IPv4 one per address; an IPv4-mapped IPv6 address is its IPv4 one.
+func TestClientKey(t *testing.T) {
+	for ip, want := range map[string]string{
+		"203.0.113.7":                   "ip:203.0.113.7",
+		"::ffff:203.0.113.7":            "ip:203.0.113.7",
+		"2001:db8:1:2::1":               "ip:2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:ffff:ffff:1": "ip:2001:db8:1:2::/64",
+		"2001:db8:1:3::1":               "ip:2001:db8:1:3::/64",
+		"fe80::1%eth0":                  "ip:fe80::/64",
+		"::1":                           "ip:::/64",
+		"not an ip":                     "ip:not an ip",
+	} {
+		if got := clientKey(ip); got != want {
+			t.Errorf("clientKey(%q) = %q, want %q", ip, got, want)
+		}
+	}
+}
+
+// exhausted says, without counting, whether a key has used its window up.
+func TestLimiterExhaustedCountsNothing(t *testing.T) {
+	c := newSteppedClock()
+	l := newLimiter("test", 2, time.Minute, c.now)
+	if over, _ := l.exhausted("a"); over {
+		t.Fatal("an unknown key is exhausted")
+	}
+	l.take("a")
+	if over, _ := l.exhausted("a"); over {
+		t.Fatal("one of two is exhausted")
+	}
+	l.take("a")
+	c.add(15 * time.Second)
+	for range 3 {
+		if over, reset := l.exhausted("a"); !over || reset != 45*time.Second {
+			t.Fatalf("two of two: %v %s", over, reset)
+		}
+	}
+	c.add(45 * time.Second)
+	if over, _ := l.exhausted("a"); over {
+		t.Fatal("exhausted in a new window")
+	}
+}

@@ -29,8 +29,18 @@ import (
 type Config struct {
 	JWTSecret []byte
 	TokenTTL  time.Duration
-	// AdminToken guards /admin/*; empty disables the admin API.
+	// AdminToken guards /admin/* and /metrics; empty disables the admin
+	// API.
 	AdminToken string
+	// AdminTokenPrevious is accepted as well while the operator token is
+	// rotated; empty accepts AdminToken only.
+	AdminTokenPrevious string
+	// AdminListener serves the admin API from Server.Admin only, for a
+	// listener of its own: the public handler answers 404 there.
+	AdminListener bool
+	// AdminFailures is how many failed operator authentications a client
+	// IP may make per minute before it gets 429 (10 when zero).
+	AdminFailures int
 	// Snapshots serves GET /admin/eventstore/snapshot; nil answers 404.
 	Snapshots Snapshotter
 	// TrustedProxies may set X-Forwarded-For; nobody else can.
@@ -39,7 +49,9 @@ type Config struct {
 	// client IP on /auth/*.
 	AccountRate int
 	AuthRate    int
-	// BaseURL is printed in /llms.txt; empty means the request's own.
+	// BaseURL is the public base URL /llms.txt and /docs print (empty:
+	// http://localhost:8080, the sandbox's `make run`). It is configured,
+	// never taken from a request's Host header, which the client chooses.
 	BaseURL string
 	// Guide carries the deployment facts /llms.txt prints (signup credit,
 	// sandbox delays).
@@ -108,6 +120,11 @@ type Server struct {
 	deliveries   *deliveries
 	routeSet
 
+	// admin serves the admin API when it has a listener of its own.
+	admin *echo.Echo
+	// operatorFailures counts failed operator authentications per client.
+	operatorFailures *limiter
+
 	// verified are the credentials this process verified; touched, when
 	// it last wrote each API key's last use.
 	verified *verified
@@ -128,6 +145,12 @@ func New(d Deps, cfg Config) *Server {
 	}
 	if cfg.AuthRate <= 0 {
 		cfg.AuthRate = 10
+	}
+	if cfg.AdminFailures <= 0 {
+		cfg.AdminFailures = 10
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "http://localhost:8080"
 	}
 	// Every 202 says when to look; these are the sandbox's own delays.
 	if cfg.Expected.Provision <= 0 {
@@ -150,14 +173,8 @@ func New(d Deps, cfg Config) *Server {
 		verified:     newVerified(maxVerified),
 		ids:          newRequestIDSource(),
 	}
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = s.errorHandler
-	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
-	e.Use(s.requestIDs)
-	e.Use(s.logRequests)
-	e.Use(s.recoverPanics)
-	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "64KiB"}))
+	s.operatorFailures = newLimiter("operator", cfg.AdminFailures, time.Minute, cfg.Wall)
+	e := s.newEcho()
 	// The human dashboard at /app (and / redirecting there): static files,
 	// a client of this API only, outside the API's routing table.
 	dashboard.Register(e, dashboard.Options{Sandbox: d.Sandbox != nil})
@@ -177,6 +194,7 @@ func New(d Deps, cfg Config) *Server {
 	// /auth/me is an account read: it spends the account's budget, not
 	// the per-IP login budget, and its RateLimit-* headers say so.
 	e.GET("/auth/me", s.me, s.requireAccount)
+	e.DELETE("/auth/me", s.forgetMe, s.requireAccount)
 	// Changing the password checks the current one: it spends the login
 	// budget of the client's address as well as the account's.
 	auth.POST("/password", s.changePassword, s.requireAccount)
@@ -222,11 +240,19 @@ func New(d Deps, cfg Config) *Server {
 		e.POST("/webhooks/btcpay", s.btcpayWebhook)
 	}
 	if cfg.AdminToken != "" {
-		a := e.Group("/admin", s.requireOperator)
+		// On a listener of its own the admin API is not on the public
+		// one at all: /admin and /metrics are unknown paths there (404).
+		on := e
+		if cfg.AdminListener {
+			s.admin = s.newEcho()
+			on = s.admin
+		}
+		a := on.Group("/admin", s.requireOperator)
 		a.POST("/accounts/:who/suspend", s.adminSuspend)
 		a.POST("/accounts/:who/unsuspend", s.adminUnsuspend)
 		a.POST("/accounts/:who/limit", s.adminSetLimit)
 		a.GET("/accounts/:who", s.adminAccount)
+		a.POST("/accounts/:who/forget", s.adminForget)
 		a.GET("/limit-requests", s.adminPendingLimits)
 		a.POST("/accounts/:who/limit-requests/:id/approve", s.adminDecideLimit(true))
 		a.POST("/accounts/:who/limit-requests/:id/deny", s.adminDecideLimit(false))
@@ -234,10 +260,33 @@ func New(d Deps, cfg Config) *Server {
 		a.GET("/topups/review", s.adminReviewTopups)
 		a.POST("/topups/:id/credit", s.adminCreditTopup)
 		a.POST("/topups/:id/dismiss", s.adminDismissTopup)
-		e.GET("/metrics", s.metrics, s.requireOperator)
+		on.GET("/metrics", s.metrics, s.requireOperator)
 	}
 	s.echo = e
 	return s
+}
+
+// newEcho is an Echo with the middleware every listener has: request ids,
+// the request log and metrics, panics as 500s, the body limit.
+func (s *Server) newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.IPExtractor = ipExtractor(s.cfg.TrustedProxies)
+	e.Use(s.requestIDs)
+	e.Use(s.logRequests)
+	e.Use(s.recoverPanics)
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "64KiB"}))
+	return e
+}
+
+// allRoutes are the routes of every listener's Echo.
+func (s *Server) allRoutes() []*echo.Route {
+	routes := s.echo.Routes()
+	if s.admin != nil {
+		routes = append(routes, s.admin.Routes()...)
+	}
+	return routes
 }
 
 // routes registers routes with middleware, without a group's catch-all.

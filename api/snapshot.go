@@ -32,8 +32,15 @@ func (s *Server) adminSnapshot(c echo.Context) error {
 	h.Set(echo.HeaderContentType, "application/octet-stream")
 	h.Set(echo.HeaderContentDisposition, `attachment; filename="events.db"`)
 	h.Set("Cache-Control", "no-store")
-	err := s.cfg.Snapshots.Snapshot(c.Request().Context(), res)
+	// Who took a copy of every customer's data, and when: the route is
+	// behind requireOperator, so this is a holder of an operator token.
+	who := []any{"ip", c.RealIP(), "at", time.Now().UTC().Format(time.RFC3339Nano),
+		"operator_token", c.Get(ctxOperatorToken), "request_id", requestID(c)}
+	s.log.Warn("event store snapshot taken by an operator", who...)
+	w := &countingWriter{w: res}
+	err := s.cfg.Snapshots.Snapshot(c.Request().Context(), w)
 	if err == nil {
+		s.log.Info("event store snapshot sent", append(who, "bytes", w.n)...)
 		return nil
 	}
 	if !res.Committed {
@@ -45,4 +52,16 @@ func (s *Server) adminSnapshot(c echo.Context) error {
 	// error.
 	s.log.Error("event store snapshot failed mid-stream", "err", err, "request_id", requestID(c))
 	panic(http.ErrAbortHandler)
+}
+
+// countingWriter counts what went through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -105,9 +106,21 @@ func balance(m domain.Money) string {
 	return s
 }
 
-func userOf(a projections.AccountView) userJSON {
-	return userJSON{ID: a.ID, Email: a.Email, Balance: balance(a.Balance), ServerLimit: a.ServerLimit,
+// userOf shows an account with its email, opened by the caller (the read
+// model holds it sealed).
+func userOf(a projections.AccountView, email string) userJSON {
+	return userJSON{ID: a.ID, Email: email, Balance: balance(a.Balance), ServerLimit: a.ServerLimit,
 		Suspended: a.Suspended, CreatedAt: stamp(a.CreatedAt)}
+}
+
+// user is the account as the API shows it, its email opened with the
+// account's data key.
+func (s *Server) user(ctx context.Context, a projections.AccountView) (userJSON, error) {
+	email, err := s.app.EmailOf(ctx, a.ID, a.Email, a.Forgotten)
+	if err != nil {
+		return userJSON{}, err
+	}
+	return userOf(a, email), nil
 }
 
 func serverOf(v projections.ServerView) serverJSON {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"slices"
 	"strings"
 	"time"
@@ -45,6 +44,9 @@ type Deps struct {
 	Log       *slog.Logger
 	// Sealer opens the secrets sealed in the log (root passwords).
 	Sealer *Sealer
+	// Personal seals and opens personal data with per-account keys, and
+	// finds accounts by email.
+	Personal *Personal
 	// Work is told when a command leaves background work to do; nil
 	// tells nobody.
 	Work interface{ Kick() }
@@ -107,34 +109,6 @@ func (s *Service) Known(accountID string) eventstore.Position {
 	return s.Accounts.Known(accountID)
 }
 
-// accountNamespace derives account ids from emails: one email, one stream,
-// so registering is a single append that fails if the stream exists.
-var accountNamespace = uuid.MustParse("9d3c8f5e-2a41-4b7f-8e0d-6c1a5b2f9e47")
-
-// AccountID is the id of the account registered with email.
-func AccountID(email string) string {
-	return uuid.NewSHA1(accountNamespace, []byte(email)).String()
-}
-
-var errInvalidEmail = domain.InvalidField("email", "must be a valid email address")
-
-// NormalizeEmail checks an email address and lower-cases it.
-func NormalizeEmail(email string) (string, error) {
-	e := strings.ToLower(strings.TrimSpace(email))
-	if len(e) > 254 || e == "" {
-		return "", errInvalidEmail
-	}
-	addr, err := mail.ParseAddress(e)
-	if err != nil || addr.Address != e || addr.Name != "" {
-		return "", errInvalidEmail
-	}
-	at := strings.LastIndexByte(e, '@')
-	if at < 1 || !strings.Contains(e[at+1:], ".") || strings.ContainsAny(e, " \"()<>[]\\,;:") {
-		return "", errInvalidEmail
-	}
-	return e, nil
-}
-
 // Written is where a command's events landed: what a read of its result
 // waits for.
 type Written struct {
@@ -143,12 +117,15 @@ type Written struct {
 
 // Register opens an account and returns its id.
 func (s *Service) Register(ctx context.Context, email, password string, meta eventstore.Metadata) (string, Written, error) {
-	email, err := NormalizeEmail(email)
+	email, err := domain.NormalizeEmail(email)
 	err = errors.Join(err, domain.CheckPassword("password", password))
 	if err != nil {
 		return "", Written{}, mergeInvalid(err)
 	}
-	id := AccountID(email)
+	id, err := s.newAccountID(ctx, email)
+	if err != nil {
+		return "", Written{}, err
+	}
 	// A cheap check first so a taken email does not cost a hash.
 	if cur, err := s.Accounts.Load(ctx, id); err != nil {
 		return "", Written{}, err
@@ -156,6 +133,10 @@ func (s *Service) Register(ctx context.Context, email, password string, meta eve
 		return "", Written{}, domain.ErrEmailTaken
 	}
 	hash, err := s.Hasher.Hash(ctx, password)
+	if err != nil {
+		return "", Written{}, err
+	}
+	sealed, err := s.Personal.SealEmail(ctx, id, email)
 	if err != nil {
 		return "", Written{}, err
 	}
@@ -168,7 +149,7 @@ func (s *Service) Register(ctx context.Context, email, password string, meta eve
 	if err := s.Credentials.PutPassword(ctx, id, ref, hash); err != nil {
 		return "", Written{}, fmt.Errorf("store the password of %s: %w", id, err)
 	}
-	d, err := s.Accounts.Run(ctx, id, domain.Register{AccountID: id, Email: email, CredentialRef: ref,
+	d, err := s.Accounts.Run(ctx, id, domain.Register{AccountID: id, SealedEmail: sealed, CredentialRef: ref,
 		ServerLimit: s.cfg.ServerLimit, SignupCredit: s.cfg.SignupCredit}, meta)
 	if err != nil {
 		s.forgetPassword(ref)
@@ -213,12 +194,14 @@ type Authenticated struct {
 // Login checks credentials and returns the account. Unknown email and
 // wrong password are the same error, after the same amount of work.
 func (s *Service) Login(ctx context.Context, email, password string) (Authenticated, error) {
-	email, err := NormalizeEmail(email)
-	if err != nil || len(password) > 1024 {
+	id, err := s.loginAccount(ctx, email)
+	if errors.Is(err, domain.ErrNotFound) || len(password) > 1024 {
 		_, _ = s.Hasher.Verify(ctx, "", password)
 		return Authenticated{}, domain.ErrBadCredentials
 	}
-	id := AccountID(email)
+	if err != nil {
+		return Authenticated{}, err
+	}
 	cur, err := s.Accounts.Load(ctx, id)
 	if err != nil {
 		return Authenticated{}, err
@@ -231,7 +214,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (Authentica
 	if err != nil {
 		return Authenticated{}, err
 	}
-	if !ok || !cur.State.Registered {
+	if !ok || !cur.State.Registered || cur.State.Forgotten {
 		return Authenticated{}, domain.ErrBadCredentials
 	}
 	// The answer shows the account from the read model: let it catch up
@@ -404,20 +387,20 @@ func (s *Service) Destroy(ctx context.Context, accountID, serverID string, meta 
 
 // Operator commands, on an account named by email or id.
 
-func (s *Service) resolve(who string) (string, error) {
+func (s *Service) resolve(ctx context.Context, who string) (string, error) {
 	if _, err := uuid.Parse(who); err == nil {
 		return who, nil
 	}
-	email, err := NormalizeEmail(who)
+	email, err := domain.NormalizeEmail(who)
 	if err != nil {
 		return "", err
 	}
-	return AccountID(email), nil
+	return s.Personal.Resolve(ctx, email, s.loadAccount)
 }
 
 // AdminAccount returns the account named by email or id.
 func (s *Service) AdminAccount(ctx context.Context, who string) (domain.Account, error) {
-	id, err := s.resolve(who)
+	id, err := s.resolve(ctx, who)
 	if err != nil {
 		return domain.Account{}, err
 	}
@@ -426,7 +409,7 @@ func (s *Service) AdminAccount(ctx context.Context, who string) (domain.Account,
 
 // AdminCommand runs an operator command on the account named by email or id.
 func (s *Service) AdminCommand(ctx context.Context, who string, cmd domain.Command, meta eventstore.Metadata) (domain.Account, error) {
-	id, err := s.resolve(who)
+	id, err := s.resolve(ctx, who)
 	if err != nil {
 		return domain.Account{}, err
 	}

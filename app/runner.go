@@ -26,6 +26,11 @@ type Decider[S, C any] struct {
 	Evolve func(state S, e domain.Event) S
 	// Clone copies a state deeply; nil means states are plain values.
 	Clone func(S) S
+	// Bound is the most events one decision of a command may record
+	// (domain.EventBound); the runner refuses a decision over it, so no
+	// request appends without limit. Nil: no bound (the deployment-mode
+	// and sandbox-clock streams, one event per command).
+	Bound func(state S, cmd C) int
 }
 
 // Decided is a state of an aggregate and where it stands in the log: what a
@@ -134,6 +139,15 @@ func (r *Runner[S, C]) Run(ctx context.Context, id string, cmd C, meta eventstor
 		if err != nil || len(events) == 0 {
 			return cur, err
 		}
+		if r.d.Bound != nil {
+			// A command records a few events of its own; more means
+			// settling a backlog the background work is there for.
+			if bound := r.d.Bound(cur.State, cmd); len(events) > bound {
+				return cur, fmt.Errorf("%w: this would record %d events, over the %d one command may: "+
+					"the account's billing is behind and the background work is catching up; retry in a few seconds",
+					domain.ErrBusy, len(events), bound)
+			}
+		}
 		props, err := eventstore.Propose(meta, events...)
 		if err != nil {
 			return cur, err
@@ -179,7 +193,7 @@ type (
 func NewAccounts(store eventstore.Store, clock domain.Clock) *Accounts {
 	return NewRunner(store, clock, Decider[domain.Account, domain.Command]{
 		Stream: domain.AccountStream, Initial: domain.NewAccount, Decide: domain.Decide, Evolve: domain.Evolve,
-		Clone: domain.Account.Clone,
+		Clone: domain.Account.Clone, Bound: domain.EventBound,
 	})
 }
 
@@ -187,7 +201,7 @@ func NewAccounts(store eventstore.Store, clock domain.Clock) *Accounts {
 func NewBackups(store eventstore.Store, clock domain.Clock) *Backups {
 	return NewRunner(store, clock, Decider[domain.Backup, domain.BackupCommand]{
 		Stream: domain.BackupStream, Initial: func(string) domain.Backup { return domain.Backup{} },
-		Decide: domain.DecideBackup, Evolve: domain.EvolveBackup,
+		Decide: domain.DecideBackup, Evolve: domain.EvolveBackup, Bound: domain.BackupEventBound,
 	})
 }
 

@@ -39,19 +39,27 @@ func NewSealer(key []byte) (*Sealer, error) {
 }
 
 // Seal encrypts plain with a fresh nonce.
-func (s *Sealer) Seal(plain string) (string, error) {
+func (s *Sealer) Seal(plain string) (string, error) { return s.SealFor(plain, "") }
+
+// SealFor is Seal bound to what it is for (say "email:<account id>"): it
+// opens only with the same binding, so a sealed value copied onto another
+// record does not open there.
+func (s *Sealer) SealFor(plain, binding string) (string, error) {
 	nonce := make([]byte, s.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return "", err
 	}
-	ct := s.aead.Seal(nonce, nonce, []byte(plain), []byte(sealPrefix))
+	ct := s.aead.Seal(nonce, nonce, []byte(plain), []byte(sealPrefix+binding))
 	return sealPrefix + base64.RawStdEncoding.EncodeToString(ct), nil
 }
 
 var errSealed = errors.New("sealed secret is not readable with this key")
 
 // Open decrypts what Seal made with the same key.
-func (s *Sealer) Open(sealed string) (string, error) {
+func (s *Sealer) Open(sealed string) (string, error) { return s.OpenFor(sealed, "") }
+
+// OpenFor decrypts what SealFor made with the same key and binding.
+func (s *Sealer) OpenFor(sealed, binding string) (string, error) {
 	rest, ok := strings.CutPrefix(sealed, sealPrefix)
 	if !ok {
 		return "", errSealed
@@ -60,7 +68,7 @@ func (s *Sealer) Open(sealed string) (string, error) {
 	if err != nil || len(b) < s.aead.NonceSize() {
 		return "", errSealed
 	}
-	plain, err := s.aead.Open(nil, b[:s.aead.NonceSize()], b[s.aead.NonceSize():], []byte(sealPrefix))
+	plain, err := s.aead.Open(nil, b[:s.aead.NonceSize()], b[s.aead.NonceSize():], []byte(sealPrefix+binding))
 	if err != nil {
 		return "", errSealed
 	}

@@ -16,9 +16,14 @@ const IdempotencyWindow = 24 * time.Hour
 // Account is the state of an account stream: the customer, its ledger
 // balance, its servers and top-ups.
 type Account struct {
-	ID            string
-	Email         string
-	Registered    bool
+	ID string
+	// Email is the email as the events hold it (sealed, or plain in an
+	// account not migrated yet); empty once Forgotten.
+	Email      StoredEmail
+	Registered bool
+	// Forgotten: the owner or an operator had the account forgotten; its
+	// data key is destroyed.
+	Forgotten     bool
 	Suspended     bool
 	SuspendReason string
 	ServerLimit   int
@@ -136,9 +141,13 @@ func (a Account) Server(id string) (Server, bool) {
 func Evolve(a Account, e Event) Account {
 	switch e := e.(type) {
 	case AccountRegistered:
-		a.ID, a.Email, a.LegacyPasswordHash = e.AccountID, e.Email, e.PasswordHash
+		a.ID, a.Email, a.LegacyPasswordHash = e.AccountID, StoredEmail{Plain: e.Email, Sealed: e.SealedEmail}, e.PasswordHash
 		a.CredentialRef = e.CredentialRef
 		a.Registered, a.ServerLimit, a.CreatedAt = true, e.ServerLimit, e.At
+	case AccountEmailSealed:
+		a.Email = StoredEmail{Sealed: e.SealedEmail}
+	case AccountForgotten:
+		a.Forgotten, a.Email, a.LegacyPasswordHash, a.CredentialRef = true, StoredEmail{}, "", ""
 	case AccountSuspended:
 		a.Suspended, a.SuspendReason = true, e.Reason
 	case AccountUnsuspended:
@@ -195,12 +204,13 @@ type (
 	// Command is decided by Decide.
 	Command interface{ accountCommand() }
 
-	// Register opens the account with an optional signup credit. Its
-	// password hash is in the credential store already, under
-	// CredentialRef.
+	// Register opens the account with an optional signup credit.
+	// SealedEmail is the email sealed with the account's data key: the log
+	// never holds it in plain. Its password hash is in the credential store
+	// already, under CredentialRef.
 	Register struct {
 		AccountID     string
-		Email         string
+		SealedEmail   string
 		CredentialRef string
 		ServerLimit   int
 		SignupCredit  Money
@@ -378,6 +388,9 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 	if _, ok := cmd.(Register); !ok && !a.Registered {
 		return nil, fmt.Errorf("account %s: %w", a.ID, ErrNotFound)
 	}
+	if _, ok := cmd.(Register); !ok && a.Forgotten && !forgottenAllows(cmd) {
+		return nil, fmt.Errorf("account %s: %w", a.ID, ErrAccountForgotten)
+	}
 	d := newDecision(a)
 	var err error
 	switch c := cmd.(type) {
@@ -432,12 +445,12 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 		err = d.topupCommand(c, now)
 	case Suspend:
 		if a.Suspended {
-			return nil, stateError("account "+a.Email, "suspended", "it is already suspended")
+			return nil, stateError("account "+a.ID, "suspended", "it is already suspended")
 		}
 		d.emit(AccountSuspended{Reason: c.Reason, Actor: c.Actor, At: now})
 	case Unsuspend:
 		if !a.Suspended {
-			return nil, stateError("account "+a.Email, "active", "it is not suspended")
+			return nil, stateError("account "+a.ID, "active", "it is not suspended")
 		}
 		d.emit(AccountUnsuspended{Reason: c.Reason, Actor: c.Actor, At: now})
 	case AddSSHKey:
@@ -454,6 +467,10 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 		err = d.requestLimit(c, now)
 	case DecideLimitRequest:
 		err = d.decideLimit(c, now)
+	case SealEmail:
+		err = d.sealEmail(c, now)
+	case Forget:
+		err = d.forget(c, now)
 	case SetLimit:
 		if c.Limit < 0 || c.Limit > MaxServerLimit {
 			return nil, fmt.Errorf("%w: limit must be between 0 and 10000", ErrInvalid)
@@ -472,10 +489,11 @@ func (d *decision) register(c Register, now time.Time) error {
 	if d.s.Registered {
 		return ErrEmailTaken
 	}
-	if c.AccountID == "" || c.Email == "" || c.SignupCredit.Sign() < 0 {
+	if c.AccountID == "" || c.SealedEmail == "" || c.SignupCredit.Sign() < 0 {
 		return fmt.Errorf("%w: incomplete registration", ErrInvalid)
 	}
-	d.emit(AccountRegistered{AccountID: c.AccountID, Email: c.Email, CredentialRef: c.CredentialRef, ServerLimit: c.ServerLimit, At: now})
+	d.emit(AccountRegistered{AccountID: c.AccountID, SealedEmail: c.SealedEmail, CredentialRef: c.CredentialRef,
+		ServerLimit: c.ServerLimit, At: now})
 	if c.SignupCredit.Sign() > 0 {
 		d.emit(transfer(TxSignupCredit, txID("signup", c.AccountID), CustomerLedger(c.AccountID), LedgerPromoSignup, c.SignupCredit, now))
 	}

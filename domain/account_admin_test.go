@@ -15,8 +15,10 @@ func TestRegisterPostsTheSignupCreditFromThePromoAccount(t *testing.T) {
 
 	reg := as[domain.AccountRegistered](t, events[0])
 	wantEqual(t, "account", reg.AccountID, accountID)
-	wantEqual(t, "email", reg.Email, "ann@example.com")
+	wantEqual(t, "sealed email", reg.SealedEmail, sealedAnn)
+	wantEqual(t, "no plain email", reg.Email, "")
 	wantEqual(t, "password hash (never in the log)", reg.PasswordHash, "")
+	wantEqual(t, "credential ref", reg.CredentialRef, "ref-ann")
 	wantEqual(t, "limit", reg.ServerLimit, defaultServerLimit)
 	wantTime(t, "at", reg.At, t0)
 
@@ -53,7 +55,7 @@ func TestRegisterRejectsIncompleteRegistrationsAndNegativeCredit(t *testing.T) {
 	t.Parallel()
 	for name, mutate := range map[string]func(*domain.Register){
 		"no account id":   func(r *domain.Register) { r.AccountID = "" },
-		"no email":        func(r *domain.Register) { r.Email = "" },
+		"no email":        func(r *domain.Register) { r.SealedEmail = "" },
 		"negative credit": func(r *domain.Register) { r.SignupCredit = money("-1.00") },
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -22,10 +22,13 @@ type ServerEvent interface {
 type (
 	// AccountRegistered opens an account. Its password is not here: the
 	// hash (argon2id, see app.Hasher) is in the credential store
-	// (Credentials), under CredentialRef.
+	// (Credentials), under CredentialRef. SealedEmail is the email sealed
+	// with the account's data key (see personal.go); Email, the address in
+	// plain, is only in events written before emails were sealed.
 	AccountRegistered struct {
 		AccountID     string `json:"accountId"`
-		Email         string `json:"email"`
+		Email         string `json:"email,omitempty"`
+		SealedEmail   string `json:"sealedEmail,omitempty"`
 		CredentialRef string `json:"credentialRef,omitempty"`
 		// PasswordHash is only in events older builds wrote: at start its
 		// hash is moved to the credential store and, from then on, this

@@ -67,9 +67,13 @@ func registered(t testing.TB, credit string) *spec {
 	return s
 }
 
+// sealedAnn stands for ann@example.com sealed with the account's data key:
+// the domain only carries it.
+const sealedAnn = "v1:sealed-ann"
+
 func register(credit string) domain.Register {
 	return domain.Register{
-		AccountID: accountID, Email: "ann@example.com",
+		AccountID: accountID, SealedEmail: sealedAnn, CredentialRef: "ref-ann",
 		ServerLimit: defaultServerLimit, SignupCredit: money(credit),
 	}
 }

@@ -17,6 +17,9 @@ const (
 	TxTopup        TxKind = "topup"
 	TxCharge       TxKind = "charge"
 	TxRefund       TxKind = "refund"
+	// TxForfeit moves the balance an owner gave up when their account was
+	// forgotten to LedgerRevenueForfeited.
+	TxForfeit TxKind = "forfeit"
 )
 
 // Ledger account names other than customers'.
@@ -24,6 +27,8 @@ const (
 	LedgerPromoSignup    = "promo:signup"
 	LedgerCryptoDeposits = "crypto:deposits"
 	LedgerRevenueCompute = "revenue:compute"
+	// LedgerRevenueForfeited holds balances given up by forgotten accounts.
+	LedgerRevenueForfeited = "revenue:forfeited"
 )
 
 // CustomerLedger is the ledger account holding a customer's balance.

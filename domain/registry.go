@@ -23,6 +23,7 @@ var registry = newRegistry(
 	entry[SSHKeyAdded], entry[SSHKeyRemoved],
 	entry[PasswordChanged], entry[APIKeyCreated], entry[APIKeyDeleted],
 	entry[TopupRequested], entry[TopupInvoiced], entry[TopupOpenFailed], entry[TopupStatusChanged], entry[TopupReviewClosed],
+	entry[AccountEmailSealed], entry[AccountForgotten],
 )
 
 type decoder func(data []byte) (Event, error)

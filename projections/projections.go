@@ -25,8 +25,14 @@ var ErrUnavailable = errors.New("read model unavailable")
 
 // AccountView is what the API shows of an account.
 type AccountView struct {
-	ID          string
-	Email       string
+	ID string
+	// Email is the email as the log holds it, sealed (or plain in an
+	// account not migrated yet): the application opens it with the
+	// account's data key to show it.
+	Email domain.StoredEmail
+	// Forgotten: the account was forgotten; it shows no email and its
+	// tokens no longer work.
+	Forgotten   bool
 	Balance     domain.Money
 	HourlySpend domain.Money
 	Suspended   bool
@@ -65,7 +71,7 @@ type BillingView struct {
 // PendingLimit is a limit request waiting for an operator, with its account.
 type PendingLimit struct {
 	AccountID string
-	Email     string
+	Email     domain.StoredEmail
 	Current   int
 	Request   domain.LimitRequest
 }
@@ -130,6 +136,17 @@ type SessionView struct {
 	TokenVersion int
 	// KeyLive says whether the API key asked about still exists.
 	KeyLive bool
+	// Forgotten: the account was forgotten; nothing authenticates for it.
+	Forgotten bool
+}
+
+// PersonalRecord is an account the key store must be reconciled with:
+// one whose email the log holds in plain (registered before emails were
+// sealed, not migrated yet), or one that was forgotten.
+type PersonalRecord struct {
+	AccountID string
+	Plain     string
+	Forgotten bool
 }
 
 // Reader is the query side the API and the background work use.
@@ -142,6 +159,9 @@ type Reader interface {
 	// APIKeys lists the account's API keys, oldest first (no secret: the
 	// log has none).
 	APIKeys(ctx context.Context, accountID string) ([]domain.APIKey, error)
+	// PersonalData lists the accounts whose email is still plain, and the
+	// forgotten ones, for the key store's reconciliation at start.
+	PersonalData(ctx context.Context) ([]PersonalRecord, error)
 	// SSHKeys lists the keys stored on the account, oldest first.
 	SSHKeys(ctx context.Context, accountID string) ([]domain.StoredKey, error)
 	// LimitRequests lists the account's requests for a higher limit,

@@ -71,7 +71,11 @@ type Missing struct {
 type Result struct {
 	AccountID string
 	Account   domain.Account
-	Backups   []domain.Backup
+	// Email is the account's email to print: the log holds it sealed, so
+	// the caller opens it with the key store ("forgotten" once forgotten);
+	// Account replays leave the plain email of an old account here.
+	Email   string
+	Backups []domain.Backup
 	// AsOf is the moment rebuilt: Until, or the account's newest event
 	// time. DueBy is AsOf less the grace: hours starting later may still
 	// be uncharged.
@@ -202,6 +206,10 @@ func Account(ctx context.Context, store eventstore.Store, accountID string, opts
 	r.Grace = rep.Grace
 	r.Diffs = rep.Violations
 	r.explain(a, rep)
+	r.Email = r.Account.Email.Plain
+	if r.Account.Forgotten {
+		r.Email = domain.ForgottenEmail
+	}
 	return r, nil
 }
 

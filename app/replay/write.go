@@ -39,7 +39,7 @@ func (r *Result) WriteState(w io.Writer) error {
 	a := r.Account
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
-	p("account %s (%s) as of %s: %d events, up to position %s\n", a.ID, a.Email, fmtTime(r.AsOf), r.Events, r.Position)
+	p("account %s (%s) as of %s: %d events, up to position %s\n", a.ID, r.Email, fmtTime(r.AsOf), r.Events, r.Position)
 	p("balance\t%s\n", a.Balance)
 	p("hourly spend\t%s\n", a.HourlySpend())
 	p("suspended\t%s", yesNo(a.Suspended))
@@ -100,7 +100,7 @@ func hours(from, to time.Time) string {
 func (r *Result) WriteExplain(w io.Writer) error {
 	a := r.Account
 	fmt.Fprintf(w, "ledger of %s (%s) up to %s; hours starting after %s may still be uncharged (grace %s)\n\n",
-		a.Email, a.ID, fmtTime(r.AsOf), fmtTime(r.AsOf.Add(-r.Grace)), r.Grace)
+		r.Email, a.ID, fmtTime(r.AsOf), fmtTime(r.AsOf.Add(-r.Grace)), r.Grace)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
 	p("POSITION\tTIME\tKIND\tAMOUNT\tBALANCE\tFOR\tBILLING RULES\tMARK\n")

@@ -17,6 +17,7 @@ import (
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltcreds"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltkeys"
 	"github.com/cryptovps/cryptovps/projections/memory"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
@@ -25,7 +26,7 @@ import (
 // AccountRegistered carrying the password hash.
 func oldRegistration(t *testing.T, store eventstore.Store, email, hash string) string {
 	t.Helper()
-	id := app.AccountID(email)
+	id := app.LegacyAccountID(email)
 	events, err := eventstore.Propose(eventstore.Metadata{Actor: "account:" + id},
 		domain.Event(domain.AccountRegistered{AccountID: id, Email: email, PasswordHash: hash, ServerLimit: 10,
 			At: time.Now().UTC().Truncate(time.Millisecond)}))
@@ -56,7 +57,6 @@ func TestHashesInAnOldLogMoveToTheCredentialStoreAndAreIgnoredThen(t *testing.T)
 	if err != nil {
 		t.Fatal(err)
 	}
-	early := oldRegistration(t, store, "early@example.com", oldHash)
 	late := oldRegistration(t, store, "late@example.com", oldHash)
 	erased := oldRegistration(t, store, "erased@example.com", oldHash)
 
@@ -65,15 +65,24 @@ func TestHashesInAnOldLogMoveToTheCredentialStoreAndAreIgnoredThen(t *testing.T)
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(), Credentials: creds, Hasher: hasher,
-			SandboxCloud: filepath.Join(dir, "cloud.json"), SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: time.Minute},
+		keys, err := boltkeys.Open(filepath.Join(dir, "keys.db"), boltkeys.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		personal, err := app.NewPersonal(keys, make([]byte, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(), Credentials: creds, Personal: personal,
+			Hasher: hasher, SandboxCloud: filepath.Join(dir, "cloud.json"),
+			SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: time.Minute},
 			ManualWork: true, App: app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10},
 			API: api.Config{JWTSecret: []byte("0123456789abcdef0123456789abcdef")}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		hs := httptest.NewServer(st.API)
-		return st, creds, client{t: t, url: hs.URL}, func() { hs.Close(); _ = st.Close(); _ = creds.Close() }
+		return st, creds, client{t: t, url: hs.URL}, func() { hs.Close(); _ = st.Close(); _ = creds.Close(); _ = keys.Close() }
 	}
 	login := func(c client, email, password string) int {
 		code, _ := c.do("POST", "/auth/login", "", map[string]string{"email": email, "password": password})
@@ -81,31 +90,32 @@ func TestHashesInAnOldLogMoveToTheCredentialStoreAndAreIgnoredThen(t *testing.T)
 	}
 
 	st, creds, c, stop := start()
-	// Before the background import runs, a login moves its own account's
-	// hash.
-	if code := login(c, "early@example.com", "correct horse battery"); code != 200 {
-		t.Fatalf("login with a password from the old log: %d", code)
-	}
-	if got, err := creds.Password(ctx, early); err != nil || got != oldHash {
-		t.Fatalf("the login did not move the hash: %q, %v", got, err)
-	}
 	if err := creds.Erase(ctx, erased); err != nil {
 		t.Fatal(err)
 	}
 	stopRun := st.Start()
 	<-st.CredentialsImported()
-	if got, err := creds.Password(ctx, late); err != nil || got != oldHash {
-		t.Fatalf("the import did not move the hash: %q, %v", got, err)
-	}
-	if _, err := creds.Password(ctx, erased); !errors.Is(err, domain.ErrNotFound) {
-		t.Fatalf("the import brought back an erased account's hash: %v", err)
-	}
 	head, err := store.Head(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p, err := creds.Imported(ctx); err != nil || p != head.String() {
 		t.Fatalf("import position %q, %v; want the head %s", p, err, head)
+	}
+	// An account an older process registers after the import (a rolling
+	// upgrade): a login moves its own hash.
+	early := oldRegistration(t, store, "early@example.com", oldHash)
+	if code := login(c, "early@example.com", "correct horse battery"); code != 200 {
+		t.Fatalf("login with a password from the old log, after the import: %d", code)
+	}
+	if got, err := creds.Password(ctx, early); err != nil || got != oldHash {
+		t.Fatalf("the login did not move the hash: %q, %v", got, err)
+	}
+	if got, err := creds.Password(ctx, late); err != nil || got != oldHash {
+		t.Fatalf("the import did not move the hash: %q, %v", got, err)
+	}
+	if _, err := creds.Password(ctx, erased); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("the import brought back an erased account's hash: %v", err)
 	}
 	if code := login(c, "erased@example.com", "correct horse battery"); code != 401 {
 		t.Fatalf("login of an erased account: %d", code)

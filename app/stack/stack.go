@@ -30,6 +30,7 @@ import (
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltcreds"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltkeys"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
@@ -48,6 +49,10 @@ type Config struct {
 	// Sealer seals and opens the secrets kept in the log (root passwords);
 	// nil generates a key for this stack alone (tests).
 	Sealer *app.Sealer
+	// Personal seals personal data with per-account keys kept in its key
+	// store; nil keeps them in a key store of this stack alone, in a
+	// temporary directory removed by Close (tests).
+	Personal *app.Personal
 
 	// Cloud is the provider; nil opens the sandbox cloud at SandboxCloud.
 	Cloud domain.Provider
@@ -231,6 +236,14 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 			return nil, err
 		}
 	}
+	personal := cfg.Personal
+	if personal == nil {
+		var err error
+		if personal, err = s.ownKeys(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	accounts, backups := app.NewAccounts(store, clock), app.NewBackups(store, clock)
 	workCfg := cfg.Work
 	if workCfg.ReadTimeout == 0 {
@@ -245,7 +258,14 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		Leadership: cfg.Leadership, Payments: pay, Observer: m}, workCfg)
 	s.App = app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: s.Projector, Cloud: cloud,
 		Payments: pay, Hasher: hasher, Credentials: s.Credentials, Catalog: catalog, Clock: clock, Log: log, Sealer: sealer,
-		Work: s.Worker}, cfg.App)
+		Personal: personal, Work: s.Worker}, cfg.App)
+	// Before anything is served: accounts of an older log get their keys
+	// and sealed emails, forgotten ones lose a key (and credentials) a
+	// crash left behind.
+	if err := s.App.ReconcilePersonalData(ctx, cfg.Model); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("personal data: %w", err)
+	}
 	deps := api.Deps{App: s.App, Read: cfg.Model, Feed: store, Webhooks: cfg.Webhooks,
 		SandboxPayments: sandboxPayments && !cfg.NoSandboxAPI}
 	// The clock moves only in the full sandbox (mode.Sandbox: both upstreams
@@ -337,6 +357,26 @@ func (s *Stack) Close() error {
 	}
 	s.closers = nil
 	return errors.Join(errs...)
+}
+
+// ownKeys is a key store for this stack alone: a bbolt file in a
+// temporary directory that Close removes.
+func (s *Stack) ownKeys() (*app.Personal, error) {
+	dir, err := os.MkdirTemp("", "cryptovps-keys-*")
+	if err != nil {
+		return nil, err
+	}
+	ks, err := boltkeys.Open(filepath.Join(dir, "keys.db"), boltkeys.Options{})
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	s.closers = append(s.closers, func() error { return errors.Join(ks.Close(), os.RemoveAll(dir)) })
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	return app.NewPersonal(ks, secret)
 }
 
 // modelName names a read model for the metrics by its package: memory,

@@ -21,12 +21,13 @@ import (
 // through the API keeps every change a decided, recorded event.
 func accounts(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("accounts: suspend|unsuspend|set-limit|show|pending-limits|approve-limit|deny-limit")
+		return errors.New("accounts: suspend|unsuspend|set-limit|show|forget|pending-limits|approve-limit|deny-limit")
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("accounts "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	reason := fs.String("reason", "", "why (required for suspend and unsuspend)")
+	forfeit := fs.Bool("forfeit-balance", false, "forget: give up the account's balance (without it, an account holding money is not forgotten)")
 	op, err := parseOperator(fs, args[1:])
 	if err != nil {
 		return err
@@ -58,6 +59,10 @@ func accounts(args []string, stdout, stderr io.Writer) error {
 		method, path, body = http.MethodPost, "/admin/accounts/"+who+"/limit", map[string]int{"limit": n}
 	case "show":
 		method, path = http.MethodGet, "/admin/accounts/"+who
+	case "forget":
+		// Destroys the key of the account's personal data: its email can
+		// never be read again, from any copy of the log.
+		method, path, body = http.MethodPost, "/admin/accounts/"+who+"/forget", map[string]bool{"forfeitBalance": *forfeit}
 	case "approve-limit", "deny-limit":
 		if len(pos) != 2 {
 			return fmt.Errorf("accounts %s EMAIL REQUEST_ID [--reason NOTE]", sub)
@@ -69,6 +74,17 @@ func accounts(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("accounts: unknown command %q", sub)
 	}
 	return adminCall(server, tok, method, path, body, stdout)
+}
+
+// isBoolFlag reports whether arg (-name or --name) is a boolean flag of
+// fs: it takes no value, so the next argument is not its.
+func isBoolFlag(fs *flag.FlagSet, arg string) bool {
+	f := fs.Lookup(strings.TrimLeft(arg, "-"))
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 func isSet(fs *flag.FlagSet, name string) bool {
@@ -102,7 +118,11 @@ func adminCall(server, token, method, path string, body any, stdout io.Writer) e
 		return err
 	}
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(out)))
+		hint := ""
+		if resp.StatusCode == http.StatusNotFound {
+			hint = notOperatorHint
+		}
+		return fmt.Errorf("%s %s: %d %s%s", method, path, resp.StatusCode, strings.TrimSpace(string(out)), hint)
 	}
 	_, err = fmt.Fprintln(stdout, strings.TrimSpace(string(out)))
 	return err
@@ -119,7 +139,7 @@ type operator struct {
 // the connection flags added here), which may come after its positional
 // arguments, and finds the operator token.
 func parseOperator(fs *flag.FlagSet, args []string) (operator, error) {
-	server := fs.String("server", "http://localhost:8080", "base URL of the running API (env CRYPTOVPS_SERVER)")
+	server := fs.String("server", defaultOperatorServer(), "base URL of the running server's operator API (env CRYPTOVPS_SERVER; default: the operator listener serve's environment gives, else http://localhost:8080)")
 	dataDir := fs.String("data-dir", "./data", "data dir holding the generated admin token")
 	token := fs.String("admin-token", "", "operator token (default: read from the data dir)")
 	var pos, flags []string
@@ -127,7 +147,7 @@ func parseOperator(fs *flag.FlagSet, args []string) (operator, error) {
 		a := args[i]
 		if strings.HasPrefix(a, "-") {
 			flags = append(flags, a)
-			if !strings.Contains(a, "=") && i+1 < len(args) {
+			if !strings.Contains(a, "=") && !isBoolFlag(fs, a) && i+1 < len(args) {
 				flags = append(flags, args[i+1])
 				i++
 			}

@@ -25,6 +25,7 @@ import (
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltkeys"
 	"github.com/cryptovps/cryptovps/projections/memory"
 	"github.com/cryptovps/cryptovps/tests/pgtest"
 )
@@ -37,7 +38,7 @@ func toolHistory(t *testing.T, store eventstore.Store, doubled bool) {
 	t.Helper()
 	ctx := context.Background()
 	for _, email := range []string{"ann@example.com", "bob@example.com"} {
-		id := app.AccountID(email)
+		id := app.LegacyAccountID(email)
 		st := domain.NewAccount(id)
 		version := eventstore.NoStream
 		write := func(events []domain.Event) {
@@ -60,7 +61,18 @@ func toolHistory(t *testing.T, store eventstore.Store, doubled bool) {
 			}
 			write(events)
 		}
-		do(domain.Register{AccountID: id, Email: email, ServerLimit: 10, SignupCredit: domain.MustMoney("10.00")}, toolT0.Add(-time.Hour))
+		// Registered as before emails were sealed: the id derived from the
+		// email, the email in plain in AccountRegistered. The tools still
+		// find these accounts by email.
+		events, err := domain.Decide(st, domain.Register{AccountID: id, SealedEmail: "-", ServerLimit: 10,
+			SignupCredit: domain.MustMoney("10.00")}, toolT0.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := events[0].(domain.AccountRegistered)
+		reg.Email, reg.SealedEmail, reg.PasswordHash = email, "", "x"
+		events[0] = reg
+		write(events)
 		do(domain.Deploy{Servers: []domain.ServerSpec{{ID: email + "-web", Label: "web", Plan: "p", Region: "ams",
 			HourlyPrice: domain.MustMoney("0.50")}}}, toolT0)
 		do(domain.Settle{}, toolT0.Add(5*time.Hour+30*time.Minute))
@@ -142,7 +154,7 @@ func TestLedgerExportCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ann := app.AccountID("ann@example.com")
+	ann := app.LegacyAccountID("ann@example.com")
 	// Signup credit and six charged hours, two postings each.
 	if len(rows) != 1+2*7 || rows[0][0] != "position" || rows[0][12] != "invoice_id" || rows[0][13] != "event_id" {
 		t.Fatalf("rows %v", rows)
@@ -195,7 +207,7 @@ func TestReplayCommand(t *testing.T) {
 			t.Errorf("replay lacks %q:\n%s", want, out)
 		}
 	}
-	out, _, err = toolRun(t, "replay", "--data-dir", dir, "--account", app.AccountID("bob@example.com"), "--until", "2026-03-03T11:00:00Z")
+	out, _, err = toolRun(t, "replay", "--data-dir", dir, "--account", app.LegacyAccountID("bob@example.com"), "--until", "2026-03-03T11:00:00Z")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,9 +251,12 @@ func TestToolsReadASnapshotOfALockedStore(t *testing.T) {
 		t.Errorf("stderr:\n%s\nstdout:\n%s", errOut, out)
 	}
 	t.Setenv("CRYPTOVPS_SERVER", hs.URL)
-	out, _, err = toolRun(t, "replay", "--data-dir", dir, "--account", "bob@example.com")
-	if err != nil || !strings.Contains(out, "balance       7.00") {
-		t.Errorf("replay: %v\n%s", err, out)
+	out, errOut, err = toolRun(t, "replay", "--data-dir", dir, "--account", "bob@example.com")
+	// keys.db is the server's too: the tool asks it for the account and
+	// its email (the server sealed bob's plain email when it started).
+	if err != nil || !strings.Contains(out, "balance       7.00") || !strings.Contains(out, "(bob@example.com)") ||
+		!strings.Contains(errOut, "keys.db is locked by a running server") {
+		t.Errorf("replay: %v\n%s\n%s", err, out, errOut)
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("snapshots left behind: %v", left)
@@ -272,7 +287,7 @@ func TestAuditComparesPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob := app.AccountID("bob@example.com")
+	bob := app.LegacyAccountID("bob@example.com")
 	events, _ := store.ReadStream(context.Background(), domain.AccountStream(bob), 0)
 	st := domain.NewAccount(bob)
 	for _, ev := range events {
@@ -330,8 +345,25 @@ func runningServer(t *testing.T) (dataDir string, store *bbolt.Store, hs *httpte
 	}
 	t.Cleanup(func() { store.Close() })
 	toolHistory(t, store, false)
+	// Its key store, as serve keeps it: keys.db in the data dir, held open,
+	// under the data dir's secrets key.
+	var cfg config
+	cfg.DataDir = dataDir
+	key, err := cfg.secretsKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := boltkeys.Open(filepath.Join(dataDir, keysFile), boltkeys.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keys.Close() })
+	personal, err := app.NewPersonal(keys, key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := stack.New(context.Background(), stack.Config{Store: store, Model: memory.New(), Log: log,
+	st, err := stack.New(context.Background(), stack.Config{Store: store, Model: memory.New(), Log: log, Personal: personal,
 		SandboxCloud: filepath.Join(t.TempDir(), "cloud.json"),
 		API:          api.Config{JWTSecret: []byte("s"), AdminToken: serverToken, Snapshots: snapshotterOf(store), Log: log}})
 	if err != nil {

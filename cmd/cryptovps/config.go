@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/upstream/vultr"
 )
@@ -20,6 +19,7 @@ import (
 // config is every knob of the service, parsed once here and passed down.
 type config struct {
 	Addr           string
+	AdminAddr      string
 	DataDir        string
 	BaseURL        string
 	SignupCredit   string
@@ -56,6 +56,9 @@ type config struct {
 	UnsafeSandboxPayments bool
 	ReadyMaxLag           time.Duration
 
+	// AdminTokenPrevious is accepted beside AdminToken while the operator
+	// token is rotated.
+	AdminTokenPrevious string
 	// JWTSecretPrevious is the secret being rotated away from: tokens it
 	// signed are still accepted.
 	JWTSecretPrevious string
@@ -64,8 +67,9 @@ type config struct {
 // flags declares the shared flags of every subcommand that opens the data.
 func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", ":8080", "listen address")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "", "listen address of the operator API (/admin, /metrics), which then answers 404 on --addr (default: "+defaultAdminAddr+" in production; in the sandbox, on --addr)")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory of the embedded event store and secrets")
-	fs.StringVar(&c.BaseURL, "base-url", "", "public base URL printed in /llms.txt (default: the request's host)")
+	fs.StringVar(&c.BaseURL, "base-url", "", "public base URL printed in /llms.txt and /docs, never taken from a request (required in production, https; default in the sandbox: http://localhost:PORT of --addr)")
 	fs.StringVar(&c.SignupCredit, "signup-credit", "", "credit for new accounts in USD (default 10.00 in sandbox mode, 0 otherwise)")
 	fs.IntVar(&c.ServerLimit, "server-limit", 10, "live servers a new account may hold")
 	fs.DurationVar(&c.ProvisionDelay, "provision-delay", 60*time.Second, "sandbox: time from deploy to ACTIVE")
@@ -74,7 +78,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.TokenTTL, "token-ttl", 15*time.Minute, "access token lifetime")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for access tokens (default: generated and kept in the data dir)")
 	fs.StringVar(&c.JWTSecretPrevious, "jwt-secret-previous", "", "during a rotation of --jwt-secret: the secret before, whose tokens are still accepted (see README)")
-	fs.StringVar(&c.AdminToken, "admin-token", "", "operator token for /admin (default: generated and kept in the data dir)")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "operator token for /admin and /metrics, at least 32 random bytes, e.g. from: openssl rand -hex 32 (default: generated and kept in the data dir)")
+	fs.StringVar(&c.AdminTokenPrevious, "admin-token-previous", "", "the operator token being rotated out, still accepted until the next restart without it")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed")
 	fs.IntVar(&c.RateLimit, "rate-limit", 100, "requests per minute per account")
 	fs.IntVar(&c.AuthRateLimit, "auth-rate-limit", 10, "requests per minute per client IP on /auth/*")
@@ -88,7 +93,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.VultrURL, "vultr-url", "https://api.vultr.com/", "Vultr API base URL, paths /v2/... below it (a proxy or a test double)")
 	fs.IntVar(&c.VultrOSID, "vultr-os-id", vultr.DefaultOSID, "Vultr os_id of the image new servers get")
 	fs.DurationVar(&c.VultrActivate, "vultr-activation-timeout", vultr.DefaultActivationTimeout, "a deploy Vultr has not made active by then ends in ERROR and is refunded")
-	fs.StringVar(&c.SecretsKey, "secrets-key", "", "64 hex digits: the key sealing root passwords in the log (default: generated and kept in the data dir; every process on one log needs the same)")
+	fs.StringVar(&c.SecretsKey, "secrets-key", "", "64 hex digits: the key sealing root passwords in the log, wrapping the data keys of personal data and keying the login index (default: generated and kept in the data dir; every process on one log needs the same)")
 	fs.StringVar(&c.Payments, "payments", "sandbox", "payment processor: sandbox (simulated) or btcpay")
 	fs.StringVar(&c.BTCPayURL, "btcpay-url", "", "BTCPay Server base URL (env BTCPAY_URL)")
 	fs.StringVar(&c.BTCPayAPIKey, "btcpay-api-key", "", "BTCPay API key with btcpay.store.cancreateinvoice and btcpay.store.canviewinvoices (env BTCPAY_API_KEY)")
@@ -184,12 +189,16 @@ func (c *config) trustedProxies() ([]*net.IPNet, error) {
 }
 
 // secret returns value, or the secret kept in the data dir under name,
-// generating it on first use.
+// generating it (0600) on first use. A kept file other users can read is
+// refused.
 func secret(dataDir, name, value string) (string, error) {
 	if value != "" {
 		return value, nil
 	}
 	path := filepath.Join(dataDir, name)
+	if err := checkPrivate(path); err != nil {
+		return "", err
+	}
 	b, err := os.ReadFile(path)
 	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
 		return strings.TrimSpace(string(b)), nil
@@ -206,18 +215,4 @@ func secret(dataDir, name, value string) (string, error) {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return v, nil
-}
-
-// sealer is the key sealing secrets in the log (root passwords): given, or
-// generated on first use and kept in the data dir beside the JWT secret.
-func (c *config) sealer() (*app.Sealer, error) {
-	v, err := secret(c.DataDir, "secrets-key", c.SecretsKey)
-	if err != nil {
-		return nil, err
-	}
-	key, err := hex.DecodeString(v)
-	if err != nil || len(key) != 32 {
-		return nil, errors.New("--secrets-key: want 64 hex digits (32 bytes)")
-	}
-	return app.NewSealer(key)
 }

@@ -31,3 +31,19 @@ func TestHelpOnEveryCommandSucceeds(t *testing.T) {
 		})
 	}
 }
+
+// serve -h documents the operator surface and the public base URL.
+func TestServeHelpNamesTheOperatorFlags(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	if err := run([]string{"serve", "-h"}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	help := out.String() + errOut.String()
+	for _, want := range []string{"-admin-addr", "127.0.0.1:8081", "-admin-token-previous", "openssl rand -hex 32",
+		"-base-url", "required in production"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("serve -h does not mention %q", want)
+		}
+	}
+}

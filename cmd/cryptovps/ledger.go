@@ -27,13 +27,6 @@ func ledgerCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	o := audit.ExportOptions{From: from.t, To: to.t, Format: *format}
-	if *who != "" {
-		id, err := resolveAccount(*who)
-		if err != nil {
-			return err
-		}
-		o.AccountID = id
-	}
 	if *format != "csv" && *format != "jsonl" {
 		return fmt.Errorf("--format %q: csv or jsonl", *format)
 	}
@@ -44,6 +37,17 @@ func ledgerCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer log.Close()
+	if *who != "" {
+		dir, err := openDirectory(ctx, tf, log.Store, stderr)
+		if err != nil {
+			return err
+		}
+		o.AccountID, err = dir.resolve(ctx, *who)
+		dir.close()
+		if err != nil {
+			return err
+		}
+	}
 	out := stdout
 	var file *os.File
 	if *output != "" {

@@ -20,6 +20,8 @@ usage:
   cryptovps accounts unsuspend EMAIL --reason TEXT lift the hold
   cryptovps accounts set-limit EMAIL N             change the server limit
   cryptovps accounts show EMAIL                    show an account
+  cryptovps accounts forget EMAIL|ID [--forfeit-balance]
+                                                   forget an account: destroy the key of its personal data (erasure)
   cryptovps accounts pending-limits                limit requests waiting for a decision
   cryptovps accounts approve-limit EMAIL ID [--reason NOTE]
                                                    raise the limit as the request asked

@@ -22,9 +22,8 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	if err := noArgs(fs); err != nil {
 		return err
 	}
-	id, err := resolveAccount(*who)
-	if err != nil {
-		return err
+	if *who == "" {
+		return errors.New("--account EMAIL|ID is required")
 	}
 	ctx, stop := signalContext()
 	defer stop()
@@ -33,6 +32,15 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer log.Close()
+	dir, err := openDirectory(ctx, tf, log.Store, stderr)
+	if err != nil {
+		return err
+	}
+	defer dir.close()
+	id, err := dir.resolve(ctx, *who)
+	if err != nil {
+		return err
+	}
 	g := *grace
 	if g == 0 {
 		g = -1
@@ -46,6 +54,9 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 			}
 			return fmt.Errorf("account %s (%s) is not in the log%s", *who, id, by)
 		}
+		return err
+	}
+	if r.Email, err = dir.email(ctx, r.Account); err != nil {
 		return err
 	}
 	if err := r.WriteState(stdout); err != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -80,8 +81,16 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	baseURL, err := cfg.publicBaseURL(mode)
+	if err != nil {
+		return err
+	}
+	adminAddr, err := cfg.adminListen(mode)
+	if err != nil {
+		return err
+	}
+	if err := ensureDataDir(cfg.DataDir, log); err != nil {
+		return err
 	}
 	jwtSecret, err := secret(cfg.DataDir, "jwt-secret", cfg.JWTSecret)
 	if err != nil {
@@ -91,9 +100,42 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	sealer, err := cfg.sealer()
+	if err := checkOperatorToken("the operator token (--admin-token, CRYPTOVPS_ADMIN_TOKEN or <data-dir>/admin-token)", adminToken); err != nil {
+		return err
+	}
+	if cfg.AdminTokenPrevious != "" {
+		if err := checkOperatorToken("--admin-token-previous", cfg.AdminTokenPrevious); err != nil {
+			return err
+		}
+	}
+	secretsKey, err := cfg.secretsKey()
 	if err != nil {
 		return err
+	}
+	sealer, err := app.NewSealer(secretsKey)
+	if err != nil {
+		return err
+	}
+	// The other files holding customer data: the embedded log and the
+	// simulated cloud. Created 0600; refused when open to others.
+	if cfg.EventStoreURL == "" {
+		if err := checkPrivate(filepath.Join(cfg.DataDir, "events.db")); err != nil {
+			return err
+		}
+	}
+	if cfg.DatabaseURL == "" {
+		// The key store of personal data (see openKeyStore) and the
+		// credential store (see openCredentials).
+		for _, f := range []string{keysFile, credentialsFile} {
+			if err := checkPrivate(filepath.Join(cfg.DataDir, f)); err != nil {
+				return err
+			}
+		}
+	}
+	if mode.Cloud == domain.UpstreamSandbox {
+		if err := checkPrivate(cfg.sandboxCloudPath()); err != nil {
+			return err
+		}
 	}
 	// The upstreams are checked before anything else is opened: a missing
 	// or rejected key fails the start at once, with a message saying so.
@@ -122,7 +164,17 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer closeLead()
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Credentials: creds, Log: log, Mode: mode, Cloud: cloud, Sealer: sealer,
+	keys, closeKeys, err := openKeyStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeKeys()
+	personal, err := app.NewPersonal(keys, secretsKey)
+	if err != nil {
+		return err
+	}
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Credentials: creds, Log: log, Mode: mode, Cloud: cloud,
+		Sealer: sealer, Personal: personal,
 		Payments: pay.Payments, Webhooks: pay.Webhooks, SandboxCloud: cfg.sandboxCloudPath(),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay,
 			BackupDelay: cfg.BackupDelay},
@@ -131,8 +183,9 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		Work: work.Config{ProvisionLease: lease, PollInterval: pollEvery},
 		API: api.Config{JWTSecret: []byte(jwtSecret), JWTPreviousSecrets: [][]byte{[]byte(cfg.JWTSecretPrevious)},
 			TokenTTL: cfg.TokenTTL, AdminToken: adminToken,
+			AdminTokenPrevious: cfg.AdminTokenPrevious, AdminListener: adminAddr != "",
 			Snapshots: snapshotterOf(store), TrustedProxies: proxies, AccountRate: cfg.RateLimit,
-			AuthRate: cfg.AuthRateLimit, BaseURL: cfg.BaseURL, Log: log,
+			AuthRate: cfg.AuthRateLimit, BaseURL: baseURL, Log: log,
 			Expected: expected(cfg),
 			Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: cfg.ProvisionDelay.String(),
 				BackupDelay: cfg.BackupDelay.String(), Image: imageOf(cfg)}},
@@ -163,28 +216,58 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	// WriteTimeout leaves room for a long-poll, which holds an answer up to
 	// 60 s.
-	srv := &http.Server{Handler: st.API, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 90 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	srvs := []*http.Server{{Handler: st.API, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 90 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}}
+	lns := []net.Listener{ln}
+	if adminAddr != "" {
+		aln, err := net.Listen("tcp", adminAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--admin-addr: %w", err)
+		}
+		// The snapshot sets its own write deadline (it takes as long as
+		// the store is big).
+		srvs = append(srvs, &http.Server{Handler: st.API.Admin(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 90 * time.Second, IdleTimeout: 120 * time.Second,
+			MaxHeaderBytes: 64 << 10})
+		lns = append(lns, aln)
+	}
 
 	stop := st.Start()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String())
+	errc := make(chan error, len(srvs))
+	for i, srv := range srvs {
+		go func() { errc <- srv.Serve(lns[i]) }()
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "base_url", baseURL)
+	switch {
+	case adminAddr == "":
+		log.Info("operator API (/admin, /metrics) on the public listener, behind the operator token")
+	case loopback(adminAddr):
+		log.Info("operator listening", "addr", lns[1].Addr().String())
+	default:
+		log.Warn("operator listening beyond this machine: firewall it to the operators' hosts", "addr", lns[1].Addr().String())
+	}
 
+	var errs []error
 	select {
-	case err = <-errc:
+	case err := <-errc:
+		errs = append(errs, err)
 	case <-ctx.Done():
 		log.Info("shutting down")
-		sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
-		err = srv.Shutdown(sctx)
-		scancel()
 	}
+	sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
+	for _, srv := range srvs {
+		errs = append(errs, srv.Shutdown(sctx))
+	}
+	scancel()
 	stop()
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return errors.Join(err, store.Close())
+	// A listener stopping as asked is no error.
+	errs = slices.DeleteFunc(errs, func(err error) bool { return errors.Is(err, http.ErrServerClosed) })
+	return errors.Join(append(errs, store.Close())...)
 }
+
+// credentialsFile is the embedded credential store's file in the data dir.
+const credentialsFile = "credentials.db"
 
 // openCredentials is the credential store: with PostgreSQL (--database-url)
 // its tables there, the one copy every API process of the deployment
@@ -199,7 +282,7 @@ func openCredentials(ctx context.Context, cfg config, log *slog.Logger) (domain.
 		log.Info("credential store: PostgreSQL", "database", redactURL(cfg.DatabaseURL))
 		return c, c.Close, nil
 	}
-	c, err := boltcreds.Open(filepath.Join(cfg.DataDir, "credentials.db"))
+	c, err := boltcreds.Open(filepath.Join(cfg.DataDir, credentialsFile))
 	if err != nil {
 		return nil, nil, err
 	}

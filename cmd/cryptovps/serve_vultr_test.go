@@ -47,7 +47,8 @@ func TestServeOnVultrFailsFastOnAMissingOrRejectedKey(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			cfg := serveConfig(t, map[string]string{"VULTR_API_KEY": tc.key, "CRYPTOVPS_CLOUD": "vultr"},
-				"--addr", "127.0.0.1:0", "--data-dir", dir, "--vultr-url", fake.URL, "--unsafe-sandbox-payments")
+				"--addr", "127.0.0.1:0", "--data-dir", dir, "--vultr-url", fake.URL, "--unsafe-sandbox-payments",
+				"--base-url", "https://api.example.com")
 			var logs syncBuffer
 			err := serveWith(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -78,7 +79,8 @@ func TestServeRefusesADataDirOfAnotherMode(t *testing.T) {
 	}
 	store.Close()
 	cfg := serveConfig(t, map[string]string{"VULTR_API_KEY": "k"},
-		"--addr", "127.0.0.1:0", "--data-dir", dir, "--cloud", "vultr", "--vultr-url", fake.URL, "--unsafe-sandbox-payments")
+		"--addr", "127.0.0.1:0", "--data-dir", dir, "--cloud", "vultr", "--vultr-url", fake.URL, "--unsafe-sandbox-payments",
+		"--base-url", "https://api.example.com")
 	err = serveWith(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "refusing to start") || !strings.Contains(err.Error(), "cloud=sandbox") {
 		t.Fatalf("serve on a sandbox data dir in vultr mode: %v", err)
@@ -94,8 +96,8 @@ func TestServeOnVultrIsNotASandbox(t *testing.T) {
 	o := store.Options()
 	cfg := serveConfig(t, map[string]string{"VULTR_API_KEY": "k", "BTCPAY_URL": store.URL(), "BTCPAY_API_KEY": o.APIKey,
 		"BTCPAY_STORE_ID": o.StoreID, "BTCPAY_WEBHOOK_SECRET": o.WebhookSecret},
-		"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--cloud", "vultr", "--vultr-url", fake.URL, "--payments", "btcpay",
-		"--auth-rate-limit", "1000")
+		"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--cloud", "vultr",
+		"--vultr-url", fake.URL, "--payments", "btcpay", "--auth-rate-limit", "1000", "--base-url", "https://api.example.com")
 	var logs syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -160,5 +162,48 @@ func TestServeOnVultrIsNotASandbox(t *testing.T) {
 	}
 	if g := string(guide); strings.Contains(g, "SANDBOX MODE") || !strings.Contains(g, "Vultr os_id 2284") {
 		t.Errorf("/llms.txt in production: says sandbox or lacks the image")
+	}
+	if g := string(guide); !strings.Contains(g, "Base URL: https://api.example.com") {
+		t.Errorf("/llms.txt in production does not print --base-url")
+	}
+	// Production has an operator listener: the public one knows no /admin.
+	for _, path := range []string{"/admin/topups/review", "/metrics"} {
+		r, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s on the public listener in production: %d, want 404", path, r.StatusCode)
+		}
+	}
+	if !strings.Contains(logs.String(), `msg="operator listening" addr=127.0.0.1:`) {
+		t.Errorf("no loopback operator listener in the start-up log:\n%s", logs.String())
+	}
+}
+
+// Production needs its public base URL: the guides print it, and nothing
+// else may stand in for it (the request's Host header is the client's).
+func TestServeInProductionNeedsABaseURL(t *testing.T) {
+	fake := vultrfake.New(t, vultrfake.Options{APIKey: "k"})
+	dir := t.TempDir()
+	for _, tc := range []struct{ base, want string }{
+		{"", "--base-url is required in production"},
+		{"http://api.example.com", "https"},
+		{"https://api.example.com/?x=1", "without credentials, query or fragment"},
+	} {
+		args := []string{"--addr", "127.0.0.1:0", "--data-dir", dir, "--cloud", "vultr", "--vultr-url", fake.URL,
+			"--unsafe-sandbox-payments"}
+		if tc.base != "" {
+			args = append(args, "--base-url", tc.base)
+		}
+		cfg := serveConfig(t, map[string]string{"VULTR_API_KEY": "k"}, args...)
+		err := serveWith(context.Background(), cfg, slog.New(slog.DiscardHandler))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("--base-url %q: %v, want an error saying %q", tc.base, err, tc.want)
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) > 0 {
+		t.Errorf("a refused start wrote %v", m)
 	}
 }

@@ -23,10 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/cryptovps/cryptovps/api"
-	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 )
@@ -52,8 +49,8 @@ func newToolFlags(name string, stderr io.Writer) (*flag.FlagSet, *toolFlags) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	tf.cfg.flags(fs)
-	fs.StringVar(&tf.server, "server", "http://localhost:8080",
-		"base URL of the running server, asked for a snapshot when it holds the embedded store locked (env CRYPTOVPS_SERVER)")
+	fs.StringVar(&tf.server, "server", defaultOperatorServer(),
+		"base URL of the running server's operator API, asked for a snapshot when it holds the embedded store locked (env CRYPTOVPS_SERVER; default: the operator listener serve's environment gives, else http://localhost:8080)")
 	return fs, tf
 }
 
@@ -162,7 +159,11 @@ func downloadSnapshot(ctx context.Context, tf *toolFlags, w io.Writer) (int64, e
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return 0, fmt.Errorf("fetch a snapshot from %s: %s %s", url, resp.Status, strings.TrimSpace(string(body)))
+		hint := ""
+		if resp.StatusCode == http.StatusNotFound {
+			hint = notOperatorHint
+		}
+		return 0, fmt.Errorf("fetch a snapshot from %s: %s %s%s", url, resp.Status, strings.TrimSpace(string(body)), hint)
 	}
 	n, err := io.Copy(w, resp.Body)
 	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
@@ -172,22 +173,6 @@ func downloadSnapshot(ctx context.Context, tf *toolFlags, w io.Writer) (int64, e
 		return n, fmt.Errorf("fetch a snapshot from %s: %w", url, err)
 	}
 	return n, nil
-}
-
-// resolveAccount takes an account id or an email, the way the admin API
-// does: the id of an email is derived from its normalized form.
-func resolveAccount(who string) (string, error) {
-	if who == "" {
-		return "", errors.New("--account EMAIL|ID is required")
-	}
-	if _, err := uuid.Parse(who); err == nil {
-		return who, nil
-	}
-	email, err := app.NormalizeEmail(who)
-	if err != nil {
-		return "", fmt.Errorf("--account %q: neither an account id nor an email address", who)
-	}
-	return app.AccountID(email), nil
 }
 
 // timeFlag reads a moment: RFC 3339, or a date or date and time in UTC.

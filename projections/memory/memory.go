@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -130,9 +131,24 @@ func (m *Model) Account(_ context.Context, id string) (projections.AccountView, 
 		return projections.AccountView{}, err
 	}
 	return projections.AccountView{
-		ID: a.ID, Email: a.Email, Balance: a.Balance, HourlySpend: a.HourlySpend(),
+		ID: a.ID, Email: a.Email, Forgotten: a.Forgotten, Balance: a.Balance, HourlySpend: a.HourlySpend(),
 		Suspended: a.Suspended, ServerLimit: a.ServerLimit, CreatedAt: a.CreatedAt,
 	}, nil
+}
+
+// PersonalData lists the accounts with a plain email, and the forgotten
+// ones, by id.
+func (m *Model) PersonalData(context.Context) ([]projections.PersonalRecord, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := []projections.PersonalRecord{}
+	for id, a := range m.accounts {
+		if a.Registered && (a.Email.Plain != "" || a.Forgotten) {
+			out = append(out, projections.PersonalRecord{AccountID: id, Plain: a.Email.Plain, Forgotten: a.Forgotten})
+		}
+	}
+	slices.SortFunc(out, func(x, y projections.PersonalRecord) int { return strings.Compare(x.AccountID, y.AccountID) })
+	return out, nil
 }
 
 func serverView(accountID string, s *domain.Server) projections.ServerView {
@@ -159,7 +175,7 @@ func (m *Model) Session(_ context.Context, accountID, apiKeyID string) (projecti
 		return projections.SessionView{}, err
 	}
 	_, live := a.APIKeys[apiKeyID]
-	return projections.SessionView{TokenVersion: a.TokenVersion, KeyLive: live}, nil
+	return projections.SessionView{TokenVersion: a.TokenVersion, KeyLive: live, Forgotten: a.Forgotten}, nil
 }
 
 // APIKeys lists the account's API keys, oldest first.
@@ -213,6 +229,9 @@ func (m *Model) PendingLimitRequests(context.Context) ([]projections.PendingLimi
 	defer m.mu.RUnlock()
 	out := []projections.PendingLimit{}
 	for id, a := range m.accounts {
+		if a.Forgotten {
+			continue // nobody can be answered any more
+		}
 		for _, rid := range a.LimitOrder {
 			if r := a.LimitRequests[rid]; r.Status == domain.LimitPending {
 				out = append(out, projections.PendingLimit{AccountID: id, Email: a.Email, Current: a.ServerLimit, Request: r})

@@ -192,7 +192,7 @@ func (f *fold) load(ctx context.Context, tx pgx.Tx) error {
 	b := &pgx.Batch{}
 	if len(f.accountOrder) > 0 {
 		b.Queue(`SELECT id, email, registered, suspended, suspend_reason, server_limit, balance::text, last_hash,
-			created_at, created_at_ns, limit_requests, ssh_keys, token_version, api_keys
+			created_at, created_at_ns, limit_requests, ssh_keys, sealed_email, forgotten, token_version, api_keys
 			FROM accounts WHERE id = ANY($1::text[])`, f.accountOrder).
 			Query(func(rows pgx.Rows) error { return f.scanAccounts(rows) })
 	}
@@ -246,8 +246,9 @@ func (f *fold) scanAccounts(rows pgx.Rows) error {
 		var apiKeys []domain.APIKey
 		var tokenVersion int32
 		a := domain.NewAccount("")
-		if err := rows.Scan(&id, &a.Email, &a.Registered, &a.Suspended, &a.SuspendReason, &serverLimit, &balance,
-			&a.LastHash, &created, &createdNs, &limitRequests, &keys, &tokenVersion, &apiKeys); err != nil {
+		if err := rows.Scan(&id, &a.Email.Plain, &a.Registered, &a.Suspended, &a.SuspendReason, &serverLimit, &balance,
+			&a.LastHash, &created, &createdNs, &limitRequests, &keys, &a.Email.Sealed, &a.Forgotten,
+			&tokenVersion, &apiKeys); err != nil {
 			return err
 		}
 		a.TokenVersion = int(tokenVersion)
@@ -490,7 +491,8 @@ func (f *fold) queueAccounts(b *pgx.Batch) {
 	}
 	var (
 		emails, reasons, balances, hashes = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		registered, suspended             = make([]bool, n), make([]bool, n)
+		sealed                            = make([]string, n)
+		registered, suspended, forgotten  = make([]bool, n), make([]bool, n), make([]bool, n)
 		limits, createdNs                 = make([]int32, n), make([]int32, n)
 		created                           = make([]pgtype.Timestamptz, n)
 		limitRequests, keys               = make([]string, n), make([]string, n)
@@ -499,27 +501,30 @@ func (f *fold) queueAccounts(b *pgx.Batch) {
 	for i, id := range f.accountOrder {
 		a := f.accounts[id]
 		limitRequests[i], keys[i] = ordered(a.LimitRequests, a.LimitOrder), ordered(a.Keys, a.KeyOrder)
-		emails[i], reasons[i], balances[i], hashes[i] = a.Email, a.SuspendReason, a.Balance.String(), a.LastHash
+		emails[i], reasons[i], balances[i], hashes[i] = a.Email.Plain, a.SuspendReason, a.Balance.String(), a.LastHash
+		sealed[i], forgotten[i] = a.Email.Sealed, a.Forgotten
 		registered[i], suspended[i], limits[i] = a.Registered, a.Suspended, int32(a.ServerLimit)
 		created[i], createdNs[i] = splitTime(a.CreatedAt)
 		tokenVersions[i], apiKeys[i] = int32(a.TokenVersion), publicKeys(a)
 	}
 	b.Queue(`INSERT INTO accounts (id, email, registered, suspended, suspend_reason, server_limit, balance, last_hash,
-			created_at, created_at_ns, limit_requests, ssh_keys, token_version, api_keys)
+			created_at, created_at_ns, limit_requests, ssh_keys, sealed_email, forgotten, token_version, api_keys)
 		SELECT id, email, registered, suspended, suspend_reason, server_limit, balance::numeric, last_hash,
-			created_at, created_at_ns, limit_requests::jsonb, ssh_keys::jsonb, token_version, api_keys::jsonb
+			created_at, created_at_ns, limit_requests::jsonb, ssh_keys::jsonb, sealed_email, forgotten, token_version,
+			api_keys::jsonb
 		FROM unnest($1::text[], $2::text[], $3::bool[], $4::bool[], $5::text[], $6::int[], $7::text[], $8::text[],
-			$9::timestamptz[], $10::int[], $11::text[], $12::text[], $13::int[], $14::text[])
+			$9::timestamptz[], $10::int[], $11::text[], $12::text[], $13::text[], $14::bool[], $15::int[], $16::text[])
 			AS t(id, email, registered, suspended, suspend_reason, server_limit, balance, last_hash, created_at, created_at_ns,
-				limit_requests, ssh_keys, token_version, api_keys)
+				limit_requests, ssh_keys, sealed_email, forgotten, token_version, api_keys)
 		ON CONFLICT (id) DO UPDATE SET email = excluded.email, registered = excluded.registered,
 			suspended = excluded.suspended, suspend_reason = excluded.suspend_reason,
 			server_limit = excluded.server_limit, balance = excluded.balance, last_hash = excluded.last_hash,
 			created_at = excluded.created_at, created_at_ns = excluded.created_at_ns,
 			limit_requests = excluded.limit_requests, ssh_keys = excluded.ssh_keys,
+			sealed_email = excluded.sealed_email, forgotten = excluded.forgotten,
 			token_version = excluded.token_version, api_keys = excluded.api_keys`,
 		f.accountOrder, emails, registered, suspended, reasons, limits, balances, hashes, created, createdNs, limitRequests, keys,
-		tokenVersions, apiKeys)
+		sealed, forgotten, tokenVersions, apiKeys)
 }
 
 // publicKeys is the account's API keys as their column holds them, oldest

@@ -109,8 +109,8 @@ func universeOf(t testing.TB, log []eventstore.Event) universe {
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func accountStr(v projections.AccountView) string {
-	return fmt.Sprintf("account %s email=%s balance=%s spend=%s suspended=%v limit=%d created=%s", v.ID, v.Email,
-		v.Balance, v.HourlySpend, v.Suspended, v.ServerLimit, stamp(v.CreatedAt))
+	return fmt.Sprintf("account %s email=%+v forgotten=%v balance=%s spend=%s suspended=%v limit=%d created=%s", v.ID, v.Email,
+		v.Forgotten, v.Balance, v.HourlySpend, v.Suspended, v.ServerLimit, stamp(v.CreatedAt))
 }
 
 func serverStr(v projections.ServerView) string {
@@ -243,6 +243,16 @@ func answers(t testing.TB, r projections.Model, u universe) []string {
 		t.Fatal(err)
 	}
 	add("open backups", fmt.Sprintf("%v nil=%v", open, open == nil))
+	personal, err := r.PersonalData(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add("personal data", fmt.Sprintf("%+v nil=%v", personal, personal == nil))
+	pending, err := r.PendingLimitRequests(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add("pending limit requests", fmt.Sprintf("%d", len(pending)))
 	return out
 }
 

@@ -129,10 +129,24 @@ func (g *generator) register() {
 	id := g.id()
 	a := &genAccount{id: id, st: domain.NewAccount(id)}
 	credit := []string{"10.00", "10.00", "1.00", "0"}[g.pick(4)]
-	if g.account(a, domain.Register{AccountID: id, Email: "agent-" + id[:8] + "@example.com",
-		ServerLimit: 3 + g.pick(8), SignupCredit: domain.MustMoney(credit)}) {
-		g.accounts = append(g.accounts, a)
+	events, err := domain.Decide(a.st, domain.Register{AccountID: id, SealedEmail: "v1:sealed-agent-" + id[:8],
+		CredentialRef: g.id(), ServerLimit: 3 + g.pick(8), SignupCredit: domain.MustMoney(credit)}, g.now)
+	if err != nil {
+		return
 	}
+	if g.pick(4) == 0 {
+		// As a log written before emails were sealed holds it: the email in
+		// plain in AccountRegistered (and, older still, the password hash).
+		reg := events[0].(domain.AccountRegistered)
+		reg.Email, reg.SealedEmail = "agent-"+id[:8]+"@example.com", ""
+		reg.PasswordHash, reg.CredentialRef = "$argon2id$generated", ""
+		events[0] = reg
+	}
+	for _, e := range events {
+		a.st = domain.Evolve(a.st, e)
+	}
+	g.append(domain.AccountStream(id), events)
+	g.accounts = append(g.accounts, a)
 }
 
 // servers lists the account's servers in a fixed order (the decider's).
@@ -309,6 +323,12 @@ func (g *generator) step() {
 		g.account(a, domain.SetLimit{Limit: 1 + g.pick(20), Actor: "operator"})
 	case r < 87:
 		g.append(domain.ClockStream, []domain.Event{domain.ClockAdvanced{Seconds: 60, Offset: int64(g.pick(1e6)), At: g.now}})
+	case r < 88:
+		if a.st.Email.Plain != "" {
+			g.account(a, domain.SealEmail{Sealed: "v1:sealed-later-" + a.id[:8]})
+		} else {
+			g.account(a, domain.Forget{Actor: "operator", Operator: true, ForfeitBalance: g.pick(2) == 0})
+		}
 	case r < 90:
 		g.credentials(a)
 	default:

@@ -57,11 +57,18 @@ func migrations() ([]migration, error) {
 	return out, nil
 }
 
-// readModelTables are the tables the migrations create: what Reset drops.
-// TestResetDropsEveryTableTheMigrationsCreate keeps this list honest.
+// readModelTables are the read-model tables the migrations create: what
+// Reset drops. TestResetDropsEveryTableTheMigrationsCreate keeps this list
+// and keptTables honest.
 var readModelTables = []string{
 	"accounts", "servers", "topups", "backups", "ledger_transactions", "postings", "projection_checkpoints",
 }
+
+// keptTables are the tables the migrations create that are no read model
+// (the key store, pgkeys): nothing in the log can rebuild them, so a
+// rebuild keeps them, and their migrations create them only if missing
+// (a rebuild applies every migration again).
+var keptTables = []string{"data_keys", "email_index"}
 
 // migrationLock is the advisory lock key that serialises schema changes, so
 // that several API processes starting at once apply each migration once.

@@ -25,11 +25,11 @@ func (m *Model) Account(ctx context.Context, id string) (projections.AccountView
 	var balance, spend string
 	var limit, createdNs int32
 	var created pgtype.Timestamptz
-	err := m.pool.QueryRow(ctx, `SELECT a.email, a.balance::text, a.suspended, a.server_limit, a.created_at,
-			a.created_at_ns, coalesce((SELECT sum(s.hourly_price) FROM servers s
+	err := m.pool.QueryRow(ctx, `SELECT a.email, a.sealed_email, a.forgotten, a.balance::text, a.suspended, a.server_limit,
+			a.created_at, a.created_at_ns, coalesce((SELECT sum(s.hourly_price) FROM servers s
 				WHERE s.account_id = a.id AND s.status IN ('PROVISIONING', 'ACTIVE')), 0)::text
 		FROM accounts a WHERE a.id = $1 AND a.registered`, id).
-		Scan(&v.Email, &balance, &v.Suspended, &limit, &created, &createdNs, &spend)
+		Scan(&v.Email.Plain, &v.Email.Sealed, &v.Forgotten, &balance, &v.Suspended, &limit, &created, &createdNs, &spend)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return projections.AccountView{}, fmt.Errorf("account %s: %w", id, projections.ErrNotFound)
 	}
@@ -50,9 +50,9 @@ func (m *Model) Account(ctx context.Context, id string) (projections.AccountView
 func (m *Model) Session(ctx context.Context, accountID, apiKeyID string) (projections.SessionView, error) {
 	var v projections.SessionView
 	var version int32
-	err := m.pool.QueryRow(ctx, `SELECT token_version,
+	err := m.pool.QueryRow(ctx, `SELECT token_version, forgotten,
 			$2 <> '' AND api_keys @> jsonb_build_array(jsonb_build_object('id', $2::text))
-		FROM accounts WHERE id = $1 AND registered`, accountID, apiKeyID).Scan(&version, &v.KeyLive)
+		FROM accounts WHERE id = $1 AND registered`, accountID, apiKeyID).Scan(&version, &v.Forgotten, &v.KeyLive)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return projections.SessionView{}, fmt.Errorf("account %s: %w", accountID, projections.ErrNotFound)
 	}
@@ -75,6 +75,27 @@ func (m *Model) APIKeys(ctx context.Context, accountID string) ([]domain.APIKey,
 	}
 	if out == nil {
 		out = []domain.APIKey{}
+	}
+	return out, nil
+}
+
+// PersonalData lists the accounts with a plain email, and the forgotten
+// ones, by id.
+func (m *Model) PersonalData(ctx context.Context) ([]projections.PersonalRecord, error) {
+	rows, err := m.pool.Query(ctx, `SELECT id, email, forgotten FROM accounts
+		WHERE registered AND (email <> '' OR forgotten) ORDER BY id`)
+	if err != nil {
+		return nil, classify(ctx, "read personal data", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (projections.PersonalRecord, error) {
+		var p projections.PersonalRecord
+		return p, r.Scan(&p.AccountID, &p.Plain, &p.Forgotten)
+	})
+	if err != nil {
+		return nil, classify(ctx, "read personal data", err)
+	}
+	if out == nil {
+		out = []projections.PersonalRecord{}
 	}
 	return out, nil
 }
@@ -113,18 +134,19 @@ func (m *Model) LimitRequests(ctx context.Context, accountID string) ([]domain.L
 
 // PendingLimitRequests lists the requests waiting for an operator.
 func (m *Model) PendingLimitRequests(ctx context.Context) ([]projections.PendingLimit, error) {
-	rows, err := m.pool.Query(ctx, `SELECT id, email, server_limit, limit_requests FROM accounts
-		WHERE limit_requests @> '[{"status":"PENDING"}]'`)
+	rows, err := m.pool.Query(ctx, `SELECT id, email, sealed_email, server_limit, limit_requests FROM accounts
+		WHERE limit_requests @> '[{"status":"PENDING"}]' AND NOT forgotten`)
 	if err != nil {
 		return nil, classify(ctx, "read pending limit requests", err)
 	}
 	defer rows.Close()
 	out := []projections.PendingLimit{}
 	for rows.Next() {
-		var id, email string
+		var id string
+		var email domain.StoredEmail
 		var current int32
 		var list []domain.LimitRequest
-		if err := rows.Scan(&id, &email, &current, &list); err != nil {
+		if err := rows.Scan(&id, &email.Plain, &email.Sealed, &current, &list); err != nil {
 			return nil, classify(ctx, "read pending limit requests", err)
 		}
 		for _, r := range list {

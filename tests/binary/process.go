@@ -68,6 +68,10 @@ type Options struct {
 	// StopWithin is how long Stop waits for the exit after SIGTERM (5s when
 	// zero).
 	StopWithin time.Duration
+	// AdminListener gives the operator API a listener of its own
+	// (--admin-addr, on a free loopback port picked at each start): its
+	// base URL is Process.AdminURL, its client AdminClient.
+	AdminListener bool
 }
 
 // startWithin is how long a start may take to answer /healthz with 200.
@@ -82,11 +86,15 @@ type Process struct {
 	URL string
 	// DataDir is the --data-dir, kept across Restart.
 	DataDir string
+	// AdminURL is the operator listener's base URL with
+	// Options.AdminListener ("" without); the port changes on Restart.
+	AdminURL string
 
 	opts    Options
 	logPath string
 	env     []string
 	client  *apiclient.Client
+	admin   *apiclient.Client
 	cmd     *exec.Cmd
 	done    chan struct{} // closed once the process exited
 	err     error         // cmd.Wait's answer, once done is closed
@@ -153,6 +161,10 @@ func environment(extra []string) []string {
 // OpenAPI document.
 func (p *Process) Client() *apiclient.Client { return p.client }
 
+// AdminClient is the client of the operator listener (Options.AdminListener)
+// as the process runs now; nil without one.
+func (p *Process) AdminClient() *apiclient.Client { return p.admin }
+
 // Restart runs the process again on the same data dir, flags and
 // environment, on a new port; it must have exited (Stop or Kill) first.
 func (p *Process) Restart(t testing.TB) {
@@ -177,19 +189,38 @@ func (p *Process) start(t testing.TB) {
 	}
 }
 
-func (p *Process) startOnce() error {
+// freeAddr is a loopback address with a port nobody listens on now.
+func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return fmt.Errorf("find a free port: %w", err)
+		return "", fmt.Errorf("find a free port: %w", err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func (p *Process) startOnce() error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	args := []string{"serve", "--addr", addr, "--data-dir", p.DataDir}
+	p.AdminURL, p.admin = "", nil
+	if p.opts.AdminListener {
+		admin, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		args = append(args, "--admin-addr", admin)
+		p.AdminURL = "http://" + admin
+		p.admin = apiclient.New(p.AdminURL, p.opts.OpenAPI)
+	}
 	f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(f, "==== start on %s\n", addr)
-	cmd := exec.Command(path, append([]string{"serve", "--addr", addr, "--data-dir", p.DataDir}, p.opts.Args...)...)
+	cmd := exec.Command(path, append(args, p.opts.Args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = p.env
 	if err := cmd.Start(); err != nil {
@@ -261,6 +292,9 @@ func (p *Process) stop() error {
 	// Idle keep-alive connections first: the server's graceful shutdown
 	// waits for a connection on which no request ever came.
 	p.client.CloseIdleConnections()
+	if p.admin != nil {
+		p.admin.CloseIdleConnections()
+	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		return fmt.Errorf("SIGTERM: %w", err)
 	}

@@ -47,6 +47,7 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 			{"backups", backupRequestTests},
 			{"admin", adminTests},
 			{"observability", observabilityTests},
+			{"personal", personalTests},
 		} {
 			t.Run(g.name, func(t *testing.T) { g.tests(t, h) })
 		}
@@ -77,6 +78,7 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 	t.Run("restart", func(t *testing.T) {
 		t.Parallel()
 		restartTests(t, newModel)
+		forgetRestartTests(t, newModel)
 	})
 	t.Run("credentials_restart", func(t *testing.T) {
 		t.Parallel()

@@ -26,6 +26,7 @@ import (
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltcreds"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltkeys"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/tests/apiclient"
 	"github.com/cryptovps/cryptovps/upstream/btcpay"
@@ -60,8 +61,10 @@ type config struct {
 	// DataDir is where the event store and the sandbox cloud live (a fresh
 	// t.TempDir() when empty); reopening a DataDir is a restart.
 	DataDir string
-	// JWTSecret and AdminToken are random when empty.
-	JWTSecret, AdminToken string
+	// JWTSecret, AdminToken and SecretsKey (64 hex digits: it wraps the
+	// data keys of keys.db in DataDir and keys the login index) are random
+	// when empty; a restart gives the same ones.
+	JWTSecret, AdminToken, SecretsKey string
 	// JWTPrevious is a secret still accepted during a rotation.
 	JWTPrevious string
 	// BTCPay, when set, is the fake BTCPay store the stack takes payments
@@ -165,6 +168,9 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	if cfg.AdminToken == "" {
 		cfg.AdminToken = randomHex(24)
 	}
+	if cfg.SecretsKey == "" {
+		cfg.SecretsKey = randomHex(32)
+	}
 	var proxies []*net.IPNet
 	for _, c := range cfg.TrustedProxies {
 		_, n, err := net.ParseCIDR(c)
@@ -186,10 +192,23 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	if err != nil {
 		t.Fatalf("open event store: %v", err)
 	}
+	// The key store as serve keeps it: keys.db beside the log; and the
+	// credential store, credentials.db.
+	keys, err := boltkeys.Open(filepath.Join(cfg.DataDir, "keys.db"), boltkeys.Options{})
+	if err != nil {
+		store.Close()
+		t.Fatalf("open the key store: %v", err)
+	}
 	creds, err := boltcreds.Open(filepath.Join(cfg.DataDir, "credentials.db"))
 	if err != nil {
 		store.Close()
+		keys.Close()
 		t.Fatalf("open credential store: %v", err)
+	}
+	secret, _ := hex.DecodeString(cfg.SecretsKey)
+	personal, err := app.NewPersonal(keys, secret)
+	if err != nil {
+		t.Fatalf("personal data: %v", err)
 	}
 	var payments stack.Config
 	if cfg.BTCPay != nil {
@@ -206,7 +225,8 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 			Payments: client, Webhooks: client, Clock: sandbox.NewClock(time.Now, 0)}
 	}
 	st, err := stack.New(ctx, stack.Config{Store: store, Model: newModel(t), Credentials: creds, Log: log, Hasher: hasher(),
-		Mode: payments.Mode, Payments: payments.Payments, Webhooks: payments.Webhooks, Clock: payments.Clock,
+		Personal: personal,
+		Mode:     payments.Mode, Payments: payments.Payments, Webhooks: payments.Webhooks, Clock: payments.Clock,
 		SandboxCloud: filepath.Join(cfg.DataDir, "sandbox-cloud.json"),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: provisionDelay, DestroyDelay: destroyDelay,
 			BackupDelay: backupDelay},
@@ -220,6 +240,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	})
 	if err != nil {
 		store.Close()
+		keys.Close()
 		creds.Close()
 		t.Fatalf("build the stack: %v", err)
 	}
@@ -235,7 +256,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 		h.client.CloseIdleConnections()
 		srv.Close()
 		stop()
-		if err := errors.Join(st.Close(), store.Close(), creds.Close()); err != nil {
+		if err := errors.Join(st.Close(), store.Close(), keys.Close(), creds.Close()); err != nil {
 			t.Errorf("close event store: %v", err)
 		}
 	}

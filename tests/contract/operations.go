@@ -429,7 +429,7 @@ func (u *user) snapshot(t testing.TB, serverIDs ...string) map[string]any {
 func restartTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 	t.Run("a stack reopened on the same data dir shows the same accounts, servers, balances and backups", func(t *testing.T) {
 		t.Parallel()
-		cfg := config{DataDir: t.TempDir(), JWTSecret: randomHex(32), AdminToken: randomHex(24), TokenTTL: time.Hour}
+		cfg := config{DataDir: t.TempDir(), JWTSecret: randomHex(32), AdminToken: randomHex(24), SecretsKey: randomHex(32), TokenTTL: time.Hour}
 		first := newHarness(t, newModel, cfg)
 		a, b := first.register(t), first.register(t)
 		kept, ip := a.activeServer(t, "kept", "vc2-2c-4gb")

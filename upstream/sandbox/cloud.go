@@ -163,8 +163,14 @@ func (c *Cloud) save() error {
 		return err
 	}
 	tmp := c.path + ".tmp"
-	f, err := os.Create(tmp)
+	// 0600, like every file of the data dir: it lists every customer's
+	// (simulated) instances. Chmod covers a temporary file left by a crash.
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
+		return fmt.Errorf("save sandbox cloud: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
 		return fmt.Errorf("save sandbox cloud: %w", err)
 	}
 	if _, err := f.Write(b); err != nil {

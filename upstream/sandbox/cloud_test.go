@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -85,5 +86,28 @@ func TestCloudsSharingAFileAreOneProvider(t *testing.T) {
 	}
 	if _, err := c.FindInstance(ctx, "nope"); !errors.Is(err, domain.ErrNoInstance) {
 		t.Fatalf("unknown tag: %v", err)
+	}
+}
+
+// The cloud's files are the owner's alone, whatever the umask, and a
+// temporary file left open to others by an older version is tightened.
+func TestCloudFilesAre0600(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "cloud.json")
+	if err := os.WriteFile(path+".tmp", []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := openCloud(t, path)
+	if _, err := c.CreateInstance(context.Background(), domain.InstanceSpec{Tag: "srv-1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + ".lock"} {
+		info, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := info.Mode().Perm(); m != 0o600 {
+			t.Errorf("%s: mode %#o, want 0600", filepath.Base(p), m)
+		}
 	}
 }

@@ -18,8 +18,11 @@
 //	apikeys/<account>/<key>   JSON apiKey (hash, sealed copy, last use)
 //	apikeyhashes/<sha256>     <account>/<key>
 //
-// Deleted values leave bbolt's free pages as they are until they are
-// reused; the file is 0600 in a 0700 directory.
+// bbolt leaves the bytes of what it deletes in free pages until they are
+// reused: Erase (forgetting an account) rewrites the file with only the live
+// entries, so no byte of an erased account's hashes stays in it. A hash a
+// password change replaced may stay in a free page until it is reused (the
+// next Erase clears it too). The file is 0600 in a 0700 directory.
 package boltcreds
 
 import (
@@ -29,7 +32,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -57,8 +62,11 @@ var (
 
 // Store is a domain.Credentials in one bbolt file, safe for concurrent use.
 type Store struct {
-	db   *bolt.DB
 	path string
+
+	// mu guards db: Erase swaps in the rewritten file under the write lock.
+	mu sync.RWMutex
+	db *bolt.DB
 }
 
 var _ domain.Credentials = (*Store)(nil)
@@ -73,12 +81,9 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("credential store %s is readable by others (mode %04o): chmod 600 %s, and consider the password hashes in it exposed",
 			path, fi.Mode().Perm(), path)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s (is another instance running with the same data directory?)", ErrLocked, path)
-	}
+	db, err := openFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("credential store: open %s: %w", path, err)
+		return nil, err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
@@ -107,11 +112,34 @@ func Open(path string) (*Store, error) {
 	return &Store{db: db, path: path}, nil
 }
 
+func openFile(path string) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s (is another instance running with the same data directory?)", ErrLocked, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("credential store: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// errClosed is the store used after Close (or after a rewrite failed).
+var errClosed = errors.New("credential store: closed")
+
 // Path is the file the store was opened on.
 func (s *Store) Path() string { return s.path }
 
 // Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	return err
+}
 
 func (s *Store) fail(op string, err error) error {
 	if err == nil {
@@ -128,12 +156,22 @@ func (s *Store) view(ctx context.Context, op string, fn func(*bolt.Tx) error) er
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return errClosed
+	}
 	return s.fail(op, s.db.View(fn))
 }
 
 func (s *Store) update(ctx context.Context, op string, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return errClosed
 	}
 	return s.fail(op, s.db.Update(fn))
 }
@@ -361,9 +399,10 @@ func deleteKey(tx *bolt.Tx, id []byte) error {
 	return keys.Delete(id)
 }
 
-// Erase removes every credential of the account and remembers it.
+// Erase removes every credential of the account and remembers it, then
+// rewrites the file so that no freed page keeps them.
 func (s *Store) Erase(ctx context.Context, accountID string) error {
-	return s.update(ctx, "erase credentials", func(tx *bolt.Tx) error {
+	err := s.update(ctx, "erase credentials", func(tx *bolt.Tx) error {
 		id := []byte(accountID)
 		prefix := []byte(accountID + "/")
 		var refs [][]byte
@@ -388,6 +427,57 @@ func (s *Store) Erase(ctx context.Context, accountID string) error {
 		}
 		return tx.Bucket(bucketErased).Put(id, []byte{})
 	})
+	if err != nil {
+		return err
+	}
+	if err := s.compact(); err != nil {
+		return s.fail("rewrite "+s.path+" without the erased credentials", err)
+	}
+	return nil
+}
+
+// compact rewrites the file with only its live entries and puts the copy in
+// its place. The new file is opened (and locked) before the old one is
+// closed; a crash in between leaves the old file whole.
+func (s *Store) compact() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return errClosed
+	}
+	tmp := s.path + ".compact"
+	_ = os.Remove(tmp)
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	if err := bolt.Compact(dst, s.db, 0); err != nil {
+		_ = dst.Close()
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := dst.Close(); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
+		_ = d.Sync() // the rename survives a crash
+		_ = d.Close()
+	}
+	db, err := openFile(s.path)
+	if err != nil {
+		// The old handle writes to an unlinked file: refuse further use.
+		_ = s.db.Close()
+		s.db = nil
+		return err
+	}
+	old := s.db
+	s.db = db
+	return old.Close()
 }
 
 // PasswordCount is how many password hashes the file holds: one per
