@@ -266,7 +266,7 @@ func TestNoCredentialLeavesTheCredentialStore(t *testing.T) {
 		{"audit", "--data-dir", dir},
 		{"ledger", "export", "--data-dir", dir},
 		{"ledger", "export", "--data-dir", dir, "--format", "jsonl"},
-		{"replay", "--data-dir", dir, "--account", "ann@example.com", "--explain"},
+		{"replay", "--data-dir", dir, "--account", accounts[0].id, "--explain"},
 	} {
 		out, errOut, err := toolRun(t, args...)
 		if err != nil {
