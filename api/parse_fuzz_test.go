@@ -21,10 +21,6 @@ import (
 // Seeds are in testdata/fuzz/<name>/ and in the f.Add calls; `go test`
 // runs them as tests, `go test -fuzz '^FuzzX$'` explores.
 
-type fixedClock time.Time
-
-func (c fixedClock) Now() time.Time { return time.Time(c) }
-
 var fuzzNow = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
 var (
