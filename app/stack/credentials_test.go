@@ -74,9 +74,9 @@ func TestHashesInAnOldLogMoveToTheCredentialStoreAndAreIgnoredThen(t *testing.T)
 			t.Fatal(err)
 		}
 		st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(), Credentials: creds, Personal: personal,
-			Hasher: hasher, SandboxCloud: filepath.Join(dir, "cloud.json"),
+			Hasher: hasher, SandboxCloud: filepath.Join(dir, "cloud.json"), ManualWork: true,
 			SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: time.Minute},
-			ManualWork: true, App: app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10},
+			App:                 app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10},
 			API: api.Config{JWTSecret: []byte("0123456789abcdef0123456789abcdef")}})
 		if err != nil {
 			t.Fatal(err)
