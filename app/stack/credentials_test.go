@@ -75,9 +75,8 @@ func TestHashesInAnOldLogMoveToTheCredentialStoreAndAreIgnoredThen(t *testing.T)
 		}
 		st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(), Credentials: creds, Personal: personal,
 			Hasher: hasher, SandboxCloud: filepath.Join(dir, "cloud.json"), ManualWork: true,
-			SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: time.Minute},
-			App:                 app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10},
-			API: api.Config{JWTSecret: []byte("0123456789abcdef0123456789abcdef")}})
+			SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: time.Minute}, API: api.Config{JWTSecret: []byte("0123456789abcdef0123456789abcdef")},
+			App: app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10}})
 		if err != nil {
 			t.Fatal(err)
 		}
