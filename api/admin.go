@@ -46,7 +46,7 @@ func (s *Server) adminAnswer(c echo.Context, st domain.Account) error {
 	}
 	return c.JSON(http.StatusOK, map[string]any{"account": map[string]any{
 		"id": st.ID, "email": email, "forgotten": st.Forgotten, "suspended": st.Suspended, "suspendReason": st.SuspendReason,
-		"serverLimit": st.ServerLimit, "balance": balance(st.Balance), "liveServers": st.LiveServers(),
+		"serverLimit": st.ServerLimit, "balance": money(st.Balance), "liveServers": st.LiveServers(),
 	}})
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
 )
 
@@ -32,39 +33,36 @@ type newAPIKey struct {
 }
 
 // createAPIKey makes a key and shows it, this once (and to a retry with the
-// same Idempotency-Key, as every create does).
+// same Idempotency-Key, as every create does). Its answer is not kept in the
+// log like other keyed answers: it shows a credential, which the credential
+// store keeps (sealed, for the replay window) instead.
 func (s *Server) createAPIKey(c echo.Context) error {
 	var req newAPIKey
-	if err := bind(c, &req); err != nil {
-		return err
-	}
-	// Every problem of the request in one answer: the name's and the
-	// Idempotency-Key's.
-	details := map[string]string{}
-	var de *domain.Error
-	if err := domain.CheckAPIKeyName(req.Name); errors.As(err, &de) {
-		maps.Copy(details, de.Fields)
-	}
-	idem, err := idempotency(c, req)
-	var bad *Error
-	if errors.As(err, &bad) {
-		maps.Copy(details, bad.Details)
-	} else if err != nil {
-		return err
-	}
-	if len(details) > 0 {
-		return validation(details)
-	}
-	k, err := s.app.CreateAPIKey(c.Request().Context(), accountOf(c), req.Name, idem, meta(c))
+	bad, err := bindAll(c, &req)
 	if err != nil {
 		return err
 	}
-	if k.Replayed {
-		c.Response().Header().Set("Idempotent-Replayed", "true")
+	// Every problem of the request in one answer: the body's, the name's
+	// and the Idempotency-Key's.
+	details := map[string]string{}
+	var de *domain.Error
+	if _, wrong := bad["name"]; !wrong {
+		if err := domain.CheckAPIKeyName(req.Name); errors.As(err, &de) {
+			maps.Copy(details, de.Fields)
+		}
 	}
-	written(c, k.Written)
-	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
-	return c.JSON(http.StatusCreated, map[string]any{"apiKey": apiKeyOf(k.Key, time.Time{}), "key": k.Secret})
+	checkIdemKey(c, details)
+	if merge(details, bad); len(details) > 0 {
+		return validation(details)
+	}
+	return s.once(c, req, func(idem app.Idempotency) (reply, error) {
+		k, err := s.app.CreateAPIKey(c.Request().Context(), accountOf(c), req.Name, idem, meta(c))
+		if err != nil {
+			return reply{}, err
+		}
+		return reply{status: http.StatusCreated, body: map[string]any{"apiKey": apiKeyOf(k.Key, time.Time{}), "key": k.Secret},
+			written: k.Written, replayed: k.Replayed, secret: true, credential: true}, nil
+	})
 }
 
 // apiKeys lists the account's keys with when each was last used (the log

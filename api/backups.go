@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cryptovps/cryptovps/app"
+	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/projections"
 )
 
@@ -25,25 +26,33 @@ type backupRequest struct {
 
 func (s *Server) createBackup(c echo.Context) error {
 	var req backupRequest
-	if err := bind(c, &req); err != nil {
-		return err
-	}
-	if req.ServerID == "" {
-		return validation(map[string]string{"serverId": "required"})
-	}
-	if _, err := uuid.Parse(req.ServerID); err != nil {
-		return validation(map[string]string{"serverId": "must be a server id"})
-	}
-	id, w, err := s.app.RequestBackup(c.Request().Context(), accountOf(c), req.ServerID, meta(c))
+	bad, err := bindAll(c, &req)
 	if err != nil {
 		return err
 	}
-	written(c, w)
-	accepted202(c, "/backups/"+id, s.cfg.Expected.Backup)
-	now := s.app.Clock.Now()
-	return renderOne(c, http.StatusAccepted, "backup", id, func(ctx context.Context, acct, id string) (projections.BackupView, error) {
-		return s.read.Backup(ctx, acct, id, now)
-	}, backupOf)
+	details := map[string]string{}
+	if req.ServerID == "" {
+		details["serverId"] = "required"
+	} else if _, err := uuid.Parse(req.ServerID); err != nil {
+		details["serverId"] = "must be a server id"
+	}
+	checkIdemKey(c, details)
+	if merge(details, bad); len(details) > 0 {
+		return validation(details)
+	}
+	return s.once(c, req, func(idem app.Idempotency) (reply, error) {
+		ctx := c.Request().Context()
+		res, err := s.app.RequestBackup(ctx, accountOf(c), req.ServerID, idem, meta(c))
+		if err != nil {
+			return reply{}, err
+		}
+		b, err := s.read.Backup(ctx, accountOf(c), res.ID, s.app.Clock.Now())
+		if err != nil {
+			return reply{}, err
+		}
+		return reply{status: http.StatusAccepted, body: map[string]any{"backup": backupOf(b)}, location: "/backups/" + res.ID,
+			retryAfter: s.cfg.Expected.Backup, written: res.Written, replayed: res.Replayed}, nil
+	})
 }
 
 func (s *Server) backup(c echo.Context) error {
@@ -72,26 +81,28 @@ func (s *Server) restore(c echo.Context) error {
 		return err
 	}
 	var req keysRequest
-	if err := bind(c, &req); err != nil {
+	bad, err := bindAll(c, &req)
+	if err != nil {
 		return err
 	}
 	details := map[string]string{}
 	keys := parseKeys(details, req.SSHKeys)
 	checkKeyIDs(details, req.SSHKeyIDs)
-	if len(details) > 0 {
+	checkIdemKey(c, details)
+	if merge(details, bad); len(details) > 0 {
+		s.app.Problems(c.Request().Context(), accountOf(c), details, func(a domain.Account) error {
+			_, err := a.DeployKeys(nil, req.SSHKeyIDs)
+			return err
+		})
 		return validation(details)
 	}
-	idem, err := idempotency(c, req)
-	if err != nil {
-		return err
-	}
-	res, err := s.app.RestoreBackup(c.Request().Context(), accountOf(c), id, app.ServerRequest{SSHKeys: keys, SSHKeyIDs: req.SSHKeyIDs}, idem, meta(c))
-	if err != nil {
-		return err
-	}
-	out := accepted(c, res)
-	accepted202(c, "/servers/"+out[0].ID, s.cfg.Expected.Provision)
-	return c.JSON(http.StatusAccepted, map[string]any{"server": out[0]})
+	return s.once(c, req, func(idem app.Idempotency) (reply, error) {
+		res, err := s.app.RestoreBackup(c.Request().Context(), accountOf(c), id, app.ServerRequest{SSHKeys: keys, SSHKeyIDs: req.SSHKeyIDs}, idem, meta(c))
+		if err != nil {
+			return reply{}, err
+		}
+		return s.acceptedReply(res, false), nil
+	})
 }
 
 func (s *Server) deleteBackup(c echo.Context) error {

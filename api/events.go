@@ -203,8 +203,8 @@ func (s *Server) render(ctx context.Context, acct string, ch change) ([]byte, er
 	case "backup":
 		b, err := s.read.Backup(ctx, acct, ch.id, s.app.Clock.Now())
 		if err != nil {
-			// Gone from view (deleted or expired): say so by id.
-			v = map[string]any{"backup": map[string]string{"id": ch.id, "status": "DELETED"}}
+			// Gone from view (EXPIRED a week ago): say so by id.
+			v = map[string]any{"backup": map[string]string{"id": ch.id, "status": "EXPIRED"}}
 			break
 		}
 		v = map[string]any{"backup": backupOf(b)}

@@ -2,17 +2,12 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	gojson "github.com/goccy/go-json"
 	"github.com/google/uuid"
@@ -66,7 +61,7 @@ func (s *Server) plans(c echo.Context) error {
 				in = append(in, r.ID)
 			}
 		}
-		out = append(out, planJSON{p.ID, p.Name, p.VCPUs, p.RAMGB, p.DiskGB, p.MonthlyPrice.Fixed(2), p.HourlyPrice.Fixed(3), in})
+		out = append(out, planJSON{p.ID, p.Name, p.VCPUs, p.RAMGB, p.DiskGB, money(p.MonthlyPrice), money(p.HourlyPrice), in})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"plans": out})
 }
@@ -199,7 +194,7 @@ func (s *Server) forgetMe(c echo.Context) error {
 		return err
 	}
 	written(c, f.Written)
-	return c.JSON(http.StatusOK, map[string]any{"forgotten": true, "id": f.AccountID, "forfeitedBalance": balance(f.Forfeited)})
+	return c.JSON(http.StatusOK, map[string]any{"forgotten": true, "id": f.AccountID, "forfeitedBalance": money(f.Forfeited)})
 }
 
 func (s *Server) billing(c echo.Context) error {
@@ -307,15 +302,6 @@ func renderList[V, J any](c echo.Context, key string, list func(context.Context,
 	return c.JSON(http.StatusOK, map[string]any{key: out})
 }
 
-// renderOne answers status with the account's object id, rendered.
-func renderOne[V, J any](c echo.Context, status int, key, id string, get func(context.Context, string, string) (V, error), render func(V) J) error {
-	v, err := get(c.Request().Context(), accountOf(c), id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(status, map[string]any{key: render(v)})
-}
-
 type deployRequest struct {
 	Label     string   `json:"label"`
 	PlanID    string   `json:"planId"`
@@ -376,6 +362,33 @@ func (s *Server) checkServer(details map[string]string, plan, region string, key
 	return parseKeys(details, keys)
 }
 
+// invalidServer is the 400 of a deploy with problems of shape: it names
+// too what only the account and the cloud can say (stored key ids that do
+// not exist, a plan sold out in the region), so one 400 names everything.
+// A request with problems of shape can be no retry of an accepted one.
+func (s *Server) invalidServer(c echo.Context, details map[string]string, plan, region string, keyIDs []string) error {
+	ctx := c.Request().Context()
+	s.app.Problems(ctx, accountOf(c), details, func(a domain.Account) error {
+		_, err := a.DeployKeys(nil, keyIDs)
+		return err
+	})
+	_, badPlan := details["planId"]
+	_, badRegion := details["regionId"]
+	if !badPlan && !badRegion {
+		_, err := s.app.Catalog.Spec(plan, region)
+		if err == nil {
+			err = s.app.CheckAvailable(ctx, plan, region)
+		}
+		var de *domain.Error
+		if errors.As(err, &de) {
+			for f, p := range de.Fields {
+				details[f] = p
+			}
+		}
+	}
+	return validation(details)
+}
+
 // parseKeys checks inline public keys, one detail per bad key, and drops
 // repeats.
 func parseKeys(details map[string]string, keys []string) []domain.SSHKey {
@@ -397,58 +410,34 @@ func parseKeys(details map[string]string, keys []string) []domain.SSHKey {
 	return parsed
 }
 
-// idempotency reads the Idempotency-Key header and fingerprints the request
-// it came with, so the same key with another request can be refused.
-func idempotency(c echo.Context, req any) (app.Idempotency, error) {
-	key := c.Request().Header.Get("Idempotency-Key")
-	if key == "" {
-		return app.Idempotency{}, nil
-	}
-	// The key is kept in the log as JSON, which turns bytes that are not
-	// UTF-8 into U+FFFD: such a key would no longer match its retry after a
-	// restart (a second deploy), so it is refused, as are control
-	// characters.
-	if len(key) > 255 || strings.TrimSpace(key) != key || !utf8.ValidString(key) ||
-		strings.ContainsFunc(key, unicode.IsControl) {
-		return app.Idempotency{}, validation(map[string]string{"Idempotency-Key": "at most 255 characters of UTF-8 text, no surrounding spaces"})
-	}
-	body, err := json.Marshal(req)
-	if err != nil {
-		return app.Idempotency{}, err
-	}
-	sum := sha256.Sum256(append([]byte(c.Request().Method+" "+c.Path()+" "+c.Param("id")+"\n"), body...))
-	return app.Idempotency{Key: key, RequestHash: hex.EncodeToString(sum[:])}, nil
-}
-
 func (s *Server) deploy(c echo.Context) error {
 	var req deployRequest
-	if err := bind(c, &req); err != nil {
+	bad, err := bindAll(c, &req)
+	if err != nil {
 		return err
 	}
 	details := map[string]string{}
 	checkLabel(details, "label", req.Label)
 	keys := s.checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
 	checkKeyIDs(details, req.SSHKeyIDs)
-	if len(details) > 0 {
-		return validation(details)
+	checkIdemKey(c, details)
+	if merge(details, bad); len(details) > 0 {
+		return s.invalidServer(c, details, req.PlanID, req.RegionID, req.SSHKeyIDs)
 	}
-	idem, err := idempotency(c, req)
-	if err != nil {
-		return err
-	}
-	res, err := s.app.Deploy(c.Request().Context(), accountOf(c),
-		[]app.ServerRequest{{Label: req.Label, Plan: req.PlanID, Region: req.RegionID, SSHKeys: keys, SSHKeyIDs: req.SSHKeyIDs}}, false, idem, meta(c))
-	if err != nil {
-		return err
-	}
-	out := accepted(c, res)
-	accepted202(c, "/servers/"+out[0].ID, s.cfg.Expected.Provision)
-	return c.JSON(http.StatusAccepted, map[string]any{"server": out[0]})
+	return s.once(c, req, func(idem app.Idempotency) (reply, error) {
+		res, err := s.app.Deploy(c.Request().Context(), accountOf(c),
+			[]app.ServerRequest{{Label: req.Label, Plan: req.PlanID, Region: req.RegionID, SSHKeys: keys, SSHKeyIDs: req.SSHKeyIDs}}, false, idem, meta(c))
+		if err != nil {
+			return reply{}, err
+		}
+		return s.acceptedReply(res, false), nil
+	})
 }
 
 func (s *Server) deployBulk(c echo.Context) error {
 	var req bulkRequest
-	if err := bind(c, &req); err != nil {
+	bad, err := bindAll(c, &req)
+	if err != nil {
 		return err
 	}
 	details := map[string]string{}
@@ -464,39 +453,39 @@ func (s *Server) deployBulk(c echo.Context) error {
 	}
 	keys := s.checkServer(details, req.PlanID, req.RegionID, req.SSHKeys)
 	checkKeyIDs(details, req.SSHKeyIDs)
-	if len(details) > 0 {
-		return validation(details)
+	checkIdemKey(c, details)
+	if merge(details, bad); len(details) > 0 {
+		return s.invalidServer(c, details, req.PlanID, req.RegionID, req.SSHKeyIDs)
 	}
-	idem, err := idempotency(c, req)
-	if err != nil {
-		return err
-	}
-	reqs := make([]app.ServerRequest, req.Count)
-	for i := range reqs {
-		reqs[i] = app.ServerRequest{Label: fmt.Sprintf("%s-%d", req.Label, i+1), Plan: req.PlanID, Region: req.RegionID,
-			SSHKeys: keys, SSHKeyIDs: req.SSHKeyIDs}
-	}
-	res, err := s.app.Deploy(c.Request().Context(), accountOf(c), reqs, true, idem, meta(c))
-	if err != nil {
-		return err
-	}
-	out := accepted(c, res)
-	accepted202(c, "/servers/"+out[0].ID, s.cfg.Expected.Provision)
-	return c.JSON(http.StatusAccepted, map[string]any{"servers": out})
+	return s.once(c, req, func(idem app.Idempotency) (reply, error) {
+		reqs := make([]app.ServerRequest, req.Count)
+		for i := range reqs {
+			reqs[i] = app.ServerRequest{Label: fmt.Sprintf("%s-%d", req.Label, i+1), Plan: req.PlanID, Region: req.RegionID,
+				SSHKeys: keys, SSHKeyIDs: req.SSHKeyIDs}
+		}
+		res, err := s.app.Deploy(c.Request().Context(), accountOf(c), reqs, true, idem, meta(c))
+		if err != nil {
+			return reply{}, err
+		}
+		return s.acceptedReply(res, true), nil
+	})
 }
 
-// accepted renders the servers of a deploy as the deploy decided them, and
-// marks a replay.
-func accepted(c echo.Context, res app.Deployed) []serverJSON {
+// acceptedReply is the 202 of a deploy (bulk: of several): its servers as
+// the deploy decided them, and where to look at the first.
+func (s *Server) acceptedReply(res app.Deployed, bulk bool) reply {
 	out := make([]serverJSON, len(res.Servers))
 	for i, srv := range res.Servers {
 		out[i] = acceptedServer(srv)
 	}
-	if res.Replayed {
-		c.Response().Header().Set("Idempotent-Replayed", "true")
+	r := reply{status: http.StatusAccepted, location: "/servers/" + out[0].ID, retryAfter: s.cfg.Expected.Provision,
+		written: res.Written, replayed: res.Replayed}
+	if bulk {
+		r.body = map[string]any{"servers": out}
+	} else {
+		r.body = map[string]any{"server": out[0]}
 	}
-	written(c, res.Written)
-	return out
+	return r
 }
 
 func (s *Server) destroy(c echo.Context) error {
@@ -520,26 +509,39 @@ type topupRequest struct {
 
 func (s *Server) createTopup(c echo.Context) error {
 	var req topupRequest
-	if err := bind(c, &req); err != nil {
+	bad, err := bindAll(c, &req)
+	if err != nil {
 		return err
 	}
+	details := map[string]string{}
 	amount, err := domain.ParseMoney(req.Amount)
 	if err != nil {
-		return validation(map[string]string{"amount": "a decimal string, like \"25.00\""})
+		details["amount"] = fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals, like \"25.00\"", money(domain.MinTopup), money(domain.MaxTopup))
+		amount = domain.MinTopup // only to ask the other rules
 	}
-	idem, err := idempotency(c, req)
-	if err != nil {
-		return err
+	if err := domain.CheckCurrencySpelling(req.Currency); err != nil {
+		details["currency"] = err.(*domain.Error).Fields["currency"]
 	}
-	res, err := s.app.CreateTopup(c.Request().Context(), accountOf(c), amount, req.Currency, idem, meta(c))
-	if err != nil {
-		return err
+	checkIdemKey(c, details)
+	if merge(details, bad); len(details) > 0 {
+		s.app.Problems(c.Request().Context(), accountOf(c), details, func(a domain.Account) error {
+			return a.CheckTopupRequest(amount, domain.PaymentMethodID(req.Currency))
+		})
+		return validation(details)
 	}
-	if res.Replayed {
-		c.Response().Header().Set("Idempotent-Replayed", "true")
-	}
-	written(c, res.Written)
-	return renderOne(c, http.StatusCreated, "topup", res.Topup.ID, s.read.Topup, topupOf)
+	return s.once(c, req, func(idem app.Idempotency) (reply, error) {
+		ctx := c.Request().Context()
+		res, err := s.app.CreateTopup(ctx, accountOf(c), amount, req.Currency, idem, meta(c))
+		if err != nil {
+			return reply{}, err
+		}
+		t, err := s.read.Topup(ctx, accountOf(c), res.Topup.ID)
+		if err != nil {
+			return reply{}, err
+		}
+		return reply{status: http.StatusCreated, body: map[string]any{"topup": topupOf(t)},
+			written: res.Written, replayed: res.Replayed}, nil
+	})
 }
 
 func (s *Server) topups(c echo.Context) error {
@@ -551,7 +553,18 @@ func (s *Server) topup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return renderOne(c, http.StatusOK, "topup", id, s.read.Topup, topupOf)
+	// A top-up waits for a payment: a long-poll instead of a poll.
+	want, timeout, err := waitQuery(c, topupStatuses)
+	if err != nil {
+		return err
+	}
+	t, err := longPoll(c.Request().Context(), s, want, timeout,
+		func(ctx context.Context) (projections.TopupView, error) { return s.read.Topup(ctx, accountOf(c), id) },
+		func(t projections.TopupView) string { return t.Status })
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"topup": topupOf(t)})
 }
 
 func (s *Server) payTopup(c echo.Context) error {
@@ -559,12 +572,23 @@ func (s *Server) payTopup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	w, err := s.app.PayTopup(c.Request().Context(), accountOf(c), id, meta(c))
-	if err != nil {
-		return err
+	details := map[string]string{}
+	checkIdemKey(c, details)
+	if len(details) > 0 {
+		return validation(details)
 	}
-	written(c, w)
-	return renderOne(c, http.StatusOK, "topup", id, s.read.Topup, topupOf)
+	return s.once(c, struct{}{}, func(idem app.Idempotency) (reply, error) {
+		ctx := c.Request().Context()
+		res, err := s.app.PayTopup(ctx, accountOf(c), id, idem, meta(c))
+		if err != nil {
+			return reply{}, err
+		}
+		t, err := s.read.Topup(ctx, accountOf(c), id)
+		if err != nil {
+			return reply{}, err
+		}
+		return reply{status: http.StatusOK, body: map[string]any{"topup": topupOf(t)}, written: res.Written, replayed: res.Replayed}, nil
+	})
 }
 
 type advanceRequest struct {

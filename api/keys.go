@@ -2,9 +2,11 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
 )
 
@@ -26,25 +28,35 @@ type newSSHKey struct {
 
 func (s *Server) createSSHKey(c echo.Context) error {
 	var req newSSHKey
-	if err := bind(c, &req); err != nil {
-		return err
-	}
-	details := map[string]string{}
-	if req.Name == "" {
-		details["name"] = "required"
-	}
-	if req.PublicKey == "" {
-		details["publicKey"] = "required: an OpenSSH public key line"
-	}
-	if len(details) > 0 {
-		return validation(details)
-	}
-	k, w, err := s.app.AddSSHKey(c.Request().Context(), accountOf(c), req.Name, req.PublicKey, meta(c))
+	bad, err := bindAll(c, &req)
 	if err != nil {
 		return err
 	}
-	written(c, w)
-	return c.JSON(http.StatusCreated, map[string]any{"sshKey": sshKeyOf(k)})
+	details := map[string]string{}
+	if n := strings.TrimSpace(req.Name); n == "" {
+		details["name"] = "required"
+	} else if err := domain.CheckKeyName(req.Name); err != nil {
+		details["name"] = err.(*domain.Error).Fields["name"]
+	}
+	var key domain.SSHKey
+	if req.PublicKey == "" {
+		details["publicKey"] = "required: an OpenSSH public key line"
+	} else if k, err := domain.ParseSSHKey(req.PublicKey); err != nil {
+		details["publicKey"] = strings.TrimPrefix(err.Error(), domain.ErrInvalid.Error()+": ")
+	} else {
+		key = k
+	}
+	checkIdemKey(c, details)
+	if merge(details, bad); len(details) > 0 {
+		return validation(details)
+	}
+	return s.once(c, req, func(idem app.Idempotency) (reply, error) {
+		k, replayed, w, err := s.app.AddSSHKey(c.Request().Context(), accountOf(c), req.Name, key, idem, meta(c))
+		if err != nil {
+			return reply{}, err
+		}
+		return reply{status: http.StatusCreated, body: map[string]any{"sshKey": sshKeyOf(k)}, written: w, replayed: replayed}, nil
+	})
 }
 
 func (s *Server) sshKeys(c echo.Context) error {

@@ -26,7 +26,7 @@ type ledgerJSON struct {
 }
 
 func ledgerOf(e projections.LedgerEntry) ledgerJSON {
-	out := ledgerJSON{ID: e.TxID, Type: string(e.Kind), Amount: balance(e.Amount), BalanceAfter: balance(e.BalanceAfter),
+	out := ledgerJSON{ID: e.TxID, Type: string(e.Kind), Amount: money(e.Amount), BalanceAfter: money(e.BalanceAfter),
 		CreatedAt: stamp(e.CreatedAt), ServerID: e.ServerID, TopupID: e.TopupID}
 	if e.From != nil && e.To != nil {
 		from, to := stamp(*e.From), stamp(*e.To)

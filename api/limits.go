@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
 )
 
@@ -39,18 +40,34 @@ type newLimitRequest struct {
 
 func (s *Server) createLimitRequest(c echo.Context) error {
 	var req newLimitRequest
-	if err := bind(c, &req); err != nil {
-		return err
-	}
-	if req.ServerLimit == nil {
-		return validation(map[string]string{"serverLimit": "required: the limit you need"})
-	}
-	r, w, err := s.app.RequestLimit(c.Request().Context(), accountOf(c), *req.ServerLimit, req.Reason, meta(c))
+	bad, err := bindAll(c, &req)
 	if err != nil {
 		return err
 	}
-	written(c, w)
-	return c.JSON(http.StatusCreated, map[string]any{"limitRequest": limitRequestOf(r)})
+	details := map[string]string{}
+	limit := 0
+	if req.ServerLimit == nil {
+		details["serverLimit"] = "required: the limit you need"
+	} else {
+		limit = *req.ServerLimit
+	}
+	checkIdemKey(c, details)
+	if merge(details, bad); len(details) > 0 {
+		// The account's rules (the limit it has, the reason) are asked
+		// too: one 400 names everything. A request with these problems
+		// can be no retry of an accepted one.
+		s.app.Problems(c.Request().Context(), accountOf(c), details, func(a domain.Account) error {
+			return a.CheckLimitRequest(limit, req.Reason)
+		})
+		return validation(details)
+	}
+	return s.once(c, req, func(idem app.Idempotency) (reply, error) {
+		r, replayed, w, err := s.app.RequestLimit(c.Request().Context(), accountOf(c), *req.ServerLimit, req.Reason, idem, meta(c))
+		if err != nil {
+			return reply{}, err
+		}
+		return reply{status: http.StatusCreated, body: map[string]any{"limitRequest": limitRequestOf(r)}, written: w, replayed: replayed}, nil
+	})
 }
 
 func (s *Server) limitRequests(c echo.Context) error {

@@ -19,8 +19,19 @@ var llmsSource string
 
 var llmsTemplate = template.Must(template.New("llms.txt").Parse(llmsSource))
 
-// GuideParams is what /llms.txt says about this deployment.
+// GuideParams are the deployment facts /llms.txt prints.
 type GuideParams struct {
+	// SignupCredit is what a new account gets.
+	SignupCredit domain.Money
+	// ProvisionDelay and BackupDelay are the sandbox's delays.
+	ProvisionDelay, BackupDelay time.Duration
+	// Image is the operating system new servers get.
+	Image string
+}
+
+// guideText is what the /llms.txt template prints: every amount and
+// duration already in words a reader expects ("10.00", "60 s", "15 min").
+type guideText struct {
 	BaseURL        string
 	Sandbox        bool
 	SignupCredit   string
@@ -31,18 +42,22 @@ type GuideParams struct {
 	Currencies     string
 	Plans          string
 	Regions        string
-	// Image is the operating system new servers get.
-	Image string
+	Image          string
 }
 
+// humanDuration says a duration the way a person writes it: "60 s" up to
+// two minutes, "3 min" up to two hours, then "2 h" (whole units; rounded
+// down past a second, which none of ours has).
 func humanDuration(d time.Duration) string {
 	switch {
-	case d%time.Hour == 0 && d >= time.Hour:
-		return strings.TrimSuffix(d.String(), "0m0s")
-	case d%time.Minute == 0 && d >= time.Minute:
-		return strings.TrimSuffix(d.String(), "0s")
+	case d >= 2*time.Hour && d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + " h"
+	case d >= 2*time.Minute && d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + " min"
+	case d >= time.Second:
+		return strconv.FormatInt(int64(d/time.Second), 10) + " s"
 	}
-	return d.String()
+	return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
 }
 
 // guide renders /llms.txt for this deployment from the same catalog /plans
@@ -51,19 +66,17 @@ func (s *Server) guide(baseURL string) string {
 	cat := s.app.Catalog
 	var plans, regions []string
 	for _, p := range cat.Plans {
-		plans = append(plans, p.ID+" "+p.Name+" ("+itoa(p.VCPUs)+" vCPU / "+itoa(p.RAMGB)+" GB / "+itoa(p.DiskGB)+" GB, $"+p.MonthlyPrice.Fixed(2)+"/mo, $"+p.HourlyPrice.Fixed(3)+"/h)")
+		plans = append(plans, p.ID+" "+p.Name+" ("+itoa(p.VCPUs)+" vCPU / "+itoa(p.RAMGB)+" GB / "+itoa(p.DiskGB)+" GB, $"+p.MonthlyPrice.Canonical()+"/mo, $"+p.HourlyPrice.Canonical()+"/h)")
 	}
 	for _, r := range cat.Regions {
 		regions = append(regions, r.ID)
 	}
-	p := s.cfg.Guide
-	p.BaseURL = baseURL
-	p.Sandbox = s.sandbox != nil
-	p.TokenTTL = humanDuration(s.cfg.TokenTTL)
-	p.TokenSeconds = int(s.cfg.TokenTTL / time.Second)
-	p.Currencies = strings.Join(domain.Currencies, ", ")
-	p.Plans = strings.Join(plans, " · ")
-	p.Regions = strings.Join(regions, " ")
+	g := s.cfg.Guide
+	p := guideText{BaseURL: baseURL, Sandbox: s.sandbox != nil, SignupCredit: g.SignupCredit.Canonical(),
+		ProvisionDelay: humanDuration(g.ProvisionDelay), BackupDelay: humanDuration(g.BackupDelay),
+		TokenTTL: humanDuration(s.cfg.TokenTTL), TokenSeconds: int(s.cfg.TokenTTL / time.Second),
+		Currencies: strings.Join(domain.Currencies, ", "), Plans: strings.Join(plans, " · "),
+		Regions: strings.Join(regions, " "), Image: g.Image}
 	if p.Image == "" {
 		p.Image = "Ubuntu 24.04 LTS x64 (simulated in the sandbox)"
 	}

@@ -89,7 +89,7 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 	signup := domain.MustMoney(cfg.signupCredit)
 	apiCfg := api.Config{JWTSecret: []byte("test-secret"), TokenTTL: 15 * time.Minute, AdminToken: operatorToken, Snapshots: store,
 		AccountRate: 1_000_000, AuthRate: cfg.authRate, Log: log,
-		Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: "1m0s", BackupDelay: "3m0s"}}
+		Guide: api.GuideParams{SignupCredit: signup, ProvisionDelay: time.Minute, BackupDelay: 3 * time.Minute}}
 	if apiCfg.AuthRate == 0 {
 		apiCfg.AuthRate = 1_000_000
 	}
@@ -345,14 +345,19 @@ func TestOpenAPIDocument(t *testing.T) {
 				}
 			}
 			idem := slices.ContainsFunc(op.Parameters, func(p *openapi3.ParameterRef) bool { return p.Value.Name == "Idempotency-Key" })
+			// Every POST of a customer that creates or moves something.
 			wantIdem := slices.Contains([]string{"POST /servers", "POST /servers/bulk", "POST /backups/{id}/restore",
-				"POST /billing/topups", "POST /auth/api-keys"}, o.name)
+				"POST /billing/topups", "POST /backups", "POST /limit-requests", "POST /ssh-keys",
+				"POST /sandbox/topups/{id}/pay", "POST /auth/api-keys"}, o.name)
 			if idem != wantIdem {
 				t.Errorf("Idempotency-Key documented %v, want %v", idem, wantIdem)
 			}
 			ok := op.Responses.Status(202)
 			if ok == nil {
 				ok = op.Responses.Status(201)
+			}
+			if ok == nil {
+				ok = op.Responses.Status(200)
 			}
 			if wantIdem && (op.Responses.Value("422") == nil || ok == nil || ok.Value.Headers["Idempotent-Replayed"] == nil) {
 				t.Errorf("an idempotent operation documents 422 and the Idempotent-Replayed header")
@@ -414,7 +419,7 @@ func TestOpenAPIDocument(t *testing.T) {
 			{"server statuses", enum(schemas["ServerStatus"].Value), sorted(string(domain.StatusProvisioning), string(domain.StatusActive),
 				string(domain.StatusSuspended), string(domain.StatusDestroying), string(domain.StatusDestroyed), string(domain.StatusError))},
 			{"backup statuses", enum(schemas["Backup"].Value.Properties["status"].Value), sorted(string(domain.BackupPending),
-				string(domain.BackupAvailable), string(domain.BackupError))},
+				string(domain.BackupAvailable), string(domain.BackupError), string(domain.BackupExpiredS))},
 			{"ledger types", enum(schemas["LedgerTransaction"].Value.Properties["type"].Value), sorted(string(domain.TxSignupCredit),
 				string(domain.TxTopup), string(domain.TxCharge), string(domain.TxRefund), string(domain.TxForfeit))},
 		} {
@@ -523,6 +528,16 @@ func TestLLMSTxtMatchesDocument(t *testing.T) {
 			a := s.do(t, nil, http.MethodGet, "/llms.txt", nil).want(t, http.StatusOK, "GET /llms.txt")
 			if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 				t.Errorf("Content-Type %q", ct)
+			}
+			// Durations read as people write them, never in Go's syntax.
+			if bad := regexp.MustCompile(`\b\d+(h\d+m|m\d+s|h0m0s)`).FindString(string(a.raw)); bad != "" {
+				t.Errorf("/llms.txt says a duration as %q", bad)
+			}
+			if sandboxMode && (!strings.Contains(string(a.raw), "~60 s") || !strings.Contains(string(a.raw), "3 min after the request")) {
+				t.Errorf("/llms.txt does not say the sandbox delays as ~60 s and 3 min")
+			}
+			if !strings.Contains(string(a.raw), "expire after 15 min") {
+				t.Errorf("/llms.txt does not say the token lifetime as 15 min")
 			}
 			named := mentions(string(a.raw))
 			for name := range named {
@@ -837,7 +852,7 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("DELETE", "/servers/"+server, nil, me...).want(t, 202, "destroy")
 	do("DELETE", "/servers/"+server, nil, me...).want(t, 409, "destroy twice")
 	do("DELETE", "/backups/"+backup, nil, me...).want(t, 202, "delete backup")
-	do("DELETE", "/backups/"+backup, nil, me...).want(t, 404, "delete backup twice")
+	do("DELETE", "/backups/"+backup, nil, me...).want(t, 409, "delete backup twice")
 
 	if slices.Contains(s.srv.Routes(), api.Route{Method: "GET", Path: "/billing/ledger"}) {
 		do("GET", "/billing/ledger", nil, me...).want(t, 200, "ledger")

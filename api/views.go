@@ -36,6 +36,10 @@ type serverJSON struct {
 	// SSHUser and SSHPort say how to get in: ssh -p SSHPort SSHUser@IPv4.
 	SSHUser string `json:"sshUser"`
 	SSHPort int    `json:"sshPort"`
+	// HostKeyFingerprints are the server's SSH host key fingerprints, to
+	// check on the first connection: while it runs, when the provider tells
+	// them (made up in the sandbox; null with Vultr, which does not).
+	HostKeyFingerprints []string `json:"hostKeyFingerprints"`
 }
 
 // serverDetailJSON is one server as GET /servers/:id shows it: with the
@@ -93,23 +97,15 @@ type backupJSON struct {
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// balance renders a balance canonically: at least 2 decimals, and no
-// trailing zeros beyond them, so the same amount always reads the same
-// ("10.00", never "10.000" after a refund of 0.014; "9.986" stays).
-func balance(m domain.Money) string {
-	s := m.Fixed(2)
-	if dot := strings.IndexByte(s, '.'); dot >= 0 {
-		for len(s) > dot+3 && s[len(s)-1] == '0' {
-			s = s[:len(s)-1]
-		}
-	}
-	return s
-}
+// money renders an amount of dollars the one way customers see money
+// (domain.Money.Canonical): "10.00", never "10.000" after a refund of
+// 0.014; "9.986" stays; a spend of 0.160 is "0.16".
+func money(m domain.Money) string { return m.Canonical() }
 
 // userOf shows an account with its email, opened by the caller (the read
 // model holds it sealed).
 func userOf(a projections.AccountView, email string) userJSON {
-	return userJSON{ID: a.ID, Email: email, Balance: balance(a.Balance), ServerLimit: a.ServerLimit,
+	return userJSON{ID: a.ID, Email: email, Balance: money(a.Balance), ServerLimit: a.ServerLimit,
 		Suspended: a.Suspended, CreatedAt: stamp(a.CreatedAt)}
 }
 
@@ -125,8 +121,8 @@ func (s *Server) user(ctx context.Context, a projections.AccountView) (userJSON,
 
 func serverOf(v projections.ServerView) serverJSON {
 	out := serverJSON{ID: v.ID, Label: v.Label, Status: string(v.Status), Region: v.Region, Plan: v.Plan,
-		HourlyPrice: v.HourlyPrice.Fixed(3), CreatedAt: stamp(v.CreatedAt), SSHKeys: v.SSHKeys, BackupID: v.BackupID,
-		SSHUser: "root", SSHPort: 22}
+		HourlyPrice: money(v.HourlyPrice), CreatedAt: stamp(v.CreatedAt), SSHKeys: v.SSHKeys, BackupID: v.BackupID,
+		SSHUser: "root", SSHPort: 22, HostKeyFingerprints: v.HostKeyFingerprints}
 	if v.IPv4 != "" {
 		ip := v.IPv4
 		out.IPv4 = &ip
@@ -150,7 +146,7 @@ func acceptedServer(s domain.Server) serverJSON {
 }
 
 func topupOf(t projections.TopupView) topupJSON {
-	out := topupJSON{ID: t.ID, Status: t.Status, Amount: t.Amount.Fixed(2), Currency: t.Currency,
+	out := topupJSON{ID: t.ID, Status: t.Status, Amount: money(t.Amount), Currency: t.Currency,
 		PayAddress: t.PayAddress, CreatedAt: stamp(t.CreatedAt)}
 	if !t.PaidAt.IsZero() {
 		p := stamp(t.PaidAt)
@@ -207,7 +203,7 @@ type billingJSON struct {
 }
 
 func billingOf(b projections.BillingView) billingJSON {
-	out := billingJSON{Balance: balance(b.Balance), HourlySpend: b.HourlySpend.String()}
+	out := billingJSON{Balance: money(b.Balance), HourlySpend: money(b.HourlySpend)}
 	if hours, at, ok := domain.Runway(b.Balance, b.Billed); ok {
 		when := stamp(at)
 		out.HoursLeft, out.SuspendsAt = &hours, &when

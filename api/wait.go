@@ -97,5 +97,6 @@ func longPoll[V any](ctx context.Context, s *Server, want []string, timeout time
 
 var (
 	serverStatuses = []string{"PROVISIONING", "ACTIVE", "SUSPENDED", "DESTROYING", "DESTROYED", "ERROR"}
-	backupStatuses = []string{"PENDING", "AVAILABLE", "ERROR", "DELETED", "EXPIRED"}
+	backupStatuses = []string{"PENDING", "AVAILABLE", "ERROR", "EXPIRED"}
+	topupStatuses  = []string{"PENDING", "PROCESSING", "PAID", "EXPIRED", "INVALID", "REVIEW"}
 )

@@ -66,14 +66,15 @@ type NewAPIKey struct {
 // CreateAPIKey makes a named API key for the account. With an
 // Idempotency-Key it is made once, and a retry with the same request (for
 // domain.IdempotencyWindow) answers the same key: to that end, and for that
-// long only, the key is kept sealed with the secrets key beside its hash.
+// long only, the key is kept sealed with the secrets key beside its hash in
+// the credential store (never in the log, where the idempotency record
+// names the key's id only).
 func (s *Service) CreateAPIKey(ctx context.Context, accountID, name string, idem Idempotency, meta eventstore.Metadata) (NewAPIKey, error) {
 	id := uuid.NewString()
-	d, err := s.Accounts.Run(ctx, accountID, domain.CreateAPIKey{KeyID: id, Name: name,
-		IdempotencyKey: idem.Key, RequestHash: idem.RequestHash}, meta)
-	var replay *domain.APIKeyReplayError
+	d, err := s.Accounts.Run(ctx, accountID, domain.CreateAPIKey{KeyID: id, Name: name, Idem: s.idem(idem)}, meta)
+	var replay *domain.ReplayError
 	if errors.As(err, &replay) {
-		return s.replayAPIKey(ctx, accountID, replay.KeyID)
+		return s.replayAPIKey(ctx, accountID, replay.Ref)
 	}
 	if err != nil {
 		return NewAPIKey{}, err
@@ -83,23 +84,23 @@ func (s *Service) CreateAPIKey(ctx context.Context, accountID, name string, idem
 	// never worked (delete it, or retry with the Idempotency-Key, which
 	// completes it); the other way round a key could work that the log
 	// never heard of.
-	secret, err := s.storeAPIKey(ctx, accountID, key)
+	secret, err := s.storeAPIKey(ctx, accountID, key, idem.Key != "")
 	if err != nil {
 		return NewAPIKey{}, err
 	}
-	return NewAPIKey{Key: key.Public(), Secret: secret, Written: Written{d.Position}}, s.WaitFor(ctx, d.Position)
+	return NewAPIKey{Key: key, Secret: secret, Written: Written{d.Position}}, s.WaitFor(ctx, d.Position)
 }
 
-// storeAPIKey draws a key's secret and stores its hash (and, when it was
-// made with an Idempotency-Key, its sealed copy); when another request
-// stored one for the key first, that one is answered.
-func (s *Service) storeAPIKey(ctx context.Context, accountID string, key domain.APIKey) (string, error) {
+// storeAPIKey draws a key's secret and stores its hash (and, when a retry
+// may ask for it again, its sealed copy); when another request stored one
+// for the key first, that one is answered.
+func (s *Service) storeAPIKey(ctx context.Context, accountID string, key domain.APIKey, replayable bool) (string, error) {
 	secret, err := newAPIKey()
 	if err != nil {
 		return "", err
 	}
 	rec := domain.APIKeyHash{AccountID: accountID, KeyID: key.ID, Hash: HashAPIKey(secret)}
-	if key.IdempotencyKey != "" && s.Sealer != nil {
+	if replayable && s.Sealer != nil {
 		if rec.Sealed, err = s.Sealer.Seal(secret); err != nil {
 			return "", err
 		}
@@ -117,7 +118,7 @@ func (s *Service) storeAPIKey(ctx context.Context, accountID string, key domain.
 
 // errKeyGone is a replay of a creation whose key can no longer be shown.
 var errKeyGone = domain.Errorf(domain.CodeInvalidState,
-	"the API key created with this Idempotency-Key can no longer be shown: create another with a new Idempotency-Key")
+	"the API key created with this Idempotency-Key can no longer be shown (it was deleted): create another with a new Idempotency-Key")
 
 func (s *Service) sealedAPIKey(ctx context.Context, accountID, keyID string) (string, error) {
 	rec, err := s.Credentials.APIKey(ctx, accountID, keyID)
@@ -149,12 +150,12 @@ func (s *Service) replayAPIKey(ctx context.Context, accountID, keyID string) (Ne
 	}
 	secret, err := s.sealedAPIKey(ctx, accountID, keyID)
 	if errors.Is(err, domain.ErrNotFound) {
-		secret, err = s.storeAPIKey(ctx, accountID, key)
+		secret, err = s.storeAPIKey(ctx, accountID, key, true)
 	}
 	if err != nil {
 		return NewAPIKey{}, err
 	}
-	return NewAPIKey{Key: key.Public(), Secret: secret, Replayed: true, Written: Written{cur.Position}},
+	return NewAPIKey{Key: key, Secret: secret, Replayed: true, Written: Written{cur.Position}},
 		s.WaitFor(ctx, cur.Position)
 }
 

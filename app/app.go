@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,6 +49,10 @@ type Deps struct {
 	// Work is told when a command leaves background work to do; nil
 	// tells nobody.
 	Work interface{ Kick() }
+	// Wall is the real time, which ages Idempotency-Keys (the service
+	// clock may be the sandbox's, which an advance moves by days); nil is
+	// WallClock.
+	Wall domain.Clock
 
 	// Credentials keeps the password and API-key hashes, outside the log.
 	Credentials domain.Credentials
@@ -66,6 +69,9 @@ type Service struct {
 func New(d Deps, cfg Config) *Service {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 5 * time.Second
+	}
+	if d.Wall == nil {
+		d.Wall = WallClock{}
 	}
 	return &Service{Deps: d, cfg: cfg}
 }
@@ -253,12 +259,6 @@ type Deployed struct {
 	Written
 }
 
-// Idempotency carries a request's Idempotency-Key and a hash of what it asked.
-type Idempotency struct {
-	Key         string
-	RequestHash string
-}
-
 // specs prices the requested servers from the catalog; an unknown plan or
 // region is refused naming the field, and so is a plan the cloud cannot
 // provide in the region now (sold out), before anything is charged.
@@ -279,6 +279,12 @@ func (s *Service) specs(ctx context.Context, reqs []ServerRequest, backupID stri
 		}
 	}
 	return specs, nil
+}
+
+// CheckAvailable refuses (naming planId) a plan the cloud says it cannot
+// provide in the region now.
+func (s *Service) CheckAvailable(ctx context.Context, plan, region string) error {
+	return s.available(ctx, plan, region)
 }
 
 // available refuses a plan the cloud says it cannot provide in the region.
@@ -336,19 +342,29 @@ func (s *Service) RevealRootPassword(ctx context.Context, accountID, serverID st
 
 // Deploy accepts servers for the account.
 func (s *Service) Deploy(ctx context.Context, accountID string, reqs []ServerRequest, bulk bool, idem Idempotency, meta eventstore.Metadata) (Deployed, error) {
-	if err := s.resolveKeys(ctx, accountID, reqs); err != nil {
-		return Deployed{}, err
+	// A retry is answered before the catalog and the cloud are asked: the
+	// plan may be sold out now, and a retry must not be refused for it.
+	if replay, err := s.replayOf(ctx, accountID, idem); err != nil || replay {
+		if err != nil {
+			return Deployed{}, err
+		}
+		return s.deploy(ctx, accountID, nil, bulk, idem, meta)
+	}
+	// Unknown key ids and a plan the cloud cannot provide are named in
+	// one 400.
+	kerr := s.resolveKeys(ctx, accountID, reqs)
+	if kerr != nil && !errors.Is(kerr, domain.ErrInvalid) {
+		return Deployed{}, kerr
 	}
 	specs, err := s.specs(ctx, reqs, "")
-	if err != nil {
-		return Deployed{}, err
+	if err := errors.Join(kerr, err); err != nil {
+		return Deployed{}, mergeInvalid(err)
 	}
 	return s.deploy(ctx, accountID, specs, bulk, idem, meta)
 }
 
 func (s *Service) deploy(ctx context.Context, accountID string, specs []domain.ServerSpec, bulk bool, idem Idempotency, meta eventstore.Metadata) (Deployed, error) {
-	d, err := s.Accounts.Run(ctx, accountID, domain.Deploy{Servers: specs, IdempotencyKey: idem.Key,
-		RequestHash: idem.RequestHash, Bulk: bulk}, meta)
+	d, err := s.Accounts.Run(ctx, accountID, domain.Deploy{Servers: specs, Idem: s.idem(idem), Bulk: bulk}, meta)
 	ids := make([]string, len(specs))
 	for i, sp := range specs {
 		ids[i] = sp.ID
@@ -436,14 +452,24 @@ type WallClock struct{}
 // Now is the wall time, in UTC, to the millisecond like the sandbox clock.
 func (WallClock) Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
 
-// RequestLimit asks the operators for a higher server limit.
-func (s *Service) RequestLimit(ctx context.Context, accountID string, limit int, reason string, meta eventstore.Metadata) (domain.LimitRequest, Written, error) {
+// RequestLimit asks the operators for a higher server limit. A retry of a
+// keyed request answers the request it repeats (replayed).
+func (s *Service) RequestLimit(ctx context.Context, accountID string, limit int, reason string, idem Idempotency, meta eventstore.Metadata) (domain.LimitRequest, bool, Written, error) {
 	id := uuid.NewString()
-	d, err := s.Accounts.Run(ctx, accountID, domain.RequestLimit{RequestID: id, ServerLimit: limit, Reason: reason}, meta)
-	if err != nil {
-		return domain.LimitRequest{}, Written{}, err
+	d, err := s.Accounts.Run(ctx, accountID, domain.RequestLimit{RequestID: id, ServerLimit: limit, Reason: reason, Idem: s.idem(idem)}, meta)
+	var replay *domain.ReplayError
+	replayed := errors.As(err, &replay)
+	if replayed {
+		id, err = replay.Ref, nil
 	}
-	return d.State.LimitRequests[id], Written{d.Position}, s.WaitFor(ctx, d.Position)
+	if err != nil {
+		return domain.LimitRequest{}, false, Written{}, err
+	}
+	r, ok := d.State.LimitRequests[id]
+	if !ok {
+		return domain.LimitRequest{}, false, Written{}, fmt.Errorf("limit request %s missing from account state", id)
+	}
+	return r, replayed, Written{d.Position}, s.WaitFor(ctx, d.Position)
 }
 
 // resolveKeys turns each request's stored key ids (or none: every stored
@@ -463,18 +489,26 @@ func (s *Service) resolveKeys(ctx context.Context, accountID string, reqs []Serv
 	return nil
 }
 
-// AddSSHKey stores a public key on the account, for its deploys.
-func (s *Service) AddSSHKey(ctx context.Context, accountID, name, publicKey string, meta eventstore.Metadata) (domain.StoredKey, Written, error) {
-	key, err := domain.ParseSSHKey(publicKey)
-	if err != nil {
-		return domain.StoredKey{}, Written{}, domain.InvalidField("publicKey", strings.TrimPrefix(err.Error(), domain.ErrInvalid.Error()+": "))
-	}
+// AddSSHKey stores a public key on the account, for its deploys. A retry
+// of a keyed request answers the key it stored (replayed).
+func (s *Service) AddSSHKey(ctx context.Context, accountID, name string, key domain.SSHKey, idem Idempotency, meta eventstore.Metadata) (domain.StoredKey, bool, Written, error) {
 	id := uuid.NewString()
-	d, err := s.Accounts.Run(ctx, accountID, domain.AddSSHKey{KeyID: id, Name: name, Key: key}, meta)
-	if err != nil {
-		return domain.StoredKey{}, Written{}, err
+	d, err := s.Accounts.Run(ctx, accountID, domain.AddSSHKey{KeyID: id, Name: name, Key: key, Idem: s.idem(idem)}, meta)
+	var replay *domain.ReplayError
+	replayed := errors.As(err, &replay)
+	if replayed {
+		id, err = replay.Ref, nil
 	}
-	return d.State.Keys[id], Written{d.Position}, s.WaitFor(ctx, d.Position)
+	if err != nil {
+		return domain.StoredKey{}, false, Written{}, err
+	}
+	k, ok := d.State.Keys[id]
+	if !ok {
+		// Only a retry whose first answer was not kept, of a key deleted
+		// since, gets here.
+		return domain.StoredKey{}, false, Written{}, fmt.Errorf("key %s, stored by this Idempotency-Key, was deleted since: %w", id, domain.ErrNotFound)
+	}
+	return k, replayed, Written{d.Position}, s.WaitFor(ctx, d.Position)
 }
 
 // RemoveSSHKey deletes a stored key; servers that have it keep it.
@@ -484,4 +518,23 @@ func (s *Service) RemoveSSHKey(ctx context.Context, accountID, keyID string, met
 		return Written{}, err
 	}
 	return Written{d.Position}, s.WaitFor(ctx, d.Position)
+}
+
+// Problems adds to fields what rule finds wrong with a request on the
+// account as it stands (a field named already keeps its problem), so that
+// the one 400 of a request names everything wrong with it, the problems
+// only the account's state shows included. It writes nothing.
+func (s *Service) Problems(ctx context.Context, accountID string, fields map[string]string, rule func(domain.Account) error) {
+	st, err := s.account(ctx, accountID)
+	if err != nil {
+		return
+	}
+	var de *domain.Error
+	if err := rule(st); errors.As(err, &de) && de.Code == domain.CodeInvalid {
+		for f, p := range de.Fields {
+			if _, named := fields[f]; !named {
+				fields[f] = p
+			}
+		}
+	}
 }

@@ -11,32 +11,83 @@ import (
 	"github.com/cryptovps/cryptovps/eventstore"
 )
 
+// Created is what a request created, and whether it was a retry answered
+// with what its first try created (Replayed).
+type Created struct {
+	ID       string
+	Replayed bool
+	Written
+}
+
 // RequestBackup snapshots one of the account's servers; the snapshot itself
-// is taken by the background work.
-func (s *Service) RequestBackup(ctx context.Context, accountID, serverID string, meta eventstore.Metadata) (string, Written, error) {
+// is taken by the background work. A keyed request claims its key on the
+// account, naming the backup's id, before the backup's own stream is
+// started: a retry finds the claim and answers that backup (starting it,
+// after a crash between the two, under the same id, so never twice).
+func (s *Service) RequestBackup(ctx context.Context, accountID, serverID string, idem Idempotency, meta eventstore.Metadata) (Created, error) {
 	st, err := s.account(ctx, accountID)
 	if err != nil {
-		return "", Written{}, err
+		return Created{}, err
 	}
 	if err := st.CheckActive(); err != nil {
-		return "", Written{}, err
+		return Created{}, err
 	}
 	srv, ok := st.Server(serverID)
 	if !ok {
-		return "", Written{}, fmt.Errorf("server %s: %w", serverID, domain.ErrNotFound)
+		return Created{}, fmt.Errorf("server %s: %w", serverID, domain.ErrNotFound)
 	}
-	id := uuid.NewString()
-	d, err := s.Backups.Run(ctx, id, domain.RequestBackup{BackupID: id, AccountID: accountID, Server: srv}, meta)
+	cmd := domain.RequestBackup{BackupID: uuid.NewString(), AccountID: accountID, Server: srv}
+	// A request the backup rules refuse leaves its key unclaimed.
+	if replay, err := s.replayOf(ctx, accountID, idem); err != nil {
+		return Created{}, err
+	} else if !replay {
+		if _, err := domain.DecideBackup(domain.Backup{}, cmd, s.Clock.Now()); err != nil {
+			return Created{}, err
+		}
+	}
+	id, replayed, err := s.claim(ctx, accountID, idem, cmd.BackupID, meta)
 	if err != nil {
-		return "", Written{}, err
+		return Created{}, err
+	}
+	cmd.BackupID = id
+	started := func() (Created, bool, error) {
+		b, err := s.Backups.Load(ctx, id)
+		if err != nil || !b.State.Exists() {
+			return Created{}, false, err
+		}
+		return Created{ID: id, Replayed: true, Written: Written{b.Position}}, true, s.WaitFor(ctx, b.Position)
+	}
+	if replayed {
+		if c, ok, err := started(); ok || err != nil {
+			return c, err
+		}
+	}
+	d, err := s.Backups.Run(ctx, id, cmd, meta)
+	if err != nil && idem.Key != "" {
+		// A retry started it meanwhile, under this claim.
+		if c, ok, lerr := started(); ok || lerr != nil {
+			c.Replayed = replayed
+			return c, lerr
+		}
+	}
+	if err != nil {
+		return Created{}, err
 	}
 	s.kick()
-	return id, Written{d.Position}, s.WaitFor(ctx, d.Position)
+	return Created{ID: id, Replayed: replayed, Written: Written{d.Position}}, s.WaitFor(ctx, d.Position)
 }
 
 // RestoreBackup deploys a new server from an AVAILABLE backup: a deploy like
 // any other, with the same limit, balance rule and idempotency.
 func (s *Service) RestoreBackup(ctx context.Context, accountID, backupID string, keys ServerRequest, idem Idempotency, meta eventstore.Metadata) (Deployed, error) {
+	// A retry is answered before the backup is looked at: it may have
+	// expired or been deleted since.
+	if replay, err := s.replayOf(ctx, accountID, idem); err != nil || replay {
+		if err != nil {
+			return Deployed{}, err
+		}
+		return s.deploy(ctx, accountID, nil, false, idem, meta)
+	}
 	st, err := s.account(ctx, accountID)
 	if err != nil {
 		return Deployed{}, err

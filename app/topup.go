@@ -40,11 +40,11 @@ func (s *Service) CreateTopup(ctx context.Context, accountID string, amount doma
 	}
 	id := uuid.NewString()
 	d, err := s.Accounts.Run(ctx, accountID, domain.RequestTopup{TopupID: id, Amount: amount, Method: method,
-		IdempotencyKey: idem.Key, RequestHash: idem.RequestHash}, meta)
-	var replay *domain.TopupReplay
+		Idem: s.idem(idem)}, meta)
+	var replay *domain.ReplayError
 	replayed := errors.As(err, &replay)
 	if replayed {
-		id, err = replay.TopupID, nil
+		id, err = replay.Ref, nil
 	}
 	if err != nil {
 		return TopupOpened{}, err
@@ -108,40 +108,56 @@ type Settler interface {
 // through the same rules as a real payment (the invoice is settled, then
 // applied). Top-ups of the first sandbox, which have no invoice, are paid
 // as they always were. A customer on an abuse hold cannot use it.
-func (s *Service) PayTopup(ctx context.Context, accountID, topupID string, meta eventstore.Metadata) (Written, error) {
+func (s *Service) PayTopup(ctx context.Context, accountID, topupID string, idem Idempotency, meta eventstore.Metadata) (Created, error) {
 	st, err := s.account(ctx, accountID)
 	if err != nil {
-		return Written{}, err
+		return Created{}, err
 	}
 	if err := st.CheckActive(); err != nil {
-		return Written{}, err
+		return Created{}, err
 	}
 	t, ok := st.Topups[topupID]
 	if !ok || !t.Visible() {
-		return Written{}, fmt.Errorf("top-up %s: %w", topupID, domain.ErrNotFound)
+		return Created{}, fmt.Errorf("top-up %s: %w", topupID, domain.ErrNotFound)
+	}
+	// A keyed payment claims its key first, naming the top-up; a retry
+	// finds it and answers the paid top-up, or pays it (after a crash
+	// between the claim and the payment): paying is once anyway, by the
+	// top-up's status and the credit's id.
+	replay, err := s.replayOf(ctx, accountID, idem)
+	if err != nil {
+		return Created{}, err
+	}
+	if replay && t.Status == domain.TopupStatusPaid {
+		return Created{ID: topupID, Replayed: true, Written: Written{s.Accounts.Known(accountID)}}, nil
 	}
 	cmd := domain.Command(domain.PayTopup{TopupID: topupID})
+	var settler Settler
 	if t.Requested {
-		settler, ok := s.Payments.(Settler)
-		if !ok {
-			return Written{}, fmt.Errorf("top-up %s: %w: payments are real here", topupID, domain.ErrNotFound)
+		if settler, ok = s.Payments.(Settler); !ok {
+			return Created{}, fmt.Errorf("top-up %s: %w: payments are real here", topupID, domain.ErrNotFound)
 		}
 		switch t.Status {
 		case domain.TopupStatusPending, domain.TopupStatusProcessing:
 		default:
-			return Written{}, domain.Errorf(domain.CodeInvalidState, "top-up %s is %s; only a PENDING or PROCESSING top-up can be paid", t.ID, t.Status)
+			return Created{}, domain.Errorf(domain.CodeInvalidState, "top-up %s is %s; only a PENDING or PROCESSING top-up can be paid", t.ID, t.Status)
 		}
+	}
+	if _, replay, err = s.claim(ctx, accountID, idem, topupID, meta); err != nil {
+		return Created{}, err
+	}
+	if settler != nil {
 		inv, err := settler.Settle(ctx, t.ProviderRef)
 		if err != nil {
-			return Written{}, fmt.Errorf("top-up %s: settle the sandbox invoice: %w", topupID, err)
+			return Created{}, fmt.Errorf("top-up %s: settle the sandbox invoice: %w", topupID, err)
 		}
 		cmd = domain.ApplyInvoice{TopupID: topupID, Invoice: inv}
 	}
 	d, err := s.Accounts.Run(ctx, accountID, cmd, meta)
 	if err != nil {
-		return Written{}, err
+		return Created{}, err
 	}
-	return Written{d.Position}, s.WaitFor(ctx, d.Position)
+	return Created{ID: topupID, Replayed: replay, Written: Written{d.Position}}, s.WaitFor(ctx, d.Position)
 }
 
 // Reconcile brings a top-up in line with its invoice as the processor

@@ -10,9 +10,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// IdempotencyWindow is how long a deploy's Idempotency-Key is remembered.
-const IdempotencyWindow = 24 * time.Hour
-
 // Account is the state of an account stream: the customer, its ledger
 // balance, its servers and top-ups.
 type Account struct {
@@ -36,7 +33,10 @@ type Account struct {
 	ServerOrder []string
 	Topups      map[string]*Topup
 	TopupOrder  []string
-	Idempotency map[string]IdempotencyKeyUsed
+	// Idempotency are the Idempotency-Keys the account remembers, oldest
+	// first in IdempotencyOrder.
+	Idempotency      map[string]IdempotencyRecord
+	IdempotencyOrder []string
 	// LimitRequests are the account's asks for a higher limit, in
 	// LimitOrder.
 	LimitRequests map[string]LimitRequest
@@ -62,7 +62,7 @@ type Account struct {
 func NewAccount(id string) Account {
 	return Account{
 		ID: id, Servers: map[string]*Server{}, Topups: map[string]*Topup{},
-		Idempotency: map[string]IdempotencyKeyUsed{}, LimitRequests: map[string]LimitRequest{},
+		Idempotency: map[string]IdempotencyRecord{}, LimitRequests: map[string]LimitRequest{},
 		Keys: map[string]StoredKey{}, APIKeys: map[string]APIKey{},
 	}
 }
@@ -83,10 +83,11 @@ func (a Account) Clone() Account {
 		c.Topups[id] = &cp
 	}
 	c.TopupOrder = append([]string(nil), a.TopupOrder...)
-	c.Idempotency = make(map[string]IdempotencyKeyUsed, len(a.Idempotency))
-	for k, v := range a.Idempotency {
-		c.Idempotency[k] = v
+	c.Idempotency = maps.Clone(a.Idempotency)
+	if c.Idempotency == nil {
+		c.Idempotency = map[string]IdempotencyRecord{}
 	}
+	c.IdempotencyOrder = slices.Clone(a.IdempotencyOrder)
 	c.LimitRequests = maps.Clone(a.LimitRequests)
 	if c.LimitRequests == nil {
 		c.LimitRequests = map[string]LimitRequest{}
@@ -160,10 +161,12 @@ func Evolve(a Account, e Event) Account {
 			ProviderRef: e.ProviderRef, Status: TopupStatusPending, CreatedAt: e.At,
 		}
 		a.TopupOrder = append(a.TopupOrder, e.TopupID)
-	case TopupPaid, TopupRequested, TopupInvoiced, TopupOpenFailed, TopupStatusChanged, TopupReviewClosed:
+	case TopupRequested, TopupOpenFailed:
+		a = evolveIdempotency(evolveTopup(a, e), e)
+	case TopupPaid, TopupInvoiced, TopupStatusChanged, TopupReviewClosed:
 		a = evolveTopup(a, e)
-	case IdempotencyKeyUsed:
-		a.Idempotency[e.Key] = e
+	case IdempotencyKeyUsed, IdempotencyAnswerRecorded:
+		a = evolveIdempotency(a, e)
 	case LimitRequested, LimitRequestDecided:
 		a = evolveLimit(a, e)
 	case SSHKeyAdded, SSHKeyRemoved:
@@ -217,10 +220,9 @@ type (
 	}
 	// Deploy accepts one or more servers, charging each its first hour.
 	Deploy struct {
-		Servers        []ServerSpec
-		IdempotencyKey string
-		RequestHash    string
-		Bulk           bool
+		Servers []ServerSpec
+		Idem    Idem
+		Bulk    bool
 	}
 	// Destroy stops billing a server and has it destroyed.
 	Destroy struct{ ServerID string }
@@ -250,8 +252,12 @@ type (
 	// ExpireSuspended has a server destroyed that stayed suspended for
 	// SuspendedRetention: a halted instance still costs us.
 	ExpireSuspended struct{ ServerID string }
-	// Activate marks the instance running with its address.
-	Activate struct{ ServerID, IPv4 string }
+	// Activate marks the instance running with its address and, when the
+	// provider told them, its SSH host key fingerprints.
+	Activate struct {
+		ServerID, IPv4 string
+		HostKeys       []string
+	}
 	// FailDeploy marks a deploy failed and refunds what it was charged.
 	FailDeploy struct{ ServerID, Reason string }
 	// CompleteDestroy records that the instance is gone.
@@ -429,7 +435,7 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 		})
 	case Activate:
 		err = d.serverStep(c.ServerID, Server.canActivate, func(*Server) Event {
-			return ServerActivated{ServerID: c.ServerID, IPv4: c.IPv4, At: now}
+			return ServerActivated{ServerID: c.ServerID, IPv4: c.IPv4, HostKeyFingerprints: c.HostKeys, At: now}
 		})
 	case FailDeploy:
 		err = d.failDeploy(c, now)
@@ -453,6 +459,10 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 			return nil, stateError("account "+a.ID, "active", "it is not suspended")
 		}
 		d.emit(AccountUnsuspended{Reason: c.Reason, Actor: c.Actor, At: now})
+	case ClaimIdempotencyKey:
+		err = d.claimKey(c, now)
+	case RecordIdempotentAnswer:
+		err = d.recordAnswer(c, now)
 	case AddSSHKey:
 		err = d.addKey(c, now)
 	case RemoveSSHKey:
@@ -504,16 +514,12 @@ func (d *decision) deploy(c Deploy, now time.Time) error {
 	if err := d.s.CheckActive(); err != nil {
 		return err
 	}
+	// A retry is answered first: it names no servers of its own.
+	if err := d.keyed(c.Idem); err != nil {
+		return err
+	}
 	if len(c.Servers) == 0 {
 		return fmt.Errorf("%w: no server to deploy", ErrInvalid)
-	}
-	if c.IdempotencyKey != "" {
-		if used, ok := d.s.Idempotency[c.IdempotencyKey]; ok && now.Sub(used.At) < IdempotencyWindow {
-			if used.RequestHash != c.RequestHash {
-				return ErrIdempotencyMismatch
-			}
-			return &ReplayError{ServerIDs: used.ServerIDs, Bulk: used.Bulk}
-		}
 	}
 	d.settle(now)
 	if d.s.LiveServers()+len(c.Servers) > d.s.ServerLimit {
@@ -538,7 +544,8 @@ func (d *decision) deploy(c Deploy, now time.Time) error {
 	// still be covered after it, or the fleet is suspended within the hour.
 	if need := d.s.HourlySpend().Add(total); d.s.Balance.Cmp(need) < 0 {
 		return fmt.Errorf("%w: balance %s does not cover one hour of every server (%s for the new ones, %s for those already billed): "+
-			"%s missing, top up first", ErrInsufficientFunds, d.s.Balance.Fixed(2), total.Fixed(3), d.s.HourlySpend().Fixed(3), need.Sub(d.s.Balance).Fixed(3))
+			"%s missing, top up first", ErrInsufficientFunds, d.s.Balance.Canonical(), total.Canonical(), d.s.HourlySpend().Canonical(),
+			need.Sub(d.s.Balance).Canonical())
 	}
 	ids := make([]string, 0, len(c.Servers))
 	for _, s := range c.Servers {
@@ -547,9 +554,7 @@ func (d *decision) deploy(c Deploy, now time.Time) error {
 		d.emit(d.charge(*d.s.Servers[s.ID], now))
 		ids = append(ids, s.ID)
 	}
-	if c.IdempotencyKey != "" {
-		d.emit(IdempotencyKeyUsed{Key: c.IdempotencyKey, RequestHash: c.RequestHash, ServerIDs: ids, Bulk: c.Bulk, At: now})
-	}
+	d.claim(c.Idem, IdempotencyKeyUsed{ServerIDs: ids, Bulk: c.Bulk}, now)
 	return nil
 }
 
@@ -635,7 +640,7 @@ func (a Account) CheckTopup(amount Money, currency string) error {
 	}
 	fields := map[string]string{}
 	if amount.Exponent() < -2 || amount.Cmp(MinTopup) < 0 || amount.Cmp(MaxTopup) > 0 {
-		fields["amount"] = fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals", MinTopup.Fixed(2), MaxTopup.Fixed(2))
+		fields["amount"] = fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals", MinTopup.Canonical(), MaxTopup.Canonical())
 	}
 	if !slices.Contains(Currencies, currency) {
 		fields["currency"] = "one of " + strings.Join(Currencies, ", ")

@@ -21,17 +21,6 @@ type APIKey struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"createdAt"`
-	// IdempotencyKey and RequestHash are the Idempotency-Key it was created
-	// with and the request's hash ("" for none): a retry replays it.
-	IdempotencyKey string `json:"idempotencyKey,omitempty"`
-	RequestHash    string `json:"requestHash,omitempty"`
-}
-
-// Public is the key as its owner sees it: without the request it was
-// created by.
-func (k APIKey) Public() APIKey {
-	k.IdempotencyKey, k.RequestHash = "", ""
-	return k
 }
 
 // Credential events, on the account's stream.
@@ -44,14 +33,13 @@ type (
 		At            time.Time `json:"at"`
 	}
 	// APIKeyCreated: a named API key exists (its hash is in the credential
-	// store). IdempotencyKey and RequestHash remember the request, so that
-	// a retry answers this key again.
+	// store). A request with an Idempotency-Key claims it in the same
+	// append (IdempotencyKeyUsed naming the key), so a retry answers this
+	// key again.
 	APIKeyCreated struct {
-		KeyID          string    `json:"keyId"`
-		Name           string    `json:"name"`
-		IdempotencyKey string    `json:"idempotencyKey,omitempty"`
-		RequestHash    string    `json:"requestHash,omitempty"`
-		At             time.Time `json:"at"`
+		KeyID string    `json:"keyId"`
+		Name  string    `json:"name"`
+		At    time.Time `json:"at"`
 	}
 	// APIKeyDeleted: the key no longer authenticates anything.
 	APIKeyDeleted struct {
@@ -69,12 +57,6 @@ func (e APIKeyDeleted) OccurredAt() time.Time   { return e.At }
 func (ChangePassword) accountCommand()          {}
 func (CreateAPIKey) accountCommand()            {}
 func (DeleteAPIKey) accountCommand()            {}
-func (e APIKeyCreated) key() APIKey {
-	return APIKey{e.KeyID, e.Name, e.At, e.IdempotencyKey, e.RequestHash}
-}
-func (e APIKeyCreated) idempotency() IdempotencyKeyUsed {
-	return IdempotencyKeyUsed{Key: e.IdempotencyKey, RequestHash: e.RequestHash, At: e.At}
-}
 
 // Credential commands.
 type (
@@ -89,19 +71,12 @@ type (
 	// CreateAPIKey records a new API key under a name, once per
 	// Idempotency-Key.
 	CreateAPIKey struct {
-		KeyID, Name                 string
-		IdempotencyKey, RequestHash string
+		KeyID, Name string
+		Idem        Idem
 	}
 	// DeleteAPIKey ends a key.
 	DeleteAPIKey struct{ KeyID string }
 )
-
-// APIKeyReplayError says an API key was already created with this
-// Idempotency-Key and request: the caller answers with it again. Control
-// flow between the domain and the application, never shown.
-type APIKeyReplayError struct{ KeyID string }
-
-func (e *APIKeyReplayError) Error() string { return "idempotent replay of API key " + e.KeyID }
 
 // A password change and a key's deletion are allowed on an abuse hold: they
 // take access away. A new key is a change like any other and is not.
@@ -117,18 +92,11 @@ func (d *decision) changePassword(c ChangePassword, now time.Time) error {
 }
 
 func (d *decision) createAPIKey(c CreateAPIKey, now time.Time) error {
-	if c.IdempotencyKey != "" {
-		if used, ok := d.s.Idempotency[c.IdempotencyKey]; ok && now.Sub(used.At) < IdempotencyWindow {
-			if used.RequestHash != c.RequestHash {
-				return ErrIdempotencyMismatch
-			}
-			for _, id := range d.s.APIKeyOrder {
-				if k := d.s.APIKeys[id]; k.IdempotencyKey == c.IdempotencyKey {
-					return &APIKeyReplayError{KeyID: id}
-				}
-			}
-			return stateError("the API key created with this Idempotency-Key", "deleted", "create another with a new Idempotency-Key")
-		}
+	// A retry is answered whatever happened since (a *ReplayError naming
+	// the key it made); the same Idempotency-Key with another request is
+	// refused.
+	if err := d.keyed(c.Idem); err != nil {
+		return err
 	}
 	if err := d.s.CheckActive(); err != nil {
 		return err
@@ -142,7 +110,8 @@ func (d *decision) createAPIKey(c CreateAPIKey, now time.Time) error {
 	if len(d.s.APIKeyOrder) >= MaxAPIKeys {
 		return InvalidField("name", fmt.Sprintf("at most %d API keys per account: delete one first (DELETE /auth/api-keys/:id)", MaxAPIKeys))
 	}
-	d.emit(APIKeyCreated{KeyID: c.KeyID, Name: c.Name, IdempotencyKey: c.IdempotencyKey, RequestHash: c.RequestHash, At: now})
+	d.emit(APIKeyCreated{KeyID: c.KeyID, Name: c.Name, At: now})
+	d.claim(c.Idem, IdempotencyKeyUsed{Ref: c.KeyID}, now)
 	return nil
 }
 
@@ -170,13 +139,8 @@ func evolveCredentials(a Account, e Event) Account {
 		a.TokenVersion++
 		a.CredentialRef = e.CredentialRef
 	case APIKeyCreated:
-		a.APIKeys[e.KeyID] = e.key()
+		a.APIKeys[e.KeyID] = APIKey{ID: e.KeyID, Name: e.Name, CreatedAt: e.At}
 		a.APIKeyOrder = append(a.APIKeyOrder, e.KeyID)
-		// One Idempotency-Key space per account: a key a deploy used cannot
-		// create an API key, nor the other way round.
-		if e.IdempotencyKey != "" {
-			a.Idempotency[e.IdempotencyKey] = e.idempotency()
-		}
 	case APIKeyDeleted:
 		delete(a.APIKeys, e.KeyID)
 		a.APIKeyOrder = slices.DeleteFunc(a.APIKeyOrder, func(id string) bool { return id == e.KeyID })

@@ -82,25 +82,29 @@ func TestAnAccountOnHoldCannotCreateAKeyButCanDeleteOne(t *testing.T) {
 func TestCreateAPIKeyWithAnIdempotencyKeyReplaysWithinTheWindow(t *testing.T) {
 	t.Parallel()
 	s := registered(t, "5.00")
-	s.then(domain.CreateAPIKey{KeyID: "k1", Name: "agent", IdempotencyKey: "idem", RequestHash: "h"}, t0)
-	var replay *domain.APIKeyReplayError
-	if err := s.rejects(domain.CreateAPIKey{KeyID: "k2", Name: "agent", IdempotencyKey: "idem", RequestHash: "h"}, at(time.Hour)); !errors.As(err, &replay) || replay.KeyID != "k1" {
-		t.Fatalf("want a replay of k1, got %v", err)
+	events := s.then(domain.CreateAPIKey{KeyID: "k1", Name: "agent", Idem: idem("idem", "h", t0)}, t0)
+	wantTypes(t, events, "APIKeyCreated", "IdempotencyKeyUsed")
+	wantEqual(t, "the claim names the key", as[domain.IdempotencyKeyUsed](t, events[1]).Ref, "k1")
+	if r := replayOf(t, s.rejects(domain.CreateAPIKey{KeyID: "k2", Name: "agent", Idem: idem("idem", "h", at(time.Hour))}, at(time.Hour))); r.Ref != "k1" {
+		t.Fatalf("want a replay of k1, got %+v", r)
 	}
-	wantErr(t, s.rejects(domain.CreateAPIKey{KeyID: "k2", Name: "other", IdempotencyKey: "idem", RequestHash: "h2"}, at(time.Hour)),
+	wantErr(t, s.rejects(domain.CreateAPIKey{KeyID: "k2", Name: "other", Idem: idem("idem", "h2", at(time.Hour))}, at(time.Hour)),
 		domain.ErrIdempotencyMismatch)
 	// One key space per account: a deploy cannot reuse it, nor an API key a
 	// deploy's.
-	wantErr(t, s.rejects(domain.Deploy{Servers: []domain.ServerSpec{serverSpec("a", micro)}, IdempotencyKey: "idem", RequestHash: "deploy"}, at(time.Hour)),
+	wantErr(t, s.rejects(domain.Deploy{Servers: []domain.ServerSpec{serverSpec("a", micro)}, Idem: idem("idem", "deploy", at(time.Hour))}, at(time.Hour)),
 		domain.ErrIdempotencyMismatch)
-	s.then(domain.Deploy{Servers: []domain.ServerSpec{serverSpec("a", micro)}, IdempotencyKey: "deploy-key", RequestHash: "deploy"}, at(time.Hour))
-	wantErr(t, s.rejects(domain.CreateAPIKey{KeyID: "k3", Name: "agent", IdempotencyKey: "deploy-key", RequestHash: "h"}, at(time.Hour)),
+	s.then(domain.Deploy{Servers: []domain.ServerSpec{serverSpec("a", micro)}, Idem: idem("deploy-key", "deploy", at(time.Hour))}, at(time.Hour))
+	wantErr(t, s.rejects(domain.CreateAPIKey{KeyID: "k3", Name: "agent", Idem: idem("deploy-key", "h", at(time.Hour))}, at(time.Hour)),
 		domain.ErrIdempotencyMismatch)
-	// A deleted key is not replayed: its secret is gone.
+	// A retry of a deleted key's creation is still a replay: the
+	// application says the key is gone.
 	s.then(domain.DeleteAPIKey{KeyID: "k1"}, at(2*time.Hour))
-	wantStateError(t, s.rejects(domain.CreateAPIKey{KeyID: "k2", Name: "agent", IdempotencyKey: "idem", RequestHash: "h"}, at(2*time.Hour)))
-	// After the window the key is free again.
-	s.then(domain.CreateAPIKey{KeyID: "k2", Name: "agent", IdempotencyKey: "idem", RequestHash: "h"}, at(domain.IdempotencyWindow+time.Hour))
+	if r := replayOf(t, s.rejects(domain.CreateAPIKey{KeyID: "k2", Name: "agent", Idem: idem("idem", "h", at(2*time.Hour))}, at(2*time.Hour))); r.Ref != "k1" {
+		t.Fatalf("want a replay of k1, got %+v", r)
+	}
+	// After the window (of real time) the key is free again.
+	s.then(domain.CreateAPIKey{KeyID: "k2", Name: "agent", Idem: idem("idem", "h", t0.Add(domain.IdempotencyWindow+time.Hour))}, at(3*time.Hour))
 }
 
 func TestCheckPasswordAppliesTheRules(t *testing.T) {

@@ -8,10 +8,17 @@ import (
 // BackupRetention is how long a backup is kept before it expires.
 const BackupRetention = 7 * 24 * time.Hour
 
+// ExpiredShown is how long a backup that expired or was deleted is still
+// shown, as EXPIRED, before it is gone (404): an agent that looks a few
+// days later learns what became of it instead of losing track.
+const ExpiredShown = 7 * 24 * time.Hour
+
 // BackupStatus is where a backup is in its life.
 type BackupStatus string
 
-// Backup statuses. DELETED and EXPIRED backups are gone for the customer.
+// Backup statuses. DELETED (deleted by the customer) and EXPIRED (retention
+// over) can no longer be restored; the customer sees both as EXPIRED for
+// ExpiredShown, then not at all.
 const (
 	BackupPending   BackupStatus = "PENDING"
 	BackupAvailable BackupStatus = "AVAILABLE"
@@ -86,20 +93,39 @@ type Backup struct {
 	Status     BackupStatus
 	SnapshotID string
 	CreatedAt  time.Time
-	ExpiresAt  time.Time
-	Restores   []string
+	// ExpiresAt is when the backup stops being restorable: the end of its
+	// retention, or when it was deleted, if it was deleted before.
+	ExpiresAt time.Time
+	Restores  []string
 }
 
 // Exists reports whether the backup stream has been started.
 func (b Backup) Exists() bool { return b.ID != "" }
 
-// Visible reports whether the customer still sees the backup at now.
+// Visible reports whether the backup is still the customer's to use at
+// now: not deleted, not expired.
 func (b Backup) Visible(now time.Time) bool {
-	switch b.Status {
+	return Live(b.Status, b.ExpiresAt, now)
+}
+
+// Live is Visible of a backup in status that stops being restorable at
+// expiresAt.
+func Live(status BackupStatus, expiresAt, now time.Time) bool {
+	switch status {
 	case BackupPending, BackupAvailable, BackupError:
-		return now.Before(b.ExpiresAt)
+		return now.Before(expiresAt)
 	}
 	return false
+}
+
+// Shown is how the customer sees a backup in status that stops being
+// restorable at expiresAt: as it is while it lives, EXPIRED (deleted or
+// expired) for ExpiredShown after that, then not at all (ok false).
+func Shown(status BackupStatus, expiresAt, now time.Time) (BackupStatus, bool) {
+	if Live(status, expiresAt, now) {
+		return status, true
+	}
+	return BackupExpiredS, now.Before(expiresAt.Add(ExpiredShown))
 }
 
 // EvolveBackup folds one event into a backup.
@@ -115,7 +141,12 @@ func EvolveBackup(b Backup, e Event) Backup {
 	case BackupRestored:
 		b.Restores = append(append([]string(nil), b.Restores...), e.ServerID)
 	case BackupDeleted:
+		// It stops being restorable now: EXPIRED for the customer, and
+		// shown as such for ExpiredShown from now.
 		b.Status = BackupDeletedS
+		if e.At.Before(b.ExpiresAt) {
+			b.ExpiresAt = e.At
+		}
 	case BackupExpired:
 		b.Status = BackupExpiredS
 	}
@@ -183,8 +214,8 @@ func DecideBackup(b Backup, cmd BackupCommand, now time.Time) ([]Event, error) {
 		}
 		return []Event{BackupFailed{Reason: c.Reason, At: now}}, nil
 	case CheckRestore:
-		if b.AccountID != c.AccountID || !b.Visible(now) {
-			return nil, ErrNotFound
+		if err := b.shownTo(c.AccountID, now, "it can no longer be restored"); err != nil {
+			return nil, err
 		}
 		if b.Status != BackupAvailable {
 			return nil, b.stateError("only an AVAILABLE backup can be restored")
@@ -193,8 +224,8 @@ func DecideBackup(b Backup, cmd BackupCommand, now time.Time) ([]Event, error) {
 	case RecordRestore:
 		return []Event{BackupRestored{ServerID: c.ServerID, At: now}}, nil
 	case DeleteBackup:
-		if b.AccountID != c.AccountID || !b.Visible(now) {
-			return nil, ErrNotFound
+		if err := b.shownTo(c.AccountID, now, "it is gone already"); err != nil {
+			return nil, err
 		}
 		return []Event{BackupDeleted{At: now}}, nil
 	case ExpireBackup:
@@ -208,6 +239,19 @@ func DecideBackup(b Backup, cmd BackupCommand, now time.Time) ([]Event, error) {
 		return []Event{BackupExpired{At: b.ExpiresAt}}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown command %T", ErrInvalid, cmd)
+}
+
+// shownTo refuses a command on a backup the account does not see (404) or
+// sees EXPIRED (409, saying why not).
+func (b Backup) shownTo(accountID string, now time.Time, why string) error {
+	status, shown := Shown(b.Status, b.ExpiresAt, now)
+	if b.AccountID != accountID || !shown {
+		return ErrNotFound
+	}
+	if status == BackupExpiredS {
+		return stateError("backup "+b.ID, string(status), why)
+	}
+	return nil
 }
 
 func (b Backup) stateError(want string) error {

@@ -146,12 +146,16 @@ func TestCheckRestoreAllowsOnlyTheOwnersAvailableUnexpiredBackup(t *testing.T) {
 	}{
 		{"available, owner, before expiry", availableBackup, accountID, expires.Add(-time.Nanosecond), "ok"},
 		{"another account's backup", availableBackup, "acct-2", at(day), "not found"},
-		{"at expiry", availableBackup, accountID, expires, "not found"},
-		{"past expiry", availableBackup, accountID, expires.Add(day), "not found"},
+		// EXPIRED (shown for a week after it stopped being restorable):
+		// a 409 that says so, then not found.
+		{"at expiry", availableBackup, accountID, expires, "state"},
+		{"past expiry", availableBackup, accountID, expires.Add(day), "state"},
+		{"a week past expiry", availableBackup, accountID, expires.Add(domain.ExpiredShown), "not found"},
 		{"pending", pendingBackup, accountID, at(day), "state"},
 		{"failed", failedBackup, accountID, at(day), "state"},
-		{"deleted", deletedBackup, accountID, at(2 * day), "not found"},
-		{"expired", expiredBackup, accountID, at(2 * day), "not found"},
+		{"deleted", deletedBackup, accountID, at(2 * day), "state"},
+		{"expired", expiredBackup, accountID, at(2 * day), "state"},
+		{"expired a week ago", expiredBackup, accountID, expires.Add(domain.ExpiredShown), "not found"},
 		{"never requested", nil, accountID, at(day), "not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,7 +191,7 @@ func TestRecordRestoreRemembersEachServerRestoredFromTheBackup(t *testing.T) {
 	wantEqual(t, "restores", fmt.Sprint(givenBackup(history...).Restores), "[r1 r2]")
 }
 
-func TestDeleteBackupHidesItAndASecondDeleteIsNotFound(t *testing.T) {
+func TestDeleteBackupExpiresItAndItIsGoneAWeekLater(t *testing.T) {
 	t.Parallel()
 	_, err := whenBackup(t, availableBackup, domain.DeleteBackup{AccountID: "acct-2"}, at(day))
 	wantErr(t, err, domain.ErrNotFound)
@@ -202,20 +206,38 @@ func TestDeleteBackupHidesItAndASecondDeleteIsNotFound(t *testing.T) {
 	b := givenBackup(history...)
 	wantEqual(t, "status", b.Status, domain.BackupDeletedS)
 	wantEqual(t, "visible", b.Visible(at(day)), false)
+	wantTime(t, "no longer restorable from", b.ExpiresAt, at(day))
+	status, shown := domain.Shown(b.Status, b.ExpiresAt, at(day))
+	wantEqual(t, "shown", fmt.Sprintln(status, shown), "EXPIRED true\n")
 
+	// EXPIRED for a week: a second delete or a restore is a 409 saying so,
+	// then the backup is gone.
 	_, err = whenBackup(t, history, domain.DeleteBackup{AccountID: accountID}, at(day+time.Minute))
-	wantErr(t, err, domain.ErrNotFound)
+	wantStateError(t, err)
 	_, err = whenBackup(t, history, domain.CheckRestore{AccountID: accountID}, at(day+time.Minute))
+	wantStateError(t, err)
+	_, err = whenBackup(t, history, domain.DeleteBackup{AccountID: accountID}, at(8*day-time.Nanosecond))
+	wantStateError(t, err)
+	_, err = whenBackup(t, history, domain.DeleteBackup{AccountID: accountID}, at(8*day))
 	wantErr(t, err, domain.ErrNotFound)
+	_, err = whenBackup(t, history, domain.CheckRestore{AccountID: accountID}, at(8*day))
+	wantErr(t, err, domain.ErrNotFound)
+	if _, shown := domain.Shown(b.Status, b.ExpiresAt, at(8*day)); shown {
+		t.Error("a backup deleted a week ago is still shown")
+	}
 
-	// Pending and failed backups can be deleted too; expired ones are gone.
+	// Pending and failed backups can be deleted too; expired ones are
+	// EXPIRED already.
 	for _, h := range [][]domain.Event{pendingBackup, failedBackup} {
 		if _, err := whenBackup(t, h, domain.DeleteBackup{AccountID: accountID}, at(day)); err != nil {
 			t.Errorf("delete: %v", err)
 		}
 	}
 	_, err = whenBackup(t, availableBackup, domain.DeleteBackup{AccountID: accountID}, t0.Add(7*day))
-	wantErr(t, err, domain.ErrNotFound)
+	wantStateError(t, err)
+	// Deleting after the retention would have ended keeps the retention's end.
+	late := givenBackup(slices.Concat(availableBackup, []domain.Event{domain.BackupDeleted{At: t0.Add(8 * day)}})...)
+	wantTime(t, "expires", late.ExpiresAt, t0.Add(7*day))
 }
 
 func TestExpireBackupRetiresItAtItsExpiryAndNotBefore(t *testing.T) {

@@ -61,6 +61,10 @@ type Instance struct {
 	// in the answer to CreateInstance, and empty in every later view (and
 	// when the answer to the create was lost). It is a secret: never log it.
 	RootPassword string
+	// HostKeyFingerprints are the SHA256 fingerprints ("SHA256:...") of
+	// the instance's SSH host keys, once it runs, when the provider tells
+	// them (Vultr's API does not: nil).
+	HostKeyFingerprints []string
 }
 
 // InstanceSpec asks a Provider for an instance. Tag carries our server id so

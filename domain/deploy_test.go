@@ -14,8 +14,8 @@ func TestDeployAcceptsEachServerAndChargesItsFirstHour(t *testing.T) {
 	t.Parallel()
 	s := registered(t, "10.00")
 	cmd := domain.Deploy{
-		Servers:        []domain.ServerSpec{serverSpec("a", micro), serverSpec("b", beast)},
-		IdempotencyKey: "key-1", RequestHash: "hash-1", Bulk: true,
+		Servers: []domain.ServerSpec{serverSpec("a", micro), serverSpec("b", beast)},
+		Idem:    domain.Idem{Key: "key-1", RequestHash: "hash-1", Wall: t0}, Bulk: true,
 	}
 	cmd.Servers[0].SSHKeys = []domain.SSHKey{{Fingerprint: "SHA256:x", Key: "ssh-ed25519 AAAA"}}
 	cmd.Servers[1].BackupID = "backup-9"
@@ -42,6 +42,7 @@ func TestDeployAcceptsEachServerAndChargesItsFirstHour(t *testing.T) {
 	wantEqual(t, "ids", fmt.Sprint(key.ServerIDs), "[a b]")
 	wantEqual(t, "bulk", key.Bulk, true)
 	wantTime(t, "at", key.At, t0)
+	wantTime(t, "wall", key.WallAt, t0)
 
 	st := s.state()
 	wantMoney(t, "balance", st.Balance, "9.822")
@@ -234,17 +235,18 @@ func TestDeployIsRefusedOnASuspendedAccount(t *testing.T) {
 	s.then(deploy("a"), at(3*time.Minute))
 }
 
-func keyed(c domain.Deploy, key, hash string) domain.Deploy {
-	c.IdempotencyKey, c.RequestHash = key, hash
+// keyed is c with an Idempotency-Key, sent at the real time wall.
+func keyed(c domain.Deploy, key, hash string, wall time.Time) domain.Deploy {
+	c.Idem = domain.Idem{Key: key, RequestHash: hash, Wall: wall}
 	return c
 }
 
 func TestDeployRetriedWithTheSameKeyAndRequestReplaysTheOriginalServers(t *testing.T) {
 	t.Parallel()
 	s := registered(t, "10.00")
-	s.then(keyed(deploy("a", "b"), "key-1", "hash-1"), t0)
+	s.then(keyed(deploy("a", "b"), "key-1", "hash-1", t0), t0)
 	for _, now := range []time.Time{at(time.Second), at(23 * time.Hour), at(24*time.Hour - time.Nanosecond)} {
-		err := s.rejects(keyed(deploy("c", "d"), "key-1", "hash-1"), now)
+		err := s.rejects(keyed(deploy("c", "d"), "key-1", "hash-1", now), now)
 		var replay *domain.ReplayError
 		if !errors.As(err, &replay) {
 			t.Fatalf("at t0+%s: error = %v, want a *ReplayError", now.Sub(t0), err)
@@ -253,31 +255,58 @@ func TestDeployRetriedWithTheSameKeyAndRequestReplaysTheOriginalServers(t *testi
 			t.Fatalf("replay = %+v, want servers [a b], bulk", replay)
 		}
 	}
+	// A retry names no servers of its own.
+	var replay *domain.ReplayError
+	if err := s.rejects(keyed(domain.Deploy{}, "key-1", "hash-1", at(time.Hour)), at(time.Hour)); !errors.As(err, &replay) {
+		t.Fatalf("a retry without servers: %v, want a replay", err)
+	}
 	wantEqual(t, "servers", len(s.state().Servers), 2)
 }
 
 func TestDeployReusingAKeyForADifferentRequestIsAMismatch(t *testing.T) {
 	t.Parallel()
 	s := registered(t, "10.00")
-	s.then(keyed(deploy("a"), "key-1", "hash-1"), t0)
-	wantErr(t, s.rejects(keyed(deploy("c"), "key-1", "hash-2"), at(time.Hour)), domain.ErrIdempotencyMismatch)
+	s.then(keyed(deploy("a"), "key-1", "hash-1", t0), t0)
+	wantErr(t, s.rejects(keyed(deploy("c"), "key-1", "hash-2", at(time.Hour)), at(time.Hour)), domain.ErrIdempotencyMismatch)
 	// Another key is another request.
-	s.then(keyed(deploy("c"), "key-2", "hash-2"), at(time.Hour))
+	s.then(keyed(deploy("c"), "key-2", "hash-2", at(time.Hour)), at(time.Hour))
 }
 
 func TestIdempotencyKeyCanBeReusedAfterTwentyFourHours(t *testing.T) {
 	t.Parallel()
 	s := registered(t, "10.00")
-	s.then(keyed(deploy("a"), "key-1", "hash-1"), t0)
-	events := s.then(keyed(deploy("c"), "key-1", "hash-2"), at(domain.IdempotencyWindow))
+	s.then(keyed(deploy("a"), "key-1", "hash-1", t0), t0)
+	events := s.then(keyed(deploy("c"), "key-1", "hash-2", at(domain.IdempotencyWindow)), at(domain.IdempotencyWindow))
 	used := as[domain.IdempotencyKeyUsed](t, events[len(events)-1])
 	wantEqual(t, "ids", fmt.Sprint(used.ServerIDs), "[c]")
 	wantEqual(t, "hash", used.RequestHash, "hash-2")
 	wantTime(t, "at", used.At, at(domain.IdempotencyWindow))
 	// The window now runs from the second use.
-	err := s.rejects(keyed(deploy("d"), "key-1", "hash-2"), at(domain.IdempotencyWindow+time.Hour))
+	err := s.rejects(keyed(deploy("d"), "key-1", "hash-2", at(domain.IdempotencyWindow+time.Hour)), at(domain.IdempotencyWindow+time.Hour))
 	var replay *domain.ReplayError
 	if !errors.As(err, &replay) || fmt.Sprint(replay.ServerIDs) != "[c]" || replay.Bulk {
 		t.Fatalf("error = %v, want a replay of [c]", err)
 	}
+}
+
+func TestIdempotencyKeysAgeInRealTimeNotServiceTime(t *testing.T) {
+	t.Parallel()
+	s := registered(t, "50.00")
+	s.then(keyed(deploy("a"), "key-1", "hash-1", t0), t0)
+	// The sandbox clock moved 30 days, the real time one minute: the key
+	// holds.
+	var replay *domain.ReplayError
+	if err := s.rejects(keyed(deploy("b"), "key-1", "hash-1", at(time.Minute)), at(30*24*time.Hour)); !errors.As(err, &replay) {
+		t.Fatalf("after a sandbox jump: %v, want a replay", err)
+	}
+	// A day of real time later it is free, whatever the service clock says.
+	s.then(keyed(deploy("b"), "key-1", "hash-2", at(domain.IdempotencyWindow)), at(30*24*time.Hour+time.Minute))
+}
+
+func TestAKeyWithoutItsRequestHashOrTimeIsRefused(t *testing.T) {
+	t.Parallel()
+	s := registered(t, "10.00")
+	wantErr(t, s.rejects(keyed(deploy("a"), "key-1", "", t0), t0), domain.ErrInvalid)
+	wantErr(t, s.rejects(keyed(deploy("a"), "key-1", "h", time.Time{}), t0), domain.ErrInvalid)
+	wantErr(t, s.rejects(keyed(deploy("a"), " key", "h", t0), t0), domain.ErrInvalid)
 }

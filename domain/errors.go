@@ -71,7 +71,7 @@ var (
 	ErrAccountSuspended    = Errorf(CodeAccountSuspended, "account suspended: contact support")
 	ErrServerLimit         = Errorf(CodeServerLimit, "server limit reached")
 	ErrInsufficientFunds   = Errorf(CodeInsufficientFunds, "insufficient balance")
-	ErrIdempotencyMismatch = Errorf(CodeIdempotencyReused, "this Idempotency-Key was used with a different request")
+	ErrIdempotencyMismatch = Errorf(CodeIdempotencyReused, "this Idempotency-Key was used with a different request: use a new key for a new request")
 	ErrInvalid             = Errorf(CodeInvalid, "invalid command")
 	ErrInvalidState        = Errorf(CodeInvalidState, "not allowed in the current state")
 	ErrBusy                = Errorf(CodeBusy, "too busy, retry")
@@ -85,16 +85,4 @@ var (
 // of the thing it targets (for example destroying a server twice).
 func stateError(what, status, want string) *Error {
 	return Errorf(CodeInvalidState, "%s is %s; %s", what, status, want)
-}
-
-// ReplayError says a deploy with this idempotency key was already accepted;
-// the caller answers with those servers instead of deploying again. It is
-// control flow between the domain and the application, never shown.
-type ReplayError struct {
-	ServerIDs []string
-	Bulk      bool
-}
-
-func (e *ReplayError) Error() string {
-	return fmt.Sprintf("idempotent replay of %d server(s)", len(e.ServerIDs))
 }

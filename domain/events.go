@@ -78,15 +78,6 @@ type (
 		Reason     string    `json:"reason,omitempty"`
 		At         time.Time `json:"at"`
 	}
-	// IdempotencyKeyUsed remembers a deploy request so a retry with the same
-	// key replays it instead of deploying again.
-	IdempotencyKeyUsed struct {
-		Key         string    `json:"key"`
-		RequestHash string    `json:"requestHash"`
-		ServerIDs   []string  `json:"serverIds"`
-		Bulk        bool      `json:"bulk"`
-		At          time.Time `json:"at"`
-	}
 )
 
 // Server lifecycle events, on the owning account's stream.
@@ -138,11 +129,13 @@ type (
 		ServerID string    `json:"serverId"`
 		At       time.Time `json:"at"`
 	}
-	// ServerActivated: the instance runs and is reachable.
+	// ServerActivated: the instance runs and is reachable, at IPv4, with
+	// the SSH host keys of these fingerprints when the provider told them.
 	ServerActivated struct {
-		ServerID string    `json:"serverId"`
-		IPv4     string    `json:"ipv4"`
-		At       time.Time `json:"at"`
+		ServerID            string    `json:"serverId"`
+		IPv4                string    `json:"ipv4"`
+		HostKeyFingerprints []string  `json:"hostKeyFingerprints,omitempty"`
+		At                  time.Time `json:"at"`
 	}
 	// ServerFailed: the deploy failed; its charges are refunded.
 	ServerFailed struct {

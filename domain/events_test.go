@@ -20,7 +20,8 @@ func everyEvent() []domain.Event {
 		domain.ServerLimitSet{Limit: 25, Actor: "ops", At: t0},
 		domain.TopupCreated{TopupID: "t1", Amount: money("25.00"), Currency: "XMR", PayAddress: "addr", ProviderRef: "ref", At: t0},
 		domain.TopupPaid{TopupID: "t1", At: t0},
-		domain.IdempotencyKeyUsed{Key: "k", RequestHash: "h", ServerIDs: []string{"a", "b"}, Bulk: true, At: t0},
+		domain.IdempotencyKeyUsed{Key: "k", RequestHash: "h", ServerIDs: []string{"a", "b"}, Bulk: true, Ref: "b1", WallAt: t0, At: t0},
+		domain.IdempotencyAnswerRecorded{Key: "k", RequestHash: "h", Answer: domain.IdemAnswer{Status: 202, Body: `{"backup":{}}`, Location: "/backups/b1", RetryAfter: 180}, At: t0},
 		domain.LedgerPosted{
 			TxID: "tx-1", Kind: domain.TxCharge,
 			Postings: []domain.Posting{{Account: domain.LedgerRevenueCompute, Amount: money("0.014")}, {Account: domain.CustomerLedger(accountID), Amount: money("-0.014")}},
@@ -45,7 +46,7 @@ func everyEvent() []domain.Event {
 		domain.AccountEmailSealed{SealedEmail: "v1:c2VhbGVk", At: t0},
 		domain.AccountForgotten{Actor: "account:" + accountID, Forfeited: money("1.25"), At: t0},
 		domain.PasswordChanged{CredentialRef: "ref-2", At: t0},
-		domain.APIKeyCreated{KeyID: "k1", Name: "ci", IdempotencyKey: "idem", RequestHash: "h", At: t0},
+		domain.APIKeyCreated{KeyID: "k1", Name: "ci", At: t0},
 		domain.APIKeyDeleted{KeyID: "k1", At: t0},
 	}
 }
@@ -70,9 +71,9 @@ func TestDecodeEventRoundTripsEveryEventTypeThroughJSON(t *testing.T) {
 			t.Errorf("%s round trip\n got %#v\nwant %#v", e.EventType(), back, e)
 		}
 	}
-	// 10 account events, 9 server events, 6 backup events, the clock and 3
+	// 11 account events, 9 server events, 6 backup events, the clock and 3
 	// credential events.
-	wantEqual(t, "event types", len(names), 29)
+	wantEqual(t, "event types", len(names), 30)
 }
 
 func TestDecodeEventRejectsAnUnknownTypeAndMalformedData(t *testing.T) {
@@ -94,7 +95,7 @@ func TestDecodeEventRejectsAnUnknownTypeAndMalformedData(t *testing.T) {
 func TestDecodedHistoryFoldsToTheSameStateAndItsLedgerStillVerifies(t *testing.T) {
 	t.Parallel()
 	s := registered(t, "0.042")
-	s.then(keyed(deploy("a", "b"), "k", "h"), t0)
+	s.then(keyed(deploy("a", "b"), "k", "h", t0), t0)
 	s.then(domain.Activate{ServerID: "a", IPv4: "203.0.113.7"}, at(time.Minute))
 	s.then(domain.Settle{}, at(3*hour))
 	s.then(topup("t1", "5.00"), at(3*hour))

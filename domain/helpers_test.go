@@ -408,3 +408,8 @@ func wantContains(t testing.TB, got, want string) {
 		t.Fatalf("%q does not contain %q", got, want)
 	}
 }
+
+// idem is an Idempotency-Key sent at the real time wall.
+func idem(key, hash string, wall time.Time) domain.Idem {
+	return domain.Idem{Key: key, RequestHash: hash, Wall: wall}
+}

@@ -48,7 +48,7 @@ func randomSteps(seed uint64, n int, provisioning bool) []step {
 				servers++
 			}
 			if rng.IntN(3) == 0 {
-				c.IdempotencyKey, c.RequestHash = fmt.Sprintf("k%d", rng.IntN(4)), fmt.Sprintf("h%d", rng.IntN(2))
+				c.Idem = idem(fmt.Sprintf("k%d", rng.IntN(4)), fmt.Sprintf("h%d", rng.IntN(2)), now)
 			}
 			cmd = c
 		case r < 45:

@@ -50,6 +50,7 @@ type (
 	AddSSHKey struct {
 		KeyID, Name string
 		Key         SSHKey
+		Idem        Idem
 	}
 	// RemoveSSHKey deletes a stored key.
 	RemoveSSHKey struct{ KeyID string }
@@ -58,12 +59,23 @@ type (
 func (AddSSHKey) accountCommand()    {}
 func (RemoveSSHKey) accountCommand() {}
 
+// CheckKeyName is the rule for a stored key's name: 1 to 64 characters.
+func CheckKeyName(name string) error {
+	if n := strings.TrimSpace(name); n == "" || utf8.RuneCountInString(name) > 64 || !utf8.ValidString(name) {
+		return InvalidField("name", "1 to 64 characters")
+	}
+	return nil
+}
+
 func (d *decision) addKey(c AddSSHKey, now time.Time) error {
 	if err := d.s.CheckActive(); err != nil {
 		return err
 	}
-	if n := strings.TrimSpace(c.Name); n == "" || utf8.RuneCountInString(c.Name) > 64 || !utf8.ValidString(c.Name) {
-		return InvalidField("name", "1 to 64 characters")
+	if err := d.keyed(c.Idem); err != nil {
+		return err
+	}
+	if err := CheckKeyName(c.Name); err != nil {
+		return err
 	}
 	if _, used := d.s.Keys[c.KeyID]; used || c.KeyID == "" || c.Key.Fingerprint == "" {
 		return fmt.Errorf("%w: key id %q", ErrInvalid, c.KeyID)
@@ -77,6 +89,7 @@ func (d *decision) addKey(c AddSSHKey, now time.Time) error {
 		}
 	}
 	d.emit(SSHKeyAdded{KeyID: c.KeyID, Name: c.Name, Key: c.Key, At: now})
+	d.claim(c.Idem, IdempotencyKeyUsed{Ref: c.KeyID}, now)
 	return nil
 }
 

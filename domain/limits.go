@@ -63,6 +63,7 @@ type (
 		RequestID   string
 		ServerLimit int
 		Reason      string
+		Idem        Idem
 	}
 	// DecideLimitRequest approves or denies a pending request.
 	DecideLimitRequest struct {
@@ -102,6 +103,14 @@ func (a Account) CheckLimitRequest(limit int, reason string) error {
 }
 
 func (d *decision) requestLimit(c RequestLimit, now time.Time) error {
+	// A retry is answered before the rules: the request it repeats is
+	// pending now, which would refuse it.
+	if err := d.s.CheckActive(); err != nil {
+		return err
+	}
+	if err := d.keyed(c.Idem); err != nil {
+		return err
+	}
 	if err := d.s.CheckLimitRequest(c.ServerLimit, c.Reason); err != nil {
 		return err
 	}
@@ -109,6 +118,7 @@ func (d *decision) requestLimit(c RequestLimit, now time.Time) error {
 		return fmt.Errorf("%w: limit request id %q", ErrInvalid, c.RequestID)
 	}
 	d.emit(LimitRequested{RequestID: c.RequestID, ServerLimit: c.ServerLimit, Reason: c.Reason, At: now})
+	d.claim(c.Idem, IdempotencyKeyUsed{Ref: c.RequestID}, now)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/cockroachdb/apd/v3"
 )
@@ -122,6 +123,23 @@ func (m Money) Fixed(places int32) string {
 		return m.String()
 	}
 	return m.Round(places).String()
+}
+
+// Canonical is the one rendering of an amount of dollars that customers
+// see, in answers and messages alike: at least 2 decimals and no trailing
+// zero beyond them, so the same amount always reads the same ("10.00",
+// "9.986", "0.16" for 0.160, "0.00" for nothing).
+func (m Money) Canonical() string {
+	s := m.Fixed(2)
+	if dot := strings.IndexByte(s, '.'); dot >= 0 {
+		for len(s) > dot+3 && s[len(s)-1] == '0' {
+			s = s[:len(s)-1]
+		}
+	}
+	if s == "-0.00" {
+		return "0.00"
+	}
+	return s
 }
 
 // MarshalText writes the plain decimal text.

@@ -152,6 +152,21 @@ type Payments interface {
 	FindInvoice(ctx context.Context, topupID string) (Invoice, error)
 }
 
+// CheckCurrencySpelling is the rule for how a customer names the way to pay:
+// a currency code or payment method id in upper case ("ETH", "BTC-LN"),
+// exactly as every answer writes it. One spelling means a retry of the same
+// request is the same request (its Idempotency-Key matches) and what was
+// sent is what is shown; the refusal names the spelling to use.
+func CheckCurrencySpelling(s string) error {
+	if s == "" || methodPattern.MatchString(s) {
+		return nil
+	}
+	if up := strings.ToUpper(strings.TrimSpace(s)); methodPattern.MatchString(up) {
+		return InvalidField("currency", fmt.Sprintf("upper case, without spaces: %q", up))
+	}
+	return InvalidField("currency", "a currency code (BTC) or a payment method id (BTC-CHAIN, BTC-LN), upper case")
+}
+
 // PaymentMethodID normalises what a payer asks for into a payment method
 // id: upper case, a bare currency code meaning its on-chain method ("btc" is
 // "BTC-CHAIN"), and BTCPay's older Lightning names meaning "-LN".
@@ -245,7 +260,7 @@ func DecideTopup(inv Invoice, topupID string, amount Money) Decision {
 		case inv.Exception == ExceptionPaidLate:
 			d.Review = fmt.Sprintf("paid after expiry (%s %s paid), not credited", inv.Paid, inv.Currency)
 		case inv.Exception == ExceptionPaidPartial || paid:
-			d.Review = fmt.Sprintf("expired partly paid (%s of %s %s), not credited", inv.Paid, inv.Amount, inv.Currency)
+			d.Review = fmt.Sprintf("expired partly paid (%s of %s %s), not credited", inv.Paid.Canonical(), inv.Amount.Canonical(), inv.Currency)
 		}
 		return d
 	case InvoiceInvalid:
@@ -266,7 +281,7 @@ func DecideTopup(inv Invoice, topupID string, amount Money) Decision {
 			return Decision{Outcome: OutcomeCredit, Credit: amount}
 		case ExceptionPaidOver:
 			return Decision{Outcome: OutcomeCredit, Credit: amount,
-				Review: fmt.Sprintf("overpaid: %s USD paid, %s credited", inv.Paid, amount)}
+				Review: fmt.Sprintf("overpaid: %s USD paid, %s credited", inv.Paid.Canonical(), amount.Canonical())}
 		case ExceptionMarked:
 			return hold("marked settled by hand in the processor, not credited")
 		case ExceptionPaidLate:

@@ -12,7 +12,7 @@ import (
 // It is built once and never changed, so sharing it is safe.
 var registry = newRegistry(
 	entry[AccountRegistered], entry[AccountSuspended], entry[AccountUnsuspended], entry[ServerLimitSet],
-	entry[TopupCreated], entry[TopupPaid], entry[IdempotencyKeyUsed], entry[LedgerPosted],
+	entry[TopupCreated], entry[TopupPaid], entry[IdempotencyKeyUsed], entry[IdempotencyAnswerRecorded], entry[LedgerPosted],
 	entry[ServerDeployed], entry[ServerProvisionStarted], entry[ServerInstanceCreated], entry[ServerActivated],
 	entry[ServerFailed], entry[ServerSuspended], entry[ServerResumed], entry[ServerDestroyRequested],
 	entry[ServerDestroyed], entry[ServerRootPasswordShown], entry[ServerInstanceHalted], entry[ServerInstanceStarted],

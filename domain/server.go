@@ -29,8 +29,11 @@ type Server struct {
 	BackupID    string
 	Status      ServerStatus
 	IPv4        string
-	InstanceID  string
-	Attempts    int
+	// HostKeyFingerprints are the instance's SSH host key fingerprints,
+	// when the provider told them.
+	HostKeyFingerprints []string
+	InstanceID          string
+	Attempts            int
 	// ProvisionStartedAt is when the last provisioning attempt started: a
 	// worker leaves another worker's attempt alone for a while (its call to
 	// the provider may still be under way) before it retries.
@@ -205,7 +208,7 @@ func evolveServer(s Server, e Event) Server {
 		s.Halted = false
 	case ServerActivated:
 		s.Activated = true
-		s.IPv4 = e.IPv4
+		s.IPv4, s.HostKeyFingerprints = e.IPv4, e.HostKeyFingerprints
 		if s.Status == StatusProvisioning {
 			s.Status = StatusActive
 		}

@@ -39,11 +39,10 @@ type Topup struct {
 	// which keep their rules, including the id of their credit.
 	Requested bool
 	// Method is the payment method asked for ("" for every one).
-	Method                      string
-	IdempotencyKey, RequestHash string
-	CheckoutLink                string
-	ExpiresAt                   time.Time
-	Methods                     []InvoiceMethod
+	Method       string
+	CheckoutLink string
+	ExpiresAt    time.Time
+	Methods      []InvoiceMethod
 	// Review says why an operator must look at the top-up; ReviewClosed
 	// that one did (crediting it or dismissing the review).
 	Review       string
@@ -77,9 +76,12 @@ type (
 	// before the processor is asked: the id is then stable across a retry
 	// and a crash, and the invoice can be found by it.
 	TopupRequested struct {
-		TopupID        string    `json:"topupId"`
-		Amount         Money     `json:"amount"`
-		Method         string    `json:"method,omitempty"`
+		TopupID string `json:"topupId"`
+		Amount  Money  `json:"amount"`
+		Method  string `json:"method,omitempty"`
+		// IdempotencyKey and RequestHash are the request's key in logs
+		// written before keys were claimed on their own
+		// (IdempotencyKeyUsed); never set now.
 		IdempotencyKey string    `json:"idempotencyKey,omitempty"`
 		RequestHash    string    `json:"requestHash,omitempty"`
 		At             time.Time `json:"at"`
@@ -155,8 +157,7 @@ func TopupOf(e Event) (string, bool) {
 func evolveTopup(a Account, e Event) Account {
 	if r, ok := e.(TopupRequested); ok {
 		a.Topups[r.TopupID] = &Topup{ID: r.TopupID, Amount: r.Amount, Method: r.Method, Currency: methodCurrency(r.Method),
-			Status: TopupStatusOpening, CreatedAt: r.At, Requested: true,
-			IdempotencyKey: r.IdempotencyKey, RequestHash: r.RequestHash}
+			Status: TopupStatusOpening, CreatedAt: r.At, Requested: true}
 		a.TopupOrder = append(a.TopupOrder, r.TopupID)
 		return a
 	}
@@ -211,11 +212,10 @@ type (
 	// RequestTopup records the intent to open a top-up for Amount USD,
 	// payable with Method (a payment method id, or "" for any).
 	RequestTopup struct {
-		TopupID        string
-		Amount         Money
-		Method         string
-		IdempotencyKey string
-		RequestHash    string
+		TopupID string
+		Amount  Money
+		Method  string
+		Idem    Idem
 	}
 	// RecordInvoice records the invoice the processor opened for a top-up.
 	RecordInvoice struct {
@@ -250,13 +250,6 @@ func (FailTopupOpen) accountCommand()    {}
 func (ApplyInvoice) accountCommand()     {}
 func (CreditTopup) accountCommand()      {}
 func (CloseTopupReview) accountCommand() {}
-
-// TopupReplay says a top-up with this Idempotency-Key was already
-// requested: the caller answers with it instead of opening another. It is
-// control flow between the domain and the application, never shown.
-type TopupReplay struct{ TopupID string }
-
-func (e *TopupReplay) Error() string { return "idempotent replay of top-up " + e.TopupID }
 
 var methodPattern = regexp.MustCompile(`^[A-Z0-9]{2,10}(-[A-Z0-9]{2,16})?$`)
 
@@ -309,7 +302,7 @@ func (d *decision) topup(id string) (*Topup, error) {
 // checkTopupAmount is the amount rule of every top-up.
 func checkTopupAmount(amount Money) error {
 	if amount.Exponent() < -2 || amount.Cmp(MinTopup) < 0 || amount.Cmp(MaxTopup) > 0 {
-		return InvalidField("amount", fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals", MinTopup.Fixed(2), MaxTopup.Fixed(2)))
+		return InvalidField("amount", fmt.Sprintf("a decimal string from %s to %s with at most 2 decimals", MinTopup.Canonical(), MaxTopup.Canonical()))
 	}
 	return nil
 }
@@ -339,23 +332,14 @@ func (d *decision) requestTopup(c RequestTopup, now time.Time) error {
 	if err := d.s.CheckTopupRequest(c.Amount, c.Method); err != nil {
 		return err
 	}
-	if c.IdempotencyKey != "" {
-		for _, id := range d.s.TopupOrder {
-			t := d.s.Topups[id]
-			if t.IdempotencyKey != c.IdempotencyKey || t.Status == TopupStatusFailed || now.Sub(t.CreatedAt) >= IdempotencyWindow {
-				continue
-			}
-			if t.RequestHash != c.RequestHash {
-				return ErrIdempotencyMismatch
-			}
-			return &TopupReplay{TopupID: t.ID}
-		}
+	if err := d.keyed(c.Idem); err != nil {
+		return err
 	}
 	if _, exists := d.s.Topups[c.TopupID]; exists || c.TopupID == "" {
 		return fmt.Errorf("%w: top-up id %q", ErrInvalid, c.TopupID)
 	}
-	d.emit(TopupRequested{TopupID: c.TopupID, Amount: c.Amount, Method: c.Method,
-		IdempotencyKey: c.IdempotencyKey, RequestHash: c.RequestHash, At: now})
+	d.emit(TopupRequested{TopupID: c.TopupID, Amount: c.Amount, Method: c.Method, At: now})
+	d.claim(c.Idem, IdempotencyKeyUsed{Ref: c.TopupID}, now)
 	return nil
 }
 

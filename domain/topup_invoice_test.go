@@ -21,7 +21,7 @@ func invoice(ref, topup, amount string, st domain.InvoiceStatus, ex domain.Invoi
 func opened(t *testing.T, amount string) *spec {
 	t.Helper()
 	s := registered(t, "0")
-	s.then(domain.RequestTopup{TopupID: "t1", Amount: money(amount), Method: "BTC-CHAIN", IdempotencyKey: "k", RequestHash: "h"}, t0)
+	s.then(domain.RequestTopup{TopupID: "t1", Amount: money(amount), Method: "BTC-CHAIN", Idem: idem("k", "h", t0)}, t0)
 	s.then(domain.RecordInvoice{TopupID: "t1", Invoice: invoice("inv-1", "t1", amount, domain.InvoiceNew, domain.ExceptionNone, "0")}, t0)
 	wantEqual(t, "status", s.state().Topups["t1"].Status, domain.TopupStatusPending)
 	return s
@@ -122,15 +122,15 @@ func TestOperatorCreditsAHeldTopupOnceAndNamesThemselves(t *testing.T) {
 func TestTopupIdempotencyKey(t *testing.T) {
 	t.Parallel()
 	s := opened(t, "25.00")
-	var replay *domain.TopupReplay
-	_, err := s.when(domain.RequestTopup{TopupID: "t2", Amount: money("25.00"), IdempotencyKey: "k", RequestHash: "h"}, at(time.Hour))
-	if !errors.As(err, &replay) || replay.TopupID != "t1" {
+	var replay *domain.ReplayError
+	_, err := s.when(domain.RequestTopup{TopupID: "t2", Amount: money("25.00"), Idem: idem("k", "h", at(time.Hour))}, at(time.Hour))
+	if !errors.As(err, &replay) || replay.Ref != "t1" {
 		t.Fatalf("same key and request: %v, want a replay of t1", err)
 	}
-	wantErr(t, s.rejects(domain.RequestTopup{TopupID: "t2", Amount: money("25.00"), IdempotencyKey: "k", RequestHash: "other"}, at(time.Hour)),
+	wantErr(t, s.rejects(domain.RequestTopup{TopupID: "t2", Amount: money("25.00"), Idem: idem("k", "other", at(time.Hour))}, at(time.Hour)),
 		domain.ErrIdempotencyMismatch)
 	// After the window the key is free again.
-	s.then(domain.RequestTopup{TopupID: "t2", Amount: money("25.00"), IdempotencyKey: "k", RequestHash: "other"}, at(domain.IdempotencyWindow+time.Hour))
+	s.then(domain.RequestTopup{TopupID: "t2", Amount: money("25.00"), Idem: idem("k", "other", at(domain.IdempotencyWindow+time.Hour))}, at(domain.IdempotencyWindow+time.Hour))
 }
 
 func TestACreditResumesASuspendedServer(t *testing.T) {

@@ -42,17 +42,20 @@ type AccountView struct {
 
 // ServerView is what the API shows of a server.
 type ServerView struct {
-	ID          string
-	AccountID   string
-	Label       string
-	Status      domain.ServerStatus
-	Region      string
-	Plan        string
-	IPv4        string
-	HourlyPrice domain.Money
-	SSHKeys     []string
-	BackupID    string
-	CreatedAt   time.Time
+	ID        string
+	AccountID string
+	Label     string
+	Status    domain.ServerStatus
+	Region    string
+	Plan      string
+	IPv4      string
+	// HostKeyFingerprints are the SSH host key fingerprints, while the
+	// server runs, when the provider told them.
+	HostKeyFingerprints []string
+	HourlyPrice         domain.Money
+	SSHKeys             []string
+	BackupID            string
+	CreatedAt           time.Time
 	// Error is why the deploy failed (ERROR only).
 	Error string
 	// RootPasswordUntil is until when the owner can be shown the root
@@ -178,8 +181,9 @@ type Reader interface {
 	Server(ctx context.Context, accountID, id string) (ServerView, error)
 	Topups(ctx context.Context, accountID string) ([]TopupView, error)
 	Topup(ctx context.Context, accountID, id string) (TopupView, error)
-	// Backups lists the account's PENDING, AVAILABLE and ERROR backups not
-	// expired at now, oldest first.
+	// Backups lists the account's backups as shown at now (domain.Shown:
+	// EXPIRED for a week once deleted or expired, then not at all), oldest
+	// first; Backup is one of them.
 	Backups(ctx context.Context, accountID string, now time.Time) ([]BackupView, error)
 	Backup(ctx context.Context, accountID, id string, now time.Time) (BackupView, error)
 	// Ledger lists the account's ledger transactions newest first: those

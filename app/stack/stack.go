@@ -68,6 +68,9 @@ type Config struct {
 	// clock (wall time plus the offset the log records, movable through
 	// /sandbox/clock/advance), otherwise wall time.
 	Clock domain.Clock
+	// Wall is the real time, which ages Idempotency-Keys whatever the
+	// service clock does; nil is the wall clock. Tests move it.
+	Wall domain.Clock
 	// NoSandboxAPI leaves /sandbox/* out even with the sandbox clock.
 	NoSandboxAPI bool
 	// Hasher hashes passwords; nil bounds hashing to the CPUs.
@@ -258,7 +261,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		Leadership: cfg.Leadership, Payments: pay, Observer: m}, workCfg)
 	s.App = app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: s.Projector, Cloud: cloud,
 		Payments: pay, Hasher: hasher, Credentials: s.Credentials, Catalog: catalog, Clock: clock, Log: log, Sealer: sealer,
-		Personal: personal, Work: s.Worker}, cfg.App)
+		Personal: personal, Work: s.Worker, Wall: cfg.Wall}, cfg.App)
 	// Before anything is served: accounts of an older log get their keys
 	// and sealed emails, forgotten ones lose a key (and credentials) a
 	// crash left behind.

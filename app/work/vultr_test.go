@@ -337,7 +337,7 @@ func TestVultrSuspensionHaltsAndResumeStarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.App.PayTopup(ctx, acct, opened.Topup.ID, eventstore.Metadata{}); err != nil {
+	if _, err := p.App.PayTopup(ctx, acct, opened.Topup.ID, app.Idempotency{}, eventstore.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
 	runDue(t, p)
@@ -358,10 +358,11 @@ func TestVultrBackupsAreSnapshots(t *testing.T) {
 	w.clock.Advance(2 * time.Minute)
 	runDue(t, p)
 	ctx := context.Background()
-	backup, _, err := p.App.RequestBackup(ctx, acct, srv, eventstore.Metadata{})
+	created, err := p.App.RequestBackup(ctx, acct, srv, app.Idempotency{}, eventstore.Metadata{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	backup := created.ID
 	runDue(t, p)
 	if n := len(w.fake.Snapshots()); n != 1 {
 		t.Fatalf("%d snapshots, want 1", n)

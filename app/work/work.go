@@ -416,7 +416,7 @@ func (s *Worker) pollInstance(ctx context.Context, accountID string, srv domain.
 	}
 	switch inst.Status {
 	case domain.InstanceActive:
-		return s.step(ctx, accountID, domain.Activate{ServerID: srv.ID, IPv4: inst.IPv4}, "provisioner")
+		return s.step(ctx, accountID, domain.Activate{ServerID: srv.ID, IPv4: inst.IPv4, HostKeys: inst.HostKeyFingerprints}, "provisioner")
 	case domain.InstanceError:
 		if err := s.step(ctx, accountID, domain.FailDeploy{ServerID: srv.ID, Reason: inst.Error}, "provisioner"); err != nil {
 			return err

@@ -187,8 +187,8 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 			Snapshots: snapshotterOf(store), TrustedProxies: proxies, AccountRate: cfg.RateLimit,
 			AuthRate: cfg.AuthRateLimit, BaseURL: baseURL, Log: log,
 			Expected: expected(cfg),
-			Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: cfg.ProvisionDelay.String(),
-				BackupDelay: cfg.BackupDelay.String(), Image: imageOf(cfg)}},
+			Guide: api.GuideParams{SignupCredit: signup, ProvisionDelay: cfg.ProvisionDelay,
+				BackupDelay: cfg.BackupDelay, Image: imageOf(cfg)}},
 	})
 	if err != nil {
 		return err

@@ -83,6 +83,12 @@ func (m *Model) Apply(_ context.Context, batch []eventstore.Event) error {
 		prefix, id := domain.StreamID(ev.Stream)
 		switch prefix {
 		case domain.AccountStreamPrefix:
+			switch decoded[i].(type) {
+			case domain.IdempotencyKeyUsed, domain.IdempotencyAnswerRecorded:
+				// No query reads Idempotency-Keys (the account's runner
+				// does): their kept answers are not held twice.
+				continue
+			}
 			a, ok := m.accounts[id]
 			if !ok {
 				n := domain.NewAccount(id)
@@ -158,7 +164,7 @@ func serverView(accountID string, s *domain.Server) projections.ServerView {
 		RootPasswordUntil: s.RootPasswordUntil,
 	}
 	if s.Status == domain.StatusActive {
-		v.IPv4 = s.IPv4
+		v.IPv4, v.HostKeyFingerprints = s.IPv4, s.HostKeyFingerprints
 	}
 	for _, k := range s.SSHKeys {
 		v.SSHKeys = append(v.SSHKeys, k.Fingerprint)
@@ -188,7 +194,7 @@ func (m *Model) APIKeys(_ context.Context, accountID string) ([]domain.APIKey, e
 	}
 	out := []domain.APIKey{}
 	for _, id := range a.APIKeyOrder {
-		out = append(out, a.APIKeys[id].Public())
+		out = append(out, a.APIKeys[id])
 	}
 	return out, nil
 }
@@ -328,33 +334,39 @@ func (m *Model) Topup(_ context.Context, accountID, id string) (projections.Topu
 	return topupView(accountID, t), nil
 }
 
-func backupView(b *domain.Backup) projections.BackupView {
+// backupView is the backup as the customer sees it at now (domain.Shown).
+func backupView(b *domain.Backup, now time.Time) (projections.BackupView, bool) {
+	status, shown := domain.Shown(b.Status, b.ExpiresAt, now)
 	return projections.BackupView{ID: b.ID, AccountID: b.AccountID, ServerID: b.ServerID, Label: b.Label,
-		Status: b.Status, Region: b.Region, Plan: b.Plan, CreatedAt: b.CreatedAt, ExpiresAt: b.ExpiresAt}
+		Status: status, Region: b.Region, Plan: b.Plan, CreatedAt: b.CreatedAt, ExpiresAt: b.ExpiresAt}, shown
 }
 
-// Backups lists the account's visible backups, oldest first.
+// Backups lists the account's backups shown at now, oldest first.
 func (m *Model) Backups(_ context.Context, accountID string, now time.Time) ([]projections.BackupView, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := []projections.BackupView{}
 	for _, id := range m.backupsOf[accountID] {
-		if b := m.backups[id]; b.Visible(now) {
-			out = append(out, backupView(b))
+		if v, shown := backupView(m.backups[id], now); shown {
+			out = append(out, v)
 		}
 	}
 	return out, nil
 }
 
-// Backup returns one of the account's visible backups.
+// Backup returns one of the account's backups shown at now.
 func (m *Model) Backup(_ context.Context, accountID, id string, now time.Time) (projections.BackupView, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	b, ok := m.backups[id]
-	if !ok || b.AccountID != accountID || !b.Visible(now) {
+	if !ok || b.AccountID != accountID {
 		return projections.BackupView{}, fmt.Errorf("backup %s: %w", id, projections.ErrNotFound)
 	}
-	return backupView(b), nil
+	v, shown := backupView(b, now)
+	if !shown {
+		return projections.BackupView{}, fmt.Errorf("backup %s: %w", id, projections.ErrNotFound)
+	}
+	return v, nil
 }
 
 // Ledger lists the account's ledger transactions newest first.

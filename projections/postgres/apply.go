@@ -200,7 +200,7 @@ func (f *fold) load(ctx context.Context, tx pgx.Tx) error {
 		accts, ids := keyArrays(f.serverOrder)
 		b.Queue(`SELECT s.account_id, s.id, s.label, s.plan, s.region, s.hourly_price::text, s.ssh_keys, s.backup_id,
 			s.status, s.ipv4, s.instance_id, s.attempts, s.activated, s.created_at, s.created_at_ns, s.suspended_at,
-			s.destroyed_at, s.log_commit, s.log_prepare, s.error, s.root_password_until
+			s.destroyed_at, s.log_commit, s.log_prepare, s.error, s.root_password_until, s.host_keys
 			FROM servers s JOIN unnest($1::text[], $2::text[]) AS k(account_id, id)
 			ON s.account_id = k.account_id AND s.id = k.id`, accts, ids).
 			Query(func(rows pgx.Rows) error { return f.scanServers(rows) })
@@ -278,13 +278,13 @@ func (f *fold) scanServers(rows pgx.Rows) error {
 	for rows.Next() {
 		var s domain.Server
 		var accountID, price, status string
-		var keys []string
+		var keys, hostKeys []string
 		var attempts, createdNs int32
 		var created, suspended, destroyed, pwUntil pgtype.Timestamptz
 		var lc, lp int64
 		if err := rows.Scan(&accountID, &s.ID, &s.Label, &s.Plan, &s.Region, &price, &keys, &s.BackupID, &status,
 			&s.IPv4, &s.InstanceID, &attempts, &s.Activated, &created, &createdNs, &suspended, &destroyed,
-			&lc, &lp, &s.Error, &pwUntil); err != nil {
+			&lc, &lp, &s.Error, &pwUntil, &hostKeys); err != nil {
 			return err
 		}
 		var err error
@@ -297,6 +297,9 @@ func (f *fold) scanServers(rows pgx.Rows) error {
 		s.Status, s.Attempts = domain.ServerStatus(status), int(attempts)
 		s.CreatedAt, s.SuspendedAt, s.DestroyedAt = joinTime(created, createdNs), joinTime(suspended, 0), joinTime(destroyed, 0)
 		s.RootPasswordUntil = joinTime(pwUntil, 0)
+		if len(hostKeys) > 0 {
+			s.HostKeyFingerprints = hostKeys
+		}
 		a := f.accounts[accountID]
 		a.Servers[s.ID] = &s
 		a.ServerOrder = append(a.ServerOrder, s.ID)
@@ -505,7 +508,7 @@ func (f *fold) queueAccounts(b *pgx.Batch) {
 		sealed[i], forgotten[i] = a.Email.Sealed, a.Forgotten
 		registered[i], suspended[i], limits[i] = a.Registered, a.Suspended, int32(a.ServerLimit)
 		created[i], createdNs[i] = splitTime(a.CreatedAt)
-		tokenVersions[i], apiKeys[i] = int32(a.TokenVersion), publicKeys(a)
+		tokenVersions[i], apiKeys[i] = int32(a.TokenVersion), ordered(a.APIKeys, a.APIKeyOrder)
 	}
 	b.Queue(`INSERT INTO accounts (id, email, registered, suspended, suspend_reason, server_limit, balance, last_hash,
 			created_at, created_at_ns, limit_requests, ssh_keys, sealed_email, forgotten, token_version, api_keys)
@@ -525,16 +528,6 @@ func (f *fold) queueAccounts(b *pgx.Batch) {
 			token_version = excluded.token_version, api_keys = excluded.api_keys`,
 		f.accountOrder, emails, registered, suspended, reasons, limits, balances, hashes, created, createdNs, limitRequests, keys,
 		sealed, forgotten, tokenVersions, apiKeys)
-}
-
-// publicKeys is the account's API keys as their column holds them, oldest
-// first, without the requests that created them.
-func publicKeys(a *domain.Account) string {
-	keys := make(map[string]domain.APIKey, len(a.APIKeys))
-	for id, k := range a.APIKeys {
-		keys[id] = k.Public()
-	}
-	return ordered(keys, a.APIKeyOrder)
 }
 
 // ordered is what the account keeps in a map and an order (limit requests,
@@ -559,6 +552,7 @@ func (f *fold) queueServers(b *pgx.Batch) {
 		created, suspended, destroyed, pwUntil                                                    []pgtype.Timestamptz
 		lcs, lps                                                                                  []int64
 	)
+	var hostKeys []string
 	for _, k := range f.serverOrder {
 		s, ok := f.accounts[k.account].Servers[k.id]
 		if !ok {
@@ -581,32 +575,35 @@ func (f *fold) queueServers(b *pgx.Batch) {
 		lcs, lps = append(lcs, int64(pos.Commit)), append(lps, int64(pos.Prepare))
 		pw, _ := splitTime(s.RootPasswordUntil)
 		errs, pwUntil = append(errs, s.Error), append(pwUntil, pw)
+		hostKeys = append(hostKeys, joinLines(s.HostKeyFingerprints))
 	}
 	if len(ids) == 0 {
 		return
 	}
 	b.Queue(`INSERT INTO servers (account_id, id, label, plan, region, hourly_price, ssh_keys, backup_id, status, ipv4,
 			instance_id, attempts, activated, created_at, created_at_ns, suspended_at, destroyed_at, log_commit, log_prepare,
-			error, root_password_until)
+			error, root_password_until, host_keys)
 		SELECT account_id, id, label, plan, region, hourly_price::numeric,
 			CASE WHEN ssh_keys = '' THEN '{}'::text[] ELSE string_to_array(ssh_keys, E'\n') END,
 			backup_id, status, ipv4, instance_id, attempts, activated, created_at, created_at_ns, suspended_at,
-			destroyed_at, log_commit, log_prepare, error, root_password_until
+			destroyed_at, log_commit, log_prepare, error, root_password_until,
+			CASE WHEN host_keys = '' THEN '{}'::text[] ELSE string_to_array(host_keys, E'\n') END
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 			$9::text[], $10::text[], $11::text[], $12::int[], $13::bool[], $14::timestamptz[], $15::int[],
-			$16::timestamptz[], $17::timestamptz[], $18::bigint[], $19::bigint[], $20::text[], $21::timestamptz[])
+			$16::timestamptz[], $17::timestamptz[], $18::bigint[], $19::bigint[], $20::text[], $21::timestamptz[],
+			$22::text[])
 			AS t(account_id, id, label, plan, region, hourly_price, ssh_keys, backup_id, status, ipv4, instance_id,
 				attempts, activated, created_at, created_at_ns, suspended_at, destroyed_at, log_commit, log_prepare,
-				error, root_password_until)
+				error, root_password_until, host_keys)
 		ON CONFLICT (account_id, id) DO UPDATE SET label = excluded.label, plan = excluded.plan,
 			region = excluded.region, hourly_price = excluded.hourly_price, ssh_keys = excluded.ssh_keys,
 			backup_id = excluded.backup_id, status = excluded.status, ipv4 = excluded.ipv4,
 			instance_id = excluded.instance_id, attempts = excluded.attempts, activated = excluded.activated,
 			created_at = excluded.created_at, created_at_ns = excluded.created_at_ns,
 			suspended_at = excluded.suspended_at, destroyed_at = excluded.destroyed_at, error = excluded.error,
-			root_password_until = excluded.root_password_until`,
+			root_password_until = excluded.root_password_until, host_keys = excluded.host_keys`,
 		accts, ids, labels, plans, regions, prices, keys, backups, statuses, ips, instances, attempts, activated,
-		created, createdNs, suspended, destroyed, lcs, lps, errs, pwUntil)
+		created, createdNs, suspended, destroyed, lcs, lps, errs, pwUntil, hostKeys)
 }
 
 func (f *fold) queueTopups(b *pgx.Batch) {

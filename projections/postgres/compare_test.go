@@ -114,9 +114,9 @@ func accountStr(v projections.AccountView) string {
 }
 
 func serverStr(v projections.ServerView) string {
-	return fmt.Sprintf("server %s/%s label=%s status=%s region=%s plan=%s ipv4=%s price=%s keys=%q(%v) backup=%s created=%s",
-		v.AccountID, v.ID, v.Label, v.Status, v.Region, v.Plan, v.IPv4, v.HourlyPrice, v.SSHKeys, v.SSHKeys == nil,
-		v.BackupID, stamp(v.CreatedAt))
+	return fmt.Sprintf("server %s/%s label=%s status=%s region=%s plan=%s ipv4=%s hostkeys=%q(%v) price=%s keys=%q(%v) backup=%s created=%s",
+		v.AccountID, v.ID, v.Label, v.Status, v.Region, v.Plan, v.IPv4, v.HostKeyFingerprints, v.HostKeyFingerprints == nil,
+		v.HourlyPrice, v.SSHKeys, v.SSHKeys == nil, v.BackupID, stamp(v.CreatedAt))
 }
 
 func topupStr(v projections.TopupView) string {
@@ -214,7 +214,7 @@ func answers(t testing.TB, r projections.Model, u universe) []string {
 		}
 		keys, err := r.APIKeys(ctx, id)
 		add("api keys "+id, list(t, keys, err, func(k domain.APIKey) string {
-			return fmt.Sprintf("%s %q %s %q %q", k.ID, k.Name, stamp(k.CreatedAt), k.IdempotencyKey, k.RequestHash)
+			return fmt.Sprintf("%s %q %s", k.ID, k.Name, stamp(k.CreatedAt))
 		}))
 	}
 	ids := make([]string, 0, len(u.backups))

@@ -176,7 +176,7 @@ func (g *generator) deploy(a *genAccount, backupID string) []string {
 	}
 	cmd := domain.Deploy{Servers: specs, Bulk: n > 1}
 	if g.pick(3) == 0 {
-		cmd.IdempotencyKey, cmd.RequestHash = g.id(), g.id()
+		cmd.Idem = domain.Idem{Key: g.id(), RequestHash: g.id(), Wall: g.now}
 	}
 	if !g.account(a, cmd) {
 		return nil
@@ -209,7 +209,11 @@ func (g *generator) progress(a *genAccount) {
 		if g.pick(8) == 0 {
 			g.account(a, domain.FailDeploy{ServerID: s.ID, Reason: "instance error"})
 		} else {
-			g.account(a, domain.Activate{ServerID: s.ID, IPv4: fmt.Sprintf("198.18.%d.%d", g.pick(256), g.pick(256))})
+			act := domain.Activate{ServerID: s.ID, IPv4: fmt.Sprintf("198.18.%d.%d", g.pick(256), g.pick(256))}
+			if g.pick(2) == 0 { // a provider that tells the host keys
+				act.HostKeys = []string{"SHA256:" + g.id(), "SHA256:" + g.id()}
+			}
+			g.account(a, act)
 		}
 	case s.Status == domain.StatusDestroying:
 		g.account(a, domain.CompleteDestroy{ServerID: s.ID})
@@ -273,7 +277,7 @@ func (g *generator) credentials(a *genAccount) {
 	default:
 		cmd := domain.CreateAPIKey{KeyID: g.id(), Name: fmt.Sprintf("agent %d", g.pick(100))}
 		if g.pick(2) == 0 {
-			cmd.IdempotencyKey, cmd.RequestHash = g.id(), g.id()
+			cmd.Idem = domain.Idem{Key: g.id(), RequestHash: g.id(), Wall: g.now}
 		}
 		g.account(a, cmd)
 	}

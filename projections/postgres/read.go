@@ -204,17 +204,17 @@ func (m *Model) Billing(ctx context.Context, accountID string) (projections.Bill
 // statement tells a missing account (no row) from an account without the
 // server (a row of NULLs).
 const serverColumns = `a.id, s.id, s.label, s.status, s.region, s.plan, s.ipv4, s.hourly_price::text, s.ssh_keys,
-	s.backup_id, s.created_at, s.created_at_ns, s.error, s.root_password_until`
+	s.backup_id, s.created_at, s.created_at_ns, s.error, s.root_password_until, s.host_keys`
 
 // scanServer reads a row of serverColumns; ok is false for the NULL row of
 // an account without servers.
 func scanServer(rows pgx.Rows) (v projections.ServerView, ok bool, err error) {
 	var id, label, status, region, plan, ipv4, price, backupID, failure pgtype.Text
-	var keys []string
+	var keys, hostKeys []string
 	var created, pwUntil pgtype.Timestamptz
 	var createdNs pgtype.Int4
 	if err := rows.Scan(&v.AccountID, &id, &label, &status, &region, &plan, &ipv4, &price, &keys, &backupID,
-		&created, &createdNs, &failure, &pwUntil); err != nil {
+		&created, &createdNs, &failure, &pwUntil, &hostKeys); err != nil {
 		return v, false, err
 	}
 	if !id.Valid {
@@ -228,8 +228,11 @@ func scanServer(rows pgx.Rows) (v projections.ServerView, ok bool, err error) {
 	v.HourlyPrice, v.BackupID, v.CreatedAt = hourly, backupID.String, joinTime(created, createdNs.Int32)
 	v.Error, v.RootPasswordUntil = failure.String, joinTime(pwUntil, 0)
 	if v.Status == domain.StatusActive {
-		// The address is shown only while the server runs.
+		// The address and host keys are shown only while the server runs.
 		v.IPv4 = ipv4.String
+		if len(hostKeys) > 0 {
+			v.HostKeyFingerprints = hostKeys
+		}
 	}
 	if len(keys) > 0 {
 		v.SSHKeys = keys
@@ -387,15 +390,17 @@ func (m *Model) Topup(ctx context.Context, accountID, id string) (projections.To
 	return v, nil
 }
 
-// visibleBackups is the condition of domain.Backup.Visible at ($2, $3), the
-// instant split like the stored times: the comparison is exact to the
-// nanosecond.
-const visibleBackups = `status IN ('PENDING', 'AVAILABLE', 'ERROR') AND (expires_at, expires_at_ns) > ($2, $3)`
+// visibleBackups is the condition of domain.Shown at ($2, $3), the instant
+// split like the stored times: the comparison is exact to the nanosecond.
+// (Every backup is shown until ExpiredShown, 168 hours, after it stopped
+// being restorable; a deleted one's expires_at is when it was deleted.)
+const visibleBackups = `(expires_at + interval '168 hours', expires_at_ns) > ($2, $3)`
 
 const backupColumns = `id, account_id, server_id, label, status, region, plan, created_at, created_at_ns,
 	expires_at, expires_at_ns`
 
-func scanBackup(row pgx.Row) (projections.BackupView, error) {
+// scanBackup reads a backup row as the customer sees it at now.
+func scanBackup(row pgx.Row, now time.Time) (projections.BackupView, error) {
 	var v projections.BackupView
 	var status string
 	var created, expires pgtype.Timestamptz
@@ -404,8 +409,8 @@ func scanBackup(row pgx.Row) (projections.BackupView, error) {
 		&createdNs, &expires, &expiresNs); err != nil {
 		return v, err
 	}
-	v.Status = domain.BackupStatus(status)
 	v.CreatedAt, v.ExpiresAt = joinTime(created, createdNs), joinTime(expires, expiresNs)
+	v.Status, _ = domain.Shown(domain.BackupStatus(status), v.ExpiresAt, now)
 	return v, nil
 }
 
@@ -413,8 +418,8 @@ func nowArgs(now time.Time) (time.Time, int32) {
 	return now.Truncate(time.Microsecond), int32(now.Nanosecond() % 1000)
 }
 
-// Backups lists the account's PENDING, AVAILABLE and ERROR backups not
-// expired at now, oldest first.
+// Backups lists the account's backups shown at now (domain.Shown), oldest
+// first.
 func (m *Model) Backups(ctx context.Context, accountID string, now time.Time) ([]projections.BackupView, error) {
 	at, ns := nowArgs(now)
 	rows, err := m.pool.Query(ctx, `SELECT `+backupColumns+` FROM backups
@@ -423,7 +428,7 @@ func (m *Model) Backups(ctx context.Context, accountID string, now time.Time) ([
 	if err != nil {
 		return nil, classify(ctx, "read backups", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (projections.BackupView, error) { return scanBackup(r) })
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (projections.BackupView, error) { return scanBackup(r, now) })
 	if err != nil {
 		return nil, classify(ctx, "read backups", err)
 	}
@@ -433,11 +438,11 @@ func (m *Model) Backups(ctx context.Context, accountID string, now time.Time) ([
 	return out, nil
 }
 
-// Backup returns one of the account's backups visible at now.
+// Backup returns one of the account's backups shown at now.
 func (m *Model) Backup(ctx context.Context, accountID, id string, now time.Time) (projections.BackupView, error) {
 	at, ns := nowArgs(now)
 	v, err := scanBackup(m.pool.QueryRow(ctx, `SELECT `+backupColumns+` FROM backups
-		WHERE account_id = $1 AND id = $4 AND `+visibleBackups, accountID, at, ns, id))
+		WHERE account_id = $1 AND id = $4 AND `+visibleBackups, accountID, at, ns, id), now)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return projections.BackupView{}, fmt.Errorf("backup %s: %w", id, projections.ErrNotFound)
 	}

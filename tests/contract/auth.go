@@ -72,7 +72,7 @@ func authTests(t *testing.T, h *harness) {
 					want(t, http.StatusOK)
 				u := &user{h: h, email: email, password: fmt.Sprintf("password-%d", i), id: r.str("user.id")}
 				u.setToken(t, r)
-				u.wantBalance(t, "10.00", "0")
+				u.wantBalance(t, "10.00", "0.00")
 			}
 		}
 	})

@@ -159,7 +159,7 @@ func backupClockTests(t *testing.T, stack func(t *testing.T, cfg config) *harnes
 		}
 		checkServer(t, u.server(t, nid), "server", "db-1", "PROVISIONING")
 		// The restore is charged its first hour like a deploy.
-		u.wantBalance(t, "9.95", "0.050")
+		u.wantBalance(t, "9.95", "0.05")
 		u.advance(t, provisionDelay+time.Second)
 		got := u.server(t, nid)
 		checkServer(t, got, "server", "db-1", "ACTIVE")
@@ -192,15 +192,24 @@ func backupClockTests(t *testing.T, stack func(t *testing.T, cfg config) *harnes
 		if v, _ := d.get("ok"); v != true {
 			t.Errorf("want {\"ok\":true}, got %s", d)
 		}
-		if ids := u.backupIDs(t); len(ids) != 1 || ids[0] != bid {
-			t.Errorf("GET /backups after delete: want [%s], got %v", bid, ids)
+		// Deleted: EXPIRED at once, listed and readable for 7 days, no
+		// longer restorable or deletable.
+		if ids := u.backupIDs(t); len(ids) != 2 || ids[0] != bid || ids[1] != second {
+			t.Errorf("GET /backups after delete: want [%s %s], got %v", bid, second, ids)
 		}
-		u.do(t, http.MethodDelete, "/backups/"+second, nil).wantError(t, http.StatusNotFound, "not_found")
-		u.do(t, http.MethodPost, "/backups/"+second+"/restore", nil).wantError(t, http.StatusNotFound, "not_found")
+		gone := u.do(t, http.MethodGet, "/backups/"+second, nil).want(t, http.StatusOK)
+		if st := gone.str("backup.status"); st != "EXPIRED" {
+			t.Errorf("a deleted backup is %s, want EXPIRED", st)
+		}
+		if st := u.backup(t, second).str("backup.status"); st != "EXPIRED" {
+			t.Errorf("GET /backups shows a deleted backup %s, want EXPIRED", st)
+		}
+		u.do(t, http.MethodDelete, "/backups/"+second, nil).wantError(t, http.StatusConflict, "invalid_state")
+		u.do(t, http.MethodPost, "/backups/"+second+"/restore", nil).wantError(t, http.StatusConflict, "invalid_state")
 		// A deleted backup does not come back once its snapshot would have completed.
 		u.advance(t, backupDelay)
-		if ids := u.backupIDs(t); len(ids) != 1 || ids[0] != bid {
-			t.Errorf("GET /backups: want [%s], got %v", bid, ids)
+		if st := u.backup(t, second).str("backup.status"); st != "EXPIRED" {
+			t.Errorf("GET /backups: the deleted backup is %s, want EXPIRED", st)
 		}
 	})
 
@@ -223,10 +232,11 @@ func backupClockTests(t *testing.T, stack func(t *testing.T, cfg config) *harnes
 		u.do(t, http.MethodDelete, "/backups/"+bid, nil).want(t, http.StatusAccepted)
 	})
 
-	t.Run("a backup survives its server's destruction, restores, and is gone after 7 days", func(t *testing.T) {
+	t.Run("a backup survives its server's destruction, restores, is EXPIRED after 7 days and gone 7 days later", func(t *testing.T) {
 		t.Parallel()
-		h := stack(t, config{TokenTTL: 8 * 24 * time.Hour})
+		h := stack(t, config{TokenTTL: 16 * 24 * time.Hour})
 		u := h.register(t)
+		u.topUp(t, "20.00") // two weeks of a server
 		src, srcIP := u.activeServer(t, "web", "vc2-1c-1gb")
 		bid := u.do(t, http.MethodPost, "/backups", map[string]string{"serverId": src}).want(t, http.StatusAccepted).str("backup.id")
 		u.advance(t, backupDelay)
@@ -246,9 +256,20 @@ func backupClockTests(t *testing.T, stack func(t *testing.T, cfg config) *harnes
 		}
 
 		u.advance(t, 7*24*time.Hour)
-		if ids := u.backupIDs(t); len(ids) != 0 {
-			t.Errorf("want no backup after 7 days, got %v", ids)
+		// Expired: EXPIRED, listed and readable, no longer restorable.
+		if ids := u.backupIDs(t); len(ids) != 1 || ids[0] != bid {
+			t.Errorf("want the backup listed 7 days on, got %v", ids)
 		}
+		exp := u.do(t, http.MethodGet, "/backups/"+bid+"?waitFor=EXPIRED&timeout=1", nil).want(t, http.StatusOK)
+		checkBackup(t, exp, "backup", src, "web", "EXPIRED")
+		u.do(t, http.MethodPost, "/backups/"+bid+"/restore", nil).wantError(t, http.StatusConflict, "invalid_state")
+		u.do(t, http.MethodDelete, "/backups/"+bid, nil).wantError(t, http.StatusConflict, "invalid_state")
+		// A week after it expired, it is gone.
+		u.advance(t, 7*24*time.Hour)
+		if ids := u.backupIDs(t); len(ids) != 0 {
+			t.Errorf("want no backup 14 days on, got %v", ids)
+		}
+		u.do(t, http.MethodGet, "/backups/"+bid, nil).wantError(t, http.StatusNotFound, "not_found")
 		u.do(t, http.MethodPost, "/backups/"+bid+"/restore", nil).wantError(t, http.StatusNotFound, "not_found")
 		u.do(t, http.MethodDelete, "/backups/"+bid, nil).wantError(t, http.StatusNotFound, "not_found")
 		if ids := u.serverIDs(t); len(ids) != 1 || ids[0] != nid {

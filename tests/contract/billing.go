@@ -27,7 +27,7 @@ func topupTests(t *testing.T, h *harness) {
 		if v, ok := r.get("topup.paidAt"); !ok || v != nil {
 			t.Errorf("want paidAt null, got %s", r)
 		}
-		u.wantBalance(t, "10.00", "0")
+		u.wantBalance(t, "10.00", "0.00")
 
 		l := u.do(t, http.MethodGet, "/billing/topups", nil).want(t, http.StatusOK)
 		if len(l.list("topups")) != 1 || l.str("topups.0.id") != id || l.str("topups.0.status") != "PENDING" {
@@ -42,9 +42,9 @@ func topupTests(t *testing.T, h *harness) {
 		if p.str("topup.status") != "PAID" || p.str("topup.paidAt") == "" {
 			t.Errorf("want PAID with paidAt, got %s", p)
 		}
-		u.wantBalance(t, "35.00", "0")
+		u.wantBalance(t, "35.00", "0.00")
 		u.do(t, http.MethodPost, "/sandbox/topups/"+id+"/pay", nil).wantError(t, http.StatusConflict, "")
-		u.wantBalance(t, "35.00", "0")
+		u.wantBalance(t, "35.00", "0.00")
 		l = u.do(t, http.MethodGet, "/billing/topups", nil).want(t, http.StatusOK)
 		if l.str("topups.0.status") != "PAID" {
 			t.Errorf("GET /billing/topups: want PAID, got %s", l)
@@ -53,6 +53,32 @@ func topupTests(t *testing.T, h *harness) {
 		if me.str("user.balance") != "35.00" {
 			t.Errorf("GET /auth/me: want balance 35.00, got %s", me)
 		}
+	})
+
+	t.Run("GET /billing/topups/:id?waitFor= answers when the payment lands, or at the timeout", func(t *testing.T) {
+		t.Parallel()
+		u := h.register(t)
+		id := u.do(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "5.00", "currency": "BTC"}).
+			want(t, http.StatusCreated).str("topup.id")
+		if st := u.do(t, http.MethodGet, "/billing/topups/"+id+"?waitFor=PENDING&timeout=60", nil).
+			want(t, http.StatusOK).str("topup.status"); st != "PENDING" {
+			t.Errorf("waitFor a status it has: %s", st)
+		}
+		start := time.Now()
+		if st := u.do(t, http.MethodGet, "/billing/topups/"+id+"?waitFor=PAID&timeout=1", nil).
+			want(t, http.StatusOK).str("topup.status"); st != "PENDING" || time.Since(start) < time.Second {
+			t.Errorf("waitFor PAID for 1 s: %s after %s", st, time.Since(start))
+		}
+		done := make(chan string, 1)
+		go func() {
+			done <- u.do(t, http.MethodGet, "/billing/topups/"+id+"?waitFor=PAID,EXPIRED,INVALID,REVIEW&timeout=60", nil).str("topup.status")
+		}()
+		u.do(t, http.MethodPost, "/sandbox/topups/"+id+"/pay", nil).want(t, http.StatusOK)
+		if st := <-done; st != "PAID" {
+			t.Errorf("waitFor PAID across the payment: %s", st)
+		}
+		u.do(t, http.MethodGet, "/billing/topups/"+id+"?waitFor=SETTLED", nil).wantDetail(t, "waitFor")
+		u.do(t, http.MethodGet, "/billing/topups/"+id+"?waitFor=PAID&timeout=61", nil).wantDetail(t, "timeout")
 	})
 
 	t.Run("a top-up with a bad amount or currency is 400", func(t *testing.T) {
@@ -66,6 +92,13 @@ func topupTests(t *testing.T, h *harness) {
 		}
 		u.do(t, http.MethodPost, "/billing/topups", map[string]any{"amount": "5.00", "currency": "BTC", "status": "PAID"}).
 			wantDetail(t, "status")
+		// One spelling, upper case: the 400 names it.
+		for cur, want := range map[string]string{"eth": `"ETH"`, "btc-ln": `"BTC-LN"`, " BTC": `"BTC"`, "Ltc": `"LTC"`} {
+			r := u.do(t, http.MethodPost, "/billing/topups", map[string]any{"amount": "5.00", "currency": cur}).wantDetail(t, "currency")
+			if !strings.Contains(r.str("details.currency"), want) {
+				t.Errorf("currency %q: the 400 does not name %s: %s", cur, want, r)
+			}
+		}
 		l := u.do(t, http.MethodGet, "/billing/topups", nil).want(t, http.StatusOK)
 		if len(l.list("topups")) != 0 {
 			t.Errorf("refused top-ups were created: %s", l)
@@ -85,8 +118,8 @@ func topupTests(t *testing.T, h *harness) {
 		other.do(t, http.MethodPost, "/sandbox/topups/"+id+"/pay", nil).wantError(t, http.StatusNotFound, "not_found")
 		other.do(t, http.MethodPost, "/sandbox/topups/"+uuid.NewString()+"/pay", nil).wantError(t, http.StatusNotFound, "not_found")
 		other.do(t, http.MethodPost, "/sandbox/topups/not-an-id/pay", nil).wantError(t, http.StatusNotFound, "not_found")
-		other.wantBalance(t, "10.00", "0")
-		owner.wantBalance(t, "10.00", "0")
+		other.wantBalance(t, "10.00", "0.00")
+		owner.wantBalance(t, "10.00", "0.00")
 		if s := owner.do(t, http.MethodGet, "/billing/topups/"+id, nil).want(t, http.StatusOK).str("topup.status"); s != "PENDING" {
 			t.Errorf("want the owner's top-up still PENDING, got %s", s)
 		}
@@ -128,7 +161,7 @@ func lowCreditTests(t *testing.T, h *harness) {
 	t.Run("402 when the balance cannot cover an hour of every billed server, and nothing is deployed", func(t *testing.T) {
 		t.Parallel()
 		u := h.register(t)
-		u.wantBalance(t, "1.00", "0")
+		u.wantBalance(t, "1.00", "0.00")
 		u.do(t, http.MethodPost, "/servers/bulk", bulkBody("beast", 10, "vc2-6c-16gb")).
 			wantError(t, http.StatusPaymentRequired, "insufficient_balance")
 		u.do(t, http.MethodPost, "/servers/bulk", bulkBody("beast", 7, "vc2-6c-16gb")).
@@ -136,7 +169,7 @@ func lowCreditTests(t *testing.T, h *harness) {
 		if n := len(u.serverIDs(t)); n != 0 {
 			t.Fatalf("a refused deploy created %d servers", n)
 		}
-		u.wantBalance(t, "1.00", "0")
+		u.wantBalance(t, "1.00", "0.00")
 		// 6 x 0.164 = 0.984 is covered; then 0.016 is left.
 		u.do(t, http.MethodPost, "/servers/bulk", bulkBody("beast", 6, "vc2-6c-16gb")).want(t, http.StatusAccepted)
 		u.wantBalance(t, "0.016", "0.984")
@@ -150,6 +183,12 @@ func lowCreditTests(t *testing.T, h *harness) {
 			wantError(t, http.StatusPaymentRequired, "insufficient_balance")
 		if msg := e.str("error"); !strings.Contains(msg, "0.982 missing") {
 			t.Errorf("the 402 does not say how much is missing: %q", msg)
+		}
+		// Every amount in it reads as GET /billing writes it.
+		for _, amount := range []string{"balance 0.016", "0.014 for the new ones", "0.984 for those already billed"} {
+			if msg := e.str("error"); !strings.Contains(msg, amount) {
+				t.Errorf("the 402 does not say %q: %q", amount, msg)
+			}
 		}
 		u.wantBalance(t, "0.016", "0.984")
 	})
@@ -241,13 +280,13 @@ func billingClockTests(t *testing.T, stack func(t *testing.T, cfg config) *harne
 		if s.str("server.status") != "SUSPENDED" {
 			t.Fatalf("want SUSPENDED, got %s", s)
 		}
-		u.wantBalance(t, "0.016", "0")
+		u.wantBalance(t, "0.016", "0.00")
 		if ids := u.serverIDs(t); len(ids) != 1 {
 			t.Errorf("a suspended server must still be listed: %v", ids)
 		}
 		// Not charged while suspended.
 		u.advance(t, 2*time.Hour)
-		u.wantBalance(t, "0.016", "0")
+		u.wantBalance(t, "0.016", "0.00")
 
 		r := u.do(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "25.00", "currency": "XMR"}).
 			want(t, http.StatusCreated)
@@ -293,7 +332,7 @@ func billingClockTests(t *testing.T, stack func(t *testing.T, cfg config) *harne
 		u.advance(t, provisionDelay+time.Second)
 		s := u.server(t, id)
 		checkServer(t, s, "server", "sandbox-fail-deploy-test", "ERROR")
-		u.wantBalance(t, "10.00", "0")
+		u.wantBalance(t, "10.00", "0.00")
 		// An ERROR server is listed until destroyed, and can be destroyed.
 		if ids := u.serverIDs(t); len(ids) != 1 {
 			t.Errorf("want the ERROR server listed, got %v", ids)
@@ -303,6 +342,6 @@ func billingClockTests(t *testing.T, stack func(t *testing.T, cfg config) *harne
 		if ids := u.serverIDs(t); len(ids) != 0 {
 			t.Errorf("want no server, got %v", ids)
 		}
-		u.wantBalance(t, "10.00", "0")
+		u.wantBalance(t, "10.00", "0.00")
 	})
 }

@@ -61,7 +61,7 @@ func btcpayTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 				t.Errorf("method %d: %s", i, r)
 			}
 		}
-		ln := u.do(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "5.00", "currency": "btc-ln"}).
+		ln := u.do(t, http.MethodPost, "/billing/topups", map[string]string{"amount": "5.00", "currency": "BTC-LN"}).
 			want(t, http.StatusCreated)
 		if len(ln.list("topup.paymentMethods")) != 1 || ln.str("topup.paymentMethods.0.id") != "BTC-LN" ||
 			!strings.HasPrefix(ln.str("topup.payAddress"), "ln") {
@@ -139,7 +139,7 @@ func btcpayTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		if s := status(t, u, id); s != "PROCESSING" {
 			t.Errorf("paid, unconfirmed: %s, want PROCESSING", s)
 		}
-		u.wantBalance(t, "10.00", "0")
+		u.wantBalance(t, "10.00", "0.00")
 		mid := len(fake.Events())
 		fake.Confirm(inv)
 		evs := fake.Events()[mid:]
@@ -164,7 +164,7 @@ func btcpayTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		if s := status(t, u, id); s != "PAID" {
 			t.Errorf("settled: %s, want PAID", s)
 		}
-		u.wantBalance(t, "35.00", "0")
+		u.wantBalance(t, "35.00", "0.00")
 		l := u.do(t, http.MethodGet, "/billing/ledger", nil).want(t, http.StatusOK)
 		if l.str("transactions.0.type") != "topup" || l.str("transactions.0.topupId") != id || l.str("transactions.0.amount") != "25.00" {
 			t.Errorf("ledger: %s", l)
@@ -196,7 +196,7 @@ func btcpayTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		if s := status(t, u, marked); s != "REVIEW" {
 			t.Errorf("marked settled by hand: %s", s)
 		}
-		u.wantBalance(t, "10.00", "0")
+		u.wantBalance(t, "10.00", "0.00")
 
 		review := h.admin(t, http.MethodGet, "/admin/topups/review", nil).want(t, http.StatusOK)
 		listed := map[string]string{}
@@ -213,10 +213,10 @@ func btcpayTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 			wantError(t, http.StatusConflict, "invalid_state")
 		h.admin(t, http.MethodPost, "/admin/topups/"+partial+"/credit", map[string]string{"reason": "what was paid", "amount": "2.00"}).
 			want(t, http.StatusOK)
-		u.wantBalance(t, "19.00", "0")
+		u.wantBalance(t, "19.00", "0.00")
 		// A second webhook for the credited invoice changes nothing.
 		deliver(t, inv, fake.Events()[from:])
-		u.wantBalance(t, "19.00", "0")
+		u.wantBalance(t, "19.00", "0.00")
 
 		dismissed, inv := open(t, u, map[string]string{"amount": "8.00"})
 		from = len(fake.Events())
@@ -226,7 +226,7 @@ func btcpayTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 			want(t, http.StatusOK)
 		h.admin(t, http.MethodPost, "/admin/topups/"+dismissed+"/dismiss", map[string]string{"reason": "again"}).
 			wantError(t, http.StatusConflict, "invalid_state")
-		u.wantBalance(t, "19.00", "0")
+		u.wantBalance(t, "19.00", "0.00")
 	})
 
 	t.Run("with every webhook lost, the reconcile loop settles the top-up", func(t *testing.T) {
@@ -242,7 +242,7 @@ func btcpayTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		if s := status(t, u, id); s != "PAID" {
 			t.Errorf("after a reconcile pass: %s, want PAID", s)
 		}
-		u.wantBalance(t, "22.00", "0")
+		u.wantBalance(t, "22.00", "0.00")
 	})
 
 	t.Run("an agent funds an account from /llms.txt alone, and deploys with it", func(t *testing.T) {
@@ -280,7 +280,7 @@ func btcpayTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		if s := status(t, u, id); s != "PAID" {
 			t.Fatalf("top-up %s after BTCPay settled it", s)
 		}
-		u.wantBalance(t, "30.00", "0")
+		u.wantBalance(t, "30.00", "0.00")
 		u.deploy(t, "funded", "vc2-1c-1gb")
 	})
 

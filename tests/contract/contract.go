@@ -75,6 +75,10 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		t.Parallel()
 		rateLimitTests(t, newModel)
 	})
+	t.Run("idempotency", func(t *testing.T) {
+		t.Parallel()
+		idempotencyEverywhereTests(t, newModel)
+	})
 	t.Run("restart", func(t *testing.T) {
 		t.Parallel()
 		restartTests(t, newModel)

@@ -100,7 +100,10 @@ type harness struct {
 	cfg    config
 	client *apiclient.Client
 	clock  *sandbox.Clock
-	logs   *logBuffer
+	// wall is the stack's real time (what ages Idempotency-Keys): wall
+	// time until a test moves it.
+	wall *sandbox.Clock
+	logs *logBuffer
 	// api is the handler itself, for benchmarks that skip the network.
 	api http.Handler
 	// work is the stack's background worker, for tests that drive it.
@@ -224,9 +227,10 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 		payments = stack.Config{Mode: domain.Mode{Cloud: domain.UpstreamSandbox, Payments: domain.UpstreamBTCPay},
 			Payments: client, Webhooks: client, Clock: sandbox.NewClock(time.Now, 0)}
 	}
+	wall := sandbox.NewClock(time.Now, 0)
 	st, err := stack.New(ctx, stack.Config{Store: store, Model: newModel(t), Credentials: creds, Log: log, Hasher: hasher(),
-		Personal: personal,
-		Mode:     payments.Mode, Payments: payments.Payments, Webhooks: payments.Webhooks, Clock: payments.Clock,
+		Personal: personal, Wall: wall,
+		Mode: payments.Mode, Payments: payments.Payments, Webhooks: payments.Webhooks, Clock: payments.Clock,
 		SandboxCloud: filepath.Join(cfg.DataDir, "sandbox-cloud.json"),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: provisionDelay, DestroyDelay: destroyDelay,
 			BackupDelay: backupDelay},
@@ -235,8 +239,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 		API: api.Config{JWTSecret: []byte(cfg.JWTSecret), JWTPreviousSecrets: [][]byte{[]byte(cfg.JWTPrevious)},
 			TokenTTL: cfg.TokenTTL, AdminToken: cfg.AdminToken,
 			Snapshots: store, TrustedProxies: proxies, AccountRate: cfg.AccountRate, AuthRate: cfg.AuthRate,
-			Guide: api.GuideParams{SignupCredit: signup.Fixed(2), ProvisionDelay: provisionDelay.String(),
-				BackupDelay: backupDelay.String()}},
+			Guide: api.GuideParams{SignupCredit: signup, ProvisionDelay: provisionDelay, BackupDelay: backupDelay}},
 	})
 	if err != nil {
 		store.Close()
@@ -251,7 +254,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 		clock = c
 	}
 
-	h := &harness{cfg: cfg, client: apiclient.New(srv.URL, oas), clock: clock, logs: logs, api: handler, work: st.Worker}
+	h := &harness{cfg: cfg, client: apiclient.New(srv.URL, oas), clock: clock, wall: wall, logs: logs, api: handler, work: st.Worker}
 	h.closeFn = func() {
 		h.client.CloseIdleConnections()
 		srv.Close()

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cryptovps/cryptovps/projections"
+	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
 // clockTests are the tests that move the sandbox clock, each on a stack of
@@ -122,21 +123,60 @@ func clockTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		u.do(t, http.MethodPost, "/servers", deployBody("over", "vc2-1c-1gb")).wantError(t, http.StatusForbidden, "server_limit")
 	})
 
-	t.Run("an Idempotency-Key is forgotten after 24 hours", func(t *testing.T) {
+	t.Run("a server says how to get in: sshUser, sshPort and, while ACTIVE, the sandbox's made-up host key fingerprints", func(t *testing.T) {
+		t.Parallel()
+		h := stack(t, config{})
+		u := h.register(t)
+		r := u.do(t, http.MethodPost, "/servers", deployBody("hk", "vc2-1c-1gb")).want(t, http.StatusAccepted)
+		id := r.str("server.id")
+		for what, got := range map[string]*response{"202": r, "PROVISIONING": u.server(t, id)} {
+			if v, ok := got.get("server.hostKeyFingerprints"); !ok || v != nil {
+				t.Errorf("%s: hostKeyFingerprints %v (present %v), want null", what, v, ok)
+			}
+		}
+		u.advance(t, provisionDelay+time.Second)
+		got := u.server(t, id)
+		want := sandbox.HostKeyFingerprints(id)
+		fps := got.list("server.hostKeyFingerprints")
+		if got.str("server.sshUser") != "root" || got.num("server.sshPort") != 22 || len(fps) != len(want) {
+			t.Fatalf("ACTIVE: %s, want root, 22 and the fingerprints %v", got, want)
+		}
+		for i, fp := range fps {
+			if fp != want[i] || !strings.HasPrefix(want[i], "SHA256:SANDBOXxNOTxREALx") {
+				t.Errorf("fingerprint %d: %v, want %s", i, fp, want[i])
+			}
+		}
+		listed := u.do(t, http.MethodGet, "/servers", nil).want(t, http.StatusOK)
+		if n := len(listed.list("servers.0.hostKeyFingerprints")); n != len(want) {
+			t.Errorf("GET /servers: %d fingerprints, want %d", n, len(want))
+		}
+		u.do(t, http.MethodDelete, "/servers/"+id, nil).want(t, http.StatusAccepted)
+		if v, _ := u.server(t, id).get("server.hostKeyFingerprints"); v != nil {
+			t.Errorf("DESTROYING: hostKeyFingerprints %v, want null", v)
+		}
+	})
+
+	t.Run("an Idempotency-Key is forgotten after 24 hours of real time, whatever the sandbox clock does", func(t *testing.T) {
 		t.Parallel()
 		h := stack(t, config{TokenTTL: 48 * time.Hour})
 		u := h.register(t)
 		key := uuid.NewString()
 		first := u.do(t, http.MethodPost, "/servers", deployBody("daily", "vc2-1c-1gb"), "Idempotency-Key", key).want(t, http.StatusAccepted)
-		u.advance(t, 23*time.Hour)
+		// A day of sandbox time is no time at all for the key.
+		u.advance(t, 25*time.Hour)
 		again := u.do(t, http.MethodPost, "/servers", deployBody("daily", "vc2-1c-1gb"), "Idempotency-Key", key).want(t, http.StatusAccepted)
-		if again.Header.Get("Idempotent-Replayed") != "true" || again.str("server.id") != first.str("server.id") {
-			t.Errorf("within 24 h: want a replay of %s, got %s", first.str("server.id"), again)
+		if again.Header.Get("Idempotent-Replayed") != "true" || string(again.Raw) != string(first.Raw) {
+			t.Errorf("after 25 h of sandbox time: want the first answer replayed\n first %s\n again %s", first.Raw, again.Raw)
 		}
-		u.advance(t, time.Hour+time.Second)
+		h.wall.SetOffset(h.wall.Offset() + 23*time.Hour)
+		again = u.do(t, http.MethodPost, "/servers", deployBody("daily", "vc2-1c-1gb"), "Idempotency-Key", key).want(t, http.StatusAccepted)
+		if again.Header.Get("Idempotent-Replayed") != "true" || string(again.Raw) != string(first.Raw) {
+			t.Errorf("after 23 h of real time: want the first answer replayed, got %s", again)
+		}
+		h.wall.SetOffset(h.wall.Offset() + time.Hour + time.Second)
 		later := u.do(t, http.MethodPost, "/servers", deployBody("daily", "vc2-1c-1gb"), "Idempotency-Key", key).want(t, http.StatusAccepted)
 		if later.Header.Get("Idempotent-Replayed") != "" || later.str("server.id") == first.str("server.id") {
-			t.Errorf("after 24 h: want a new deploy, got %s", later)
+			t.Errorf("after 24 h of real time: want a new deploy, got %s", later)
 		}
 		if n := len(u.serverIDs(t)); n != 2 {
 			t.Errorf("want 2 servers, got %d", n)
@@ -488,7 +528,7 @@ func noSandboxTests(t *testing.T, newModel func(t *testing.T) projections.Model)
 		if st := u.do(t, http.MethodGet, "/billing/topups/"+id, nil).want(t, http.StatusOK).str("topup.status"); st != "PENDING" {
 			t.Errorf("want PENDING, got %s", st)
 		}
-		u.wantBalance(t, "10.00", "0")
+		u.wantBalance(t, "10.00", "0.00")
 		r := h.do(t, http.MethodGet, "/llms.txt", nil).want(t, http.StatusOK)
 		if strings.Contains(string(r.Raw), "/sandbox/") {
 			t.Errorf("/llms.txt documents /sandbox/* outside sandbox mode")

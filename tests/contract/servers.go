@@ -124,7 +124,7 @@ func deployTests(t *testing.T, h *harness) {
 	t.Run("GET /billing of a new account is the signup credit and no spend", func(t *testing.T) {
 		t.Parallel()
 		u := h.register(t)
-		u.wantBalance(t, "10.00", "0")
+		u.wantBalance(t, "10.00", "0.00")
 		r := u.do(t, http.MethodGet, "/servers", nil).want(t, http.StatusOK)
 		if l, ok := r.get("servers"); !ok || l == nil || len(r.list("servers")) != 0 {
 			t.Errorf("want an empty servers array, got %s", r)
@@ -147,7 +147,7 @@ func deployTests(t *testing.T, h *harness) {
 		if ids := u.serverIDs(t); len(ids) != 0 {
 			t.Fatalf("refused deploys created servers %v", ids)
 		}
-		u.wantBalance(t, "10.00", "0")
+		u.wantBalance(t, "10.00", "0.00")
 		// The label boundary: 64 characters of the allowed alphabet pass.
 		long := strings.Repeat("a", 60) + "._-9"
 		r := u.do(t, http.MethodPost, "/servers", deployBody(long, "vc2-1c-1gb")).want(t, http.StatusAccepted)
@@ -221,7 +221,7 @@ func bulkTests(t *testing.T, h *harness) {
 		if got := u.serverIDs(t); !reflect.DeepEqual(got, ids) {
 			t.Errorf("GET /servers: want %v (oldest first), got %v", ids, got)
 		}
-		u.wantBalance(t, "9.90", "0.100")
+		u.wantBalance(t, "9.90", "0.10")
 	})
 
 	t.Run("bulk count outside 1..10 is 400", func(t *testing.T) {
@@ -267,7 +267,7 @@ func limitTests(t *testing.T, h *harness) {
 		if n := len(u.serverIDs(t)); n != 10 {
 			t.Errorf("want 10 servers, got %d", n)
 		}
-		u.wantBalance(t, "9.86", "0.140")
+		u.wantBalance(t, "9.86", "0.14")
 	})
 
 	t.Run("a bulk that would pass the limit is refused whole", func(t *testing.T) {
@@ -344,7 +344,7 @@ func concurrencyTests(t *testing.T, h *harness) {
 				t.Errorf("listed server %s was never accepted", id)
 			}
 		}
-		u.wantBalance(t, "9.86", "0.140")
+		u.wantBalance(t, "9.86", "0.14")
 	})
 }
 
@@ -476,7 +476,7 @@ func destroyTests(t *testing.T, h *harness) {
 		if st := s.str("server.status"); st != "DESTROYING" && st != "DESTROYED" {
 			t.Errorf("want DESTROYING, got %s", s)
 		}
-		u.wantBalance(t, "9.986", "0")
+		u.wantBalance(t, "9.986", "0.00")
 	})
 
 	t.Run("another account's server, an unknown id and a non-uuid id are 404", func(t *testing.T) {

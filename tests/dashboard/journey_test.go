@@ -235,7 +235,9 @@ func TestJourney(t *testing.T) {
 	b.click(`button[aria-label="Delete the backup of web-1"]`)
 	b.until("the confirmation", `document.querySelector('dialog[open]') !== null`)
 	b.click(`dialog[open] button.danger`)
-	b.until("the backup gone", `document.querySelectorAll('main tbody tr').length === 0`)
+	// It stays listed, EXPIRED, with nothing left to do with it.
+	b.until("the backup EXPIRED", rowStatus("web-1")+` === 'EXPIRED'`)
+	b.until("no action on it", `[...document.querySelectorAll('main tbody button')].every((x) => x.hidden)`)
 
 	// The ledger: signup credit, top-up, hourly charges, each with the
 	// balance after it; the newest balance is the overview's; a chart.

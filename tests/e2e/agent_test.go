@@ -41,6 +41,11 @@ type serverObj struct {
 	HourlyPrice string   `json:"hourlyPrice"`
 	CreatedAt   string   `json:"createdAt"`
 	SSHKeys     []string `json:"sshKeys"`
+	SSHUser     string   `json:"sshUser"`
+	SSHPort     int      `json:"sshPort"`
+	// HostKeyFingerprints are null until ACTIVE (and with a cloud that
+	// does not tell them).
+	HostKeyFingerprints []string `json:"hostKeyFingerprints"`
 }
 
 type backupObj struct {
@@ -69,7 +74,7 @@ type billingObj struct {
 	HourlySpend string `json:"hourlySpend"`
 }
 
-var serverKeys = []string{"id", "label", "status", "region", "plan", "ipv4", "hourlyPrice", "createdAt"}
+var serverKeys = []string{"id", "label", "status", "region", "plan", "ipv4", "hourlyPrice", "createdAt", "sshUser", "sshPort", "hostKeyFingerprints"}
 var backupKeys = []string{"id", "serverId", "label", "status", "region", "plan", "createdAt", "expiresAt"}
 
 func newAgent(srv *server, email string) *agent {

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -12,10 +14,13 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/cryptovps/cryptovps/tests/apiclient"
 )
@@ -95,51 +100,98 @@ func TestAgentJourney(t *testing.T) {
 
 // ---------------------------------------------------------------------------
 
+// happyPath follows the happy path of /llms.txt to the letter: every request
+// it sends is the one the guide names, answered as the guide says the first
+// time (no blind poll, no guess, no second try), and it ends with a server
+// the agent can log into with its own key.
 func (j *journey) happyPath(t *testing.T) {
 	a := j.agent(t, "agent@example.com")
+	sent := j.srv.Requests()
 
 	// 1. register
 	u := a.register(t)
 	if u.Balance != "10.00" {
 		t.Fatalf("signup balance %q, want 10.00", u.Balance)
 	}
-	// 2-3. bearer token everywhere; the balance covers an hour
+	// 2. bearer token everywhere; store the SSH public key once
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fingerprint := ssh.FingerprintSHA256(sk)
+	var stored struct {
+		SSHKey struct {
+			ID, Name, Fingerprint, CreatedAt string
+		} `json:"sshKey"`
+	}
+	a.call(t, http.MethodPost, "/ssh-keys", map[string]string{"name": "me",
+		"publicKey": strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sk))) + " agent@example.com"}).
+		Expect(t, http.StatusCreated).Decode(t, &stored)
+	if stored.SSHKey.Fingerprint != fingerprint || stored.SSHKey.Name != "me" {
+		t.Fatalf("POST /ssh-keys stored %+v, want fingerprint %s", stored.SSHKey, fingerprint)
+	}
+	// 3. the balance covers an hour; money reads as the guide shows it
 	b := a.billing(t)
-	if b.Balance != "10.00" || dec(t, b.HourlySpend).Sign() != 0 {
-		t.Fatalf("fresh billing %+v, want balance 10.00 and no spend", b)
+	if b.Balance != "10.00" || b.HourlySpend != "0.00" {
+		t.Fatalf("fresh billing %+v, want balance 10.00 and hourlySpend 0.00", b)
 	}
-	// 4. deploy
-	s := a.deploy(t, "my-bot", micro, "ams")
+	// 4. deploy (with an Idempotency-Key, as the guide advises): the stored
+	// key is installed, and the 202 says where to look and when.
+	r := a.call(t, http.MethodPost, "/servers", map[string]string{"label": "my-bot", "planId": micro, "regionId": "ams"},
+		"Idempotency-Key", "happy-path-deploy").Expect(t, http.StatusAccepted)
+	s := decodeServer(t, r, "server")
 	j.sawServer(t, a, s)
-	if s.HourlyPrice != microPH {
-		t.Fatalf("hourlyPrice %q, want %s", s.HourlyPrice, microPH)
+	if s.Status != "PROVISIONING" || s.IPv4 != nil || s.HourlyPrice != microPH || !slices.Equal(s.SSHKeys, []string{fingerprint}) {
+		t.Fatalf("the deploy answered %s, want PROVISIONING at %s with the stored key %s", r, microPH, fingerprint)
 	}
-	// read-your-writes: the server is there right away
-	if got := a.server(t, s.ID); got.Status != "PROVISIONING" || got.ID != s.ID {
-		t.Fatalf("GET right after the deploy: %+v", got)
+	location, retryAfter := r.Header.Get("Location"), r.Header.Get("Retry-After")
+	wait, err := strconv.ParseInt(retryAfter, 10, 64)
+	if location != "/servers/"+s.ID || err != nil || wait < 1 {
+		t.Fatalf("the 202 says Location %q, Retry-After %q", location, retryAfter)
 	}
 	b = a.billing(t)
 	sameMoney(t, "balance after the deploy (first hour charged)", b.Balance, sub(t, "10.00", microPH, 1))
 	sameMoney(t, "hourlySpend", b.HourlySpend, dec(t, microPH))
 
-	// 5. poll until ACTIVE (moving the sandbox clock instead of waiting)
-	s = a.waitFor(t, s.ID, "ACTIVE")
+	// 5. wait without polling: in the sandbox, move the clock by
+	// Retry-After, then one long-poll answers at once, ACTIVE.
+	a.advance(t, wait)
+	r = a.call(t, http.MethodGet, location+"?waitFor=ACTIVE,ERROR&timeout=60", nil).Expect(t, http.StatusOK)
+	s = decodeServer(t, r, "server")
 	j.sawServer(t, a, s)
-	if s.IPv4 == nil {
-		t.Fatalf("ACTIVE without ipv4: %+v", s)
+	if s.Status != "ACTIVE" || s.IPv4 == nil {
+		t.Fatalf("after Retry-After seconds the long-poll answered %s, want ACTIVE with ipv4", r)
 	}
 	ip := net.ParseIP(*s.IPv4).To4()
 	_, sandboxNet, _ := net.ParseCIDR("198.18.0.0/15")
 	if ip == nil || !sandboxNet.Contains(ip) {
 		t.Fatalf("ipv4 %q is not a sandbox address in 198.18.0.0/15", *s.IPv4)
 	}
+	// Everything needed to log in: ssh -p 22 root@<ipv4> with our key,
+	// the host key to expect (made up, plainly, in the sandbox).
+	if s.SSHUser != "root" || s.SSHPort != 22 || !slices.Equal(s.SSHKeys, []string{fingerprint}) || len(s.HostKeyFingerprints) == 0 {
+		t.Fatalf("the ACTIVE server does not say how to log in with our key: %s", r)
+	}
+	for _, hk := range s.HostKeyFingerprints {
+		if !strings.HasPrefix(hk, "SHA256:SANDBOXxNOTxREALx") {
+			t.Errorf("sandbox host key fingerprint %q does not say it is made up", hk)
+		}
+	}
 	list := a.servers(t)
 	if len(list) != 1 || list[0].ID != s.ID || list[0].Status != "ACTIVE" || list[0].IPv4 == nil || *list[0].IPv4 != *s.IPv4 {
 		t.Fatalf("GET /servers: %+v, want just %+v", list, s)
 	}
+	// No request so far was a second try, a 4xx or a blind poll.
+	if errs := j.srv.FailedSince(sent); len(errs) > 0 {
+		t.Fatalf("the happy path met errors: %v", errs)
+	}
 
 	// 6. destroy
-	r := a.call(t, http.MethodDelete, "/servers/"+s.ID, nil).Expect(t, http.StatusAccepted)
+	r = a.call(t, http.MethodDelete, "/servers/"+s.ID, nil).Expect(t, http.StatusAccepted)
 	var ok map[string]any
 	r.Decode(t, &ok)
 	if len(ok) != 1 || ok["ok"] != true {
@@ -899,26 +951,37 @@ func (j *journey) backupsLifecycle(t *testing.T) {
 	k.call(t, http.MethodDelete, "/servers/"+doomed.ID, nil).Expect(t, http.StatusAccepted)
 	j.waitGone(t, k, doomed.ID)
 
-	// DELETE /backups/:id: gone at once, a second delete is 404.
+	// DELETE /backups/:id: EXPIRED at once (no longer restorable), still
+	// listed for 7 days; a second delete is 409.
 	r = k.call(t, http.MethodPost, "/backups", map[string]string{"serverId": restored.ID}).Expect(t, http.StatusAccepted)
 	second := decodeBackup(t, r)
 	r = k.call(t, http.MethodDelete, "/backups/"+second.ID, nil).Expect(t, http.StatusAccepted)
 	if !bytes.Equal(bytes.TrimSpace(r.Raw), []byte(`{"ok":true}`)) {
 		t.Errorf(`DELETE /backups/:id answered %s, want {"ok":true}`, r)
 	}
-	if list := k.backups(t); len(list) != 1 || list[0].ID != bk.ID {
-		t.Fatalf("GET /backups after deleting the second: %+v", list)
+	statuses := func() map[string]string {
+		out := map[string]string{}
+		for _, b := range k.backups(t) {
+			out[b.ID] = b.Status
+		}
+		return out
 	}
-	k.call(t, http.MethodDelete, "/backups/"+second.ID, nil).ExpectError(t, http.StatusNotFound, "")
+	if st := statuses(); st[bk.ID] != "AVAILABLE" || st[second.ID] != "EXPIRED" || st[failed.ID] != "EXPIRED" || len(st) != 3 {
+		t.Fatalf("GET /backups after deleting the second: %v", st)
+	}
+	k.call(t, http.MethodDelete, "/backups/"+second.ID, nil).ExpectError(t, http.StatusConflict, "invalid_state")
+	k.call(t, http.MethodPost, "/backups/"+second.ID+"/restore", nil).ExpectError(t, http.StatusConflict, "invalid_state")
 
-	// Seven days later the backup has expired: gone, and no longer restorable.
+	// Seven days later the backup has expired: EXPIRED, no longer
+	// restorable; the ones deleted a week ago are gone.
 	beforeWeek := k.billing(t).Balance
 	k.advance(t, 7*24*3600)
-	if list := k.backups(t); len(list) != 0 {
-		t.Fatalf("GET /backups a week later: %+v", list)
+	if st := statuses(); st[bk.ID] != "EXPIRED" || len(st) != 1 {
+		t.Fatalf("GET /backups a week later: %v", st)
 	}
-	k.call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil).ExpectError(t, http.StatusNotFound, "")
-	k.call(t, http.MethodDelete, "/backups/"+bk.ID, nil).ExpectError(t, http.StatusNotFound, "")
+	k.call(t, http.MethodGet, "/backups/"+second.ID, nil).ExpectError(t, http.StatusNotFound, "not_found")
+	k.call(t, http.MethodPost, "/backups/"+bk.ID+"/restore", nil).ExpectError(t, http.StatusConflict, "invalid_state")
+	k.call(t, http.MethodDelete, "/backups/"+bk.ID, nil).ExpectError(t, http.StatusConflict, "invalid_state")
 	// The restored server was billed every one of the 168 hours.
 	sameMoney(t, "balance a week later", k.billing(t).Balance, sub(t, beforeWeek, microPH, 168))
 	if s := k.server(t, restored.ID); s.Status != "ACTIVE" {

@@ -9,7 +9,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cryptovps/cryptovps/tests/apiclient"
@@ -18,8 +21,13 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(binary.Main(m.Run)) }
 
-// server is one running `cryptovps serve`.
-type server struct{ *binary.Process }
+// server is one running `cryptovps serve`, and what was asked of it.
+type server struct {
+	*binary.Process
+
+	mu        sync.Mutex
+	exchanges []string // "METHOD path -> status", in order
+}
 
 // startServer starts the binary on a fresh data dir with the given extra
 // flags; when the test ends it is stopped with SIGTERM and must exit
@@ -32,7 +40,7 @@ func startServer(t *testing.T, args ...string) *server {
 // startServerEnv is startServer with extra environment variables.
 func startServerEnv(t *testing.T, env []string, args ...string) *server {
 	t.Helper()
-	return &server{binary.Start(t, binary.Options{Args: args, Env: env})}
+	return &server{Process: binary.Start(t, binary.Options{Args: args, Env: env})}
 }
 
 // do sends r to s and fails the test if no HTTP answer came back or the
@@ -47,7 +55,32 @@ func (s *server) do(t testing.TB, r apiclient.Request) *apiclient.Answer {
 	if a.Status >= 500 {
 		t.Errorf("server error: %s", a)
 	}
+	s.mu.Lock()
+	s.exchanges = append(s.exchanges, fmt.Sprintf("%s %s -> %d", r.Method, r.Path, a.Status))
+	s.mu.Unlock()
 	return a
+}
+
+// Requests is how many requests were sent so far: a mark for FailedSince.
+func (s *server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.exchanges)
+}
+
+// FailedSince lists the requests sent after mark that were not answered
+// with a success: a 401 that made the agent log in again and retry, a
+// 4xx the guide should have prevented.
+func (s *server) FailedSince(mark int) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, e := range s.exchanges[mark:] {
+		if !strings.Contains(e, "-> 2") {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // requireKeys checks that the JSON object at raw has every key (a null

@@ -225,7 +225,7 @@ func TestAnOldLogKeepsWorking(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	srv := &server{binary.Start(t, binary.Options{DataDir: dir})}
+	srv := &server{Process: binary.Start(t, binary.Options{DataDir: dir})}
 	a := newAgent(srv, email)
 	a.password = password
 	if u := a.login(t); u.ID != id || u.Email != email || u.Balance != "10.00" {

@@ -14,6 +14,30 @@ import (
 // dir, and requires everything an agent can see to be exactly as before.
 func (j *journey) restart(t *testing.T) {
 	a := j.agents[0]
+	// Keyed requests, whose first answers a retry must get back byte for
+	// byte across a restart and a crash.
+	keyed := []struct {
+		path  string
+		body  any
+		first *apiclient.Answer
+		key   string
+	}{
+		{path: "/billing/topups", body: map[string]string{"amount": "3.00", "currency": "ETH"}},
+		{path: "/limit-requests", body: map[string]any{"serverLimit": 50, "reason": "restart test"}},
+	}
+	for i := range keyed {
+		keyed[i].key = fmt.Sprintf("restart-%d-%d", i, time.Now().UnixNano())
+		keyed[i].first = a.call(t, http.MethodPost, keyed[i].path, keyed[i].body, "Idempotency-Key", keyed[i].key).Expect(t, http.StatusCreated)
+	}
+	replays := func(when string) {
+		t.Helper()
+		for _, k := range keyed {
+			r := a.call(t, http.MethodPost, k.path, k.body, "Idempotency-Key", k.key).Expect(t, http.StatusCreated)
+			if r.Header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(r.Raw, k.first.Raw) {
+				t.Errorf("%s, POST %s with its Idempotency-Key again: %s, want the first answer %s", when, k.path, r, k.first.Raw)
+			}
+		}
+	}
 	j.quiesce(t, a)
 	before := j.snapshot(t)
 	nowBefore := j.healthNow(t)
@@ -52,6 +76,7 @@ func (j *journey) restart(t *testing.T) {
 	if len(after) != len(before) {
 		t.Errorf("%d views before the restart, %d after", len(before), len(after))
 	}
+	replays("after a restart")
 	// Accounts: every one can log in with its password.
 	for _, ag := range j.agents {
 		ag.login(t)
@@ -83,6 +108,7 @@ func (j *journey) restart(t *testing.T) {
 		t.Fatalf("the sandbox clock moved backwards across a crash: %s -> %s", nowCrash, now)
 	}
 	a.call(t, http.MethodGet, "/billing/topups/"+tp.Topup.ID, nil).Expect(t, http.StatusOK)
+	replays("after a crash")
 	if got := a.server(t, s.ID); got.Status != "ACTIVE" || *got.IPv4 != *s.IPv4 {
 		t.Fatalf("after the crash: %+v, want %+v", got, s)
 	}

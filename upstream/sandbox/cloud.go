@@ -3,6 +3,8 @@ package sandbox
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -225,10 +227,31 @@ func (c *Cloud) view(in *instance, now time.Time) (domain.Instance, error) {
 		v.Status, v.Error = domain.InstanceError, "sandbox: simulated deploy failure ("+FailDeployPrefix+" label)"
 	case in.Halted:
 		v.Status, v.IPv4 = domain.InstanceHalted, in.IPv4
+		v.HostKeyFingerprints = HostKeyFingerprints(in.Tag)
 	default:
 		v.Status, v.IPv4 = domain.InstanceActive, in.IPv4
+		v.HostKeyFingerprints = HostKeyFingerprints(in.Tag)
 	}
 	return v, nil
+}
+
+// sandboxHostKey starts every made-up host key fingerprint: it reads as
+// what it is, in the alphabet of a real one.
+const sandboxHostKey = "SANDBOXxNOTxREALx"
+
+// HostKeyFingerprints are the SSH host key fingerprints the sandbox makes
+// up for the server with id serverID, one per key type a server usually
+// has (ED25519, ECDSA, RSA): the same for the same server every time, the
+// shape of a real SHA256 fingerprint (43 characters after "SHA256:"), and
+// plainly made up (they start with SANDBOXxNOTxREALx). No server answers
+// with these keys: sandbox addresses reach nothing.
+func HostKeyFingerprints(serverID string) []string {
+	out := make([]string, 0, 3)
+	for _, kind := range []string{"ED25519", "ECDSA", "RSA"} {
+		sum := sha256.Sum256([]byte("cryptovps sandbox host key " + kind + " " + serverID))
+		out = append(out, "SHA256:"+sandboxHostKey+base64.RawStdEncoding.EncodeToString(sum[:])[:43-len(sandboxHostKey)])
+	}
+	return out
 }
 
 // CreateInstance starts a new instance. Like a real cloud it does not know

@@ -2,10 +2,13 @@ package sandbox_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -86,6 +89,26 @@ func TestCloudsSharingAFileAreOneProvider(t *testing.T) {
 	}
 	if _, err := c.FindInstance(ctx, "nope"); !errors.Is(err, domain.ErrNoInstance) {
 		t.Fatalf("unknown tag: %v", err)
+	}
+}
+
+func TestHostKeyFingerprintsAreMadeUpPlainlyAndTheSameForTheSameServer(t *testing.T) {
+	t.Parallel()
+	a, b := sandbox.HostKeyFingerprints("server-a"), sandbox.HostKeyFingerprints("server-b")
+	if len(a) != 3 || !slices.Equal(a, sandbox.HostKeyFingerprints("server-a")) {
+		t.Fatalf("fingerprints %v are not three, the same every time", a)
+	}
+	for i, fp := range a {
+		rest, ok := strings.CutPrefix(fp, "SHA256:SANDBOXxNOTxREALx")
+		if !ok || len(fp) != len("SHA256:")+43 {
+			t.Errorf("%q: not the shape of a SHA256 fingerprint, or not plainly made up", fp)
+		}
+		if _, err := base64.RawStdEncoding.DecodeString(rest + strings.Repeat("A", (4-len(rest)%4)%4)); err != nil {
+			t.Errorf("%q: not base64: %v", fp, err)
+		}
+		if fp == b[i] || slices.Contains(a[:i], fp) {
+			t.Errorf("%q repeats", fp)
+		}
 	}
 }
 

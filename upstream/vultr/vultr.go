@@ -322,7 +322,10 @@ func (c *Cloud) ourTag(tags []string) string {
 	return ""
 }
 
-// view maps Vultr's instance to ours.
+// view maps Vultr's instance to ours. Vultr's API tells no SSH host keys
+// (the instance object has none, and no endpoint lists them), so
+// HostKeyFingerprints stays nil: agents are told to check the key on first
+// connection some other way, or to trust it on first use.
 func (c *Cloud) view(in *govultr.Instance) domain.Instance {
 	v := domain.Instance{ID: in.ID, Tag: c.ourTag(in.Tags), Status: domain.InstancePending}
 	hasIP := in.MainIP != "" && in.MainIP != "0.0.0.0"

@@ -1,6 +1,7 @@
 // views/backups.js: backups (full disk snapshots kept 7 days), live while
 // one is PENDING. An AVAILABLE backup can be restored onto a new server
-// (a deploy: charged, limited) or deleted, after a confirmation.
+// (a deploy: charged, limited) or deleted, after a confirmation. A deleted
+// or expired one stays listed as EXPIRED for 7 days, with no action.
 
 import { h, replace, text, keyedList, time, shortId } from '../dom.js';
 import { api, newKey } from '../api.js';
@@ -18,7 +19,7 @@ export function render(main, ctx) {
   const loading = h('p', { class: 'loading' }, 'Loading backups…');
   replace(main,
     h('div', { class: 'page-head' }, h('div', {}, h('h1', { id: 'backups-title', tabindex: '-1' }, 'Backups'),
-      h('p', {}, 'Free of charge, kept 7 days. A backup survives its server; restoring makes a new server.'))),
+      h('p', {}, 'Free of charge, kept 7 days. A backup survives its server; restoring makes a new server. Deleted and expired backups show as EXPIRED for 7 more days.'))),
     h('div', { class: 'card flush-phone' }, loading, h('div', { class: 'table-wrap' }, table), empty));
 
   const create = (b) => {
@@ -84,8 +85,10 @@ export function render(main, ctx) {
     text(r.plan, b.plan);
     text(r.region, b.region);
     if (!r.taken.firstChild) r.taken.append(time(b.createdAt));
-    if (!r.expires.firstChild) r.expires.append(time(b.expiresAt));
+    // A deletion moves expiresAt to the moment of the deletion.
+    if (r.expires.firstChild?.getAttribute?.('datetime') !== b.expiresAt) r.expires.replaceChildren(time(b.expiresAt));
     r.restore.hidden = b.status !== 'AVAILABLE';
+    r.del.hidden = b.status === 'EXPIRED';
     tr.dataset.status = b.status;
   };
 
