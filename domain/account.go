@@ -174,7 +174,7 @@ func Evolve(a Account, e Event) Account {
 	case PasswordChanged, APIKeyCreated, APIKeyDeleted:
 		a = evolveCredentials(a, e)
 	case LedgerPosted:
-		a.Balance = a.Balance.Add(e.AmountFor(CustomerLedger(a.ID)))
+		a.Balance = a.Balance.Add(e.CustomerAmount(a.ID))
 		a.LastHash = e.Hash
 		if s, ok := a.Servers[e.ServerID]; ok {
 			switch e.Kind {

@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -70,9 +69,37 @@ func (tx LedgerPosted) Balanced() bool {
 
 // AmountFor is the net amount the transaction moves on one ledger account.
 func (tx LedgerPosted) AmountFor(ledgerAccount string) Money {
+	return tx.amountWhere(func(account string) bool { return account == ledgerAccount })
+}
+
+// CustomerAmount is AmountFor(CustomerLedger(accountID)), without making
+// the ledger account's name: replay asks it of every transaction.
+func (tx LedgerPosted) CustomerAmount(accountID string) Money {
+	const prefix = "customer:"
+	return tx.amountWhere(func(account string) bool {
+		return len(account) == len(prefix)+len(accountID) && account[:len(prefix)] == prefix && account[len(prefix):] == accountID
+	})
+}
+
+func (tx LedgerPosted) amountWhere(match func(account string) bool) Money {
+	// Most transactions post once to each account: then the amount is the
+	// sum (0 + x is x, to the digit and the exponent, for an x that is not
+	// zero and no more precise than the arithmetic), without an addition,
+	// of which replay makes millions.
+	var only *Money
+	n := 0
+	for i := range tx.Postings {
+		if match(tx.Postings[i].Account) {
+			only = &tx.Postings[i].Amount
+			n++
+		}
+	}
+	if n == 1 && only.Sign() != 0 && only.Exponent() <= 0 && only.d.NumDigits() <= int64(arithmetic.Precision) {
+		return *only
+	}
 	sum := Zero()
 	for _, p := range tx.Postings {
-		if p.Account == ledgerAccount {
+		if match(p.Account) {
 			sum = sum.Add(p.Amount)
 		}
 	}
@@ -82,10 +109,24 @@ func (tx LedgerPosted) AmountFor(ledgerAccount string) Money {
 // ComputeHash is SHA-256 over the previous hash and the transaction's
 // canonical bytes.
 func (tx LedgerPosted) ComputeHash() string {
-	h := sha256.New()
-	h.Write([]byte(tx.PrevHash))
-	h.Write(tx.canonical())
-	return hex.EncodeToString(h.Sum(nil))
+	sum := tx.hashSum()
+	return hex.EncodeToString(sum[:])
+}
+
+// HashOK reports whether Hash is ComputeHash, without making the string:
+// the audit checks every transaction of the log.
+func (tx LedgerPosted) HashOK() bool {
+	sum := tx.hashSum()
+	var text [2 * sha256.Size]byte
+	hex.Encode(text[:], sum[:])
+	return string(text[:]) == tx.Hash
+}
+
+func (tx LedgerPosted) hashSum() [sha256.Size]byte {
+	// One buffer on the stack for the usual transaction.
+	var buf [512]byte
+	b := append(buf[:0], tx.PrevHash...)
+	return sha256.Sum256(tx.appendCanonical(b))
 }
 
 // canonical is the transaction's hashed bytes, written out field by field.
@@ -93,77 +134,85 @@ func (tx LedgerPosted) ComputeHash() string {
 // empty), fixed here explicitly so that adding a field to LedgerPosted can
 // never change the hash of a transaction already in the log: a new field is
 // hashed only by a deliberate, versioned change to this function.
-func (tx LedgerPosted) canonical() []byte {
-	var b bytes.Buffer
-	field := func(name string, v string) {
-		if b.Len() > 1 {
-			b.WriteByte(',')
-		}
-		b.WriteString(`"` + name + `":`)
-		b.WriteString(v)
-	}
-	b.WriteByte('{')
-	field("txId", jsonString(tx.TxID))
-	field("kind", jsonString(string(tx.Kind)))
-	var p bytes.Buffer
-	p.WriteByte('[')
-	for i, po := range tx.Postings {
-		if i > 0 {
-			p.WriteByte(',')
-		}
-		p.WriteString(`{"account":` + jsonString(po.Account) + `,"amount":` + jsonString(po.Amount.String()) + `}`)
-	}
-	p.WriteByte(']')
+func (tx LedgerPosted) canonical() []byte { return tx.appendCanonical(nil) }
+
+func (tx LedgerPosted) appendCanonical(b []byte) []byte {
+	b = append(b, `{"txId":`...)
+	b = appendJSONString(b, tx.TxID)
+	b = append(b, `,"kind":`...)
+	b = appendJSONString(b, string(tx.Kind))
+	b = append(b, `,"postings":`...)
 	if tx.Postings == nil {
-		p.Reset()
-		p.WriteString("null")
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, po := range tx.Postings {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"account":`...)
+			b = appendJSONString(b, po.Account)
+			// An amount's text is digits, a point and a minus: nothing to
+			// escape.
+			b = append(b, `,"amount":"`...)
+			b = po.Amount.appendText(b)
+			b = append(b, '"')
+			b = append(b, '}')
+		}
+		b = append(b, ']')
 	}
-	field("postings", p.String())
 	if tx.ServerID != "" {
-		field("serverId", jsonString(tx.ServerID))
+		b = append(b, `,"serverId":`...)
+		b = appendJSONString(b, tx.ServerID)
 	}
 	if tx.From != nil {
-		field("from", jsonTime(*tx.From))
+		b = append(b, `,"from":`...)
+		b = appendJSONTime(b, *tx.From)
 	}
 	if tx.To != nil {
-		field("to", jsonTime(*tx.To))
+		b = append(b, `,"to":`...)
+		b = appendJSONTime(b, *tx.To)
 	}
 	if tx.TopupID != "" {
-		field("topupId", jsonString(tx.TopupID))
+		b = append(b, `,"topupId":`...)
+		b = appendJSONString(b, tx.TopupID)
 	}
 	// Added with invoices: empty in every earlier transaction, whose bytes
 	// (and hash) therefore stay what they were.
 	if tx.InvoiceID != "" {
-		field("invoiceId", jsonString(tx.InvoiceID))
+		b = append(b, `,"invoiceId":`...)
+		b = appendJSONString(b, tx.InvoiceID)
 	}
-	field("at", jsonTime(tx.At))
-	field("prevHash", jsonString(tx.PrevHash))
-	field("hash", `""`)
-	b.WriteByte('}')
-	return b.Bytes()
+	b = append(b, `,"at":`...)
+	b = appendJSONTime(b, tx.At)
+	b = append(b, `,"prevHash":`...)
+	b = appendJSONString(b, tx.PrevHash)
+	return append(b, `,"hash":""}`...)
 }
 
-// jsonString and jsonTime encode like encoding/json (HTML-safe escaping,
-// RFC 3339 with nanoseconds), which is what the canonical bytes were first
-// defined as. The ids and names in a transaction are plain ASCII, which is
-// written as is; anything else takes encoding/json's own escaping.
-func jsonString(s string) string {
+// appendJSONString appends s as encoding/json writes it: plain printable
+// ASCII as is, anything else through json.Marshal (escapes, HTML-safe).
+func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s) // a string always encodes
-			return string(b)
+			m, _ := json.Marshal(s) // a string always encodes
+			return append(b, m...)
 		}
 	}
-	return `"` + s + `"`
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
-func jsonTime(t time.Time) string {
+func appendJSONTime(b []byte, t time.Time) []byte {
 	if y := t.Year(); y < 0 || y > 9999 {
 		// Years outside 0..9999 do not encode; no clock of ours gets there,
 		// and the hash still has to be defined.
-		return jsonString(t.String())
+		return appendJSONString(b, t.String())
 	}
-	return `"` + t.Format(time.RFC3339Nano) + `"`
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
 }
 
 // sealed returns tx chained after prev.

@@ -2,9 +2,12 @@ package domain_test
 
 import (
 	"encoding/json"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/cockroachdb/apd/v3"
 
 	"github.com/cryptovps/cryptovps/domain"
 )
@@ -52,6 +55,38 @@ func FuzzParseMoney(f *testing.F) {
 		}
 		if j.Cmp(m) != 0 || j.String() != text {
 			t.Fatalf("JSON %s (from %q) read back as %q", b, s, j)
+		}
+	})
+}
+
+// FuzzParseMoneyShortPath: the short amounts ParseMoney reads itself make
+// exactly the Decimal apd's SetString makes.
+func FuzzParseMoneyShortPath(f *testing.F) {
+	for _, s := range []string{"0.014", "-0.014", "10000.00", "-0", "-0.00", "-.0", ".5", "5.", "007.50", "0", "123456789012345678", "1234567890123456789", "-", ".", "1-2", "1..2", "--1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 32 || strings.Trim(s, "0123456789.-") != "" {
+			return
+		}
+		got, err := domain.ParseMoney(s)
+		var text domain.Money
+		if terr := text.UnmarshalText([]byte(s)); (terr == nil) != (err == nil) ||
+			(err == nil && !reflect.DeepEqual(text.Decimal(), got.Decimal())) {
+			t.Fatalf("UnmarshalText(%q) = %v, %v; ParseMoney %v, %v", s, text, terr, got, err)
+		}
+		var want apd.Decimal
+		_, _, werr := want.SetString(s)
+		if err != nil {
+			return // (which ParseMoney accepts is FuzzParseMoney's)
+		}
+		if werr != nil {
+			t.Fatalf("ParseMoney(%q) accepted what SetString refuses: %v", s, werr)
+		}
+		var w apd.Decimal // copied as Decimal copies, to compare like with like
+		w.Set(&want)
+		if g := got.Decimal(); !reflect.DeepEqual(g, &w) || g.String() != want.String() || got.String() != domain.MustMoney(got.String()).String() {
+			t.Fatalf("ParseMoney(%q) = %#v (%s), SetString %#v (%s)", s, g, g.String(), w, want.String())
 		}
 	})
 }

@@ -26,17 +26,17 @@ var registry = newRegistry(
 	entry[AccountEmailSealed], entry[AccountForgotten],
 )
 
-type decoder func(data []byte) (Event, error)
+// decoder fills an event of its type with unmarshal (which decodes the
+// payload into a pointer, as json.Unmarshal does).
+type decoder func(unmarshal func(v any) error) (Event, error)
 
 // entry is the registration of one event type: its name and a decoder that
 // returns the event by value, so consumers switch on value types only.
 func entry[E Event]() (string, decoder) {
 	var zero E
-	return zero.EventType(), func(data []byte) (Event, error) {
+	return zero.EventType(), func(unmarshal func(any) error) (Event, error) {
 		var e E
-		// Every read of the log decodes every event: the faster decoder,
-		// with encoding/json's semantics.
-		if err := json.Unmarshal(data, &e); err != nil {
+		if err := unmarshal(&e); err != nil {
 			return nil, err
 		}
 		return e, nil
@@ -64,14 +64,24 @@ func EventTypes() []string {
 	return out
 }
 
-// DecodeEvent turns a stored event back into its domain shape. Unknown types
-// are an error: a reader must never silently skip a fact.
+// DecodeEvent turns a stored event back into its domain shape from its
+// JSON. Unknown types are an error: a reader must never silently skip a
+// fact.
 func DecodeEvent(typ string, data []byte) (Event, error) {
+	// Every read of the log decodes every event: the faster decoder, with
+	// encoding/json's semantics.
+	return DecodeEventWith(typ, func(v any) error { return json.Unmarshal(data, v) })
+}
+
+// DecodeEventWith is DecodeEvent for a payload that unmarshal decodes (as
+// json.Unmarshal would decode its JSON): an event store's own encoding,
+// read without JSON in between (eventstore.Event.Decode).
+func DecodeEventWith(typ string, unmarshal func(v any) error) (Event, error) {
 	dec, ok := registry[typ]
 	if !ok {
 		return nil, fmt.Errorf("unknown event type %q", typ)
 	}
-	e, err := dec(data)
+	e, err := dec(unmarshal)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", typ, err)
 	}

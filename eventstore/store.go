@@ -80,15 +80,60 @@ type Proposed struct {
 
 // Event is a stored event: the envelope of the log.
 type Event struct {
-	ID         uuid.UUID       `json:"id"`
-	Stream     string          `json:"stream"`
-	Version    uint64          `json:"version"`
-	Position   Position        `json:"position"`
-	Type       string          `json:"type"`
+	ID       uuid.UUID `json:"id"`
+	Stream   string    `json:"stream"`
+	Version  uint64    `json:"version"`
+	Position Position  `json:"position"`
+	Type     string    `json:"type"`
+	// Data is the payload's JSON. Only events of the lazy reads
+	// (Store.ReadAllLazy, ReadStreamLazy) may leave it nil, when they carry
+	// the payload in the store's own encoding: Decode and JSON read either.
 	Data       json.RawMessage `json:"data"`
 	Meta       Metadata        `json:"meta"`
 	RecordedAt time.Time       `json:"recordedAt"`
+
+	// body is the payload in codec's encoding, when the store keeps one
+	// (see SetBody).
+	codec Codec
+	body  []byte
 }
+
+// Codec reads the encoding some stores keep payloads in instead of JSON,
+// because it is smaller or faster to decode.
+type Codec interface {
+	// Unmarshal decodes body into v as json.Unmarshal decodes the JSON
+	// body stands for.
+	Unmarshal(body []byte, v any) error
+	// AppendJSON appends the JSON body stands for.
+	AppendJSON(dst, body []byte) ([]byte, error)
+}
+
+// SetBody attaches the payload in a store's own encoding, which Decode
+// prefers to Data. A store sets it as it reads; body is the event's to keep.
+func (e *Event) SetBody(c Codec, body []byte) { e.codec, e.body = c, body }
+
+// Decode decodes the payload into v as json.Unmarshal(e.Data, v) would,
+// from the store's own encoding when the event carries it (no JSON in
+// between: replay and the audit decode every event of the log).
+func (e *Event) Decode(v any) error {
+	if e.codec != nil {
+		return e.codec.Unmarshal(e.body, v)
+	}
+	return json.Unmarshal(e.Data, v)
+}
+
+// JSON is the payload's JSON: Data, or made from the store's encoding when
+// a lazy read left Data nil.
+func (e *Event) JSON() (json.RawMessage, error) {
+	if e.Data != nil || e.codec == nil {
+		return e.Data, nil
+	}
+	return e.codec.AppendJSON(nil, e.body)
+}
+
+// DropPayload forgets the payload (Data and the store's encoding), for a
+// reader that keeps events after decoding them.
+func (e *Event) DropPayload() { e.Data, e.codec, e.body = nil, nil, nil }
 
 // AppendResult tells where an append landed.
 type AppendResult struct {
@@ -112,6 +157,15 @@ type Store interface {
 	// ReadAll returns at most limit events of the global log strictly after
 	// from, in order.
 	ReadAll(ctx context.Context, from Position, limit int) ([]Event, error)
+	// ReadAllLazy and ReadStreamLazy are ReadAll and ReadStream for a
+	// reader that decodes every payload anyway (the start-up replay, the
+	// audit, a rebuild, loading an aggregate): an event may leave Data nil
+	// and carry the payload in the store's own encoding instead, which
+	// Event.Decode reads without JSON in between (Event.JSON makes the JSON
+	// when it is wanted after all). A store without such an encoding
+	// returns what ReadAll and ReadStream return.
+	ReadAllLazy(ctx context.Context, from Position, limit int) ([]Event, error)
+	ReadStreamLazy(ctx context.Context, stream string, from uint64) ([]Event, error)
 	// Subscribe delivers every event strictly after from, in global order and
 	// in batches, to fn: first the history, then live events as they are
 	// appended. It returns when ctx ends (with ctx.Err()) or when fn returns

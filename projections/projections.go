@@ -219,3 +219,58 @@ type Model interface {
 	// Reset empties the model for a rebuild.
 	Reset(ctx context.Context) error
 }
+
+// DecodedApplier is a Model that takes batches already decoded: the
+// projector has a catch-up decoded on every core (Decode, any goroutine)
+// and applied in order (ApplyDecoded). Its batches may come from a lazy
+// read (eventstore.Store.ReadAllLazy): Data may be nil.
+type DecodedApplier interface {
+	// Decode decodes what ApplyDecoded needs of batch's events (see the
+	// package's Decode); it is safe to call from several goroutines.
+	Decode(batch []eventstore.Event) ([]domain.Event, error)
+	// ApplyDecoded is Apply for a batch decoded by Decode.
+	ApplyDecoded(ctx context.Context, batch []eventstore.Event, decoded []domain.Event) error
+}
+
+// Folded reports whether the read models fold the events of stream: the
+// account and backup streams (not, say, the sandbox clock's).
+func Folded(stream string) bool {
+	prefix, _ := domain.StreamID(stream)
+	return prefix == domain.AccountStreamPrefix || prefix == domain.BackupStreamPrefix
+}
+
+// DecodeEvent decodes one stored event into its domain shape: from the
+// store's own encoding when the event carries it (a lazy read), else from
+// its JSON. Every reader of the log decodes through it.
+func DecodeEvent(ev *eventstore.Event) (domain.Event, error) {
+	if ev.Data != nil {
+		return domain.DecodeEvent(ev.Type, ev.Data)
+	}
+	e, err := domain.DecodeEventWith(ev.Type, ev.Decode)
+	if err != nil {
+		// An event that does not decode is reported the way its JSON
+		// reads, so that the message is the same however it was read.
+		if js, jerr := ev.JSON(); jerr == nil {
+			return domain.DecodeEvent(ev.Type, js)
+		}
+	}
+	return e, err
+}
+
+// Decode decodes the events of a batch that the read models fold, nil for
+// the others (DecodeEvent). An undecodable event is an error naming it.
+func Decode(batch []eventstore.Event) ([]domain.Event, error) {
+	decoded := make([]domain.Event, len(batch))
+	for i := range batch {
+		ev := &batch[i]
+		if !Folded(ev.Stream) {
+			continue
+		}
+		e, err := DecodeEvent(ev)
+		if err != nil {
+			return nil, fmt.Errorf("event %s at %s: %w", ev.ID, ev.Position, err)
+		}
+		decoded[i] = e
+	}
+	return decoded, nil
+}

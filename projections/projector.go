@@ -68,11 +68,31 @@ func (p *Projector) runOnce(ctx context.Context) error {
 }
 
 // CatchUp applies everything already in the log and returns; it is how a
-// rebuild or a one-shot command fills a model without subscribing.
+// start, a rebuild or a one-shot command fills a model without subscribing.
+// A model that takes decoded batches (DecodedApplier) gets the log decoded
+// on every core, without JSON where the store keeps its own encoding, and
+// applies it in order.
 func (p *Projector) CatchUp(ctx context.Context, progress func(applied eventstore.Position)) error {
 	from, err := p.model.Checkpoint(ctx)
 	if err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	applied := func(batch []eventstore.Event) {
+		last := batch[len(batch)-1].Position
+		p.advance(last)
+		if progress != nil {
+			progress(last)
+		}
+	}
+	if da, ok := p.model.(DecodedApplier); ok {
+		return eventstore.Scan(ctx, p.store, eventstore.ScanOptions{From: from}, da.Decode,
+			func(batch []eventstore.Event, decoded []domain.Event) error {
+				if err := da.ApplyDecoded(ctx, batch, decoded); err != nil {
+					return fmt.Errorf("apply events up to %s: %w", batch[len(batch)-1].Position, err)
+				}
+				applied(batch)
+				return nil
+			})
 	}
 	for {
 		batch, err := p.store.ReadAll(ctx, from, 2048)
@@ -86,10 +106,7 @@ func (p *Projector) CatchUp(ctx context.Context, progress func(applied eventstor
 			return fmt.Errorf("apply events up to %s: %w", batch[len(batch)-1].Position, err)
 		}
 		from = batch[len(batch)-1].Position
-		p.advance(from)
-		if progress != nil {
-			progress(from)
-		}
+		applied(batch)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/projections"
 )
 
 // DefaultGrace is how long after an hour starts the biller may still not
@@ -240,25 +241,26 @@ func isDomainStream(stream string) bool {
 }
 
 // prepare decodes ev and runs the checks that look at it alone.
-func prepare(ev eventstore.Event) prepared {
-	p := prepared{ev: ev}
+func prepare(ev *eventstore.Event) prepared {
+	p := prepared{}
 	if isDomainStream(ev.Stream) {
-		p.e, p.err = domain.DecodeEvent(ev.Type, ev.Data)
+		p.e, p.err = projections.DecodeEvent(ev)
 		if tx, ok := p.e.(domain.LedgerPosted); ok {
 			p.e, p.tx = nil, newLedgerTx(tx)
 		}
 	}
 	// The fold keeps references to events; the payload is not needed any
 	// more and is by far their largest part.
-	p.ev.Data = nil
+	p.ev = *ev
+	p.ev.DropPayload()
 	return p
 }
 
 // Apply folds a batch of events, in log order. It is the projection entry
 // point; Run does the same with the decoding spread over the CPUs.
 func (a *Auditor) Apply(batch []eventstore.Event) {
-	for _, ev := range batch {
-		p := prepare(ev)
+	for i := range batch {
+		p := prepare(&batch[i])
 		a.fold(&p)
 	}
 }

@@ -4,17 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/cryptovps/cryptovps/app/audit"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/projections/memory"
+	"github.com/cryptovps/cryptovps/tests/history"
 )
 
 const price = "0.50"
@@ -446,5 +451,70 @@ func TestReadModelCheckAtItsCheckpoint(t *testing.T) {
 	r := a.Finish()
 	if r.Count(audit.CheckReadModel) != 0 || !strings.Contains(r.ReadModel, "3 balances at position "+at.String()) {
 		t.Fatalf("%q %v", r.ReadModel, r.Violations)
+	}
+}
+
+// The in-memory read model built from the audit's own read of the log (as
+// `cryptovps audit` builds it) is the model a projector builds from the
+// log: same balances, same views.
+func TestReadModelBuiltAlongside(t *testing.T) {
+	ctx := context.Background()
+	store, _ := generatedStore(t, 5000)
+	a := audit.New(audit.Options{})
+	alongside := memory.New()
+	head, err := audit.Run(ctx, store, a, audit.RunOptions{Model: alongside, Page: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.CheckReadModel(ctx, "memory", audit.ReaderBalances(alongside)); err != nil {
+		t.Fatal(err)
+	}
+	assertExactly(t, a.Finish())
+	projected := memory.New()
+	if err := projections.NewProjector(audit.Bounded(store, head), projected, slog.New(slog.NewTextHandler(io.Discard, nil))).CatchUp(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	for id := range a.Finish().Balances {
+		got, err1 := alongside.Account(ctx, id)
+		want, err2 := projected.Account(ctx, id)
+		if err1 != nil || err2 != nil || got.Balance.String() != want.Balance.String() || got.HourlySpend.String() != want.HourlySpend.String() {
+			t.Fatalf("account %s: %+v (%v), projected %+v (%v)", id, got, err1, want, err2)
+		}
+		gs, _ := alongside.Servers(ctx, id)
+		ws, _ := projected.Servers(ctx, id)
+		if fmt.Sprint(gs) != fmt.Sprint(ws) {
+			t.Fatalf("account %s servers: %v, projected %v", id, gs, ws)
+		}
+		gl, _ := alongside.Ledger(ctx, id, eventstore.Position{}, 1000)
+		wl, _ := projected.Ledger(ctx, id, eventstore.Position{}, 1000)
+		if fmt.Sprint(gl) != fmt.Sprint(wl) {
+			t.Fatalf("account %s ledger differs", id)
+		}
+	}
+	if cp, _ := alongside.Checkpoint(ctx); cp != head {
+		t.Errorf("the model built alongside is at %s, the log at %s", cp, head)
+	}
+}
+
+// A log the read model cannot take (an account event that does not decode)
+// fails its build, as it would fail a server's start, while the audit
+// still reports the event.
+func TestReadModelBuildFailsOnUndecodable(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t, t.TempDir())
+	if _, err := history.Build(ctx, store, 200, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	bad := eventstore.Proposed{ID: uuid.New(), Type: "LedgerPosted", Data: json.RawMessage(`{"postings":"not a list"}`)}
+	if _, err := store.Append(ctx, domain.AccountStream("someone"), eventstore.Any, []eventstore.Proposed{bad}); err != nil {
+		t.Fatal(err)
+	}
+	a := audit.New(audit.Options{})
+	_, err := audit.Run(ctx, store, a, audit.RunOptions{Model: memory.New()})
+	if !errors.Is(err, audit.ErrModel) || !strings.Contains(err.Error(), bad.ID.String()) {
+		t.Fatalf("Run: %v, want ErrModel naming %s", err, bad.ID)
+	}
+	if r := a.Finish(); r.Count(audit.CheckDecode) != 1 {
+		t.Errorf("decode violations: %d, want 1", r.Count(audit.CheckDecode))
 	}
 }

@@ -29,7 +29,7 @@ func newLedgerTx(tx domain.LedgerPosted) *ledgerTx {
 			revenue.add(p.Amount)
 		}
 	}
-	return &ledgerTx{LedgerPosted: tx, hashOK: tx.Hash == tx.ComputeHash(), sum: sum.m, moved: moved.m, revenue: revenue.m}
+	return &ledgerTx{LedgerPosted: tx, hashOK: tx.HashOK(), sum: sum.m, moved: moved.m, revenue: revenue.m}
 }
 
 // total adds amounts up, taking the first one as it is: every Money

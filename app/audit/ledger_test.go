@@ -70,7 +70,7 @@ func TestHashVerdict(t *testing.T) {
 		if tc.name != "unchanged" && tc.data == s {
 			t.Fatalf("%s: the variant changes nothing", tc.name)
 		}
-		p := prepare(eventstore.Event{ID: uuid.New(), Stream: domain.AccountStream("a"), Type: "LedgerPosted", Data: json.RawMessage(tc.data)})
+		p := prepare(&eventstore.Event{ID: uuid.New(), Stream: domain.AccountStream("a"), Type: "LedgerPosted", Data: json.RawMessage(tc.data)})
 		if p.err != nil || p.tx == nil {
 			t.Fatalf("%s: %v", tc.name, p.err)
 		}

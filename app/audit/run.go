@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/cryptovps/cryptovps/domain"
@@ -27,19 +26,29 @@ type RunOptions struct {
 	// Progress, if set, is called after every page the fold has taken, from
 	// the goroutine that called Run.
 	Progress func(Progress)
-	// Page is how many events one read takes (default 1024).
+	// Page is how many events one read takes (default 2048).
 	Page int
 	// Workers decode in parallel (default GOMAXPROCS).
 	Workers int
+	// Model, if set, is a read model to build from the same read of the
+	// log (check 6 against the in-memory model): every page is applied to
+	// it, in order, with the events the audit decoded, on a goroutine of
+	// its own alongside the fold. The log is read and decoded once for
+	// both.
+	Model projections.DecodedApplier
 }
+
+// ErrModel wraps a failure to build RunOptions.Model: a log the read model
+// cannot take (an event it cannot decode) would not start a server either.
+var ErrModel = errors.New("build the read model")
 
 // Run feeds the whole log of store, up to its head when Run starts, into a,
 // and returns that head. It reads through the store port alone, page after
-// page; decoding the domain events, checking hashes and the other per-event
-// work run on Workers goroutines meanwhile, and the fold stays in log order
-// on this goroutine. A log that grows meanwhile is audited as it was at the
-// start, so that the read model can be compared on the same prefix (see
-// Bounded).
+// page (eventstore.Scan); decoding the domain events, checking hashes and
+// the other per-event work run on Workers goroutines meanwhile, and the
+// fold stays in log order on this goroutine. A log that grows meanwhile is
+// audited as it was at the start, so that the read model can be compared
+// on the same prefix (see Bounded).
 func Run(ctx context.Context, store eventstore.Store, a *Auditor, ro RunOptions) (eventstore.Position, error) {
 	head, err := store.Head(ctx)
 	if err != nil {
@@ -52,87 +61,109 @@ func Run(ctx context.Context, store eventstore.Store, a *Auditor, ro RunOptions)
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	parent := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	type job struct {
-		events []eventstore.Event
-		out    chan []prepared
+	// Results are recycled once folded, so a long audit allocates less.
+	outs := newFreeList[[]prepared](4*workers + 8)
+	type page struct {
+		ps []prepared
+		// decoded are the domain events for the model; modelErr the first
+		// event of a stream it folds that did not decode.
+		decoded  []domain.Event
+		modelErr error
 	}
-	// Both queues are bounded, so a fold that falls behind holds the reader
-	// back and memory stays a few pages per worker; and results are
-	// recycled once folded, so a long audit allocates less.
-	jobs := make(chan job, 2*workers)
-	ordered := make(chan job, 2*workers)
-	outs := newFreeList[[]prepared](4*workers + 4)
-	var readErr error
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		defer close(jobs)
-		defer close(ordered)
-		readErr = ReadLog(ctx, store, eventstore.Position{}, head, ro.Page, func(events []eventstore.Event) error {
-			j := job{events: events, out: make(chan []prepared, 1)}
-			select {
-			case ordered <- j:
-			case <-ctx.Done():
-				return ctx.Err()
+	prep := func(events []eventstore.Event) (page, error) {
+		out := outs.get()
+		if cap(out) < len(events) {
+			out = make([]prepared, len(events))
+		}
+		out = out[:len(events)]
+		var pg page
+		if ro.Model != nil {
+			pg.decoded = make([]domain.Event, len(events))
+		}
+		for i := range events {
+			out[i] = prepare(&events[i])
+			if ro.Model == nil {
+				continue
 			}
-			jobs <- j // workers never block, so this cannot wait for ever
-			return nil
-		})
-	})
-	for range workers {
-		wg.Go(func() {
-			for j := range jobs {
-				out := outs.get()
-				if cap(out) < len(j.events) {
-					out = make([]prepared, len(j.events))
-				}
-				out = out[:len(j.events)]
-				for i, ev := range j.events {
-					out[i] = prepare(ev)
-				}
-				j.out <- out
+			switch p := &out[i]; {
+			case p.err != nil && projections.Folded(p.ev.Stream) && pg.modelErr == nil:
+				pg.modelErr = fmt.Errorf("event %s at %s: %w", p.ev.ID, p.ev.Position, p.err)
+			case p.tx != nil:
+				pg.decoded[i] = p.tx.LedgerPosted
+			default:
+				pg.decoded[i] = p.e
 			}
-		})
+		}
+		pg.ps = out
+		return pg, nil
+	}
+
+	// The model applies on its own goroutine, a few pages behind the fold.
+	type modelPage struct {
+		events  []eventstore.Event
+		decoded []domain.Event
+	}
+	var modelPages chan modelPage
+	modelDone := make(chan error, 1)
+	var modelErr error
+	if ro.Model != nil {
+		modelPages = make(chan modelPage, 4)
+		go func() {
+			var err error
+			for mp := range modelPages {
+				if err == nil {
+					err = ro.Model.ApplyDecoded(ctx, mp.events, mp.decoded)
+				}
+			}
+			modelDone <- err
+		}()
 	}
 
 	start := time.Now()
 	var last eventstore.Position
-	for j := range ordered {
-		var ps []prepared
-		select {
-		case ps = <-j.out:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil || len(ps) == 0 {
-			break
-		}
-		for i := range ps {
-			a.fold(&ps[i])
-		}
-		last = ps[len(ps)-1].ev.Position
-		// Nothing the fold keeps points into ps (it copies what it keeps),
-		// so its memory can carry the next page.
-		clear(ps)
-		outs.put(ps)
-		if ro.Progress != nil {
-			ro.Progress(Progress{Events: a.report.Events, Position: last, Head: head, Elapsed: time.Since(start)})
+	err = eventstore.Scan(ctx, store, eventstore.ScanOptions{Head: head, Page: ro.Page, Workers: workers}, prep,
+		func(events []eventstore.Event, pg page) error {
+			for i := range pg.ps {
+				a.fold(&pg.ps[i])
+			}
+			last = pg.ps[len(pg.ps)-1].ev.Position
+			// Nothing the fold keeps points into ps (it copies what it
+			// keeps), so its memory can carry the next page.
+			clear(pg.ps)
+			outs.put(pg.ps)
+			if modelPages != nil && modelErr == nil {
+				if pg.modelErr != nil {
+					modelErr = pg.modelErr
+				} else {
+					select {
+					case modelPages <- modelPage{events: events, decoded: pg.decoded}:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}
+			}
+			if ro.Progress != nil {
+				ro.Progress(Progress{Events: a.report.Events, Position: last, Head: head, Elapsed: time.Since(start)})
+			}
+			return nil
+		})
+	if modelPages != nil {
+		close(modelPages)
+		if e := <-modelDone; modelErr == nil {
+			modelErr = e
 		}
 	}
-	cancel()
-	for range ordered { // let the reader finish if the fold stopped early
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return head, ctxErr
 	}
-	wg.Wait()
-	if err := parent.Err(); err != nil {
-		return head, err
-	}
-	if readErr != nil {
-		return head, fmt.Errorf("audit: %w", readErr)
+	if err != nil {
+		return head, fmt.Errorf("audit: %w", err)
 	}
 	if last.Less(head) {
 		return head, fmt.Errorf("audit: the log ended at %s, before its head %s", last, head)
+	}
+	if modelErr != nil {
+		return head, fmt.Errorf("%w: %w", ErrModel, modelErr)
 	}
 	return head, nil
 }
@@ -244,6 +275,16 @@ func (b bounded) ReadStream(ctx context.Context, stream string, from uint64) ([]
 
 func (b bounded) ReadAll(ctx context.Context, from eventstore.Position, limit int) ([]eventstore.Event, error) {
 	events, err := b.Store.ReadAll(ctx, from, limit)
+	return b.cut(events), err
+}
+
+func (b bounded) ReadAllLazy(ctx context.Context, from eventstore.Position, limit int) ([]eventstore.Event, error) {
+	events, err := b.Store.ReadAllLazy(ctx, from, limit)
+	return b.cut(events), err
+}
+
+func (b bounded) ReadStreamLazy(ctx context.Context, stream string, from uint64) ([]eventstore.Event, error) {
+	events, err := b.Store.ReadStreamLazy(ctx, stream, from)
 	return b.cut(events), err
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cryptovps/cryptovps/app/audit"
-	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/projections/memory"
 )
@@ -68,7 +67,7 @@ func runAudit(ctx context.Context, log *toolLog, cfg config, f auditFlags, stdou
 	// at its own checkpoint, which the fold keeps the balances of.
 	var rm projections.Reader
 	rmName, skipped := "", ""
-	var memDone chan error
+	var memModel *memory.Model
 	var pgModel projections.Model
 	if f.readModel {
 		if cfg.DatabaseURL != "" {
@@ -90,21 +89,10 @@ func runAudit(ctx context.Context, log *toolLog, cfg config, f auditFlags, stdou
 				rm, rmName, pgModel, opts.BalancesAt = m, "postgres", m, cp
 			}
 		} else {
-			model := memory.New()
-			rm, rmName = model, "memory"
-			memDone = make(chan error, 1)
-			go func() {
-				// Rebuilding it costs what it costs serve at every start
-				// (the whole log read and decoded once more): it runs
-				// alongside the audit, and says how far it is.
-				memStart, memLast := time.Now(), time.Now()
-				memDone <- projections.NewProjector(view, model, quietLogger()).CatchUp(ctx, func(p eventstore.Position) {
-					if f.every > 0 && time.Since(memLast) >= f.every {
-						memLast = time.Now()
-						fmt.Fprintf(stderr, "read model (check 6): position %s of %s, %s\n", p, head, time.Since(memStart).Round(time.Second))
-					}
-				})
-			}()
+			// Built from the same read of the log as the audit, as serve
+			// builds it at every start.
+			memModel = memory.New()
+			rm, rmName = memModel, "memory"
 		}
 	}
 
@@ -112,24 +100,26 @@ func runAudit(ctx context.Context, log *toolLog, cfg config, f auditFlags, stdou
 	start := time.Now()
 	last := start
 	fmt.Fprintf(stderr, "auditing %s up to position %s\n", log.where, head)
-	_, err = audit.Run(ctx, view, a, audit.RunOptions{Progress: func(p audit.Progress) {
+	ro := audit.RunOptions{Progress: func(p audit.Progress) {
 		if f.every <= 0 || time.Since(last) < f.every {
 			return
 		}
 		last = time.Now()
 		fmt.Fprintf(stderr, "audit: %d events, position %s of %s, %.0f events/s\n", p.Events, p.Position, p.Head,
 			float64(p.Events)/max(p.Elapsed.Seconds(), 1e-9))
-	}})
+	}}
+	if memModel != nil {
+		ro.Model = memModel
+	}
+	_, err = audit.Run(ctx, view, a, ro)
+	if errors.Is(err, audit.ErrModel) {
+		return fmt.Errorf("build the in-memory read model: %w", err)
+	}
 	if err != nil {
 		return err
 	}
 	r := a.Finish()
 	took := time.Since(start)
-	if memDone != nil {
-		if err := <-memDone; err != nil {
-			return fmt.Errorf("build the in-memory read model: %w", err)
-		}
-	}
 	if rm != nil {
 		if err := a.CheckReadModel(ctx, rmName, audit.ReaderBalances(rm)); err != nil {
 			return err

@@ -3,11 +3,21 @@
 // runs without an external database. Larger installations can swap in another
 // eventstore.Store adapter (KurrentDB) without touching callers.
 //
-// File layout (format 1):
+// File layout (format 2):
 //
-//	meta/format          "1"
-//	log/<seq>            JSON eventstore.Event, seq 8-byte big-endian, from 1
+//	meta/format          "2"
+//	log/<seq>            the event, seq 8-byte big-endian, from 1 (see format.go)
 //	streams/<name>/<ver> 8-byte big-endian seq followed by the 16-byte event ID
+//	streamids/<name>     the stream's id, 8-byte big-endian
+//	streamnames/<id>     the stream's name
+//	types/<code>         an event type's name
+//	symbols/<code>       a key or prefix packed payloads refer to (jsonpack)
+//
+// Format 1 had only meta, log and streams, and kept each event as its JSON
+// envelope. Format 2 reads those values as they are: opening a format 1 file
+// to write marks it format 2 (a build that reads only format 1 then refuses
+// it rather than misread it), and the events appended from then on are
+// written the compact way; nothing is rewritten.
 //
 // The event ID is kept next to the sequence in the stream index so that the
 // idempotency check of a retried append does not have to decode (possibly
@@ -32,8 +42,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	gojson "github.com/goccy/go-json"
-
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
@@ -44,7 +52,11 @@ import (
 // holds the file.
 var ErrLocked = errors.New("eventstore/bbolt: database file is locked by another process")
 
-const formatVersion = "1"
+const (
+	formatVersion = "2"
+	// formatV1 is the format this build still reads, and upgrades.
+	formatV1 = "1"
+)
 
 var errNothingWritten = errors.New("nothing written")
 
@@ -104,6 +116,7 @@ type Store struct {
 	now      func() time.Time
 	maxBatch int
 	readOnly bool
+	tab      *tables
 
 	reqs       chan *appendReq
 	done       chan struct{} // closed by Close: the writer stops taking work
@@ -157,13 +170,14 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	var head uint64
+	var tab *tables
 	if opts.ReadOnly {
-		head, err = readHead(db, path)
+		head, tab, err = readHead(db, path)
 		if err != nil {
 			_ = db.Close()
 			return nil, err
 		}
-		s := &Store{db: db, path: path, now: opts.Now, maxBatch: opts.MaxBatch, readOnly: true,
+		s := &Store{db: db, path: path, now: opts.Now, maxBatch: opts.MaxBatch, readOnly: true, tab: tab,
 			done: make(chan struct{}), writerDone: make(chan struct{}), head: head, notify: make(chan struct{})}
 		close(s.writerDone) // no writer
 		return s, nil
@@ -174,24 +188,27 @@ func Open(path string, opts Options) (*Store, error) {
 			return err
 		}
 		switch v := meta.Get(keyFormat); {
-		case v == nil:
+		case v == nil, string(v) == formatV1:
 			if err := meta.Put(keyFormat, []byte(formatVersion)); err != nil {
 				return err
 			}
 		case string(v) != formatVersion:
-			return fmt.Errorf("eventstore/bbolt: %s has format %q, this build reads %q", path, v, formatVersion)
+			return fmt.Errorf("eventstore/bbolt: %s has format %q, this build reads %q and %q", path, v, formatV1, formatVersion)
 		}
 		log, err := tx.CreateBucketIfNotExists(bucketLog)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.CreateBucketIfNotExists(bucketStreams); err != nil {
-			return err
+		for _, b := range [][]byte{bucketStreams, bucketStreamIDs, bucketStreamNames, bucketTypes, bucketSymbols} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
 		}
 		if k, _ := log.Cursor().Last(); k != nil {
 			head = binary.BigEndian.Uint64(k)
 		}
-		return nil
+		tab, err = loadTables(tx)
+		return err
 	})
 	if err != nil {
 		_ = db.Close()
@@ -202,6 +219,7 @@ func Open(path string, opts Options) (*Store, error) {
 		path:       path,
 		now:        opts.Now,
 		maxBatch:   opts.MaxBatch,
+		tab:        tab,
 		reqs:       make(chan *appendReq, opts.MaxBatch),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -260,9 +278,11 @@ type appendReq struct {
 	stream   string
 	expected int64
 	ids      []uuid.UUID
-	// bodies are the events' JSON without the fields only the writer knows
-	// (version, position, recordedAt). Encoding them here keeps the
-	// serialised writer doing little more than copying bytes.
+	types    []string
+	// bodies are the events' metadata and payload, packed (format.go):
+	// all but the header only the writer can write (type code, stream id,
+	// version, recordedAt, id). Encoding them here keeps the serialised
+	// writer doing little more than copying bytes.
 	bodies [][]byte
 	size   int
 	reply  chan appendResult // buffered: the writer never waits for a caller
@@ -273,15 +293,6 @@ type appendResult struct {
 	err error
 }
 
-// storedBody is the part of eventstore.Event the caller can encode.
-type storedBody struct {
-	ID     uuid.UUID           `json:"id"`
-	Stream string              `json:"stream"`
-	Type   string              `json:"type"`
-	Data   json.RawMessage     `json:"data"`
-	Meta   eventstore.Metadata `json:"meta"`
-}
-
 // Append implements eventstore.Store. If ctx ends while the append waits for
 // the writer, Append returns ctx.Err() and the append may or may not have
 // been committed; retrying with the same event IDs is safe.
@@ -289,7 +300,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 	if err := ctx.Err(); err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	req, err := newAppendReq(ctx, stream, expected, events)
+	req, err := s.newAppendReq(ctx, stream, expected, events)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -324,7 +335,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 	}
 }
 
-func newAppendReq(ctx context.Context, stream string, expected int64, events []eventstore.Proposed) (*appendReq, error) {
+func (s *Store) newAppendReq(ctx context.Context, stream string, expected int64, events []eventstore.Proposed) (*appendReq, error) {
 	switch {
 	case stream == "":
 		return nil, errors.New("eventstore/bbolt: append: empty stream name")
@@ -340,6 +351,7 @@ func newAppendReq(ctx context.Context, stream string, expected int64, events []e
 		stream:   stream,
 		expected: expected,
 		ids:      make([]uuid.UUID, len(events)),
+		types:    make([]string, len(events)),
 		bodies:   make([][]byte, len(events)),
 		reply:    make(chan appendResult, 1),
 	}
@@ -356,19 +368,17 @@ func newAppendReq(ctx context.Context, stream string, expected int64, events []e
 		} else if !json.Valid(data) {
 			return nil, fmt.Errorf("eventstore/bbolt: append to %q: event %d (%s): data is not valid JSON", stream, i, e.ID)
 		}
-		var buf bytes.Buffer // one per event: the request keeps the bytes
-		enc := json.NewEncoder(&buf)
-		// Keep payloads byte-for-byte where JSON allows; HTML escaping would
-		// only make them harder to read in the log.
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(storedBody{ID: e.ID, Stream: stream, Type: e.Type, Data: data, Meta: e.Meta}); err != nil {
+		// The payload reads back as its compact JSON, byte for byte, as
+		// format 1 kept it (no HTML escaping).
+		body, err := encodeBody(s.tab.syms, e, data)
+		if err != nil {
 			return nil, fmt.Errorf("eventstore/bbolt: append to %q: encode event %d (%s): %w", stream, i, e.ID, err)
 		}
-		body := bytes.TrimRight(buf.Bytes(), "\n")
-		if len(body) > bolt.MaxValueSize-256 {
+		if len(body) > bolt.MaxValueSize-256 || len(stream) > bolt.MaxValueSize/2 {
 			return nil, fmt.Errorf("eventstore/bbolt: append to %q: event %d (%s) is too large", stream, i, e.ID)
 		}
 		req.ids[i] = e.ID
+		req.types[i] = e.Type
 		req.bodies[i] = body
 		req.size += len(body)
 	}
@@ -428,9 +438,15 @@ func (s *Store) drain() {
 func (s *Store) commit(batch []*appendReq) {
 	results := make([]appendResult, len(batch))
 	var last uint64
+	var added txNames
+	var symsUpTo uint32
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		added = txNames{}
 		var err error
-		last, err = s.applyAll(tx, batch, results)
+		if symsUpTo, err = s.persistSymbols(tx); err != nil {
+			return err
+		}
+		last, err = s.applyAll(tx, batch, results, &added)
 		if err == nil && last == 0 {
 			// Only refusals and retries: rolling back spares an fsync.
 			return errNothingWritten
@@ -454,6 +470,11 @@ func (s *Store) commit(batch []*appendReq) {
 			results[i] = appendResult{err: s.storageErr("append", err)}
 		}
 	} else if last != 0 {
+		// The names this commit numbered are in the file: readers may now
+		// find them in memory.
+		s.tab.types.add(added.types)
+		s.tab.streams.add(added.streams)
+		s.tab.syms.Persisted(symsUpTo)
 		s.commits.Add(1)
 		s.publish(last)
 	}
@@ -465,22 +486,21 @@ func (s *Store) commit(batch []*appendReq) {
 // applyAll applies each request in order against the state the earlier ones
 // in the same transaction left. A request refused for its own reasons gets
 // its error in results and writes nothing; a storage error is returned and
-// aborts the transaction.
-func (s *Store) applyAll(tx *bolt.Tx, batch []*appendReq, results []appendResult) (last uint64, err error) {
+// aborts the transaction. Names numbered on the way are added to added.
+func (s *Store) applyAll(tx *bolt.Tx, batch []*appendReq, results []appendResult, added *txNames) (last uint64, err error) {
 	log := tx.Bucket(bucketLog)
 	streams := tx.Bucket(bucketStreams)
 	if log == nil || streams == nil {
 		return 0, errors.New("missing buckets")
 	}
+	// Keys only grow: full pages, where bbolt's default of half-full pages
+	// after a split suits random inserts.
+	log.FillPercent = 1
 	var seq uint64
 	if k, _ := log.Cursor().Last(); k != nil {
 		seq = binary.BigEndian.Uint64(k)
 	}
 	now := s.now().UTC()
-	recordedAt, err := now.MarshalJSON()
-	if err != nil {
-		return 0, err
-	}
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			// Nobody is waiting for this answer any more; writing it anyway
@@ -509,13 +529,22 @@ func (s *Store) applyAll(tx *bolt.Tx, batch []*appendReq, results []appendResult
 				return 0, err
 			}
 		}
+		sb.FillPercent = 1
+		streamID, err := s.streamID(tx, added, r.stream)
+		if err != nil {
+			return 0, err
+		}
 		for j, body := range r.bodies {
 			seq++
 			version := uint64(cur + 1 + int64(j))
+			typ, err := s.typeCode(tx, added, r.types[j])
+			if err != nil {
+				return 0, err
+			}
 			// bolt keeps keys and values by reference until commit, so
 			// every Put gets freshly allocated slices.
-			val := appendHeader(make([]byte, 0, len(body)+128), version, seq, recordedAt)
-			val = append(val, body[1:]...) // body starts with '{'
+			val := appendHeaderV2(make([]byte, 0, len(body)+48), typ, streamID, version, now, r.ids[j])
+			val = append(val, body...)
 			if err := log.Put(be64(seq), val); err != nil {
 				return 0, err
 			}
@@ -533,14 +562,6 @@ func (s *Store) applyAll(tx *bolt.Tx, batch []*appendReq, results []appendResult
 		last = seq
 	}
 	return last, nil
-}
-
-// appendHeader starts an event's JSON with the fields only the writer knows;
-// the caller-encoded body (minus its opening brace) completes the object.
-func appendHeader(b []byte, version, seq uint64, recordedAt []byte) []byte {
-	b = fmt.Appendf(b, `{"version":%d,"position":{"commit":%d,"prepare":%d},"recordedAt":`, version, seq, seq)
-	b = append(b, recordedAt...)
-	return append(b, ',')
 }
 
 // retried reports whether ids are exactly the IDs at the tail of the stream,
@@ -594,6 +615,16 @@ func (s *Store) publish(seq uint64) {
 
 // ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) ([]eventstore.Event, error) {
+	return s.readStream(ctx, stream, from, false)
+}
+
+// ReadStreamLazy implements eventstore.Store: ReadStream without
+// making the payloads' JSON, for a caller that decodes them (Event.Decode).
+func (s *Store) ReadStreamLazy(ctx context.Context, stream string, from uint64) ([]eventstore.Event, error) {
+	return s.readStream(ctx, stream, from, true)
+}
+
+func (s *Store) readStream(ctx context.Context, stream string, from uint64, lazy bool) ([]eventstore.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -601,6 +632,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) ([]e
 		return nil, eventstore.ErrClosed
 	}
 	var events []eventstore.Event
+	var a arena
 	err := s.db.View(func(tx *bolt.Tx) error {
 		log := tx.Bucket(bucketLog)
 		sb := tx.Bucket(bucketStreams).Bucket([]byte(stream))
@@ -620,7 +652,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) ([]e
 			if len(v) != 24 {
 				return fmt.Errorf("corrupt index entry for stream %q version %d", stream, binary.BigEndian.Uint64(k))
 			}
-			e, err := decode(log, v[:8])
+			val := log.Get(v[:8])
+			if val == nil {
+				return fmt.Errorf("event %d missing from log", binary.BigEndian.Uint64(v[:8]))
+			}
+			e, err := s.decodeValue(tx, v[:8], val, lazy, &a)
 			if err != nil {
 				return err
 			}
@@ -646,26 +682,47 @@ func (s *Store) ReadAll(ctx context.Context, from eventstore.Position, limit int
 	if s.isClosed() {
 		return nil, eventstore.ErrClosed
 	}
-	events, err := s.readAll(from.Commit, limit)
+	events, err := s.readAll(from.Commit, limit, false)
 	if err != nil {
 		return nil, s.readErr(ctx, "read all", err)
 	}
 	return events, nil
 }
 
-func (s *Store) readAll(after uint64, limit int) ([]eventstore.Event, error) {
+// ReadAllLazy implements eventstore.Store: ReadAll without making the
+// payloads' JSON (Data is nil unless the event is of format 1): the
+// start-up replay and the audit decode them with Event.Decode.
+func (s *Store) ReadAllLazy(ctx context.Context, from eventstore.Position, limit int) ([]eventstore.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("eventstore/bbolt: read all: limit must be positive, got %d", limit)
+	}
+	if s.isClosed() {
+		return nil, eventstore.ErrClosed
+	}
+	events, err := s.readAll(from.Commit, limit, true)
+	if err != nil {
+		return nil, s.readErr(ctx, "read all", err)
+	}
+	return events, nil
+}
+
+func (s *Store) readAll(after uint64, limit int, lazy bool) ([]eventstore.Event, error) {
 	var events []eventstore.Event
+	var a arena
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var key [8]byte
 		binary.BigEndian.PutUint64(key[:], after+1)
 		c := tx.Bucket(bucketLog).Cursor()
 		for k, v := c.Seek(key[:]); k != nil && len(events) < limit; k, v = c.Next() {
-			e, err := decodeValue(k, v)
+			e, err := s.decodeValue(tx, k, v, lazy, &a)
 			if err != nil {
 				return err
 			}
 			if events == nil {
-				events = make([]eventstore.Event, 0, min(limit, 64))
+				events = make([]eventstore.Event, 0, min(limit, 4096))
 			}
 			events = append(events, e)
 		}
@@ -698,7 +755,7 @@ func (s *Store) Subscribe(ctx context.Context, from eventstore.Position, fn func
 				return ctx.Err()
 			}
 		}
-		events, err := s.readAll(after, subscribeBatch)
+		events, err := s.readAll(after, subscribeBatch, false)
 		if err != nil {
 			return s.readErr(ctx, "subscribe", err)
 		}
@@ -718,26 +775,6 @@ func (s *Store) Subscribe(ctx context.Context, from eventstore.Position, fn func
 		}
 		after = events[len(events)-1].Position.Commit
 	}
-}
-
-func decode(log *bolt.Bucket, key []byte) (eventstore.Event, error) {
-	v := log.Get(key)
-	if v == nil {
-		return eventstore.Event{}, fmt.Errorf("event %d missing from log", binary.BigEndian.Uint64(key))
-	}
-	return decodeValue(key, v)
-}
-
-func decodeValue(key, v []byte) (eventstore.Event, error) {
-	var e eventstore.Event
-	// Unmarshal copies everything it keeps, so e stays valid after the
-	// transaction unmaps v. Decoding the envelope is most of what reading
-	// the log costs (replay at start, the audit), hence the faster decoder
-	// (same encoding/json semantics).
-	if err := gojson.Unmarshal(v, &e); err != nil {
-		return eventstore.Event{}, fmt.Errorf("corrupt event %d: %w", binary.BigEndian.Uint64(key), err)
-	}
-	return e, nil
 }
 
 func be64(n uint64) []byte {

@@ -233,7 +233,7 @@ func TestBatchChecksEachAppendAgainstEarlierOnes(t *testing.T) {
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	mk := func(ctx context.Context, stream string, expected int64, events ...eventstore.Proposed) *appendReq {
-		r, err := newAppendReq(ctx, stream, expected, events)
+		r, err := s.newAppendReq(ctx, stream, expected, events)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,23 +41,30 @@ func safeView(db *bolt.DB, path string, fn func(*bolt.Tx) error) (err error) {
 }
 
 // readHead checks that a store opened read-only is one (the format and the
-// buckets an Open that may write would have created) and returns its head.
-func readHead(db *bolt.DB, path string) (uint64, error) {
+// buckets an Open that may write would have created) and returns its head
+// and its tables.
+func readHead(db *bolt.DB, path string) (uint64, *tables, error) {
 	var head uint64
+	var tab *tables
 	err := safeView(db, path, func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil || tx.Bucket(bucketStreams) == nil || tx.Bucket(bucketLog) == nil {
 			return fmt.Errorf("eventstore/bbolt: %s is not an event store", path)
 		}
-		if v := meta.Get(keyFormat); string(v) != formatVersion {
-			return fmt.Errorf("eventstore/bbolt: %s has format %q, this build reads %q", path, v, formatVersion)
+		if v := meta.Get(keyFormat); string(v) != formatVersion && string(v) != formatV1 {
+			return fmt.Errorf("eventstore/bbolt: %s has format %q, this build reads %q and %q", path, v, formatV1, formatVersion)
 		}
 		if k, _ := tx.Bucket(bucketLog).Cursor().Last(); k != nil {
 			head = binary.BigEndian.Uint64(k)
 		}
+		var err error
+		tab, err = loadTables(tx)
+		if err != nil {
+			return fmt.Errorf("eventstore/bbolt: %s: %w", path, err)
+		}
 		return nil
 	})
-	return head, err
+	return head, tab, err
 }
 
 // maxVerifyErrors is how many inconsistencies Verify reports: past a few,

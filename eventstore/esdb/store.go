@@ -775,6 +775,17 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) ([]e
 	}
 }
 
+// ReadAllLazy implements eventstore.Store: KurrentDB keeps payloads as
+// JSON, so it is ReadAll.
+func (s *Store) ReadAllLazy(ctx context.Context, from eventstore.Position, limit int) ([]eventstore.Event, error) {
+	return s.ReadAll(ctx, from, limit)
+}
+
+// ReadStreamLazy implements eventstore.Store: it is ReadStream.
+func (s *Store) ReadStreamLazy(ctx context.Context, stream string, from uint64) ([]eventstore.Event, error) {
+	return s.ReadStream(ctx, stream, from)
+}
+
 // ReadAll implements eventstore.Store: at most limit events after from, in
 // order, system events left out.
 func (s *Store) ReadAll(ctx context.Context, from eventstore.Position, limit int) ([]eventstore.Event, error) {

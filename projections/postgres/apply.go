@@ -14,6 +14,7 @@ import (
 
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/projections"
 )
 
 // Apply folds a batch in one transaction: it locks the checkpoint row, skips
@@ -22,11 +23,22 @@ import (
 // them with domain.Evolve and domain.EvolveBackup, writes the changed rows
 // and the ledger, and moves the checkpoint. Either all of it commits or none.
 func (m *Model) Apply(ctx context.Context, batch []eventstore.Event) error {
-	d, err := decode(batch)
+	decoded, err := projections.Decode(batch)
 	if err != nil {
 		return err
 	}
-	return m.apply(ctx, d)
+	return m.apply(ctx, decodedBatch{events: batch, decoded: decoded}, nil)
+}
+
+// Decode decodes what ApplyDecoded needs (projections.Decode): the model
+// takes catch-ups decoded on every core (projections.DecodedApplier).
+func (m *Model) Decode(batch []eventstore.Event) ([]domain.Event, error) {
+	return projections.Decode(batch)
+}
+
+// ApplyDecoded is Apply for a batch Decode decoded.
+func (m *Model) ApplyDecoded(ctx context.Context, batch []eventstore.Event, decoded []domain.Event) error {
+	return m.apply(ctx, decodedBatch{events: batch, decoded: decoded}, nil)
 }
 
 // decodedBatch is a batch with its domain events (nil for streams the read
@@ -36,25 +48,23 @@ type decodedBatch struct {
 	decoded []domain.Event
 }
 
-// decode decodes a batch before anything touches the database, like the
-// memory model: a batch with an undecodable event changes nothing.
-func decode(batch []eventstore.Event) (decodedBatch, error) {
-	d := decodedBatch{events: batch, decoded: make([]domain.Event, len(batch))}
-	for i, ev := range batch {
-		prefix, _ := domain.StreamID(ev.Stream)
-		if prefix != domain.AccountStreamPrefix && prefix != domain.BackupStreamPrefix {
-			continue
-		}
-		e, err := domain.DecodeEvent(ev.Type, ev.Data)
-		if err != nil {
-			return decodedBatch{}, fmt.Errorf("event %s at %s: %w", ev.ID, ev.Position, err)
-		}
-		d.decoded[i] = e
-	}
-	return d, nil
+// carried is the state a rebuild keeps from batch to batch: it is the only
+// writer of tables it started empty, so the rows a batch touches are the
+// ones earlier batches left here, and need not be read back.
+type carried struct {
+	accounts map[string]*domain.Account
+	backups  map[string]*domain.Backup
+	created  map[key]eventstore.Position
 }
 
-func (m *Model) apply(ctx context.Context, d decodedBatch) error {
+func newCarried() *carried {
+	return &carried{accounts: map[string]*domain.Account{}, backups: map[string]*domain.Backup{},
+		created: map[key]eventstore.Position{}}
+}
+
+// apply folds a decoded batch in one transaction; carry, if set, is a
+// rebuild's state (see carried), else the rows are read from the tables.
+func (m *Model) apply(ctx context.Context, d decodedBatch, carry *carried) error {
 	batch, decoded := d.events, d.decoded
 	if len(batch) == 0 {
 		return nil
@@ -92,12 +102,17 @@ func (m *Model) apply(ctx context.Context, d decodedBatch) error {
 		return nil // everything was applied already
 	}
 	f := newFold()
+	if carry != nil {
+		f.created = carry.created
+	}
 	for i, ev := range batch {
 		if checkpoint.Less(ev.Position) && decoded[i] != nil {
 			f.plan(ev, decoded[i])
 		}
 	}
-	if err := f.load(ctx, tx); err != nil {
+	if carry != nil {
+		f.carry(carry)
+	} else if err := f.load(ctx, tx); err != nil {
 		return err
 	}
 	for i, ev := range batch {
@@ -225,6 +240,28 @@ func (f *fold) load(ctx context.Context, tx pgx.Tx) error {
 		return nil
 	}
 	return classify(ctx, "load rows", tx.SendBatch(ctx, b).Close())
+}
+
+// carry takes the touched rows from a rebuild's state instead of the
+// tables; rows new to it start empty, as in an empty table.
+func (f *fold) carry(c *carried) {
+	for _, id := range f.accountOrder {
+		a, ok := c.accounts[id]
+		if !ok {
+			n := domain.NewAccount(id)
+			a = &n
+			c.accounts[id] = a
+		}
+		f.accounts[id] = a
+	}
+	for _, id := range f.backupOrder {
+		b, ok := c.backups[id]
+		if !ok {
+			b = &domain.Backup{}
+			c.backups[id] = b
+		}
+		f.backups[id] = b
+	}
 }
 
 func keyArrays(keys []key) (accounts, ids []string) {
@@ -428,12 +465,14 @@ func optNs(t *time.Time) int32 {
 	return ns
 }
 
-// numeric converts Money for a binary COPY through its exact decimal text.
+// numeric converts Money for a binary COPY: the same coefficient and
+// exponent, without a trip through its text (the ledger's postings are most
+// of a rebuild's rows).
 func numeric(m domain.Money) pgtype.Numeric {
-	var n pgtype.Numeric
-	if err := n.Scan(m.String()); err != nil {
-		// Money.String is always a plain decimal.
-		panic(fmt.Sprintf("numeric %q: %v", m.String(), err))
+	d := m.Decimal()
+	n := pgtype.Numeric{Int: d.Coeff.MathBigInt(), Exp: d.Exponent, Valid: true}
+	if d.Negative {
+		n.Int.Neg(n.Int)
 	}
 	return n
 }

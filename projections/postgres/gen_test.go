@@ -410,6 +410,14 @@ func (s *memStore) read(from eventstore.Position, limit int) ([]eventstore.Event
 	return events, wake
 }
 
+func (s *memStore) ReadAllLazy(ctx context.Context, from eventstore.Position, limit int) ([]eventstore.Event, error) {
+	return s.ReadAll(ctx, from, limit)
+}
+
+func (s *memStore) ReadStreamLazy(ctx context.Context, stream string, from uint64) ([]eventstore.Event, error) {
+	return s.ReadStream(ctx, stream, from)
+}
+
 func (s *memStore) ReadAll(_ context.Context, from eventstore.Position, limit int) ([]eventstore.Event, error) {
 	events, _ := s.read(from, limit)
 	return events, nil

@@ -7,7 +7,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/projections"
 )
 
 // rebuildBatch is how many events a rebuild applies per transaction: more
@@ -18,8 +20,10 @@ const rebuildBatch = 8192
 
 // Rebuild drops every read-model table and refills it from the whole log of
 // store, calling progress after each applied batch. The secondary indexes
-// are built once at the end rather than maintained row by row, and reading
-// and decoding the next batch overlaps with the database applying this one.
+// are built once at the end rather than maintained row by row; reading and
+// decoding the next batches (on every core, without JSON where the store
+// keeps its own encoding) overlaps with the database applying this one, and
+// the rows a batch touches come from memory, not from the tables.
 //
 // Every batch is applied like any other (checkpoint locked and moved in the
 // same transaction), so an interrupted rebuild leaves consistent tables up
@@ -36,51 +40,23 @@ func (m *Model) Rebuild(ctx context.Context, store eventstore.Store, progress fu
 	}
 	m.pool.Reset() // prepared statements of the dropped tables
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	batches := make(chan decodedBatch, 2)
-	readErr := make(chan error, 1)
-	go func() {
-		defer close(batches)
-		var from eventstore.Position
-		for {
-			events, err := store.ReadAll(ctx, from, m.rebuildBatch)
-			if err != nil {
-				readErr <- fmt.Errorf("read the log after %s: %w", from, err)
-				return
+	// The log is read and decoded on every core while the database applies
+	// the batches in order; the rows the batches touch are kept here
+	// rather than read back (the rebuild is the only writer of its tables).
+	carry := newCarried()
+	err := eventstore.Scan(ctx, store, eventstore.ScanOptions{Page: m.rebuildBatch}, projections.Decode,
+		func(events []eventstore.Event, decoded []domain.Event) error {
+			last := events[len(events)-1].Position
+			if err := m.apply(ctx, decodedBatch{events: events, decoded: decoded}, carry); err != nil {
+				return fmt.Errorf("apply events up to %s: %w", last, err)
 			}
-			if len(events) == 0 {
-				return
+			if progress != nil {
+				progress(last)
 			}
-			d, err := decode(events)
-			if err != nil {
-				readErr <- err
-				return
-			}
-			select {
-			case batches <- d:
-			case <-ctx.Done():
-				return
-			}
-			from = events[len(events)-1].Position
-		}
-	}()
-	for d := range batches {
-		last := d.events[len(d.events)-1].Position
-		if err := m.apply(ctx, d); err != nil {
-			cancel()
-			for range batches {
-			}
-			return fmt.Errorf("apply events up to %s: %w", last, err)
-		}
-		if progress != nil {
-			progress(last)
-		}
-	}
-	select {
-	case err := <-readErr:
+			return nil
+		})
+	if err != nil {
 		return err
-	default:
 	}
 	if err := ctx.Err(); err != nil {
 		return err // interrupted: the indexes go back at the next Open
@@ -93,6 +69,6 @@ func (m *Model) Rebuild(ctx context.Context, store eventstore.Store, progress fu
 	for i, t := range readModelTables {
 		tables[i] = pgx.Identifier{t}.Sanitize()
 	}
-	_, err := m.pool.Exec(ctx, "ANALYZE "+strings.Join(tables, ", "))
+	_, err = m.pool.Exec(ctx, "ANALYZE "+strings.Join(tables, ", "))
 	return classify(ctx, "analyze", err)
 }

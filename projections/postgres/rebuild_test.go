@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
 )
@@ -85,4 +87,20 @@ func TestInterruptedRebuildIsPutRightByTheNextStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameDump(t, want, dump(t, next))
+}
+
+// Amounts go to numeric columns by coefficient and exponent: the value
+// PostgreSQL keeps is the amount's own text.
+func TestNumericIsTheAmount(t *testing.T) {
+	for _, s := range []string{"0.014", "-0.014", "10000.00", "-10000.00", "0", "0.000", "-0.00", "5", "123456789012345678901234.5678901"} {
+		n := numeric(domain.MustMoney(s))
+		v, err := n.Value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := strings.TrimPrefix(domain.MustMoney(s).String(), "-")
+		if got := strings.TrimPrefix(v.(string), "-"); got != want || (v.(string)[0] == '-') != (domain.MustMoney(s).Sign() < 0) {
+			t.Errorf("numeric(%s) = %v, want %s", s, v, domain.MustMoney(s).String())
+		}
+	}
 }
