@@ -236,6 +236,7 @@ func (s *Server) requireAccount(next echo.HandlerFunc) echo.HandlerFunc {
 			return apiError(http.StatusUnauthorized, "unauthorized", "invalid access token: this account was forgotten")
 		case who.keyID != "" && !cur.KeyLive:
 			s.verified.drop(raw)
+			s.touched.Delete(who.keyID)
 			return errAPIKey
 		case who.keyID == "" && who.version != cur.TokenVersion:
 			s.verified.drop(raw)
