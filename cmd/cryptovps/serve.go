@@ -21,6 +21,8 @@ import (
 	"github.com/cryptovps/cryptovps/app/stack"
 	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltcreds"
+	"github.com/cryptovps/cryptovps/projections/postgres/pgcreds"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 	"github.com/cryptovps/cryptovps/upstream/vultr"
 )
@@ -122,9 +124,12 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		}
 	}
 	if cfg.DatabaseURL == "" {
-		// The key store of personal data (see openKeyStore).
-		if err := checkPrivate(filepath.Join(cfg.DataDir, keysFile)); err != nil {
-			return err
+		// The key store of personal data (see openKeyStore) and the
+		// credential store (see openCredentials).
+		for _, f := range []string{keysFile, credentialsFile} {
+			if err := checkPrivate(filepath.Join(cfg.DataDir, f)); err != nil {
+				return err
+			}
 		}
 	}
 	if mode.Cloud == domain.UpstreamSandbox {
@@ -149,6 +154,11 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer closeModel()
+	creds, closeCreds, err := openCredentials(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeCreds()
 	lead, lease, closeLead, err := openLeadership(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -163,14 +173,16 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Log: log, Mode: mode, Cloud: cloud, Sealer: sealer, Personal: personal,
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Credentials: creds, Log: log, Mode: mode, Cloud: cloud,
+		Sealer: sealer, Personal: personal,
 		Payments: pay.Payments, Webhooks: pay.Webhooks, SandboxCloud: cfg.sandboxCloudPath(),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay,
 			BackupDelay: cfg.BackupDelay},
 		Leadership: lead, WorkInterval: cfg.WorkInterval, ReadyMaxLag: cfg.ReadyMaxLag,
 		App:  app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit},
 		Work: work.Config{ProvisionLease: lease, PollInterval: pollEvery},
-		API: api.Config{JWTSecret: []byte(jwtSecret), TokenTTL: cfg.TokenTTL, AdminToken: adminToken,
+		API: api.Config{JWTSecret: []byte(jwtSecret), JWTPreviousSecrets: [][]byte{[]byte(cfg.JWTSecretPrevious)},
+			TokenTTL: cfg.TokenTTL, AdminToken: adminToken,
 			AdminTokenPrevious: cfg.AdminTokenPrevious, AdminListener: adminAddr != "",
 			Snapshots: snapshotterOf(store), TrustedProxies: proxies, AccountRate: cfg.RateLimit,
 			AuthRate: cfg.AuthRateLimit, BaseURL: baseURL, Log: log,
@@ -252,6 +264,29 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	// A listener stopping as asked is no error.
 	errs = slices.DeleteFunc(errs, func(err error) bool { return errors.Is(err, http.ErrServerClosed) })
 	return errors.Join(append(errs, store.Close())...)
+}
+
+// credentialsFile is the embedded credential store's file in the data dir.
+const credentialsFile = "credentials.db"
+
+// openCredentials is the credential store: with PostgreSQL (--database-url)
+// its tables there, the one copy every API process of the deployment
+// shares; otherwise a file of its own in the data dir, credentials.db,
+// beside the log but never in it (nor in its snapshots and backups).
+func openCredentials(ctx context.Context, cfg config, log *slog.Logger) (domain.Credentials, func(), error) {
+	if cfg.DatabaseURL != "" {
+		c, err := pgcreds.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Info("credential store: PostgreSQL", "database", redactURL(cfg.DatabaseURL))
+		return c, c.Close, nil
+	}
+	c, err := boltcreds.Open(filepath.Join(cfg.DataDir, credentialsFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { _ = c.Close() }, nil
 }
 
 // openCloud is the provider of --cloud: nil for the sandbox (the stack opens

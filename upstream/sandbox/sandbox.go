@@ -7,42 +7,39 @@
 package sandbox
 
 import (
-	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// Clock is wall time plus an offset that only grows.
+// Clock is wall time plus an offset that only grows. It is read on every
+// request (token expiry), so reading it takes no lock.
 type Clock struct {
 	wall   func() time.Time
-	mu     sync.Mutex
-	offset time.Duration
+	offset atomic.Int64 // nanoseconds
 }
 
 // NewClock returns a clock offset from wall.
 func NewClock(wall func() time.Time, offset time.Duration) *Clock {
-	return &Clock{wall: wall, offset: offset}
+	c := &Clock{wall: wall}
+	c.offset.Store(int64(offset))
+	return c
 }
 
 // Now is the sandbox time, in UTC, to the millisecond.
 func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.wall().Add(c.offset).UTC().Truncate(time.Millisecond)
+	return c.wall().Add(time.Duration(c.offset.Load())).UTC().Truncate(time.Millisecond)
 }
 
 // Offset is how far the clock is ahead of wall time.
-func (c *Clock) Offset() time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.offset
-}
+func (c *Clock) Offset() time.Duration { return time.Duration(c.offset.Load()) }
 
 // SetOffset moves the clock; a smaller offset than the current one is ignored
 // so sandbox time never runs backwards.
 func (c *Clock) SetOffset(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if d > c.offset {
-		c.offset = d
+	for {
+		cur := c.offset.Load()
+		if int64(d) <= cur || c.offset.CompareAndSwap(cur, int64(d)) {
+			return
+		}
 	}
 }
