@@ -370,8 +370,9 @@ func (u *user) setToken(t testing.TB, r *response) {
 		t.Fatalf("no access token in %s", r)
 	}
 	u.token = tok
-	// Renew a minute early, on the sandbox clock the API expires tokens by.
-	u.expires = u.h.clock.Now().Add(u.h.cfg.TokenTTL - time.Minute)
+	// Renew a minute early, on the account's sandbox clock the API expires
+	// its tokens by.
+	u.expires = u.now().Add(u.h.cfg.TokenTTL - time.Minute)
 }
 
 // bearer is the Authorization header of the user, logging in again when
@@ -381,7 +382,7 @@ func (u *user) bearer(t testing.TB) []string {
 	t.Helper()
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if !u.h.clock.Now().Before(u.expires) {
+	if !u.now().Before(u.expires) {
 		r := u.h.do(t, http.MethodPost, "/auth/login", map[string]string{"email": u.email, "password": u.password})
 		if r.Status != http.StatusOK {
 			t.Errorf("re-login: %s", r)
@@ -391,6 +392,9 @@ func (u *user) bearer(t testing.TB) []string {
 	}
 	return []string{"Authorization", "Bearer " + u.token}
 }
+
+// now is the user's account's time: its own sandbox clock.
+func (u *user) now() time.Time { return u.h.clock.NowFor(u.id) }
 
 // do is h.do as this user.
 func (u *user) do(t testing.TB, method, path string, body any, headers ...string) *response {
@@ -404,8 +408,8 @@ func (h *harness) admin(t testing.TB, method, path string, body any) *response {
 	return h.do(t, method, path, body, "Authorization", "Bearer "+h.cfg.AdminToken)
 }
 
-// advance moves the sandbox clock forward (as u) and returns once everything
-// due has happened.
+// advance moves u's account's own sandbox clock forward and returns once
+// everything of the account due by then has happened.
 func (u *user) advance(t testing.TB, d time.Duration) {
 	t.Helper()
 	u.do(t, http.MethodPost, "/sandbox/clock/advance", map[string]int64{"seconds": int64(d / time.Second)}).
