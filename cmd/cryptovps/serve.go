@@ -133,6 +133,10 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 			}
 		}
 	}
+	// Aggregate snapshots hold account states whatever the event store.
+	if err := checkPrivate(filepath.Join(cfg.DataDir, aggregateSnapshotsFile)); err != nil {
+		return err
+	}
 	if mode.Cloud == domain.UpstreamSandbox {
 		if err := checkPrivate(cfg.sandboxCloudPath()); err != nil {
 			return err
@@ -177,7 +181,7 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	// Aggregate snapshots are this process's own (the log is read after
 	// them and trusted over them): a file in the data dir whatever the
 	// event store.
-	snaps, err := aggsnap.Open(filepath.Join(cfg.DataDir, "aggregate-snapshots.db"))
+	snaps, err := aggsnap.Open(filepath.Join(cfg.DataDir, aggregateSnapshotsFile))
 	if err != nil {
 		return err
 	}
@@ -277,6 +281,10 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 
 // credentialsFile is the embedded credential store's file in the data dir.
 const credentialsFile = "credentials.db"
+
+// aggregateSnapshotsFile keeps this process's aggregate snapshots (see
+// eventstore/aggsnap) in the data dir.
+const aggregateSnapshotsFile = "aggregate-snapshots.db"
 
 // openCredentials is the credential store: with PostgreSQL (--database-url)
 // its tables there, the one copy every API process of the deployment
