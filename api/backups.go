@@ -13,10 +13,9 @@ import (
 )
 
 func (s *Server) backups(c echo.Context) error {
-	// Whether a backup is still visible depends on the service clock.
-	now := s.app.Clock.Now()
+	// Whether a backup is still visible depends on the account's clock.
 	return renderList(c, "backups", func(ctx context.Context, acct string) ([]projections.BackupView, error) {
-		return s.read.Backups(ctx, acct, now)
+		return s.read.Backups(ctx, acct, s.app.Now(acct))
 	}, backupOf)
 }
 
@@ -46,7 +45,7 @@ func (s *Server) createBackup(c echo.Context) error {
 		if err != nil {
 			return reply{}, err
 		}
-		b, err := s.read.Backup(ctx, accountOf(c), res.ID, s.app.Clock.Now())
+		b, err := s.read.Backup(ctx, accountOf(c), res.ID, s.app.Now(accountOf(c)))
 		if err != nil {
 			return reply{}, err
 		}
@@ -66,7 +65,7 @@ func (s *Server) backup(c echo.Context) error {
 	}
 	b, err := longPoll(c.Request().Context(), s, want, timeout,
 		func(ctx context.Context) (projections.BackupView, error) {
-			return s.read.Backup(ctx, accountOf(c), id, s.app.Clock.Now())
+			return s.read.Backup(ctx, accountOf(c), id, s.app.Now(accountOf(c)))
 		},
 		func(b projections.BackupView) string { return string(b.Status) })
 	if err != nil {

@@ -201,7 +201,7 @@ func (s *Server) render(ctx context.Context, acct string, ch change) ([]byte, er
 		}
 		v = map[string]any{"server": serverOf(sv)}
 	case "backup":
-		b, err := s.read.Backup(ctx, acct, ch.id, s.app.Clock.Now())
+		b, err := s.read.Backup(ctx, acct, ch.id, s.app.Now(acct))
 		if err != nil {
 			// Gone from view (EXPIRED a week ago): say so by id.
 			v = map[string]any{"backup": map[string]string{"id": ch.id, "status": "EXPIRED"}}

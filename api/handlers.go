@@ -264,7 +264,7 @@ func (s *Server) server(c echo.Context) error {
 	out := serverDetailJSON{serverJSON: serverOf(v)}
 	// The read model says whether a password waits to be shown; only then
 	// is the log consulted, to show it once.
-	if !v.RootPasswordUntil.IsZero() && s.app.Clock.Now().Before(v.RootPasswordUntil) {
+	if !v.RootPasswordUntil.IsZero() && s.app.Now(accountOf(c)).Before(v.RootPasswordUntil) {
 		pw, ok, err := s.app.RevealRootPassword(ctx, accountOf(c), id, meta(c))
 		if err != nil {
 			return err
@@ -589,23 +589,4 @@ func (s *Server) payTopup(c echo.Context) error {
 		}
 		return reply{status: http.StatusOK, body: map[string]any{"topup": topupOf(t)}, written: res.Written, replayed: res.Replayed}, nil
 	})
-}
-
-type advanceRequest struct {
-	Seconds int64 `json:"seconds"`
-}
-
-func (s *Server) advance(c echo.Context) error {
-	var req advanceRequest
-	if err := bind(c, &req); err != nil {
-		return err
-	}
-	if err := s.app.CheckActive(c.Request().Context(), accountOf(c)); err != nil {
-		return err
-	}
-	now, err := s.sandbox.AdvanceClock(c.Request().Context(), req.Seconds, meta(c))
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, map[string]string{"now": stamp(now)})
 }

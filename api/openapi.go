@@ -79,7 +79,7 @@ func (s *Server) openapi(c echo.Context) error {
 // sandboxBanner says on the docs page, before anything else, that nothing
 // here is real.
 const sandboxBanner = `<p class="mode-banner" role="status">SANDBOX MODE: this deployment simulates the cloud and the payments. ` +
-	`Servers and crypto are not real, and the clock can be moved (POST /sandbox/clock/advance).</p>`
+	`Servers and crypto are not real, and each account's clock can be moved (POST /sandbox/clock/advance).</p>`
 
 func (s *Server) docs(c echo.Context) error {
 	h := c.Response().Header()

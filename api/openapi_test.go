@@ -832,6 +832,9 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("GET", "/servers/"+server+"?waitFor=ACTIVE&timeout=61", nil, me...).want(t, 400, "bad timeout")
 	do("POST", "/sandbox/clock/advance", map[string]int{"seconds": 60}, me...).want(t, 200, "advance")
 	do("POST", "/sandbox/clock/advance", map[string]int{"seconds": 0}, me...).want(t, 400, "bad advance")
+	if off := do("GET", "/sandbox/clock", nil, me...).want(t, 200, "clock").raw; !strings.Contains(string(off), `"offsetSeconds":60`) {
+		t.Errorf("the account's clock after a move of 60 s: %s", off)
+	}
 	if st := do("GET", "/servers/"+server, nil, me...).want(t, 200, "server").str("server.status"); st != "ACTIVE" {
 		t.Errorf("server %s after the provision delay", st)
 	}
@@ -868,6 +871,9 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	do("GET", "/metrics", nil, admin...).want(t, 200, "operator metrics")
 	do("GET", "/metrics", nil, me...).want(t, 401, "metrics with a customer token")
 	do("GET", "/admin/eventstore/snapshot", nil, me...).want(t, 401, "store snapshot with a customer token")
+	do("POST", "/admin/sandbox/clock/advance", map[string]int{"seconds": 1}, admin...).want(t, 200, "operator clock move")
+	do("POST", "/admin/sandbox/clock/advance", map[string]int{"seconds": 1}, me...).want(t, 401, "operator clock move with a customer token")
+	do("POST", "/admin/sandbox/clock/advance", map[string]int{"seconds": -5}, admin...).want(t, 400, "bad operator clock move")
 	do("POST", who+"/suspend", map[string]string{"reason": "abuse report #12"}, admin...).want(t, 200, "suspend")
 	do("POST", who+"/suspend", map[string]string{"reason": "again"}, admin...).want(t, 409, "suspend twice")
 	do("POST", "/servers", map[string]any{"label": "x", "planId": "vc2-1c-1gb", "regionId": "ams"}, me...).want(t, 403, "deploy suspended")

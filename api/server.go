@@ -61,7 +61,11 @@ type Config struct {
 	Expected Expected
 	// Wall is the wall clock used for rate-limit windows.
 	Wall func() time.Time
-	Log  *slog.Logger
+	// Now is the service clock as an account sees it, which token times
+	// are checked against (in the sandbox an account moves its own); nil
+	// is the application's (app.Service.Now).
+	Now func(accountID string) time.Time
+	Log *slog.Logger
 	// Observer is told of every request (the metrics); nil: nobody.
 	Observer Observer
 	// Readiness answers GET /readyz; nil: always ready.
@@ -69,9 +73,6 @@ type Config struct {
 	// Metrics serves GET /metrics to the operator; nil answers 404.
 	Metrics http.Handler
 
-	// Now is the service clock as an account sees it, which token times are
-	// checked against; nil is the service clock (one for everybody).
-	Now func(accountID string) time.Time
 	// JWTPreviousSecrets are still accepted while the JWT secret is
 	// rotated (tokens signed with them name them by kid); JWTSecret alone
 	// signs.
@@ -97,10 +98,18 @@ type Deps struct {
 	Webhooks Webhooks
 }
 
-// Sandbox is the movable clock of sandbox mode.
+// Sandbox is the movable clock of sandbox mode: each account's own, and
+// the one every account shares.
 type Sandbox interface {
-	// AdvanceClock moves the clock forward and returns, at the new time,
-	// once everything due by then has happened.
+	// Clock is the account's time.
+	Clock(accountID string) (app.ClockView, error)
+	// AdvanceAccountClock moves the account's own clock forward and
+	// returns, at its new time, once everything of the account due by
+	// then has happened.
+	AdvanceAccountClock(ctx context.Context, accountID string, seconds int64, meta eventstore.Metadata) (app.ClockView, error)
+	// AdvanceClock moves every account's clock forward (the operator's
+	// move) and returns, at the new shared time, once everything due by
+	// then has happened.
 	AdvanceClock(ctx context.Context, seconds int64, meta eventstore.Metadata) (time.Time, error)
 }
 
@@ -137,6 +146,9 @@ func New(d Deps, cfg Config) *Server {
 	if cfg.Wall == nil {
 		cfg.Wall = time.Now
 	}
+	if cfg.Now == nil {
+		cfg.Now = d.App.Now
+	}
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = 15 * time.Minute
 	}
@@ -161,10 +173,6 @@ func New(d Deps, cfg Config) *Server {
 	}
 	if cfg.Expected.Backup <= 0 {
 		cfg.Expected.Backup = 3 * time.Minute
-	}
-	if cfg.Now == nil {
-		clock := d.App.Clock
-		cfg.Now = func(string) time.Time { return clock.Now() }
 	}
 	s := &Server{app: d.App, read: d.Read, sandbox: d.Sandbox, feed: d.Feed, cfg: cfg, log: cfg.Log,
 		tokens:       newTokens(cfg.JWTSecret, cfg.JWTPreviousSecrets, cfg.TokenTTL, cfg.Now),
@@ -230,6 +238,7 @@ func New(d Deps, cfg Config) *Server {
 	g.DELETE("/backups/:id", s.deleteBackup)
 
 	if d.Sandbox != nil {
+		g.GET("/sandbox/clock", s.clock)
 		g.POST("/sandbox/clock/advance", s.advance)
 	}
 	if d.SandboxPayments {
@@ -260,6 +269,9 @@ func New(d Deps, cfg Config) *Server {
 		a.GET("/topups/review", s.adminReviewTopups)
 		a.POST("/topups/:id/credit", s.adminCreditTopup)
 		a.POST("/topups/:id/dismiss", s.adminDismissTopup)
+		if d.Sandbox != nil {
+			a.POST("/sandbox/clock/advance", s.adminAdvance)
+		}
 		on.GET("/metrics", s.metrics, s.requireOperator)
 	}
 	s.echo = e

@@ -324,7 +324,7 @@ func (s *Service) RevealRootPassword(ctx context.Context, accountID, serverID st
 		return "", false, err
 	}
 	srv, found := cur.State.Server(serverID)
-	if !found || !srv.RootPasswordShowable(s.Clock.Now()) || s.Sealer == nil {
+	if !found || !srv.RootPasswordShowable(s.Now(accountID)) || s.Sealer == nil {
 		return "", false, nil
 	}
 	plain, err := s.Sealer.Open(srv.SealedRootPassword)
@@ -444,6 +444,12 @@ func (s *Service) CheckActive(ctx context.Context, accountID string) error {
 		return err
 	}
 	return st.CheckActive()
+}
+
+// Now is the account's time: its own sandbox clock (which the account can
+// move) or the service's.
+func (s *Service) Now(accountID string) time.Time {
+	return domain.AccountNow(s.Clock, accountID)
 }
 
 // WallClock is the real time: the service clock outside the sandbox.

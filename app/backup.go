@@ -41,7 +41,7 @@ func (s *Service) RequestBackup(ctx context.Context, accountID, serverID string,
 	if replay, err := s.replayOf(ctx, accountID, idem); err != nil {
 		return Created{}, err
 	} else if !replay {
-		if _, err := domain.DecideBackup(domain.Backup{}, cmd, s.Clock.Now()); err != nil {
+		if _, err := domain.DecideBackup(domain.Backup{}, cmd, s.Now(accountID)); err != nil {
 			return Created{}, err
 		}
 	}
@@ -99,7 +99,7 @@ func (s *Service) RestoreBackup(ctx context.Context, accountID, backupID string,
 	if err != nil {
 		return Deployed{}, err
 	}
-	if _, err := domain.DecideBackup(b.State, domain.CheckRestore{AccountID: accountID}, s.Clock.Now()); err != nil {
+	if _, err := domain.DecideBackup(b.State, domain.CheckRestore{AccountID: accountID}, s.Now(accountID)); err != nil {
 		return Deployed{}, err
 	}
 	req := []ServerRequest{{Label: b.State.Label, Plan: b.State.Plan, Region: b.State.Region, SSHKeys: keys.SSHKeys, SSHKeyIDs: keys.SSHKeyIDs}}

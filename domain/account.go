@@ -391,11 +391,20 @@ func (d *decision) server(id string) (*Server, error) {
 // Decide turns a command on an account into the events that record it, or
 // an error saying why it cannot be done. It is pure: now is the decision time.
 func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
+	events, _, err := DecideFolded(a, cmd, now)
+	return events, err
+}
+
+// DecideFolded is Decide that also returns the state the events leave: the
+// decision's own copy of a, with every event it emitted folded in by
+// Evolve as it went, so a caller that keeps the state need not copy and
+// fold again. a itself is left alone.
+func DecideFolded(a Account, cmd Command, now time.Time) ([]Event, Account, error) {
 	if _, ok := cmd.(Register); !ok && !a.Registered {
-		return nil, fmt.Errorf("account %s: %w", a.ID, ErrNotFound)
+		return nil, Account{}, fmt.Errorf("account %s: %w", a.ID, ErrNotFound)
 	}
 	if _, ok := cmd.(Register); !ok && a.Forgotten && !forgottenAllows(cmd) {
-		return nil, fmt.Errorf("account %s: %w", a.ID, ErrAccountForgotten)
+		return nil, Account{}, fmt.Errorf("account %s: %w", a.ID, ErrAccountForgotten)
 	}
 	d := newDecision(a)
 	var err error
@@ -451,12 +460,12 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 		err = d.topupCommand(c, now)
 	case Suspend:
 		if a.Suspended {
-			return nil, stateError("account "+a.ID, "suspended", "it is already suspended")
+			return nil, Account{}, stateError("account "+a.ID, "suspended", "it is already suspended")
 		}
 		d.emit(AccountSuspended{Reason: c.Reason, Actor: c.Actor, At: now})
 	case Unsuspend:
 		if !a.Suspended {
-			return nil, stateError("account "+a.ID, "active", "it is not suspended")
+			return nil, Account{}, stateError("account "+a.ID, "active", "it is not suspended")
 		}
 		d.emit(AccountUnsuspended{Reason: c.Reason, Actor: c.Actor, At: now})
 	case ClaimIdempotencyKey:
@@ -483,16 +492,16 @@ func Decide(a Account, cmd Command, now time.Time) ([]Event, error) {
 		err = d.forget(c, now)
 	case SetLimit:
 		if c.Limit < 0 || c.Limit > MaxServerLimit {
-			return nil, fmt.Errorf("%w: limit must be between 0 and 10000", ErrInvalid)
+			return nil, Account{}, fmt.Errorf("%w: limit must be between 0 and 10000", ErrInvalid)
 		}
 		d.emit(ServerLimitSet{Limit: c.Limit, Actor: c.Actor, At: now})
 	default:
-		return nil, fmt.Errorf("%w: unknown command %T", ErrInvalid, cmd)
+		return nil, Account{}, fmt.Errorf("%w: unknown command %T", ErrInvalid, cmd)
 	}
 	if err != nil {
-		return nil, err
+		return nil, Account{}, err
 	}
-	return d.events, nil
+	return d.events, d.s, nil
 }
 
 func (d *decision) register(c Register, now time.Time) error {

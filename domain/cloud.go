@@ -76,6 +76,10 @@ type InstanceSpec struct {
 	Region     string
 	SSHKeys    []string
 	SnapshotID string
+	// Account is the account the instance is for. Real providers ignore
+	// it; the sandbox cloud runs the instance (and its snapshots) on that
+	// account's clock, which the account can move on its own.
+	Account string
 }
 
 // Snapshot statuses as a Provider reports them.

@@ -189,6 +189,7 @@ func (ServerResumed) EventType() string           { return "ServerResumed" }
 func (ServerDestroyRequested) EventType() string  { return "ServerDestroyRequested" }
 func (ServerDestroyed) EventType() string         { return "ServerDestroyed" }
 func (ClockAdvanced) EventType() string           { return "ClockAdvanced" }
+func (AccountClockAdvanced) EventType() string    { return "AccountClockAdvanced" }
 
 func (e AccountRegistered) OccurredAt() time.Time       { return e.At }
 func (e AccountSuspended) OccurredAt() time.Time        { return e.At }
@@ -211,6 +212,7 @@ func (e ServerResumed) OccurredAt() time.Time           { return e.At }
 func (e ServerDestroyRequested) OccurredAt() time.Time  { return e.At }
 func (e ServerDestroyed) OccurredAt() time.Time         { return e.At }
 func (e ClockAdvanced) OccurredAt() time.Time           { return e.At }
+func (e AccountClockAdvanced) OccurredAt() time.Time    { return e.At }
 
 // The server each server event concerns. A LedgerPosted names its server only
 // when it charges or refunds one, so it is not a ServerEvent.

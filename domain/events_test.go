@@ -43,6 +43,7 @@ func everyEvent() []domain.Event {
 		domain.BackupDeleted{At: t0},
 		domain.BackupExpired{At: t0},
 		domain.ClockAdvanced{Seconds: 3600, Offset: 7200, At: t0},
+		domain.AccountClockAdvanced{AccountID: accountID, Seconds: 60, Offset: 120, At: t0},
 		domain.AccountEmailSealed{SealedEmail: "v1:c2VhbGVk", At: t0},
 		domain.AccountForgotten{Actor: "account:" + accountID, Forfeited: money("1.25"), At: t0},
 		domain.PasswordChanged{CredentialRef: "ref-2", At: t0},
@@ -71,9 +72,9 @@ func TestDecodeEventRoundTripsEveryEventTypeThroughJSON(t *testing.T) {
 			t.Errorf("%s round trip\n got %#v\nwant %#v", e.EventType(), back, e)
 		}
 	}
-	// 11 account events, 9 server events, 6 backup events, the clock and 3
-	// credential events.
-	wantEqual(t, "event types", len(names), 30)
+	// 11 account events, 9 server events, 6 backup events, the clock's two
+	// (the shared clock's and an account's own) and 3 credential events.
+	wantEqual(t, "event types", len(names), 31)
 }
 
 func TestDecodeEventRejectsAnUnknownTypeAndMalformedData(t *testing.T) {

@@ -114,7 +114,14 @@ func (s *spec) when(cmd domain.Command, now time.Time) ([]domain.Event, error) {
 		return nil, err
 	}
 	checkDecision(s.t, s.st, events, now)
+	_, folded, err := domain.DecideFolded(s.st.Clone(), cmd, now)
+	if err != nil {
+		s.t.Fatalf("DecideFolded(%T) refused what Decide accepted: %v", cmd, err)
+	}
 	s.given(events...)
+	if !reflect.DeepEqual(folded, s.st) {
+		s.t.Fatalf("DecideFolded(%T) returned a state that is not its events folded", cmd)
+	}
 	return events, nil
 }
 

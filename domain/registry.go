@@ -18,7 +18,7 @@ var registry = newRegistry(
 	entry[ServerDestroyed], entry[ServerRootPasswordShown], entry[ServerInstanceHalted], entry[ServerInstanceStarted],
 	entry[BackupRequested], entry[BackupCompleted], entry[BackupFailed], entry[BackupRestored],
 	entry[BackupDeleted], entry[BackupExpired],
-	entry[ClockAdvanced],
+	entry[ClockAdvanced], entry[AccountClockAdvanced],
 	entry[ModeRecorded], entry[LimitRequested], entry[LimitRequestDecided],
 	entry[SSHKeyAdded], entry[SSHKeyRemoved],
 	entry[PasswordChanged], entry[APIKeyCreated], entry[APIKeyDeleted],

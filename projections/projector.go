@@ -22,6 +22,21 @@ type Projector struct {
 	mu      sync.Mutex
 	applied eventstore.Position
 	changed chan struct{} // closed and replaced after each applied batch
+	// observers see every batch Run applies (Observe).
+	observers []func([]eventstore.Event)
+}
+
+// Observe has fn see every batch Run applies, right after it is applied,
+// in log order: a part of the process that needs every event (the
+// background work's due-time index) takes them from here instead of
+// reading and decoding the log a second time. It sees every event only
+// when the model is this process's alone (a shared model's checkpoint
+// moves with other processes' projectors). fn runs on the projector's
+// goroutine: it must be quick.
+func (p *Projector) Observe(fn func([]eventstore.Event)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.observers = append(p.observers, fn)
 }
 
 // NewProjector returns a projector of store into model.
@@ -61,6 +76,12 @@ func (p *Projector) runOnce(ctx context.Context) error {
 	return p.store.Subscribe(ctx, from, func(batch []eventstore.Event) error {
 		if err := p.model.Apply(ctx, batch); err != nil {
 			return fmt.Errorf("apply events up to %s: %w", batch[len(batch)-1].Position, err)
+		}
+		p.mu.Lock()
+		observers := p.observers
+		p.mu.Unlock()
+		for _, fn := range observers {
+			fn(batch)
 		}
 		p.advance(batch[len(batch)-1].Position)
 		return nil

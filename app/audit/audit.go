@@ -195,8 +195,13 @@ type Auditor struct {
 	balances map[string]domain.Money
 	negative map[string]bool // customer ledger accounts now below zero
 	kinds    map[domain.TxKind]*kindTotal
+	// newest and oldest are times of the shared sandbox clock: an
+	// account's event time less the account's own clock offset (own) at
+	// that point of the log.
 	newest   time.Time
 	oldest   time.Time
+	own      map[string]time.Duration
+	owners   map[string]string // backup id -> its account
 	finished bool
 	// captured are the balances at opts.BalancesAt, once the fold is there.
 	captured map[string]domain.Money
@@ -221,6 +226,8 @@ func New(opts Options) *Auditor {
 		balances: map[string]domain.Money{},
 		negative: map[string]bool{},
 		kinds:    map[domain.TxKind]*kindTotal{},
+		own:      map[string]time.Duration{},
+		owners:   map[string]string{},
 	}
 }
 
@@ -270,11 +277,14 @@ func (a *Auditor) violate(v Violation) {
 }
 
 // eventTime is the domain time of an event: when it happened in the
-// service's clock. A clock advance moves that clock to At + Seconds, and
-// work due by then is done right after it.
+// service's clock (for an account's event, the account's clock). A clock
+// advance moves that clock to At + Seconds, and work due by then is done
+// right after it.
 func eventTime(e domain.Event) time.Time {
 	switch e := e.(type) {
 	case domain.ClockAdvanced:
+		return e.At.Add(time.Duration(e.Seconds) * time.Second)
+	case domain.AccountClockAdvanced:
 		return e.At.Add(time.Duration(e.Seconds) * time.Second)
 	case domain.AccountEmailSealed:
 		// How the log keeps an old account's email, recorded when a server
@@ -283,6 +293,27 @@ func eventTime(e domain.Event) time.Time {
 		return time.Time{}
 	}
 	return e.OccurredAt()
+}
+
+// ownerOf is the account whose clock an event's time is on ("" for the
+// shared clock), noting whose clock moved and which account a backup is
+// for as the fold goes.
+func (a *Auditor) ownerOf(ev *eventstore.Event, e domain.Event) string {
+	prefix, id := domain.StreamID(ev.Stream)
+	switch prefix {
+	case domain.AccountStreamPrefix:
+		return id
+	case domain.BackupStreamPrefix:
+		if r, ok := e.(domain.BackupRequested); ok {
+			a.owners[id] = r.AccountID
+		}
+		return a.owners[id]
+	}
+	if c, ok := e.(domain.AccountClockAdvanced); ok {
+		a.own[c.AccountID] = max(a.own[c.AccountID], time.Duration(c.Offset)*time.Second)
+		return c.AccountID
+	}
+	return ""
 }
 
 // EventTime is the domain time of an event (for a clock advance, the time it
@@ -307,12 +338,18 @@ func (a *Auditor) fold(p *prepared) {
 		return
 	}
 	t := time.Time{}
+	var owner string
 	if p.tx != nil {
 		t = p.tx.At
+		_, owner = domain.StreamID(ev.Stream)
 	} else {
 		t = eventTime(p.e)
+		owner = a.ownerOf(ev, p.e)
 	}
 	if !t.IsZero() {
+		// On the shared clock: an account's own moves do not make other
+		// accounts' hours due.
+		t = t.Add(-a.own[owner])
 		if t.After(a.newest) {
 			a.newest = t
 		}
@@ -459,7 +496,8 @@ func (a *Auditor) Finish() *Report {
 		now = a.newest
 	}
 	for _, s := range a.order {
-		a.finishServer(s, now)
+		// Hours are due by the server's account's own time.
+		a.finishServer(s, now.Add(a.own[s.accountID]))
 	}
 	r.Servers = len(a.order)
 	for _, acct := range a.accounts {

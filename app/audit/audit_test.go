@@ -454,6 +454,46 @@ func TestReadModelCheckAtItsCheckpoint(t *testing.T) {
 	}
 }
 
+// An account that moved its own sandbox clock has its hours due by its own
+// time; other accounts' hours are due by the shared clock, which its moves
+// leave where it was.
+func TestAnAccountsOwnClockMakesOnlyItsOwnHoursDue(t *testing.T) {
+	ahead := newAcct(t, "ahead", "10.00")
+	ahead.deploy("ahead-1", price, t0)
+	ahead.do(domain.Settle{}, at(5*time.Hour+10*time.Minute)) // hours 0..5, on its own clock
+	behind := newAcct(t, "behind", "10.00")
+	behind.deploy("behind-1", price, t0) // hour 0; its clock is still at t0
+	store := openStore(t, t.TempDir())
+	ctx := context.Background()
+	props, err := eventstore.Propose(eventstore.Metadata{}, domain.Event(domain.AccountClockAdvanced{AccountID: ahead.id, Seconds: 5 * 3600,
+		Offset: 5 * 3600, At: at(10 * time.Minute)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Append(ctx, domain.ClockStream, eventstore.Any, props); err != nil {
+		t.Fatal(err)
+	}
+	writeLogs(t, store, ahead, behind)
+	assertExactly(t, runAudit(t, store, audit.Options{}))
+
+	// The ahead account's own hours are still checked by its own time.
+	late := newAcct(t, "late", "10.00")
+	late.deploy("late-1", price, t0)
+	late.do(domain.Settle{}, at(2*time.Hour+10*time.Minute)) // hours 0..2 only
+	store = openStore(t, t.TempDir())
+	props, err = eventstore.Propose(eventstore.Metadata{}, domain.Event(domain.AccountClockAdvanced{AccountID: late.id, Seconds: 5 * 3600,
+		Offset: 5 * 3600, At: at(10 * time.Minute)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Append(ctx, domain.ClockStream, eventstore.Any, props); err != nil {
+		t.Fatal(err)
+	}
+	w := writeLogs(t, store, late, behind)
+	deployed := w.at(late, late.find(0, func(e domain.Event) bool { _, ok := e.(domain.ServerDeployed); return ok }))
+	assertExactly(t, runAudit(t, store, audit.Options{}), expect{audit.CheckBilling, deployed})
+}
+
 // The in-memory read model built from the audit's own read of the log (as
 // `cryptovps audit` builds it) is the model a projector builds from the
 // log: same balances, same views.

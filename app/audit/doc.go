@@ -64,10 +64,14 @@
 // a closed period, because the domain settles every due hour in the same
 // decision that suspends, destroys or fails a server; or, in a period still
 // open at the end of the log, when it started at least Grace (default one
-// hour) before the log's newest time. The newest time is the latest domain
-// timestamp of any event (a ClockAdvanced counts as At + Seconds, the
-// sandbox time it moved to); the recording time of the store is not used,
-// since the sandbox clock runs ahead of it. Slots inside the grace window
+// hour) before the account's newest time. The log's newest time is the
+// latest domain timestamp of any event on the shared sandbox clock (a
+// ClockAdvanced counts as At + Seconds, the sandbox time it moved to; an
+// account's event counts less the account's own clock offset at that
+// point, AccountClockAdvanced); an account's newest time is that plus its
+// own offset, so one account's own clock moves make only its own hours
+// due. The recording time of the store is not used, since the sandbox
+// clock runs ahead of it. Slots inside the grace window
 // may be charged or not: the biller may simply not have run yet.
 //
 // A charge must carry the server, From = the start of one of its slots and

@@ -65,8 +65,10 @@ type Config struct {
 	// leaves POST /webhooks/btcpay out.
 	Webhooks api.Webhooks
 	// Clock is the service clock; nil is, in the sandbox, the sandbox
-	// clock (wall time plus the offset the log records, movable through
-	// /sandbox/clock/advance), otherwise wall time.
+	// clock (wall time plus the offsets the log records: the shared one,
+	// movable by the operator through /admin/sandbox/clock/advance, and
+	// each account's own, movable through /sandbox/clock/advance),
+	// otherwise wall time.
 	Clock domain.Clock
 	// Wall is the real time, which ages Idempotency-Keys whatever the
 	// service clock does; nil is the wall clock. Tests move it.
@@ -84,6 +86,11 @@ type Config struct {
 	// Leadership elects the process doing the background work; nil: this
 	// process alone.
 	Leadership work.Leadership
+	// Snapshots keeps the accounts' snapshots (app.SnapshotEvery events
+	// apart), so that a long account loads quickly after a restart; nil:
+	// none (the read model's fold still gives the embedded store its
+	// head start).
+	Snapshots app.Snapshots
 
 	App  app.Config
 	Work work.Config
@@ -119,12 +126,12 @@ type Stack struct {
 	// Credentials is the credential store the stack uses.
 	Credentials domain.Credentials
 
-	// clockFrom is where following the clock stream starts.
-	clockFrom eventstore.Position
-	interval  time.Duration
-	manual    bool
-	log       *slog.Logger
-	closers   []func() error
+	// followFrom is where following the log starts (Worker.Follow).
+	followFrom eventstore.Position
+	interval   time.Duration
+	manual     bool
+	log        *slog.Logger
+	closers    []func() error
 
 	// imported is closed once Run has moved the password hashes older
 	// builds left in the log to the credential store.
@@ -161,19 +168,21 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if clock == nil && !mode.Sandbox() {
 		clock = app.WallClock{}
 	}
+	// The background work follows the log from here on (Worker.Follow):
+	// the sandbox clock, so that an advance made through another process
+	// moves it too, and the due-time index of the work.
+	from, err := cfg.Store.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.followFrom = from
 	if clock == nil {
-		// The clock follows the log from here on (FollowClock), so that an
-		// advance made through another process moves it too.
-		from, err := cfg.Store.Head(ctx)
+		st, err := work.LoadClock(ctx, clocks)
 		if err != nil {
 			return nil, err
 		}
-		offset, err := work.ClockOffset(ctx, clocks)
-		if err != nil {
-			return nil, err
-		}
-		s.clockFrom = from
-		s.SandboxClock = sandbox.NewClock(time.Now, offset)
+		s.SandboxClock = sandbox.NewClock(time.Now, st.OffsetDuration())
+		work.SetClock(s.SandboxClock, st)
 		clock = s.SandboxClock
 	}
 	s.Clock = clock
@@ -248,6 +257,16 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 	}
 	accounts, backups := app.NewAccounts(store, clock), app.NewBackups(store, clock)
+	// A read model that folds every stream in this process (the embedded
+	// one) gives the runners their head start: one copy of each account.
+	src, local := cfg.Model.(stateSource)
+	if local {
+		accounts.SetSource(src.AccountState)
+		backups.SetSource(src.BackupState)
+	}
+	if cfg.Snapshots != nil {
+		accounts.SetSnapshots(cfg.Snapshots, app.SnapshotEvery)
+	}
 	workCfg := cfg.Work
 	if workCfg.ReadTimeout == 0 {
 		workCfg.ReadTimeout = cfg.App.ReadTimeout
@@ -258,7 +277,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	}
 	s.Worker = work.New(work.Deps{Accounts: accounts, Backups: backups, Clocks: clocks, Store: store,
 		Read: cfg.Model, Projector: s.Projector, Clock: clock, Sandbox: movable, Cloud: cloud, Sealer: sealer, Log: log,
-		Leadership: cfg.Leadership, Payments: pay, Observer: m}, workCfg)
+		Leadership: cfg.Leadership, Payments: pay, Observer: m, LocalProjector: local}, workCfg)
 	s.App = app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: s.Projector, Cloud: cloud,
 		Payments: pay, Hasher: hasher, Credentials: s.Credentials, Catalog: catalog, Clock: clock, Log: log, Sealer: sealer,
 		Personal: personal, Work: s.Worker, Wall: cfg.Wall}, cfg.App)
@@ -280,6 +299,10 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if apiCfg.Log == nil {
 		apiCfg.Log = log
 	}
+	// Tokens expire on the clock of the account they are for.
+	if apiCfg.Now == nil {
+		apiCfg.Now = s.App.Now
+	}
 	m.WatchReadModel(cfg.Store, cfg.Model, modelName(cfg.Model))
 	hc := health.Config{Store: cfg.Store, Model: cfg.Model, MaxLag: cfg.ReadyMaxLag, Log: log}
 	if k, ok := cfg.Leadership.(health.LeaderKnower); ok {
@@ -292,7 +315,8 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 }
 
 // Run runs the stack's background loops until ctx ends: the projector, the
-// sandbox clock following the log, and the background work.
+// background work following the log (the sandbox clock, the due-time
+// index), and the background work.
 func (s *Stack) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -300,13 +324,15 @@ func (s *Stack) Run(ctx context.Context) {
 			s.log.Error("projector stopped", "err", err)
 		}
 	})
-	if s.SandboxClock != nil {
-		wg.Go(func() {
-			if err := s.Worker.FollowClock(ctx, s.SandboxClock, s.clockFrom); err != nil && !errors.Is(err, context.Canceled) {
-				s.log.Error("sandbox clock stopped following the log", "err", err)
-			}
-		})
-	}
+	wg.Go(func() {
+		var clock work.MovableClock
+		if s.SandboxClock != nil {
+			clock = s.SandboxClock
+		}
+		if err := s.Worker.Follow(ctx, clock, s.followFrom); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("the background work stopped following the log", "err", err)
+		}
+	})
 	if !s.manual {
 		wg.Go(func() { _ = s.Worker.Run(ctx, s.interval) })
 	}
@@ -347,6 +373,10 @@ func (s *Stack) temporaryCredentials() error {
 // stack for a while (tests, tools).
 func (s *Stack) Start() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
+	// The due-time index is seeded before Start returns, so that the
+	// caller's first pass (Worker.RunDue) already uses it; Run retries
+	// should this fail.
+	s.Worker.Seed(ctx, s.followFrom)
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
 	return func() { cancel(); <-done }
@@ -380,6 +410,14 @@ func (s *Stack) ownKeys() (*app.Personal, error) {
 		return nil, err
 	}
 	return app.NewPersonal(ks, secret)
+}
+
+// stateSource is a read model that holds the aggregates' states, folded
+// with the domain's Evolve (projections/memory): a model of this process
+// alone, whose projector applies every event of the log.
+type stateSource interface {
+	AccountState(id string) (domain.Account, int64, eventstore.Position, int64, bool)
+	BackupState(id string) (domain.Backup, int64, eventstore.Position, int64, bool)
 }
 
 // modelName names a read model for the metrics by its package: memory,

@@ -9,16 +9,24 @@ import (
 	"github.com/cryptovps/cryptovps/domain"
 )
 
-// workBackup takes a pending snapshot (looking it up by tag first, so a crash
-// never takes two) and expires a backup whose retention ran out.
-func (s *Worker) workBackup(ctx context.Context, id string) error {
+// workBackupLocked takes a pending snapshot (looking it up by tag first, so
+// a crash never takes two) and expires a backup whose retention ran out,
+// its account's work lock held.
+func (s *Worker) workBackupLocked(ctx context.Context, id string) error {
 	cur, err := s.backups.Load(ctx, id)
 	if err != nil {
 		return err
 	}
 	b := cur.State
+	switch b.Status {
+	case domain.BackupPending, domain.BackupAvailable, domain.BackupError:
+	default:
+		// Deleted or expired: nothing left to do (the due-time index
+		// brings any backup whose stream moved).
+		return nil
+	}
 	meta := metaFor("backups")
-	now := s.clock.Now()
+	now := s.now(b.AccountID)
 	if !now.Before(b.ExpiresAt) {
 		d, err := s.backups.Run(ctx, id, domain.ExpireBackup{}, meta)
 		if err != nil {
@@ -27,10 +35,12 @@ func (s *Worker) workBackup(ctx context.Context, id string) error {
 		app.DropSnapshot(ctx, s.cloud, s.log, d.State)
 		return nil
 	}
-	if b.Status != domain.BackupPending || !s.due(id) {
+	if b.Status != domain.BackupPending || !s.due(id, now) {
 		return nil
 	}
+	s.backlogMu.Lock()
 	s.backlog.BackupsPending++
+	s.backlogMu.Unlock()
 	snap, err := s.cloud.FindSnapshot(ctx, id)
 	if errors.Is(err, domain.ErrNoInstance) {
 		snap, err = s.cloud.CreateSnapshot(ctx, b.InstanceID, id)

@@ -29,12 +29,31 @@ const (
 	TopupLateWindow  = 24 * time.Hour
 )
 
-// topupWork is the loop's state: the processor, and when this process last
-// read each top-up's invoice.
+// topupWork is the loop's state: the processor, when this process last
+// read each top-up's invoice, and when it last looked for top-ups to read.
 type topupWork struct {
-	pay  domain.Payments
-	mu   sync.Mutex
-	read map[string]time.Time
+	pay     domain.Payments
+	mu      sync.Mutex
+	read    map[string]time.Time
+	scanned time.Time
+}
+
+// topupScanEvery spaces the looks for top-ups to reconcile (in service
+// clock time): no invoice is read more often than TopupRecheck, so looking
+// at every pass (every second) only scanned every account's top-ups for
+// nothing, the largest part of the work's cost when nothing is due.
+const topupScanEvery = TopupRecheck / 6
+
+// scan reports whether the loop should look for top-ups at now, and notes
+// the look.
+func (w *topupWork) scan(now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.scanned.IsZero() && !now.Before(w.scanned) && now.Sub(w.scanned) < topupScanEvery {
+		return false
+	}
+	w.scanned = now
+	return true
 }
 
 // due reports whether the top-up's invoice should be read at now, and
@@ -88,6 +107,9 @@ func (s *Worker) reconcileTopups(ctx context.Context) error {
 		return nil
 	}
 	now := s.clock.Now()
+	if !s.topups.scan(now) {
+		return nil
+	}
 	s.topups.prune(now)
 	accounts, err := s.read.TopupAccounts(ctx, now.Add(-TopupLateWindow))
 	if err != nil {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 )
@@ -59,13 +62,20 @@ func (s *Worker) RunDue(ctx context.Context) error {
 	defer s.work.Unlock()
 	start := time.Now()
 	err := s.runDue(ctx)
-	s.obs.Round(time.Since(start), s.backlog, err)
+	s.obs.Round(time.Since(start), s.found(), err)
 	return err
 }
 
 func (s *Worker) runDue(ctx context.Context) error {
 	_, err := s.pass(ctx)
 	return err
+}
+
+// found is what the last pass found to do.
+func (s *Worker) found() Backlog {
+	s.backlogMu.Lock()
+	defer s.backlogMu.Unlock()
+	return s.backlog
 }
 
 // clockOffset is how far the service clock is ahead of wall time (zero for
@@ -86,19 +96,21 @@ func (s *Worker) runRound(ctx context.Context) (err error) {
 	s.work.Lock()
 	defer s.work.Unlock()
 	began := time.Now()
-	defer func() { s.obs.Round(time.Since(began), s.backlog, err) }()
-	off := s.clockOffset()
+	defer func() { s.obs.Round(time.Since(began), s.found(), err) }()
 	start, err := s.store.Head(ctx)
 	if err != nil {
 		return err
 	}
+	version := s.syncClock(ctx)
+	off := s.clockOffset()
 	n := 1
-	if off != s.round.ClockOffset {
+	if off != s.round.ClockOffset || version != s.clockVersion {
 		n = 4
 	}
 	complete, err := s.passes(ctx, n)
 	if complete {
 		s.completed(ctx, Round{Head: start, ClockOffset: off})
+		s.clockVersion = version
 	}
 	return err
 }
@@ -146,11 +158,17 @@ func (s *Worker) passes(ctx context.Context, n int) (complete bool, err error) {
 	return true, errors.Join(errs...)
 }
 
-// pass does everything due by now, once. complete is false when it could
-// not look at everything (the log or the read model failed); otherwise err
-// joins the failures of single accounts and backups.
+// pass does everything due by now, once: the accounts and backups the
+// due-time index says are due (every live account and open backup the read
+// model lists when the index is not in use: Follow is not running, or has
+// not caught up), many at once (Config.Concurrency) so that their appends
+// share commits. complete is false when it could not look at everything
+// (the log or the read model failed); otherwise err joins the failures of
+// single accounts and backups.
 func (s *Worker) pass(ctx context.Context) (complete bool, err error) {
+	s.backlogMu.Lock()
 	s.backlog = Backlog{}
+	s.backlogMu.Unlock()
 	head, err := s.store.Head(ctx)
 	if err != nil {
 		return false, err
@@ -158,27 +176,164 @@ func (s *Worker) pass(ctx context.Context) (complete bool, err error) {
 	if err := s.proj.WaitFor(ctx, head, s.cfg.ReadTimeout); err != nil {
 		return false, err
 	}
-	accounts, err := s.read.WorkAccounts(ctx)
-	if err != nil {
-		return false, err
-	}
-	var errs []error
-	for _, id := range accounts {
-		if err := s.workAccount(ctx, id); err != nil {
-			errs = append(errs, fmt.Errorf("account %s: %w", id, err))
+	indexed := s.follower.wait(ctx, head, s.cfg.ReadTimeout)
+	var accounts, backups []string
+	if indexed {
+		now := s.clock.Now()
+		accounts, backups = s.dueAccounts.take(now), s.dueBackups.take(now)
+	} else {
+		if accounts, err = s.read.WorkAccounts(ctx); err != nil {
+			return false, err
+		}
+		if backups, err = s.read.OpenBackups(ctx); err != nil {
+			return false, err
 		}
 	}
-	backups, err := s.read.OpenBackups(ctx)
-	if err != nil {
-		return false, errors.Join(append(errs, err)...)
-	}
-	for _, id := range backups {
-		if err := s.workBackup(ctx, id); err != nil {
-			errs = append(errs, fmt.Errorf("backup %s: %w", id, err))
+	errs := s.each(ctx, accounts, func(id string) error {
+		if err := s.workDueAccount(ctx, id, indexed); err != nil {
+			return fmt.Errorf("account %s: %w", id, err)
 		}
-	}
+		return nil
+	})
+	errs = append(errs, s.each(ctx, backups, func(id string) error {
+		if err := s.workDueBackup(ctx, id, indexed); err != nil {
+			return fmt.Errorf("backup %s: %w", id, err)
+		}
+		return nil
+	})...)
 	errs = append(errs, s.reconcileTopups(ctx))
 	return true, errors.Join(errs...)
+}
+
+// each runs fn for every id, Config.Concurrency at a time, and returns
+// the errors.
+func (s *Worker) each(ctx context.Context, ids []string, fn func(id string) error) []error {
+	var (
+		next atomic.Int64
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for range min(s.cfg.Concurrency, len(ids)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(ids); i = int(next.Add(1)) - 1 {
+				if err := fn(ids[i]); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// workDueAccount works an account a pass found due, and, when it was taken
+// from the due-time index, tells the index when it is due next (at once
+// after a failure).
+func (s *Worker) workDueAccount(ctx context.Context, id string, indexed bool) error {
+	unlock := s.lockAccount(id)
+	defer unlock()
+	if err := ctx.Err(); err != nil {
+		if indexed {
+			s.dueAccounts.release(id)
+		}
+		return err
+	}
+	d, err := s.workAccountLocked(ctx, id)
+	if indexed {
+		switch {
+		case !d.State.Registered && (err == nil || errors.Is(err, domain.ErrNotFound)):
+			// No account (yet): its first event makes it due again.
+			s.dueAccounts.done(id, "", d.Version, time.Time{}, true)
+			err = nil
+		case err != nil:
+			s.dueAccounts.release(id)
+		default:
+			next, live := s.nextDue(d.State, s.now(id))
+			s.dueAccounts.done(id, "", d.Version, next.Add(-s.ownOffset(id)), !live)
+		}
+	}
+	return err
+}
+
+// workDueBackup is workDueAccount for a backup.
+func (s *Worker) workDueBackup(ctx context.Context, id string, indexed bool) error {
+	cur, err := s.backups.Load(ctx, id)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		if indexed {
+			s.dueBackups.release(id)
+		}
+		return err
+	}
+	owner := cur.State.AccountID
+	unlock := s.lockAccount(owner)
+	defer unlock()
+	err = s.workBackupLocked(ctx, id)
+	if !indexed {
+		return err
+	}
+	if err == nil {
+		cur, err = s.backups.Load(ctx, id)
+	}
+	if err != nil {
+		s.dueBackups.release(id)
+		return err
+	}
+	b := cur.State
+	switch b.Status {
+	case domain.BackupPending:
+		s.dueBackups.done(id, owner, cur.Version, s.now(owner).Add(s.cfg.PollInterval).Add(-s.ownOffset(owner)), false)
+	case domain.BackupAvailable, domain.BackupError:
+		s.dueBackups.done(id, owner, cur.Version, b.ExpiresAt.Add(-s.ownOffset(owner)), false)
+	default:
+		s.dueBackups.done(id, owner, cur.Version, time.Time{}, true)
+	}
+	return nil
+}
+
+// nextDue is when, in the account's time, the account has work next, as
+// its state at now says (the work mirrors workAccountLocked): at once for
+// a server in transition (at the next poll), the end of a billable
+// server's paid hour, a suspended server's retention. live is false when
+// no server may ever need work again (until an event says otherwise).
+func (s *Worker) nextDue(a domain.Account, now time.Time) (next time.Time, live bool) {
+	soon := now.Add(s.cfg.PollInterval)
+	for _, id := range a.ServerOrder {
+		srv := a.Servers[id]
+		if !srv.Live() {
+			continue
+		}
+		live = true
+		var at time.Time
+		switch {
+		case srv.Status == domain.StatusProvisioning && srv.InstanceID == "",
+			srv.Status == domain.StatusSuspended && srv.InstanceID != "" && !srv.Halted,
+			srv.Halted && (srv.Status == domain.StatusActive || srv.Status == domain.StatusProvisioning):
+			at = now
+		case !srv.Activated && srv.InstanceID != "" &&
+			(srv.Status == domain.StatusProvisioning || srv.Status == domain.StatusSuspended),
+			srv.Status == domain.StatusDestroying:
+			at = soon
+		case srv.Status == domain.StatusSuspended:
+			at = srv.SuspendedAt.Add(domain.SuspendedRetention)
+		case srv.Billable():
+			at = srv.BilledUntil
+		default:
+			continue
+		}
+		if srv.Billable() && srv.BilledUntil.Before(at) {
+			at = srv.BilledUntil
+		}
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	return next, live
 }
 
 // step runs a command of the background work; a state error means the world
@@ -199,20 +354,20 @@ func (s *Worker) try(ctx context.Context, accountID string, cmd domain.Command, 
 	return err == nil, err
 }
 
-// othersAttempt reports whether srv's last provisioning attempt was started
+// othersAttempt reports whether srv's (of the account) last provisioning attempt was started
 // by another worker (or by this process before it restarted) less than
 // Config.ProvisionLease ago: that worker's call to the provider may still be
 // under way, so the instance is neither looked up nor created again yet.
 // This process's own attempts are over by the time it looks again (passes
 // do not overlap), so it retries them at once.
-func (s *Worker) othersAttempt(srv domain.Server) bool {
+func (s *Worker) othersAttempt(accountID string, srv domain.Server) bool {
 	if s.cfg.ProvisionLease <= 0 || srv.Attempts == 0 {
 		return false
 	}
 	s.mu.Lock()
 	mine := s.started[srv.ID] == srv.Attempts
 	s.mu.Unlock()
-	return !mine && s.clock.Now().Before(srv.ProvisionStartedAt.Add(s.cfg.ProvisionLease))
+	return !mine && s.now(accountID).Before(srv.ProvisionStartedAt.Add(s.cfg.ProvisionLease))
 }
 
 // setStarted remembers the provisioning attempt this process started on a
@@ -227,13 +382,18 @@ func (s *Worker) setStarted(serverID string, attempt int) {
 	s.started[serverID] = attempt
 }
 
-func (s *Worker) workAccount(ctx context.Context, id string) error {
+// workAccountLocked does the account's work due by its time, its work
+// lock held, and returns the account as the last step left it.
+func (s *Worker) workAccountLocked(ctx context.Context, id string) (app.Decided[domain.Account], error) {
 	cur, err := s.accounts.Load(ctx, id)
 	if err != nil {
-		return err
+		return cur, err
 	}
 	st := cur.State
-	s.backlog.account(st, s.clock.Now())
+	now := s.now(id)
+	s.backlogMu.Lock()
+	s.backlog.account(st, now)
+	s.backlogMu.Unlock()
 	var errs []error
 	for _, sid := range st.ServerOrder {
 		srv := *st.Servers[sid]
@@ -241,7 +401,7 @@ func (s *Worker) workAccount(ctx context.Context, id string) error {
 		switch {
 		case srv.Status == domain.StatusProvisioning && srv.InstanceID == "":
 			err = s.provision(ctx, id, srv)
-		case srv.Status == domain.StatusSuspended && !s.clock.Now().Before(srv.SuspendedAt.Add(domain.SuspendedRetention)):
+		case srv.Status == domain.StatusSuspended && !now.Before(srv.SuspendedAt.Add(domain.SuspendedRetention)):
 			err = s.step(ctx, id, domain.ExpireSuspended{ServerID: srv.ID}, "suspension")
 		case srv.Status == domain.StatusSuspended && srv.InstanceID != "" && !srv.Halted:
 			err = s.halt(ctx, id, srv)
@@ -249,11 +409,11 @@ func (s *Worker) workAccount(ctx context.Context, id string) error {
 			err = s.start(ctx, id, srv)
 		case !srv.Activated && srv.InstanceID != "" &&
 			(srv.Status == domain.StatusProvisioning || srv.Status == domain.StatusSuspended):
-			if s.due(srv.ID) {
+			if s.due(srv.ID, now) {
 				err = s.pollInstance(ctx, id, srv)
 			}
 		case srv.Status == domain.StatusDestroying:
-			if s.due(srv.ID) {
+			if s.due(srv.ID, now) {
 				err = s.destroyInstance(ctx, id, srv)
 			}
 		}
@@ -261,10 +421,11 @@ func (s *Worker) workAccount(ctx context.Context, id string) error {
 			errs = append(errs, fmt.Errorf("server %s: %w", sid, err))
 		}
 	}
-	if err := s.step(ctx, id, domain.Settle{}, "biller"); err != nil {
+	d, err := s.accounts.Run(ctx, id, domain.Settle{}, metaFor("biller"))
+	if err != nil {
 		errs = append(errs, err)
 	}
-	return errors.Join(errs...)
+	return d, errors.Join(errs...)
 }
 
 // provision creates the server's instance: the intent is recorded first, and
@@ -275,7 +436,7 @@ func (s *Worker) workAccount(ctx context.Context, id string) error {
 // attempt is left alone for the lease (othersAttempt).
 func (s *Worker) provision(ctx context.Context, accountID string, srv domain.Server) error {
 	if srv.Attempts > 0 {
-		if s.othersAttempt(srv) {
+		if s.othersAttempt(accountID, srv) {
 			return nil
 		}
 		inst, err := s.cloud.FindInstance(ctx, srv.ID)
@@ -296,7 +457,7 @@ func (s *Worker) provision(ctx context.Context, accountID string, srv domain.Ser
 		return err
 	}
 	s.setStarted(srv.ID, attempt)
-	spec := domain.InstanceSpec{Tag: srv.ID, Label: srv.Label, Plan: srv.Plan, Region: srv.Region}
+	spec := domain.InstanceSpec{Tag: srv.ID, Label: srv.Label, Plan: srv.Plan, Region: srv.Region, Account: accountID}
 	for _, k := range srv.SSHKeys {
 		spec.SSHKeys = append(spec.SSHKeys, k.Key)
 	}
@@ -363,13 +524,13 @@ func (s *Worker) dropOrphan(ctx context.Context, accountID, serverID, instanceID
 	}
 }
 
-// due reports whether the provider should be asked about a server now, and
-// if so notes that it is being asked.
-func (s *Worker) due(serverID string) bool {
+// due reports whether the provider should be asked about a server (or a
+// backup) at now, its account's time, and if so notes that it is being
+// asked.
+func (s *Worker) due(serverID string, now time.Time) bool {
 	if s.cfg.PollInterval <= 0 {
 		return true
 	}
-	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if last, ok := s.polled[serverID]; ok && now.Before(last.Add(s.cfg.PollInterval)) {
@@ -433,7 +594,7 @@ func (s *Worker) destroyInstance(ctx context.Context, accountID string, srv doma
 		if srv.Attempts == 0 {
 			return s.step(ctx, accountID, domain.CompleteDestroy{ServerID: srv.ID}, "destroyer")
 		}
-		if s.othersAttempt(srv) {
+		if s.othersAttempt(accountID, srv) {
 			return nil // the instance may still appear: destroy it then
 		}
 		s.setStarted(srv.ID, 0)

@@ -7,6 +7,7 @@
 package work
 
 import (
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -36,6 +37,10 @@ type Config struct {
 	// not asked once a second per server. Zero asks at every pass (the
 	// sandbox, whose clock jumps).
 	PollInterval time.Duration
+	// Concurrency is how many accounts (and backups) a pass works at
+	// once, so that their appends share the event store's commits
+	// (64 when zero). Each account's own work stays in order.
+	Concurrency int
 }
 
 // Deps are what the work runs on.
@@ -64,6 +69,11 @@ type Deps struct {
 	Payments domain.Payments
 	// Observer is told how the work goes (metrics); nil: nobody.
 	Observer Observer
+	// LocalProjector says that Projector applies every event of the log in
+	// this process (its read model is this process's alone, as the
+	// embedded one): Follow then takes the events from it (Observe)
+	// instead of reading and decoding the log a second time.
+	LocalProjector bool
 }
 
 // Worker does the background work. It is safe for concurrent use.
@@ -93,14 +103,51 @@ type Worker struct {
 	// work serialises passes of background work in this process, and
 	// guards round.
 	work sync.Mutex
-	// round is the last round of work this process recorded.
-	round Round
-	// backlog is what the current pass has found to do so far.
-	backlog Backlog
+	// accountLocks serialise the work on one account in this process (a
+	// pass and an account's own clock move), striped by account id.
+	accountLocks [64]sync.Mutex
+	// round is the last round of work this process recorded, and
+	// clockVersion the clock stream's version that round began with.
+	round        Round
+	clockVersion int64
+	// backlog is what the current pass has found to do so far, guarded
+	// by backlogMu (a pass works accounts concurrently).
+	backlogMu sync.Mutex
+	backlog   Backlog
+	// dueAccounts and dueBackups say what is due when, fed by Follow
+	// (follower says how far): a pass looks only at what is due.
+	dueAccounts, dueBackups *dueIndex
+	follower                follower
+	// local: the index is fed by the projector (Deps.LocalProjector).
+	local bool
 	// kick asks the background loop for a pass now.
 	kick chan struct{}
 	// topups is the top-up reconcile loop's state (topups.go).
 	topups topupWork
+}
+
+// lockAccount takes the account's work lock and returns its release.
+func (s *Worker) lockAccount(id string) (unlock func()) {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	mu := &s.accountLocks[h.Sum32()%uint32(len(s.accountLocks))]
+	mu.Lock()
+	return mu.Unlock
+}
+
+// now is the account's time (its own sandbox clock, or the service's).
+func (s *Worker) now(accountID string) time.Time {
+	return domain.AccountNow(s.clock, accountID)
+}
+
+// ownOffset is how far the account's own sandbox clock is ahead of the
+// shared one: what turns an instant of its time into one of the shared
+// clock the due-time index orders by.
+func (s *Worker) ownOffset(accountID string) time.Duration {
+	if s.sandbox == nil || accountID == "" {
+		return 0
+	}
+	return s.sandbox.AccountOffset(accountID)
 }
 
 // New returns a Worker.
@@ -110,6 +157,9 @@ func New(d Deps, cfg Config) *Worker {
 	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 5 * time.Second
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 64
 	}
 	lead := d.Leadership
 	if lead == nil {
@@ -121,7 +171,12 @@ func New(d Deps, cfg Config) *Worker {
 	}
 	w := &Worker{accounts: d.Accounts, backups: d.Backups, clocks: d.Clocks, store: d.Store, read: d.Read,
 		proj: d.Projector, clock: d.Clock, sandbox: d.Sandbox, cloud: d.Cloud, sealer: d.Sealer, log: d.Log,
-		lead: lead, obs: obs, cfg: cfg, started: map[string]int{}, polled: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+		lead: lead, obs: obs, cfg: cfg, started: map[string]int{}, polled: map[string]time.Time{}, kick: make(chan struct{}, 1),
+		dueAccounts: newDueIndex(), dueBackups: newDueIndex()}
 	w.topups.pay = d.Payments
+	if d.LocalProjector && d.Projector != nil {
+		w.local = true
+		d.Projector.Observe(w.observe)
+	}
 	return w
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltcreds"
 	"github.com/cryptovps/cryptovps/projections/postgres/pgcreds"
+	"github.com/cryptovps/cryptovps/eventstore/aggsnap"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 	"github.com/cryptovps/cryptovps/upstream/vultr"
 )
@@ -132,6 +133,10 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 			}
 		}
 	}
+	// Aggregate snapshots hold account states whatever the event store.
+	if err := checkPrivate(filepath.Join(cfg.DataDir, aggregateSnapshotsFile)); err != nil {
+		return err
+	}
 	if mode.Cloud == domain.UpstreamSandbox {
 		if err := checkPrivate(cfg.sandboxCloudPath()); err != nil {
 			return err
@@ -173,12 +178,20 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Aggregate snapshots are this process's own (the log is read after
+	// them and trusted over them): a file in the data dir whatever the
+	// event store.
+	snaps, err := aggsnap.Open(filepath.Join(cfg.DataDir, aggregateSnapshotsFile))
+	if err != nil {
+		return err
+	}
+	defer snaps.Close()
 	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Credentials: creds, Log: log, Mode: mode, Cloud: cloud,
 		Sealer: sealer, Personal: personal,
 		Payments: pay.Payments, Webhooks: pay.Webhooks, SandboxCloud: cfg.sandboxCloudPath(),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay,
 			BackupDelay: cfg.BackupDelay},
-		Leadership: lead, WorkInterval: cfg.WorkInterval, ReadyMaxLag: cfg.ReadyMaxLag,
+		Leadership: lead, Snapshots: snaps, WorkInterval: cfg.WorkInterval, ReadyMaxLag: cfg.ReadyMaxLag,
 		App:  app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit},
 		Work: work.Config{ProvisionLease: lease, PollInterval: pollEvery},
 		API: api.Config{JWTSecret: []byte(jwtSecret), JWTPreviousSecrets: [][]byte{[]byte(cfg.JWTSecretPrevious)},
@@ -268,6 +281,10 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 
 // credentialsFile is the embedded credential store's file in the data dir.
 const credentialsFile = "credentials.db"
+
+// aggregateSnapshotsFile keeps this process's aggregate snapshots (see
+// eventstore/aggsnap) in the data dir.
+const aggregateSnapshotsFile = "aggregate-snapshots.db"
 
 // openCredentials is the credential store: with PostgreSQL (--database-url)
 // its tables there, the one copy every API process of the deployment

@@ -25,8 +25,22 @@ type Model struct {
 	backups    map[string]*domain.Backup
 	// backupsOf lists each account's backup ids in creation order.
 	backupsOf map[string][]string
-	// ledger holds each account's ledger transactions, oldest first.
-	ledger map[string][]projections.LedgerEntry
+	// ledger holds each account's ledger transactions, oldest first,
+	// compacted (ledger.go); odd the few that do not compact.
+	ledger map[string][]row
+	odd    map[eventstore.Position]projections.LedgerEntry
+	// folded is, per account and backup stream, the version and position
+	// of its last event applied: what the runners start from (State).
+	folded map[string]foldedAt
+}
+
+type foldedAt struct {
+	version uint64
+	pos     eventstore.Position
+	// tx is the version of the last ledger transaction applied, plus one
+	// (zero: none): the model does not keep the hash chain, whose head a
+	// runner starting from the model reads from the log (AccountState).
+	tx uint64
 }
 
 // New returns an empty model.
@@ -41,7 +55,9 @@ func (m *Model) reset() {
 	m.accounts = map[string]*domain.Account{}
 	m.backups = map[string]*domain.Backup{}
 	m.backupsOf = map[string][]string{}
-	m.ledger = map[string][]projections.LedgerEntry{}
+	m.ledger = map[string][]row{}
+	m.odd = map[eventstore.Position]projections.LedgerEntry{}
+	m.folded = map[string]foldedAt{}
 }
 
 // Reset empties the model.
@@ -147,14 +163,19 @@ func (m *Model) ApplyDecoded(_ context.Context, batch []eventstore.Event, decode
 			continue
 		}
 		prefix, id := domain.StreamID(ev.Stream)
+		f := m.folded[ev.Stream]
+		f.version, f.pos = ev.Version, ev.Position
+		if _, ok := decoded[i].(domain.LedgerPosted); ok {
+			f.tx = ev.Version + 1
+		}
+		m.folded[ev.Stream] = f
 		switch prefix {
 		case domain.AccountStreamPrefix:
-			switch decoded[i].(type) {
-			case domain.IdempotencyKeyUsed, domain.IdempotencyAnswerRecorded:
-				// No query reads Idempotency-Keys (the account's runner
-				// does): their kept answers are not held twice.
-				continue
-			}
+			// Every event is folded, Idempotency-Keys and their kept answers
+			// too, although no query reads them: the account runners start
+			// from this fold (AccountState) and keep only a few states of
+			// their own, so the fold must be the domain's, whole. The keys
+			// are held once, here.
 			a, ok := m.accounts[id]
 			if !ok {
 				n := domain.NewAccount(id)
@@ -163,7 +184,7 @@ func (m *Model) ApplyDecoded(_ context.Context, batch []eventstore.Event, decode
 			}
 			*a = domain.Evolve(*a, decoded[i])
 			if tx, ok := decoded[i].(domain.LedgerPosted); ok {
-				m.ledger[id] = append(m.ledger[id], projections.LedgerEntry{Position: ev.Position, TxID: tx.TxID,
+				m.addLedger(id, projections.LedgerEntry{Position: ev.Position, TxID: tx.TxID,
 					Kind: tx.Kind, Amount: tx.CustomerAmount(id), BalanceAfter: a.Balance,
 					CreatedAt: tx.At, ServerID: tx.ServerID, From: tx.From, To: tx.To, TopupID: tx.TopupID})
 			}
@@ -184,6 +205,44 @@ func (m *Model) ApplyDecoded(_ context.Context, batch []eventstore.Event, decode
 		m.checkpoint = last
 	}
 	return nil
+}
+
+// AccountState is a copy of the account as the model folded it (with the
+// domain's Evolve, as the runners do), and the version and position of the
+// last event of its stream the model applied: the runners' head start for
+// an account they do not keep (app.Runner.SetSource), so the process holds
+// one copy of every account, not two. The model does not decode the ledger's
+// hash chain (Decode), so the state has no LastHash: reread is the version
+// of the account's last ledger transaction, which the runner reads again
+// from the log for its hash (the version after version when there is
+// none). ok is false for an account the model has no event of.
+func (m *Model) AccountState(id string) (a domain.Account, version int64, pos eventstore.Position, reread int64, ok bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	st, found := m.accounts[id]
+	f, applied := m.folded[domain.AccountStream(id)]
+	if !found || !applied {
+		return domain.Account{}, 0, eventstore.Position{}, 0, false
+	}
+	reread = int64(f.version) + 1
+	if f.tx > 0 {
+		reread = int64(f.tx) - 1
+	}
+	return st.Clone(), int64(f.version), f.pos, reread, true
+}
+
+// BackupState is AccountState for a backup.
+func (m *Model) BackupState(id string) (b domain.Backup, version int64, pos eventstore.Position, reread int64, ok bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	st, found := m.backups[id]
+	f, applied := m.folded[domain.BackupStream(id)]
+	if !found || !applied {
+		return domain.Backup{}, 0, eventstore.Position{}, 0, false
+	}
+	c := *st
+	c.Restores = slices.Clone(st.Restores)
+	return c, int64(f.version), f.pos, int64(f.version) + 1, true
 }
 
 func (m *Model) account(id string) (*domain.Account, error) {
@@ -433,26 +492,6 @@ func (m *Model) Backup(_ context.Context, accountID, id string, now time.Time) (
 		return projections.BackupView{}, fmt.Errorf("backup %s: %w", id, projections.ErrNotFound)
 	}
 	return v, nil
-}
-
-// Ledger lists the account's ledger transactions newest first.
-func (m *Model) Ledger(_ context.Context, accountID string, before eventstore.Position, limit int) ([]projections.LedgerEntry, error) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if _, err := m.account(accountID); err != nil {
-		return nil, err
-	}
-	all := m.ledger[accountID]
-	// Entries are in log order: find the first at or after before.
-	end := len(all)
-	if !before.IsZero() {
-		end = sort.Search(len(all), func(i int) bool { return !all[i].Position.Less(before) })
-	}
-	out := []projections.LedgerEntry{}
-	for i := end - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, all[i])
-	}
-	return out, nil
 }
 
 // WorkAccounts lists accounts with a server that is not DESTROYED or ERROR.

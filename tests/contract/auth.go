@@ -202,7 +202,7 @@ func tokenTests(t *testing.T, h *harness) {
 	t.Run("algorithm is pinned to HS256: alg none and HS512 with the right secret are 401", func(t *testing.T) {
 		t.Parallel()
 		u := h.register(t)
-		now := h.clock.Now()
+		now := u.now()
 		claims := jwt.MapClaims{"iss": "cryptovps", "sub": u.id, "jti": uuid.NewString(), "ver": 0,
 			"iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(10 * time.Minute).Unix()}
 		none := jwtPart(t, map[string]string{"alg": "none", "typ": "JWT"}) + "." + jwtPart(t, claims) + "."

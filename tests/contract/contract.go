@@ -63,6 +63,10 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		t.Parallel()
 		clockTests(t, newModel)
 	})
+	t.Run("account_clocks", func(t *testing.T) {
+		t.Parallel()
+		accountClockTests(t, newModel)
+	})
 	t.Run("events", func(t *testing.T) {
 		t.Parallel()
 		eventStreamTests(t, func(t *testing.T, cfg config) *harness { return newHarness(t, newModel, cfg) })

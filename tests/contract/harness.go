@@ -80,7 +80,14 @@ var (
 )
 
 func hasher() *app.Hasher {
-	hasherOnce.Do(func() { sharedHasher = app.NewHasher(runtime.NumCPU()) })
+	hasherOnce.Do(func() {
+		sharedHasher = app.NewHasher(runtime.NumCPU())
+		// Every parallel test registers and logs in through these few slots,
+		// and argon2 under -race on a loaded machine takes far longer than
+		// in production: the production 3 s bound then answered a spurious
+		// 503 to a registration race (seen once in a CI loop at load 18).
+		sharedHasher.MaxWait = 2 * time.Minute
+	})
 	return sharedHasher
 }
 
@@ -363,8 +370,9 @@ func (u *user) setToken(t testing.TB, r *response) {
 		t.Fatalf("no access token in %s", r)
 	}
 	u.token = tok
-	// Renew a minute early, on the sandbox clock the API expires tokens by.
-	u.expires = u.h.clock.Now().Add(u.h.cfg.TokenTTL - time.Minute)
+	// Renew a minute early, on the account's sandbox clock the API expires
+	// its tokens by.
+	u.expires = u.now().Add(u.h.cfg.TokenTTL - time.Minute)
 }
 
 // bearer is the Authorization header of the user, logging in again when
@@ -374,7 +382,7 @@ func (u *user) bearer(t testing.TB) []string {
 	t.Helper()
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if !u.h.clock.Now().Before(u.expires) {
+	if !u.now().Before(u.expires) {
 		r := u.h.do(t, http.MethodPost, "/auth/login", map[string]string{"email": u.email, "password": u.password})
 		if r.Status != http.StatusOK {
 			t.Errorf("re-login: %s", r)
@@ -384,6 +392,9 @@ func (u *user) bearer(t testing.TB) []string {
 	}
 	return []string{"Authorization", "Bearer " + u.token}
 }
+
+// now is the user's account's time: its own sandbox clock.
+func (u *user) now() time.Time { return u.h.clock.NowFor(u.id) }
 
 // do is h.do as this user.
 func (u *user) do(t testing.TB, method, path string, body any, headers ...string) *response {
@@ -397,8 +408,8 @@ func (h *harness) admin(t testing.TB, method, path string, body any) *response {
 	return h.do(t, method, path, body, "Authorization", "Bearer "+h.cfg.AdminToken)
 }
 
-// advance moves the sandbox clock forward (as u) and returns once everything
-// due has happened.
+// advance moves u's account's own sandbox clock forward and returns once
+// everything of the account due by then has happened.
 func (u *user) advance(t testing.TB, d time.Duration) {
 	t.Helper()
 	u.do(t, http.MethodPost, "/sandbox/clock/advance", map[string]int64{"seconds": int64(d / time.Second)}).

@@ -218,8 +218,8 @@ func clockTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		if after := u.snapshot(t); !reflect.DeepEqual(before, after) {
 			t.Errorf("refused requests changed the account:\n before: %v\n after:  %v", before, after)
 		}
-		if off := h.clock.Offset(); off != 0 {
-			t.Errorf("refused advances moved the sandbox clock by %s", off)
+		if off, own := h.clock.Offset(), h.clock.AccountOffset(u.id); off != 0 || own != 0 {
+			t.Errorf("refused advances moved the sandbox clock by %s, the account's by %s", off, own)
 		}
 	})
 

@@ -53,7 +53,7 @@ type book struct {
 	paid      map[string]bool
 	destroyed map[string]bool
 	backups   map[string]backupAck
-	clock     time.Time // the latest `now` an advance answered
+	clocks    map[string]time.Time // by account: the latest `now` its clock moves answered
 	// logged is every Idempotency-Key the log held at the last check, with
 	// its servers: a retry of one must replay them.
 	logged map[string][]string
@@ -74,7 +74,7 @@ type book struct {
 func newBook() *book {
 	return &book{accounts: map[string]*account{}, byEmail: map[string]*account{}, deploys: map[string]deployReq{},
 		acked: map[string][]string{}, servers: map[string]string{}, topups: map[string]string{}, paid: map[string]bool{},
-		destroyed: map[string]bool{}, backups: map[string]backupAck{}, refusals: map[string]int{}}
+		destroyed: map[string]bool{}, backups: map[string]backupAck{}, refusals: map[string]int{}, clocks: map[string]time.Time{}}
 }
 
 // outcome is what became of one request.
@@ -336,9 +336,9 @@ func (d *driver) backUp(acct *account, server string) {
 	d.b.mu.Unlock()
 }
 
-// advance moves the sandbox clock.
-func (d *driver) advance(token string, seconds int) {
-	a, o := d.post("/sandbox/clock/advance", token, map[string]int{"seconds": seconds}, nil)
+// advance moves the account's own sandbox clock.
+func (d *driver) advance(acct *account, seconds int) {
+	a, o := d.post("/sandbox/clock/advance", acct.token, map[string]int{"seconds": seconds}, nil)
 	if o != answered {
 		if o == cutByKill {
 			d.b.cut.Add(1)
@@ -356,8 +356,8 @@ func (d *driver) advance(token string, seconds int) {
 		return
 	}
 	d.b.mu.Lock()
-	if now.After(d.b.clock) {
-		d.b.clock = now
+	if now.After(d.b.clocks[acct.id]) {
+		d.b.clocks[acct.id] = now
 	}
 	d.b.mu.Unlock()
 }
@@ -444,19 +444,19 @@ func (d *driver) readBack() {
 		}
 		return a
 	}
-	h, o := send(t, d.p, apiclient.Request{Method: http.MethodGet, Path: "/healthz"})
-	if o != answered {
-		return
-	}
-	now, _ := time.Parse(time.RFC3339, h.Str("now"))
 	d.b.mu.Lock()
 	defer d.b.mu.Unlock()
-	if now.Before(d.b.clock) {
-		t.Errorf("lost: the sandbox clock is at %s, an advance answered %s", now, d.b.clock)
-	}
 	for _, acct := range d.b.accounts {
 		if t.Failed() {
 			return
+		}
+		clock := get(acct, "/sandbox/clock")
+		if clock == nil {
+			return
+		}
+		now, _ := time.Parse(time.RFC3339, clock.Str("now"))
+		if now.Before(d.b.clocks[acct.id]) {
+			t.Errorf("lost: account %s's sandbox clock is at %s, a move of it answered %s", acct.id, now, d.b.clocks[acct.id])
 		}
 		list := get(acct, "/servers")
 		if list == nil {
@@ -606,14 +606,14 @@ func (d *driver) load(rng *rand.Rand, mine [][]*account, stop chan struct{}) {
 				return
 			}
 			d.b.mu.Lock()
-			var token string
+			var acct *account
 			for _, a := range d.b.accounts {
-				token = a.token
+				acct = a
 				break
 			}
 			d.b.mu.Unlock()
-			if token != "" {
-				d.advance(token, 30+r.IntN(570))
+			if acct != nil {
+				d.advance(acct, 30+r.IntN(570))
 			}
 		}
 	})

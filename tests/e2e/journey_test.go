@@ -244,7 +244,7 @@ var guideEndpoints = []string{
 	"GET /backups", "GET /backups/:id", "POST /backups", "POST /backups/:id/restore", "DELETE /backups/:id",
 	"GET /events", "POST /ssh-keys", "GET /ssh-keys", "DELETE /ssh-keys/:id",
 	"POST /limit-requests", "GET /limit-requests", "GET /docs/custom-requests",
-	"POST /sandbox/clock/advance", "POST /sandbox/topups/:id/pay",
+	"GET /sandbox/clock", "POST /sandbox/clock/advance", "POST /sandbox/topups/:id/pay",
 }
 
 var wantPlans = map[string]string{
@@ -775,8 +775,12 @@ func (j *journey) billingAcrossTime(t *testing.T) {
 	for _, s := range bulk.Servers {
 		j.sawServer(t, p, s)
 	}
+	// Each account has its own sandbox clock: each moves its own.
 	for _, s := range bs {
 		j.sawServer(t, b, b.waitFor(t, s.ID, "ACTIVE"))
+	}
+	for _, s := range bulk.Servers {
+		p.waitFor(t, s.ID, "ACTIVE")
 	}
 	spenderIPs := map[string]string{}
 	for _, s := range p.servers(t) {
@@ -793,10 +797,14 @@ func (j *journey) billingAcrossTime(t *testing.T) {
 	p0 := p.billing(t)
 	sameMoney(t, "spender's balance after a bulk of 10 Beasts", p0.Balance, sub(t, "10.00", beastPH, 10))
 
-	oldToken := b.token
+	oldToken, spenderToken := b.token, p.token
 	b.advance(t, 3*3600)
-	// Tokens expire on the sandbox clock: the agent logs in again (call does).
+	// Tokens expire on the account's sandbox clock: the agent logs in again
+	// (call does). Another account's clock, and tokens, did not move.
 	j.srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/billing", Token: oldToken}).ExpectError(t, http.StatusUnauthorized, "token_expired")
+	j.srv.do(t, apiclient.Request{Method: http.MethodGet, Path: "/billing", Token: spenderToken}).Expect(t, http.StatusOK)
+	sameMoney(t, "spender's balance after another account's clock moved 3 hours", p.billing(t).Balance, dec(t, p0.Balance))
+	p.advance(t, 3*3600)
 
 	b1 := b.billing(t)
 	sameMoney(t, "balance 3 hours later", b1.Balance, sub(t, b0.Balance, microPH, 3*2))
@@ -806,6 +814,7 @@ func (j *journey) billingAcrossTime(t *testing.T) {
 	// Three more hours: the spender pays hours 4 and 5, cannot pay hour 6,
 	// and its servers are suspended then.
 	b.advance(t, 3*3600)
+	p.advance(t, 3*3600)
 	sameMoney(t, "balance 6 hours later", b.billing(t).Balance, sub(t, b0.Balance, microPH, 6*2))
 	pb := p.billing(t)
 	sameMoney(t, "spender's balance when the money ran out", pb.Balance, sub(t, p0.Balance, beastPH, 5*10))

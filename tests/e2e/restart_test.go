@@ -38,11 +38,13 @@ func (j *journey) restart(t *testing.T) {
 			}
 		}
 	}
-	j.quiesce(t, a)
+	j.quiesce(t)
 	before := j.snapshot(t)
 	nowBefore := j.healthNow(t)
 	tokens := map[*agent]string{}
+	offsets := map[*agent]int{}
 	for _, ag := range j.agents {
+		offsets[ag] = ag.call(t, http.MethodGet, "/sandbox/clock", nil).Expect(t, http.StatusOK).Num("offsetSeconds")
 		tokens[ag] = ag.token
 	}
 
@@ -59,6 +61,12 @@ func (j *journey) restart(t *testing.T) {
 	}
 	if d := nowAfter.Sub(nowBefore); d > time.Minute {
 		t.Fatalf("the sandbox clock jumped %s across the restart", d)
+	}
+	// Each account's own clock is where it was: its moves are in the log.
+	for ag, off := range offsets {
+		if got := ag.call(t, http.MethodGet, "/sandbox/clock", nil).Expect(t, http.StatusOK).Num("offsetSeconds"); got != off {
+			t.Errorf("%s's own clock offset was %d s before the restart, %d s after", ag.email, off, got)
+		}
 	}
 	// Tokens issued before the restart still work: the secret is kept.
 	for ag, tok := range tokens {
@@ -156,49 +164,66 @@ func (j *journey) snapshot(t testing.TB) map[string][]byte {
 	return out
 }
 
-// quiesce moves the sandbox clock until nothing is about to happen: no
-// deploy, destroy or backup in flight, and no server's next billed hour or
-// backup's expiry within the next half minute (a restart takes seconds of
-// wall time, which is sandbox time too).
-func (j *journey) quiesce(t testing.TB, mover *agent) {
+// quiesce moves each agent's own sandbox clock until nothing is about to
+// happen on its account: no deploy, destroy or backup in flight, and no
+// server's next billed hour or backup's expiry within the next half minute
+// (a restart takes seconds of wall time, which is sandbox time too).
+func (j *journey) quiesce(t testing.TB) {
+	t.Helper()
+	for _, ag := range j.agents {
+		if busy := j.busy(t, ag); busy != "" {
+			for i := 0; busy != ""; i++ {
+				if i == 30 {
+					t.Fatalf("the sandbox never came to rest: %s", busy)
+				}
+				t.Logf("before the restart: %s; moving %s's clock a minute", busy, ag.email)
+				ag.advance(t, 60)
+				busy = j.busy(t, ag)
+			}
+		}
+		// A server that came up while resting shows its root password
+		// once, at its first read: not in the snapshot.
+		for _, id := range j.serverIDs[ag] {
+			ag.call(t, http.MethodGet, "/servers/"+id, nil)
+		}
+	}
+}
+
+// busy says what is about to happen on the agent's account by its own
+// clock ("" for nothing).
+func (j *journey) busy(t testing.TB, ag *agent) string {
 	t.Helper()
 	const ahead, behind = 30 * time.Second, 5 * time.Second
-	for range 30 {
-		now := j.healthNow(t)
-		busy := ""
-		for _, ag := range j.agents {
-			for _, s := range ag.servers(t) {
-				switch s.Status {
-				case "PROVISIONING", "DESTROYING":
-					busy = fmt.Sprintf("server %s is %s", s.ID, s.Status)
-				case "ACTIVE":
-					created, err := time.Parse(time.RFC3339, s.CreatedAt)
-					if err != nil {
-						t.Fatalf("createdAt %q: %v", s.CreatedAt, err)
-					}
-					phase := now.Sub(created) % time.Hour
-					if phase < behind || time.Hour-phase < ahead {
-						busy = fmt.Sprintf("server %s is at an hour boundary", s.ID)
-					}
-				}
-			}
-			for _, b := range ag.backups(t) {
-				expires, err := time.Parse(time.RFC3339, b.ExpiresAt)
-				if err != nil {
-					t.Fatalf("expiresAt %q: %v", b.ExpiresAt, err)
-				}
-				if b.Status == "PENDING" {
-					busy = "backup " + b.ID + " is PENDING"
-				} else if d := expires.Sub(now); d > -behind && d < ahead {
-					busy = "backup " + b.ID + " is about to expire"
-				}
-			}
-		}
-		if busy == "" {
-			return
-		}
-		t.Logf("before the restart: %s; moving the clock a minute", busy)
-		mover.advance(t, 60)
+	now, err := time.Parse(time.RFC3339, ag.call(t, http.MethodGet, "/sandbox/clock", nil).Expect(t, http.StatusOK).Str("now"))
+	if err != nil {
+		t.Fatalf("GET /sandbox/clock: %v", err)
 	}
-	t.Fatalf("the sandbox never came to rest")
+	busy := ""
+	for _, s := range ag.servers(t) {
+		switch s.Status {
+		case "PROVISIONING", "DESTROYING":
+			busy = fmt.Sprintf("server %s is %s", s.ID, s.Status)
+		case "ACTIVE":
+			created, err := time.Parse(time.RFC3339, s.CreatedAt)
+			if err != nil {
+				t.Fatalf("createdAt %q: %v", s.CreatedAt, err)
+			}
+			phase := now.Sub(created) % time.Hour
+			if phase < behind || time.Hour-phase < ahead {
+				busy = fmt.Sprintf("server %s is at an hour boundary", s.ID)
+			}
+		}
+	}
+	for _, b := range ag.backups(t) {
+		expires, err := time.Parse(time.RFC3339, b.ExpiresAt)
+		if err != nil {
+			t.Fatalf("expiresAt %q: %v", b.ExpiresAt, err)
+		}
+		if b.Status == "PENDING" {
+			busy = "backup " + b.ID + " is PENDING"
+		} else if d := expires.Sub(now); d > -behind && d < ahead {
+			busy = "backup " + b.ID + " is about to expire"
+		}
+	}
+	return busy
 }

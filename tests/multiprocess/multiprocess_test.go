@@ -226,8 +226,8 @@ func (d *deployment) round(a *agent, r int) error {
 	return nil
 }
 
-// advance moves the sandbox clock through process i and checks that every
-// live process's clock followed.
+// advance moves the token's account's own sandbox clock through process i
+// and checks that every live process's clock of that account followed.
 func (d *deployment) advance(i int, token string, seconds int) error {
 	r, err := d.send(i, apiclient.Request{Method: http.MethodPost, Path: "/sandbox/clock/advance", Token: token,
 		Body: map[string]int{"seconds": seconds}})
@@ -248,7 +248,7 @@ func (d *deployment) advance(i int, token string, seconds int) error {
 			continue
 		}
 		for deadline := time.Now().Add(5 * time.Second); ; {
-			h, err := p.Client().Send(apiclient.Request{Method: http.MethodGet, Path: "/healthz"})
+			h, err := p.Client().Send(apiclient.Request{Method: http.MethodGet, Path: "/sandbox/clock", Token: token})
 			if err != nil {
 				if h == nil && p.Killed() {
 					break
@@ -353,8 +353,8 @@ func TestTwoProcessesShareOneDeploymentAndSurviveAKill(t *testing.T) {
 		}
 	}
 
-	// Traffic: every agent in its own goroutine, the clock moved by
-	// another, and the leader killed once a third of the rounds are done.
+	// Traffic: every agent in its own goroutine, the agents' clocks moved
+	// by another, and the leader killed once a third of the rounds are done.
 	var done atomic.Int64
 	stop := make(chan struct{})
 	errs := make(chan error, agents+2)
@@ -382,7 +382,8 @@ func TestTwoProcessesShareOneDeploymentAndSurviveAKill(t *testing.T) {
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
-			if err := d.advance(i, as[0].token, 20*60); err != nil {
+			// Each account has its own clock: move them in turn.
+			if err := d.advance(i, as[i%len(as)].token, 20*60); err != nil {
 				errs <- err
 				return
 			}
@@ -443,8 +444,10 @@ wait:
 		return true, nil
 	}
 	for i := 0; ; i++ {
-		if err := d.advance(survivor, as[0].token, 10*60); err != nil {
-			t.Fatal(err)
+		for _, a := range as {
+			if err := d.advance(survivor, a.token, 10*60); err != nil {
+				t.Fatal(err)
+			}
 		}
 		ok, err := settled()
 		if err != nil {

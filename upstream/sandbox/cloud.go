@@ -42,6 +42,7 @@ type instance struct {
 	ID        string     `json:"id"`
 	Tag       string     `json:"tag"`
 	Label     string     `json:"label"`
+	Account   string     `json:"account,omitempty"`
 	IPv4      string     `json:"ipv4"`
 	Halted    bool       `json:"halted,omitempty"`
 	CreatedAt time.Time  `json:"createdAt"`
@@ -52,6 +53,7 @@ type snapshot struct {
 	ID         string     `json:"id"`
 	Tag        string     `json:"tag"`
 	InstanceID string     `json:"instanceId"`
+	Account    string     `json:"account,omitempty"`
 	Fail       bool       `json:"fail"`
 	CreatedAt  time.Time  `json:"createdAt"`
 	DeletedAt  *time.Time `json:"deletedAt,omitempty"`
@@ -196,6 +198,13 @@ func (c *Cloud) save() error {
 	return nil
 }
 
+// now is the time of the account an instance or snapshot is for: its own
+// clock (domain.AccountNow), or the shared one for those made before
+// instances had an account.
+func (c *Cloud) now(account string) time.Time {
+	return domain.AccountNow(c.clock, account)
+}
+
 func (c *Cloud) nextID(kind string) string {
 	c.state.Seq++
 	return fmt.Sprintf("sbx-%s-%06d", kind, c.state.Seq)
@@ -265,7 +274,7 @@ func (c *Cloud) CreateInstance(ctx context.Context, spec domain.InstanceSpec) (d
 	}
 	var v domain.Instance
 	err := c.with(func() (bool, error) {
-		now := c.clock.Now()
+		now := c.now(spec.Account)
 		if c.soldOut[[2]string{spec.Region, spec.Plan}] {
 			return false, &domain.RefusedError{Reason: fmt.Sprintf("sandbox: plan %s is sold out in region %s", spec.Plan, spec.Region)}
 		}
@@ -278,7 +287,7 @@ func (c *Cloud) CreateInstance(ctx context.Context, spec domain.InstanceSpec) (d
 				return false, &domain.RefusedError{Reason: "sandbox: snapshot " + spec.SnapshotID + " is not complete"}
 			}
 		}
-		in := &instance{ID: c.nextID("i"), Tag: spec.Tag, Label: spec.Label, IPv4: c.nextIP(), CreatedAt: now}
+		in := &instance{ID: c.nextID("i"), Tag: spec.Tag, Label: spec.Label, Account: spec.Account, IPv4: c.nextIP(), CreatedAt: now}
 		c.state.Instances[in.ID] = in
 		var err error
 		v, err = c.view(in, in.CreatedAt)
@@ -308,7 +317,7 @@ func (c *Cloud) setHalted(id string, halted bool) error {
 		if !ok {
 			return false, fmt.Errorf("instance %s: %w", id, domain.ErrNoInstance)
 		}
-		if _, err := c.view(in, c.clock.Now()); err != nil {
+		if _, err := c.view(in, c.now(in.Account)); err != nil {
 			return false, err
 		}
 		if in.DeletedAt != nil || in.Halted == halted {
@@ -352,11 +361,10 @@ func (c *Cloud) Check(ctx context.Context) error {
 func (c *Cloud) FindInstance(_ context.Context, tag string) (domain.Instance, error) {
 	var v domain.Instance
 	err := c.with(func() (bool, error) {
-		now := c.clock.Now()
 		var found *instance
 		for _, in := range c.state.Instances {
 			if in.Tag == tag && (found == nil || in.CreatedAt.After(found.CreatedAt)) {
-				if _, err := c.view(in, now); err == nil {
+				if _, err := c.view(in, c.now(in.Account)); err == nil {
 					found = in
 				}
 			}
@@ -365,7 +373,7 @@ func (c *Cloud) FindInstance(_ context.Context, tag string) (domain.Instance, er
 			return false, fmt.Errorf("instance tagged %s: %w", tag, domain.ErrNoInstance)
 		}
 		var err error
-		v, err = c.view(found, now)
+		v, err = c.view(found, c.now(found.Account))
 		return false, err
 	})
 	return v, err
@@ -380,7 +388,7 @@ func (c *Cloud) Instance(_ context.Context, id string) (domain.Instance, error) 
 			return false, fmt.Errorf("instance %s: %w", id, domain.ErrNoInstance)
 		}
 		var err error
-		v, err = c.view(in, c.clock.Now())
+		v, err = c.view(in, c.now(in.Account))
 		return false, err
 	})
 	return v, err
@@ -394,7 +402,7 @@ func (c *Cloud) DeleteInstance(_ context.Context, id string) error {
 		if !ok {
 			return false, fmt.Errorf("instance %s: %w", id, domain.ErrNoInstance)
 		}
-		now := c.clock.Now()
+		now := c.now(in.Account)
 		if _, err := c.view(in, now); err != nil {
 			return false, err
 		}
@@ -427,15 +435,15 @@ func (c *Cloud) CreateSnapshot(ctx context.Context, instanceID, tag string) (dom
 	}
 	var v domain.Snapshot
 	err := c.with(func() (bool, error) {
-		now := c.clock.Now()
 		in, ok := c.state.Instances[instanceID]
 		if !ok {
 			return false, fmt.Errorf("instance %s: %w", instanceID, domain.ErrNoInstance)
 		}
+		now := c.now(in.Account)
 		if _, err := c.view(in, now); err != nil {
 			return false, err
 		}
-		s := &snapshot{ID: c.nextID("s"), Tag: tag, InstanceID: instanceID, CreatedAt: now,
+		s := &snapshot{ID: c.nextID("s"), Tag: tag, InstanceID: instanceID, Account: in.Account, CreatedAt: now,
 			Fail: strings.HasPrefix(in.Label, FailBackupPrefix)}
 		c.state.Snapshots[s.ID] = s
 		var err error
@@ -452,7 +460,7 @@ func (c *Cloud) FindSnapshot(_ context.Context, tag string) (domain.Snapshot, er
 		for _, s := range c.state.Snapshots {
 			if s.Tag == tag && s.DeletedAt == nil {
 				var err error
-				v, err = c.snapView(s, c.clock.Now())
+				v, err = c.snapView(s, c.now(s.Account))
 				return false, err
 			}
 		}
@@ -468,7 +476,7 @@ func (c *Cloud) DeleteSnapshot(_ context.Context, id string) error {
 		if !ok || s.DeletedAt != nil {
 			return false, fmt.Errorf("snapshot %s: %w", id, domain.ErrNoInstance)
 		}
-		now := c.clock.Now()
+		now := c.now(s.Account)
 		s.DeletedAt = &now
 		return true, nil
 	})

@@ -7,15 +7,21 @@
 package sandbox
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Clock is wall time plus an offset that only grows. It is read on every
-// request (token expiry), so reading it takes no lock.
+// Clock is wall time plus an offset that only grows, shared by every
+// account, plus, for an account that moved its own clock, that account's
+// offset, which only grows too (a Stripe test clock per account). It is
+// read on every request (token expiry), so reading it takes no lock.
 type Clock struct {
 	wall   func() time.Time
 	offset atomic.Int64 // nanoseconds
+	// accounts maps an account id to its own offset (*atomic.Int64,
+	// nanoseconds): written once per account, read on every request.
+	accounts sync.Map
 }
 
 // NewClock returns a clock offset from wall.
@@ -25,21 +31,58 @@ func NewClock(wall func() time.Time, offset time.Duration) *Clock {
 	return c
 }
 
-// Now is the sandbox time, in UTC, to the millisecond.
+// Now is the shared sandbox time, in UTC, to the millisecond: the time of
+// an account that never moved its own clock.
 func (c *Clock) Now() time.Time {
 	return c.wall().Add(time.Duration(c.offset.Load())).UTC().Truncate(time.Millisecond)
 }
 
-// Offset is how far the clock is ahead of wall time.
+// NowFor is the account's sandbox time: wall time plus the shared offset
+// plus the account's own.
+func (c *Clock) NowFor(accountID string) time.Time {
+	return c.wall().Add(time.Duration(c.offset.Load()) + c.AccountOffset(accountID)).UTC().Truncate(time.Millisecond)
+}
+
+// Offset is how far the shared clock is ahead of wall time.
 func (c *Clock) Offset() time.Duration { return time.Duration(c.offset.Load()) }
+
+// AccountOffset is how far the account's own clock is ahead of the shared
+// one.
+func (c *Clock) AccountOffset(accountID string) time.Duration {
+	if v, ok := c.accounts.Load(accountID); ok {
+		return time.Duration(v.(*atomic.Int64).Load())
+	}
+	return 0
+}
 
 // SetOffset moves the clock; a smaller offset than the current one is ignored
 // so sandbox time never runs backwards.
 func (c *Clock) SetOffset(d time.Duration) {
+	grow(&c.offset, d)
+}
+
+// SetAccountOffset moves an account's own clock; a smaller offset than its
+// current one is ignored. It reports whether the clock moved.
+func (c *Clock) SetAccountOffset(accountID string, d time.Duration) bool {
+	v, ok := c.accounts.Load(accountID)
+	if !ok {
+		if d <= 0 {
+			return false
+		}
+		v, _ = c.accounts.LoadOrStore(accountID, new(atomic.Int64))
+	}
+	return grow(v.(*atomic.Int64), d)
+}
+
+// grow raises v to d, never lowers it, and reports whether it rose.
+func grow(v *atomic.Int64, d time.Duration) bool {
 	for {
-		cur := c.offset.Load()
-		if int64(d) <= cur || c.offset.CompareAndSwap(cur, int64(d)) {
-			return
+		cur := v.Load()
+		if int64(d) <= cur {
+			return false
+		}
+		if v.CompareAndSwap(cur, int64(d)) {
+			return true
 		}
 	}
 }
