@@ -125,7 +125,7 @@ func (s *Service) sealedAPIKey(ctx context.Context, accountID, keyID string) (st
 	if err != nil {
 		return "", err
 	}
-	if rec.Sealed == "" || s.Sealer == nil || !s.Clock.Now().Before(rec.SealedUntil) {
+	if rec.Sealed == "" || s.Sealer == nil || !s.Now(accountID).Before(rec.SealedUntil) {
 		return "", errKeyGone
 	}
 	secret, err := s.Sealer.Open(rec.Sealed)
