@@ -21,9 +21,9 @@ import (
 	"github.com/cryptovps/cryptovps/app/stack"
 	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore/aggsnap"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltcreds"
 	"github.com/cryptovps/cryptovps/projections/postgres/pgcreds"
-	"github.com/cryptovps/cryptovps/eventstore/aggsnap"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 	"github.com/cryptovps/cryptovps/upstream/vultr"
 )
