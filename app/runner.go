@@ -14,7 +14,6 @@ import (
 
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
-	"github.com/cryptovps/cryptovps/projections"
 )
 
 // Decider is an aggregate as the runner sees it: where its events live, its
@@ -37,9 +36,10 @@ type Decider[S, C any] struct {
 	Fold func(state S, cmd C, now time.Time) ([]domain.Event, S, error)
 	// Clone copies a state deeply; nil means states are plain values.
 	Clone func(S) S
-	// Refold takes from an event a Source folded already what the source
-	// left out of its state (an account's ledger hash chain); nil: nothing.
-	Refold func(state S, e domain.Event) S
+	// Refold takes from a stored event a Source folded already what the
+	// source left out of its state (an account's ledger hash chain),
+	// decoding only what it needs; nil: nothing.
+	Refold func(state S, ev *eventstore.Event) (S, error)
 	// Owner names the account whose clock a command is decided at
 	// (domain.AccountNow: in the sandbox an account can move its own
 	// clock); nil, or "", decides at the clock every account shares.
@@ -206,11 +206,9 @@ func (r *Runner[S, C]) Load(ctx context.Context, id string) (Decided[S], error) 
 		// What the source left out, from the events it folded already.
 		for len(events) > 0 && int64(events[0].Version) <= c.Version {
 			if r.d.Refold != nil {
-				e, err := projections.DecodeEvent(&events[0])
-				if err != nil {
+				if st, err = r.d.Refold(st, &events[0]); err != nil {
 					return Decided[S]{}, fmt.Errorf("load %s: %w", stream, err)
 				}
-				st = r.d.Refold(st, e)
 			}
 			events = events[1:]
 		}
@@ -381,13 +379,28 @@ func NewAccounts(store eventstore.Store, clock domain.Clock) *Accounts {
 		Fold: domain.DecideFolded, Clone: domain.Account.Clone, Bound: domain.EventBound,
 		Owner: func(id string, _ domain.Account, _ domain.Command) string { return id },
 		// A read model may fold accounts without their ledger's hash chain.
-		Refold: func(a domain.Account, e domain.Event) domain.Account {
-			if tx, ok := e.(domain.LedgerPosted); ok {
-				a.LastHash = tx.Hash
-			}
-			return a
-		},
+		Refold: chainHead,
 	})
+}
+
+// ledgerType is the event type of a ledger transaction.
+var ledgerType = domain.LedgerPosted{}.EventType()
+
+// chainHead takes the hash of a ledger transaction into the account: the
+// head of its hash chain, which the next transaction links to. Only the
+// hash is decoded.
+func chainHead(a domain.Account, ev *eventstore.Event) (domain.Account, error) {
+	if ev.Type != ledgerType {
+		return a, nil
+	}
+	var tx struct {
+		Hash string `json:"hash"`
+	}
+	if err := ev.Decode(&tx); err != nil {
+		return a, err
+	}
+	a.LastHash = tx.Hash
+	return a, nil
 }
 
 // NewBackups is the runner of backup streams.
