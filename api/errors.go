@@ -46,6 +46,7 @@ var statuses = map[domain.Code]int{
 	domain.CodeUpstreamFailed:     http.StatusBadGateway,
 	domain.CodeReadModelLagging:   http.StatusServiceUnavailable,
 	domain.CodeStorageUnavailable: http.StatusServiceUnavailable,
+	domain.CodeWrongPassword:      http.StatusBadRequest,
 	domain.CodeAccountForgotten:   http.StatusConflict,
 	domain.CodeAccountHasServers:  http.StatusConflict,
 	domain.CodeAccountHasBalance:  http.StatusConflict,

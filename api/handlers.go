@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
@@ -91,12 +92,12 @@ type credentials struct {
 	Password string `json:"password"`
 }
 
-func (s *Server) authAnswer(c echo.Context, status int, accountID string) error {
-	tok, err := s.tokens.issue(accountID)
+func (s *Server) authAnswer(c echo.Context, status int, who app.Authenticated) error {
+	tok, err := s.tokens.issue(who.AccountID, who.TokenVersion)
 	if err != nil {
 		return err
 	}
-	acct, err := s.read.Account(c.Request().Context(), accountID)
+	acct, err := s.read.Account(c.Request().Context(), who.AccountID)
 	if err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func (s *Server) register(c echo.Context) error {
 		return err
 	}
 	written(c, w)
-	return s.authAnswer(c, http.StatusCreated, id)
+	return s.authAnswer(c, http.StatusCreated, app.Authenticated{AccountID: id})
 }
 
 func (s *Server) login(c echo.Context) error {
@@ -137,11 +138,32 @@ func (s *Server) login(c echo.Context) error {
 	if err := bind(c, &req); err != nil {
 		return err
 	}
-	id, err := s.app.Login(c.Request().Context(), req.Email, req.Password)
+	who, err := s.app.Login(c.Request().Context(), req.Email, req.Password)
 	if err != nil {
 		return err
 	}
-	return s.authAnswer(c, http.StatusOK, id)
+	return s.authAnswer(c, http.StatusOK, who)
+}
+
+type passwordChange struct {
+	CurrentPassword string `json:"currentPassword"`
+	NewPassword     string `json:"newPassword"`
+}
+
+// changePassword replaces the password and answers like a login, with a
+// token at the new version: every token issued before is void.
+func (s *Server) changePassword(c echo.Context) error {
+	var req passwordChange
+	if err := bind(c, &req); err != nil {
+		return err
+	}
+	who, w, err := s.app.ChangePassword(c.Request().Context(), accountOf(c), req.CurrentPassword, req.NewPassword, meta(c))
+	if err != nil {
+		return err
+	}
+	written(c, w)
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	return s.authAnswer(c, http.StatusOK, who)
 }
 
 func (s *Server) me(c echo.Context) error {
@@ -187,11 +209,31 @@ func (s *Server) billing(c echo.Context) error {
 // cannot name a resource, so it is a 404 like any unknown id.
 func pathID(c echo.Context) (string, error) {
 	id := c.Param("id")
-	u, err := uuid.Parse(id)
-	if err != nil || u.String() != strings.ToLower(id) {
+	if !canonicalUUID(id) {
 		return "", apiError(http.StatusNotFound, "not_found", "not found")
 	}
-	return u.String(), nil
+	return id, nil
+}
+
+// canonicalUUID says whether s is a UUID in its canonical form (lower-case
+// hex, 8-4-4-4-12), the only form our ids take; checked in place, as every
+// request with an id in its path does.
+func canonicalUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) servers(c echo.Context) error {
@@ -208,16 +250,21 @@ func (s *Server) server(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	v, err := longPoll(ctx, s, want, timeout,
-		func(ctx context.Context) (projections.ServerView, error) { return s.read.Server(ctx, accountOf(c), id) },
-		func(v projections.ServerView) string { return string(v.Status) })
+	var v projections.ServerView
+	if len(want) == 0 {
+		v, err = s.read.Server(ctx, accountOf(c), id)
+	} else {
+		v, err = longPoll(ctx, s, want, timeout,
+			func(ctx context.Context) (projections.ServerView, error) { return s.read.Server(ctx, accountOf(c), id) },
+			func(v projections.ServerView) string { return string(v.Status) })
+	}
 	if err != nil {
 		return err
 	}
 	out := serverDetailJSON{serverJSON: serverOf(v)}
 	// The read model says whether a password waits to be shown; only then
 	// is the log consulted, to show it once.
-	if s.app.Now(accountOf(c)).Before(v.RootPasswordUntil) {
+	if !v.RootPasswordUntil.IsZero() && s.app.Now(accountOf(c)).Before(v.RootPasswordUntil) {
 		pw, ok, err := s.app.RevealRootPassword(ctx, accountOf(c), id, meta(c))
 		if err != nil {
 			return err
@@ -227,7 +274,19 @@ func (s *Server) server(c echo.Context) error {
 			c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"server": out})
+	return writeJSON(c, http.StatusOK, struct {
+		Server serverDetailJSON `json:"server"`
+	}{out})
+}
+
+// writeJSON answers v, encoded at once: the reads every agent repeats use
+// it (Echo's c.JSON looks for ?pretty and streams through an encoder).
+func writeJSON(c echo.Context, status int, v any) error {
+	b, err := gojson.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.JSONBlob(status, b)
 }
 
 // renderList answers with the account's list of one kind, each rendered.

@@ -68,6 +68,10 @@ type reply struct {
 	replayed bool
 	// secret: the body shows a secret (kept sealed in the log).
 	secret bool
+	// credential: the body shows a credential, which never goes into the
+	// log, even sealed: the answer is not kept, and a retry runs the work
+	// again, which answers from the credential store (POST /auth/api-keys).
+	credential bool
 }
 
 // once answers a request that creates or moves something, honouring its
@@ -130,7 +134,7 @@ func (s *Server) once(c echo.Context, req any, run func(idem app.Idempotency) (r
 	if r.retryAfter > 0 {
 		ans.RetryAfter = int((r.retryAfter + time.Second - 1) / time.Second)
 	}
-	if idem.Key != "" && !r.replayed {
+	if idem.Key != "" && !r.replayed && !r.credential {
 		// The work stands whether or not its answer is kept: a retry
 		// then answers from what the key's record names.
 		if err := s.app.RecordAnswer(ctx, accountOf(c), idem, ans, r.secret, meta(c)); err != nil {

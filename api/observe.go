@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -74,11 +73,10 @@ func (s *Server) routeLabel(c echo.Context) string {
 }
 
 // rateLimited tells the Observer of a refusal by the limit keyed key.
-func (s *Server) rateLimited(key string) {
+func (s *Server) rateLimited(scope string) {
 	if s.cfg.Observer == nil {
 		return
 	}
-	scope, _, _ := strings.Cut(key, ":")
 	s.cfg.Observer.RateLimited(scope)
 }
 

@@ -286,7 +286,7 @@ func TestOpenAPIDocument(t *testing.T) {
 				}
 			case o.path == "/healthz" || o.path == "/readyz" || o.path == "/llms.txt" || o.path == "/plans" || o.path == "/regions" ||
 				o.path == "/openapi.json" || o.path == "/docs" || o.path == "/docs/custom-requests" ||
-				strings.HasPrefix(o.path, "/auth/") && o.path != "/auth/me":
+				o.path == "/auth/register" || o.path == "/auth/login":
 				if len(sec) != 0 {
 					t.Errorf("a public operation needs security [], got %v", sec)
 				}
@@ -348,7 +348,7 @@ func TestOpenAPIDocument(t *testing.T) {
 			// Every POST of a customer that creates or moves something.
 			wantIdem := slices.Contains([]string{"POST /servers", "POST /servers/bulk", "POST /backups/{id}/restore",
 				"POST /billing/topups", "POST /backups", "POST /limit-requests", "POST /ssh-keys",
-				"POST /sandbox/topups/{id}/pay"}, o.name)
+				"POST /sandbox/topups/{id}/pay", "POST /auth/api-keys"}, o.name)
 			if idem != wantIdem {
 				t.Errorf("Idempotency-Key documented %v, want %v", idem, wantIdem)
 			}
@@ -715,7 +715,7 @@ func TestDocsPage(t *testing.T) {
 // exchange with the validator; then that no operation was left out.
 func TestEveryOperationMatchesDocument(t *testing.T) {
 	v := openapitest.New(t)
-	s := newStack(t, stackConfig{signupCredit: "1.00", authRate: 12})
+	s := newStack(t, stackConfig{signupCredit: "1.00", authRate: 16})
 	do := func(method, path string, body any, headers ...string) answer {
 		t.Helper()
 		return s.do(t, v, method, path, body, headers...)
@@ -906,13 +906,42 @@ func TestEveryOperationMatchesDocument(t *testing.T) {
 	}
 	do("POST", "/admin/accounts/"+goneID+"/suspend", map[string]string{"reason": "x"}, admin...).want(t, 409, "suspend a forgotten account")
 
+	// API keys: a bearer credential until deleted.
+	apiKey := do("POST", "/auth/api-keys", map[string]string{"name": "tour"}, me...).want(t, 201, "create an API key")
+	withKey := bearer(apiKey.str("key"))
+	do("GET", "/auth/me", nil, withKey...).want(t, 200, "me with an API key")
+	keyIdem := append(append([]string{}, me...), "Idempotency-Key", "key-1")
+	kept := do("POST", "/auth/api-keys", map[string]string{"name": "retried"}, keyIdem...).want(t, 201, "an API key with an Idempotency-Key")
+	if r := do("POST", "/auth/api-keys", map[string]string{"name": "retried"}, keyIdem...).want(t, 201, "API key replay"); r.str("key") != kept.str("key") ||
+		r.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("API key replay: %s %v", r.raw, r.header)
+	}
+	do("POST", "/auth/api-keys", map[string]string{"name": "other"}, keyIdem...).want(t, 422, "API key, Idempotency-Key reused")
+	do("POST", "/auth/api-keys", map[string]string{"name": ""}, me...).want(t, 400, "an API key without a name")
+	do("GET", "/auth/api-keys", nil, withKey...).want(t, 200, "list API keys")
+	do("DELETE", "/auth/api-keys/"+apiKey.str("apiKey.id"), nil, me...).want(t, 200, "delete an API key")
+	do("DELETE", "/auth/api-keys/"+apiKey.str("apiKey.id"), nil, me...).want(t, 404, "delete it again")
+	do("GET", "/auth/me", nil, withKey...).want(t, 401, "a deleted API key")
+
+	// A password change ends every token issued before it.
+	change := map[string]string{"currentPassword": "correct horse battery", "newPassword": "another fine passphrase"}
+	do("POST", "/auth/password", map[string]string{"currentPassword": "wrong password", "newPassword": "another fine passphrase"}, me...).
+		want(t, 400, "password change, wrong current password")
+	do("POST", "/auth/password", map[string]string{"newPassword": "password1"}, me...).want(t, 400, "password change, weak")
+	do("POST", "/auth/password", change).want(t, 401, "password change without a token")
+	fresh := do("POST", "/auth/password", change, me...).want(t, 200, "password change").str("accessToken")
+	do("GET", "/billing", nil, me...).want(t, 401, "a token from before the change")
+	me = bearer(fresh)
+	creds["password"] = change["newPassword"]
+	do("GET", "/auth/api-keys", nil, bearer(kept.str("key"))...).want(t, 200, "an API key after a password change")
+
 	do("GET", "/no/such/route", nil, me...).want(t, 404, "unknown route")
 	do("PUT", "/servers", nil, me...)
 
 	// Tokens expire on the sandbox clock.
 	do("POST", "/sandbox/clock/advance", map[string]int{"seconds": 16 * 60}, me...).want(t, 200, "advance")
 	do("GET", "/billing", nil, me...).want(t, 401, "expired token")
-	// The auth rate limit (12 per minute here) ends in a 429.
+	// The auth rate limit (16 per minute here) ends in a 429.
 	var limited bool
 	for range 15 {
 		if do("POST", "/auth/login", creds).status == http.StatusTooManyRequests {

@@ -23,14 +23,23 @@ import (
 
 var fuzzNow = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
+var (
+	fuzzSecret   = []byte("0123456789abcdef0123456789abcdef")
+	fuzzPrevious = []byte("the secret before the rotation, 32+ bytes")
+)
+
 func fuzzTokens() tokens {
-	return tokens{secret: []byte("0123456789abcdef0123456789abcdef"), ttl: 15 * time.Minute, now: func(string) time.Time { return fuzzNow }}
+	return newTokens(fuzzSecret, [][]byte{fuzzPrevious}, 15*time.Minute, func(string) time.Time { return fuzzNow })
 }
 
 // sign makes a token with any header and claims, for the seeds.
-func sign(f *testing.F, method jwt.SigningMethod, key any, claims jwt.Claims) string {
+func sign(f *testing.F, method jwt.SigningMethod, key any, claims jwt.Claims, header map[string]any) string {
 	f.Helper()
-	s, err := jwt.NewWithClaims(method, claims).SignedString(key)
+	tok := jwt.NewWithClaims(method, claims)
+	for k, v := range header {
+		tok.Header[k] = v
+	}
+	s, err := tok.SignedString(key)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -38,11 +47,12 @@ func sign(f *testing.F, method jwt.SigningMethod, key any, claims jwt.Claims) st
 }
 
 // FuzzTokenVerify: verifying any string never panics, and accepts only an
-// HS256 token signed with the secret, issued by us, unexpired at the
-// service clock's now, for an account id.
+// HS256 token that names one of our keys (kid) and is signed with it, asks
+// for no header extension (crit), issued by us not in the future, unexpired
+// at the service clock's now, for an account id, with a token version.
 func FuzzTokenVerify(f *testing.F) {
 	tk := fuzzTokens()
-	good, err := tk.issue(uuid.NewString())
+	good, err := tk.issue(uuid.NewString(), 3)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -52,35 +62,59 @@ func FuzzTokenVerify(f *testing.F) {
 	f.Add("")
 	f.Add("...")
 	f.Add("a.b.c")
-	claims := func(sub string, exp time.Time) jwt.RegisteredClaims {
-		return jwt.RegisteredClaims{Issuer: issuer, Subject: sub, ExpiresAt: jwt.NewNumericDate(exp)}
+	ver := 0
+	mine := func(sub string, iat, exp time.Time) claims {
+		c := claims{RegisteredClaims: jwt.RegisteredClaims{Issuer: issuer, Subject: sub, IssuedAt: jwt.NewNumericDate(iat),
+			ExpiresAt: jwt.NewNumericDate(exp)}, Version: &ver}
+		return c
 	}
-	f.Add(sign(f, jwt.SigningMethodHS256, tk.secret, claims(uuid.NewString(), fuzzNow.Add(-time.Second))))             // expired
-	f.Add(sign(f, jwt.SigningMethodHS256, tk.secret, claims("not-an-id", fuzzNow.Add(time.Hour))))                     // subject
-	f.Add(sign(f, jwt.SigningMethodHS256, []byte("another secret"), claims(uuid.NewString(), fuzzNow.Add(time.Hour)))) // key
-	f.Add(sign(f, jwt.SigningMethodHS512, tk.secret, claims(uuid.NewString(), fuzzNow.Add(time.Hour))))                // alg
-	f.Add(sign(f, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(uuid.NewString(), fuzzNow.Add(time.Hour))))
-	f.Add(sign(f, jwt.SigningMethodHS256, tk.secret, jwt.RegisteredClaims{Issuer: issuer, Subject: uuid.NewString()})) // no exp
+	cur := map[string]any{"kid": keyID(fuzzSecret)}
+	prev := map[string]any{"kid": keyID(fuzzPrevious)}
+	id, hour := uuid.NewString(), fuzzNow.Add(time.Hour)
+	f.Add(sign(f, jwt.SigningMethodHS256, fuzzSecret, mine(id, fuzzNow, hour), cur))                                // ours
+	f.Add(sign(f, jwt.SigningMethodHS256, fuzzPrevious, mine(id, fuzzNow, hour), prev))                             // rotated
+	f.Add(sign(f, jwt.SigningMethodHS256, fuzzPrevious, mine(id, fuzzNow, hour), cur))                              // kid lies
+	f.Add(sign(f, jwt.SigningMethodHS256, fuzzSecret, mine(id, fuzzNow, hour), nil))                                // no kid
+	f.Add(sign(f, jwt.SigningMethodHS256, fuzzSecret, mine(id, fuzzNow, hour), map[string]any{"kid": "elsewhere"})) // kid
+	f.Add(sign(f, jwt.SigningMethodHS256, fuzzSecret, mine(id, fuzzNow, hour), map[string]any{"kid": keyID(fuzzSecret), "crit": []string{"exp"}}))
+	f.Add(sign(f, jwt.SigningMethodHS256, fuzzSecret, mine(id, fuzzNow.Add(2*time.Minute), hour), cur))        // future iat
+	f.Add(sign(f, jwt.SigningMethodHS256, fuzzSecret, mine(id, fuzzNow.Add(59*time.Second), hour), cur))       // skew
+	f.Add(sign(f, jwt.SigningMethodHS256, fuzzSecret, mine(id, fuzzNow, fuzzNow.Add(-time.Second)), cur))      // expired
+	f.Add(sign(f, jwt.SigningMethodHS256, fuzzSecret, mine("not-an-id", fuzzNow, hour), cur))                  // subject
+	f.Add(sign(f, jwt.SigningMethodHS256, []byte("another secret"), mine(id, fuzzNow, hour), cur))             // key
+	f.Add(sign(f, jwt.SigningMethodHS512, fuzzSecret, mine(id, fuzzNow, hour), cur))                           // alg
+	f.Add(sign(f, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, mine(id, fuzzNow, hour), cur))      // none
+	f.Add(sign(f, jwt.SigningMethodHS256, fuzzSecret, jwt.RegisteredClaims{Issuer: issuer, Subject: id}, cur)) // no exp
+	f.Add(sign(f, jwt.SigningMethodHS256, fuzzSecret, jwt.RegisteredClaims{Issuer: issuer, Subject: id, ExpiresAt: jwt.NewNumericDate(hour),
+		IssuedAt: jwt.NewNumericDate(fuzzNow)}, cur)) // no version
 	f.Fuzz(func(t *testing.T, raw string) {
-		sub, err := tk.verify(raw)
+		who, err := tk.verify(raw)
 		if err != nil {
-			if sub != "" {
-				t.Fatalf("refused %q but answered subject %q", raw, sub)
+			if who != (session{}) {
+				t.Fatalf("refused %q but answered %+v", raw, who)
 			}
 			return
 		}
-		if _, err := uuid.Parse(sub); err != nil {
-			t.Fatalf("accepted %q for subject %q, not an account id", raw, sub)
+		if _, err := uuid.Parse(who.accountID); err != nil {
+			t.Fatalf("accepted %q for subject %q, not an account id", raw, who.accountID)
 		}
 		// Accepted: it must really be ours, checked without our parser's
 		// options.
-		var c jwt.RegisteredClaims
+		var c claims
 		tok, _, err := jwt.NewParser().ParseUnverified(raw, &c)
 		if err != nil {
 			t.Fatalf("accepted %q, which does not parse: %v", raw, err)
 		}
-		if tok.Method.Alg() != "HS256" || c.Issuer != issuer || c.ExpiresAt == nil || !fuzzNow.Before(c.ExpiresAt.Time) {
+		if tok.Method.Alg() != "HS256" || c.Issuer != issuer || c.ExpiresAt == nil || !fuzzNow.Before(c.ExpiresAt.Time) ||
+			c.IssuedAt == nil || c.IssuedAt.After(fuzzNow.Add(time.Minute)) || c.Version == nil || *c.Version != who.version {
 			t.Fatalf("accepted %q: alg %s, claims %+v", raw, tok.Method.Alg(), c)
+		}
+		if _, crit := tok.Header["crit"]; crit {
+			t.Fatalf("accepted %q, which asks for extensions: %v", raw, tok.Header)
+		}
+		secret := map[any][]byte{keyID(fuzzSecret): fuzzSecret, keyID(fuzzPrevious): fuzzPrevious}[tok.Header["kid"]]
+		if secret == nil {
+			t.Fatalf("accepted %q, which names no key of ours: %v", raw, tok.Header)
 		}
 		parts := strings.Split(raw, ".")
 		if len(parts) != 3 {
@@ -90,10 +124,63 @@ func FuzzTokenVerify(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted %q: signature: %v", raw, err)
 		}
-		if err := jwt.SigningMethodHS256.Verify(parts[0]+"."+parts[1], sig, tk.secret); err != nil {
+		if err := jwt.SigningMethodHS256.Verify(parts[0]+"."+parts[1], sig, secret); err != nil {
 			t.Fatalf("accepted %q with a bad signature: %v", raw, err)
 		}
 	})
+}
+
+// TestTokenVerifyRefusesWhatTheIssueSays: the seeds above, one by one, with
+// what each must get.
+func TestTokenVerifyRefusesWhatTheIssueSays(t *testing.T) {
+	tk := fuzzTokens()
+	ver := 2
+	id := uuid.NewString()
+	mk := func(secret []byte, header map[string]any, iat time.Time) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims{RegisteredClaims: jwt.RegisteredClaims{Issuer: issuer, Subject: id,
+			IssuedAt: jwt.NewNumericDate(iat), ExpiresAt: jwt.NewNumericDate(fuzzNow.Add(time.Hour))}, Version: &ver})
+		for k, v := range header {
+			tok.Header[k] = v
+		}
+		s, err := tok.SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	cur, prev := keyID(fuzzSecret), keyID(fuzzPrevious)
+	for name, c := range map[string]struct {
+		raw string
+		ok  bool
+	}{
+		"issued by us":                   {mk(fuzzSecret, map[string]any{"kid": cur}, fuzzNow), true},
+		"signed before the rotation":     {mk(fuzzPrevious, map[string]any{"kid": prev}, fuzzNow), true},
+		"issued 59 s ahead (clock skew)": {mk(fuzzSecret, map[string]any{"kid": cur}, fuzzNow.Add(59*time.Second)), true},
+		"issued 2 min in the future":     {mk(fuzzSecret, map[string]any{"kid": cur}, fuzzNow.Add(2*time.Minute)), false},
+		"a kid we did not issue":         {mk(fuzzSecret, map[string]any{"kid": "k-elsewhere"}, fuzzNow), false},
+		"no kid":                         {mk(fuzzSecret, nil, fuzzNow), false},
+		"our kid on another key's token": {mk(fuzzPrevious, map[string]any{"kid": cur}, fuzzNow), false},
+		"an unknown crit header":         {mk(fuzzSecret, map[string]any{"kid": cur, "crit": []string{"b64"}, "b64": false}, fuzzNow), false},
+		"an empty crit header":           {mk(fuzzSecret, map[string]any{"kid": cur, "crit": []string{}}, fuzzNow), false},
+		"a kid of another type":          {mk(fuzzSecret, map[string]any{"kid": 7}, fuzzNow), false},
+	} {
+		who, err := tk.verify(c.raw)
+		if ok := err == nil; ok != c.ok {
+			t.Errorf("%s: accepted %v (%v), want %v", name, ok, err, c.ok)
+		}
+		if c.ok && (who.accountID != id || who.version != ver) {
+			t.Errorf("%s: %+v", name, who)
+		}
+	}
+	// A token we issue names the current key.
+	raw, err := tk.issue(id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := jwt.NewParser().ParseUnverified(raw, &claims{})
+	if err != nil || tok.Header["kid"] != cur {
+		t.Fatalf("issued token header %v, %v", tok.Header, err)
+	}
 }
 
 // FuzzDecodeCursor: a ledger cursor from a client never panics, and one it

@@ -4,10 +4,14 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -68,6 +72,11 @@ type Config struct {
 	Readiness Readiness
 	// Metrics serves GET /metrics to the operator; nil answers 404.
 	Metrics http.Handler
+
+	// JWTPreviousSecrets are still accepted while the JWT secret is
+	// rotated (tokens signed with them name them by kid); JWTSecret alone
+	// signs.
+	JWTPreviousSecrets [][]byte
 }
 
 // Deps are what the API translates requests into calls of.
@@ -124,6 +133,12 @@ type Server struct {
 	admin *echo.Echo
 	// operatorFailures counts failed operator authentications per client.
 	operatorFailures *limiter
+
+	// verified are the credentials this process verified; touched, when
+	// it last wrote each API key's last use.
+	verified *verified
+	touched  sync.Map
+	ids      *requestIDSource
 }
 
 // New builds the HTTP API on d.
@@ -160,11 +175,13 @@ func New(d Deps, cfg Config) *Server {
 		cfg.Expected.Backup = 3 * time.Minute
 	}
 	s := &Server{app: d.App, read: d.Read, sandbox: d.Sandbox, feed: d.Feed, cfg: cfg, log: cfg.Log,
-		tokens:       tokens{secret: cfg.JWTSecret, ttl: cfg.TokenTTL, now: cfg.Now},
-		accountLimit: newLimiter(cfg.AccountRate, time.Minute, cfg.Wall),
-		authLimit:    newLimiter(cfg.AuthRate, time.Minute, cfg.Wall),
+		tokens:       newTokens(cfg.JWTSecret, cfg.JWTPreviousSecrets, cfg.TokenTTL, cfg.Now),
+		accountLimit: newLimiter("account", cfg.AccountRate, time.Minute, cfg.Wall),
+		authLimit:    newLimiter("ip", cfg.AuthRate, time.Minute, cfg.Wall),
+		verified:     newVerified(maxVerified),
+		ids:          newRequestIDSource(),
 	}
-	s.operatorFailures = newLimiter(cfg.AdminFailures, time.Minute, cfg.Wall)
+	s.operatorFailures = newLimiter("operator", cfg.AdminFailures, time.Minute, cfg.Wall)
 	e := s.newEcho()
 	// The human dashboard at /app (and / redirecting there): static files,
 	// a client of this API only, outside the API's routing table.
@@ -186,6 +203,13 @@ func New(d Deps, cfg Config) *Server {
 	// the per-IP login budget, and its RateLimit-* headers say so.
 	e.GET("/auth/me", s.me, s.requireAccount)
 	e.DELETE("/auth/me", s.forgetMe, s.requireAccount)
+	// Changing the password checks the current one: it spends the login
+	// budget of the client's address as well as the account's.
+	auth.POST("/password", s.changePassword, s.requireAccount)
+	// API keys are account operations: the account's budget only.
+	e.POST("/auth/api-keys", s.createAPIKey, s.requireAccount)
+	e.GET("/auth/api-keys", s.apiKeys, s.requireAccount)
+	e.DELETE("/auth/api-keys/:id", s.deleteAPIKey, s.requireAccount)
 
 	// Routes are registered one by one rather than as a group with the auth
 	// middleware: Echo gives such a group a catch-all route, which would make
@@ -261,7 +285,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
 	e.IPExtractor = ipExtractor(s.cfg.TrustedProxies)
-	e.Use(requestIDs)
+	e.Use(s.requestIDs)
 	e.Use(s.logRequests)
 	e.Use(s.recoverPanics)
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "64KiB"}))
@@ -303,21 +327,51 @@ func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{8,64}$`)
 
+// headerRequestID is X-Request-ID as net/http keys it: set and read
+// straight in the header map, with no canonicalising on every request.
+var headerRequestID = http.CanonicalHeaderKey(echo.HeaderXRequestID)
+
 // requestIDs keeps a client's X-Request-ID only when it is a short, plain
 // token (it ends up in the permanent event log); anything else gets ours.
-func requestIDs(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Server) requestIDs(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		rid := c.Request().Header.Get(echo.HeaderXRequestID)
-		if !requestIDPattern.MatchString(rid) {
-			rid = uuid.NewString()
+		if rid == "" || !requestIDPattern.MatchString(rid) {
+			rid = s.ids.next()
 		}
-		c.Response().Header().Set(echo.HeaderXRequestID, rid)
+		c.Response().Header()[headerRequestID] = []string{rid}
 		return next(c)
 	}
 }
 
 func requestID(c echo.Context) string {
-	return c.Response().Header().Get(echo.HeaderXRequestID)
+	if v := c.Response().Header()[headerRequestID]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// requestIDSource makes this process's request ids: UUIDs (version 8) of a
+// random prefix drawn at start and a counter, unique without reading the
+// system's randomness on every request.
+type requestIDSource struct {
+	prefix [8]byte
+	n      atomic.Uint64
+}
+
+func newRequestIDSource() *requestIDSource {
+	s := &requestIDSource{}
+	_, _ = rand.Read(s.prefix[:]) // crypto/rand never fails on supported platforms
+	return s
+}
+
+func (s *requestIDSource) next() string {
+	var u uuid.UUID
+	copy(u[:8], s.prefix[:])
+	binary.BigEndian.PutUint64(u[8:], s.n.Add(1))
+	u[6] = u[6]&0x0f | 0x80 // version 8
+	u[8] = u[8]&0x3f | 0x80 // the RFC 9562 variant
+	return u.String()
 }
 
 // meta is the event metadata of a request: who, and which request.
@@ -336,10 +390,16 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		s.observe(c, time.Since(start))
-		s.log.Info("request", "method", c.Request().Method, "path", c.Path(), "status", c.Response().Status,
-			"duration_ms", time.Since(start).Milliseconds(), "request_id", requestID(c), "ip", c.RealIP(),
-			"account", accountOf(c))
+		took := time.Since(start)
+		s.observe(c, took)
+		// Attributes, not key-value pairs: nothing is boxed, and nothing at
+		// all is built when the level is off (this runs on every request).
+		if ctx := c.Request().Context(); s.log.Enabled(ctx, slog.LevelInfo) {
+			s.log.LogAttrs(ctx, slog.LevelInfo, "request", slog.String("method", c.Request().Method),
+				slog.String("path", c.Path()), slog.Int("status", c.Response().Status),
+				slog.Int64("duration_ms", took.Milliseconds()), slog.String("request_id", requestID(c)),
+				slog.String("ip", c.RealIP()), slog.String("account", accountOf(c)))
+		}
 		return nil
 	}
 }

@@ -34,6 +34,9 @@ const maxWait = 60 * time.Second
 // waitQuery reads ?waitFor=A,B&timeout=N: the statuses to wait for (each
 // one of valid) and how long (1..60 s, 30 by default). No waitFor, no wait.
 func waitQuery(c echo.Context, valid []string) (want []string, timeout time.Duration, err error) {
+	if c.Request().URL.RawQuery == "" {
+		return nil, 0, nil // a plain GET: no query to parse
+	}
 	raw, rawTimeout := c.QueryParam("waitFor"), c.QueryParam("timeout")
 	details := map[string]string{}
 	if raw != "" {
@@ -68,6 +71,9 @@ func waitQuery(c echo.Context, valid []string) (want []string, timeout time.Dura
 // write to a shared one.
 func longPoll[V any](ctx context.Context, s *Server, want []string, timeout time.Duration,
 	read func(context.Context) (V, error), status func(V) string) (V, error) {
+	if len(want) == 0 {
+		return read(ctx) // no wait asked: no timers either
+	}
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(time.Second)

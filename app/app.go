@@ -53,6 +53,9 @@ type Deps struct {
 	// clock may be the sandbox's, which an advance moves by days); nil is
 	// WallClock.
 	Wall domain.Clock
+
+	// Credentials keeps the password and API-key hashes, outside the log.
+	Credentials domain.Credentials
 }
 
 // Service runs the customers' and operators' commands. It is safe for
@@ -83,7 +86,9 @@ func (s *Service) kick() {
 // log up to pos. When it does not, the error says where the write is
 // (NotVisibleError), so the client can read it later from any process.
 func (s *Service) WaitFor(ctx context.Context, pos eventstore.Position) error {
-	if pos.IsZero() {
+	// Almost always the read model is there already: answer without the
+	// timers a wait needs (this runs on every authenticated request).
+	if pos.IsZero() || !s.Projector.Applied().Less(pos) {
 		return nil
 	}
 	if err := s.Projector.WaitFor(ctx, pos, s.cfg.ReadTimeout); err != nil {
@@ -119,9 +124,7 @@ type Written struct {
 // Register opens an account and returns its id.
 func (s *Service) Register(ctx context.Context, email, password string, meta eventstore.Metadata) (string, Written, error) {
 	email, err := domain.NormalizeEmail(email)
-	if n := len([]rune(password)); n < 8 || n > 256 {
-		err = errors.Join(err, domain.InvalidField("password", "must be 8 to 256 characters"))
-	}
+	err = errors.Join(err, domain.CheckPassword("password", password))
 	if err != nil {
 		return "", Written{}, mergeInvalid(err)
 	}
@@ -144,9 +147,18 @@ func (s *Service) Register(ctx context.Context, email, password string, meta eve
 		return "", Written{}, err
 	}
 	meta.Actor = "account:" + id
-	d, err := s.Accounts.Run(ctx, id, domain.Register{AccountID: id, SealedEmail: sealed, PasswordHash: hash,
+	// The hash is stored first, under a ref of this registration's own,
+	// and the registration names it: cut in between, nothing names the
+	// hash; and of two registrations of one email, the one the log takes
+	// names its own.
+	ref := uuid.NewString()
+	if err := s.Credentials.PutPassword(ctx, id, ref, hash); err != nil {
+		return "", Written{}, fmt.Errorf("store the password of %s: %w", id, err)
+	}
+	d, err := s.Accounts.Run(ctx, id, domain.Register{AccountID: id, SealedEmail: sealed, CredentialRef: ref,
 		ServerLimit: s.cfg.ServerLimit, SignupCredit: s.cfg.SignupCredit}, meta)
 	if err != nil {
+		s.forgetPassword(ref)
 		return "", Written{}, err
 	}
 	return id, Written{d.Position}, s.WaitFor(ctx, d.Position)
@@ -178,31 +190,42 @@ func mergeInvalid(err error) error {
 	return domain.Invalid(fields)
 }
 
-// Login checks credentials and returns the account id. Unknown email and
+// Authenticated is who checked credentials speak for: the account, and the
+// token version its access tokens are issued at.
+type Authenticated struct {
+	AccountID    string
+	TokenVersion int
+}
+
+// Login checks credentials and returns the account. Unknown email and
 // wrong password are the same error, after the same amount of work.
-func (s *Service) Login(ctx context.Context, email, password string) (string, error) {
+func (s *Service) Login(ctx context.Context, email, password string) (Authenticated, error) {
 	id, err := s.loginAccount(ctx, email)
 	if errors.Is(err, domain.ErrNotFound) || len(password) > 1024 {
 		_, _ = s.Hasher.Verify(ctx, "", password)
-		return "", domain.ErrBadCredentials
+		return Authenticated{}, domain.ErrBadCredentials
 	}
 	if err != nil {
-		return "", err
+		return Authenticated{}, err
 	}
 	cur, err := s.Accounts.Load(ctx, id)
 	if err != nil {
-		return "", err
+		return Authenticated{}, err
 	}
-	ok, err := s.Hasher.Verify(ctx, cur.State.PasswordHash, password)
+	hash, err := s.passwordHash(ctx, cur.State)
 	if err != nil {
-		return "", err
+		return Authenticated{}, err
+	}
+	ok, err := s.Hasher.Verify(ctx, hash, password)
+	if err != nil {
+		return Authenticated{}, err
 	}
 	if !ok || !cur.State.Registered || cur.State.Forgotten {
-		return "", domain.ErrBadCredentials
+		return Authenticated{}, domain.ErrBadCredentials
 	}
 	// The answer shows the account from the read model: let it catch up
 	// with a registration made through another process.
-	return id, s.WaitFor(ctx, cur.Position)
+	return Authenticated{AccountID: id, TokenVersion: cur.State.TokenVersion}, s.WaitFor(ctx, cur.Position)
 }
 
 // account is the account's authoritative state, from the event store.

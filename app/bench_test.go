@@ -50,7 +50,7 @@ func longAccount(b *testing.B, store eventstore.Store, n int) (string, time.Time
 		version = int64(res.Version)
 	}
 	topup := uuid.NewString()
-	apply(domain.Register{AccountID: id, SealedEmail: "v1:long", PasswordHash: "$argon2id$long", ServerLimit: 10,
+	apply(domain.Register{AccountID: id, SealedEmail: "v1:long", CredentialRef: uuid.NewString(), ServerLimit: 10,
 		SignupCredit: domain.MustMoney("10.00")})
 	apply(domain.CreateTopup{TopupID: topup, Amount: domain.MustMoney("10000.00"), Currency: "BTC", PayAddress: "tb1qlong"})
 	apply(domain.PayTopup{TopupID: topup})

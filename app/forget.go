@@ -109,6 +109,10 @@ func (s *Service) forget(ctx context.Context, id string, cmd domain.Forget, meta
 		return Forgotten{}, fmt.Errorf("account %s is forgotten, but its data key is not destroyed yet "+
 			"(the next start destroys it, or forget it again): %w", id, err)
 	}
+	if err := s.Credentials.Erase(ctx, id); err != nil {
+		return Forgotten{}, fmt.Errorf("account %s is forgotten, but its credentials are not erased yet "+
+			"(the next start erases them, or forget it again): %w", id, err)
+	}
 	return out, s.WaitFor(ctx, out.Position)
 }
 
@@ -144,6 +148,11 @@ func (s *Service) ReconcilePersonalData(ctx context.Context, read projections.Re
 	}
 	if err := s.Personal.Forget(ctx, forgotten...); err != nil {
 		return fmt.Errorf("destroy the keys of %d forgotten account(s): %w", len(forgotten), err)
+	}
+	for _, id := range forgotten {
+		if err := s.Credentials.Erase(ctx, id); err != nil {
+			return fmt.Errorf("erase the credentials of forgotten account %s: %w", id, err)
+		}
 	}
 	if sealed > 0 {
 		s.Log.Info("sealed the emails of accounts registered before emails were sealed", "accounts", sealed)

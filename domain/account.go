@@ -16,9 +16,8 @@ type Account struct {
 	ID string
 	// Email is the email as the events hold it (sealed, or plain in an
 	// account not migrated yet); empty once Forgotten.
-	Email        StoredEmail
-	PasswordHash string
-	Registered   bool
+	Email      StoredEmail
+	Registered bool
 	// Forgotten: the owner or an operator had the account forgotten; its
 	// data key is destroyed.
 	Forgotten     bool
@@ -45,6 +44,18 @@ type Account struct {
 	// Keys are the SSH keys stored on the account, in KeyOrder.
 	Keys     map[string]StoredKey
 	KeyOrder []string
+	// CredentialRef is where the credential store keeps the account's
+	// password hash ("" for an account an older build registered: its
+	// hash is under LegacyRef, moved there from LegacyPasswordHash, the
+	// copy that build wrote into the log, which is ignored from then on).
+	CredentialRef      string
+	LegacyPasswordHash string
+	// TokenVersion counts password changes: an access token carries the
+	// version it was issued at and is void once it moved on.
+	TokenVersion int
+	// APIKeys are the account's API keys, in APIKeyOrder.
+	APIKeys     map[string]APIKey
+	APIKeyOrder []string
 }
 
 // NewAccount is the state of an account stream with no events.
@@ -52,7 +63,7 @@ func NewAccount(id string) Account {
 	return Account{
 		ID: id, Servers: map[string]*Server{}, Topups: map[string]*Topup{},
 		Idempotency: map[string]IdempotencyRecord{}, LimitRequests: map[string]LimitRequest{},
-		Keys: map[string]StoredKey{},
+		Keys: map[string]StoredKey{}, APIKeys: map[string]APIKey{},
 	}
 }
 
@@ -87,6 +98,11 @@ func (a Account) Clone() Account {
 		c.Keys = map[string]StoredKey{}
 	}
 	c.KeyOrder = slices.Clone(a.KeyOrder)
+	c.APIKeys = maps.Clone(a.APIKeys)
+	if c.APIKeys == nil {
+		c.APIKeys = map[string]APIKey{}
+	}
+	c.APIKeyOrder = slices.Clone(a.APIKeyOrder)
 	return c
 }
 
@@ -126,12 +142,13 @@ func (a Account) Server(id string) (Server, bool) {
 func Evolve(a Account, e Event) Account {
 	switch e := e.(type) {
 	case AccountRegistered:
-		a.ID, a.Email, a.PasswordHash = e.AccountID, StoredEmail{Plain: e.Email, Sealed: e.SealedEmail}, e.PasswordHash
+		a.ID, a.Email, a.LegacyPasswordHash = e.AccountID, StoredEmail{Plain: e.Email, Sealed: e.SealedEmail}, e.PasswordHash
+		a.CredentialRef = e.CredentialRef
 		a.Registered, a.ServerLimit, a.CreatedAt = true, e.ServerLimit, e.At
 	case AccountEmailSealed:
 		a.Email = StoredEmail{Sealed: e.SealedEmail}
 	case AccountForgotten:
-		a.Forgotten, a.Email, a.PasswordHash = true, StoredEmail{}, ""
+		a.Forgotten, a.Email, a.LegacyPasswordHash, a.CredentialRef = true, StoredEmail{}, "", ""
 	case AccountSuspended:
 		a.Suspended, a.SuspendReason = true, e.Reason
 	case AccountUnsuspended:
@@ -154,6 +171,8 @@ func Evolve(a Account, e Event) Account {
 		a = evolveLimit(a, e)
 	case SSHKeyAdded, SSHKeyRemoved:
 		a = evolveKey(a, e)
+	case PasswordChanged, APIKeyCreated, APIKeyDeleted:
+		a = evolveCredentials(a, e)
 	case LedgerPosted:
 		a.Balance = a.Balance.Add(e.CustomerAmount(a.ID))
 		a.LastHash = e.Hash
@@ -190,13 +209,14 @@ type (
 
 	// Register opens the account with an optional signup credit.
 	// SealedEmail is the email sealed with the account's data key: the log
-	// never holds it in plain.
+	// never holds it in plain. Its password hash is in the credential store
+	// already, under CredentialRef.
 	Register struct {
-		AccountID    string
-		SealedEmail  string
-		PasswordHash string
-		ServerLimit  int
-		SignupCredit Money
+		AccountID     string
+		SealedEmail   string
+		CredentialRef string
+		ServerLimit   int
+		SignupCredit  Money
 	}
 	// Deploy accepts one or more servers, charging each its first hour.
 	Deploy struct {
@@ -456,6 +476,12 @@ func DecideFolded(a Account, cmd Command, now time.Time) ([]Event, Account, erro
 		err = d.addKey(c, now)
 	case RemoveSSHKey:
 		err = d.removeKey(c, now)
+	case ChangePassword:
+		err = d.changePassword(c, now)
+	case CreateAPIKey:
+		err = d.createAPIKey(c, now)
+	case DeleteAPIKey:
+		err = d.deleteAPIKey(c, now)
 	case RequestLimit:
 		err = d.requestLimit(c, now)
 	case DecideLimitRequest:
@@ -482,10 +508,11 @@ func (d *decision) register(c Register, now time.Time) error {
 	if d.s.Registered {
 		return ErrEmailTaken
 	}
-	if c.AccountID == "" || c.SealedEmail == "" || c.PasswordHash == "" || c.SignupCredit.Sign() < 0 {
+	if c.AccountID == "" || c.SealedEmail == "" || c.SignupCredit.Sign() < 0 {
 		return fmt.Errorf("%w: incomplete registration", ErrInvalid)
 	}
-	d.emit(AccountRegistered{AccountID: c.AccountID, SealedEmail: c.SealedEmail, PasswordHash: c.PasswordHash, ServerLimit: c.ServerLimit, At: now})
+	d.emit(AccountRegistered{AccountID: c.AccountID, SealedEmail: c.SealedEmail, CredentialRef: c.CredentialRef,
+		ServerLimit: c.ServerLimit, At: now})
 	if c.SignupCredit.Sign() > 0 {
 		d.emit(transfer(TxSignupCredit, txID("signup", c.AccountID), CustomerLedger(c.AccountID), LedgerPromoSignup, c.SignupCredit, now))
 	}

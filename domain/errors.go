@@ -25,6 +25,7 @@ const (
 	CodeUpstreamFailed     Code = "upstream_failed"
 	CodeReadModelLagging   Code = "read_model_lagging"
 	CodeStorageUnavailable Code = "unavailable"
+	CodeWrongPassword      Code = "wrong_password"
 )
 
 // Error is the one application error: a code, a message for people, and for
@@ -74,6 +75,10 @@ var (
 	ErrInvalid             = Errorf(CodeInvalid, "invalid command")
 	ErrInvalidState        = Errorf(CodeInvalidState, "not allowed in the current state")
 	ErrBusy                = Errorf(CodeBusy, "too busy, retry")
+	// ErrWrongPassword is a password change whose current password is not
+	// the account's: the token is fine, the request is not.
+	ErrWrongPassword = &Error{Code: CodeWrongPassword, Message: "currentPassword is not the account's password",
+		Fields: map[string]string{"currentPassword": "does not match the account's password"}}
 )
 
 // stateError is a command that is valid but not allowed in the current state

@@ -20,15 +20,20 @@ type ServerEvent interface {
 
 // Account stream events.
 type (
-	// AccountRegistered opens an account. PasswordHash is an argon2id hash
-	// in PHC string form (see app.Hasher). SealedEmail is the email sealed
+	// AccountRegistered opens an account. Its password is not here: the
+	// hash (argon2id, see app.Hasher) is in the credential store
+	// (Credentials), under CredentialRef. SealedEmail is the email sealed
 	// with the account's data key (see personal.go); Email, the address in
 	// plain, is only in events written before emails were sealed.
 	AccountRegistered struct {
-		AccountID    string    `json:"accountId"`
-		Email        string    `json:"email,omitempty"`
-		SealedEmail  string    `json:"sealedEmail,omitempty"`
-		PasswordHash string    `json:"passwordHash"`
+		AccountID     string `json:"accountId"`
+		Email         string `json:"email,omitempty"`
+		SealedEmail   string `json:"sealedEmail,omitempty"`
+		CredentialRef string `json:"credentialRef,omitempty"`
+		// PasswordHash is only in events older builds wrote: at start its
+		// hash is moved to the credential store and, from then on, this
+		// copy is ignored. Nothing writes it any more.
+		PasswordHash string    `json:"passwordHash,omitempty"`
 		ServerLimit  int       `json:"serverLimit"`
 		At           time.Time `json:"at"`
 	}

@@ -14,7 +14,7 @@ func everyEvent() []domain.Event {
 	from, to := at(hour), at(2*hour)
 	keys := []domain.SSHKey{{Fingerprint: "SHA256:abc", Key: "ssh-ed25519 AAAAC3Nz"}}
 	return []domain.Event{
-		domain.AccountRegistered{AccountID: accountID, Email: "ann@example.com", SealedEmail: "v1:c2VhbGVk", PasswordHash: "$2a$10$x", ServerLimit: 10, At: t0},
+		domain.AccountRegistered{AccountID: accountID, Email: "ann@example.com", SealedEmail: "v1:c2VhbGVk", CredentialRef: "ref-1", PasswordHash: "$2a$10$x", ServerLimit: 10, At: t0},
 		domain.AccountSuspended{Reason: "abuse", Actor: "ops", At: t0},
 		domain.AccountUnsuspended{Reason: "resolved", Actor: "ops", At: t0},
 		domain.ServerLimitSet{Limit: 25, Actor: "ops", At: t0},
@@ -46,6 +46,9 @@ func everyEvent() []domain.Event {
 		domain.AccountClockAdvanced{AccountID: accountID, Seconds: 60, Offset: 120, At: t0},
 		domain.AccountEmailSealed{SealedEmail: "v1:c2VhbGVk", At: t0},
 		domain.AccountForgotten{Actor: "account:" + accountID, Forfeited: money("1.25"), At: t0},
+		domain.PasswordChanged{CredentialRef: "ref-2", At: t0},
+		domain.APIKeyCreated{KeyID: "k1", Name: "ci", At: t0},
+		domain.APIKeyDeleted{KeyID: "k1", At: t0},
 	}
 }
 
@@ -69,9 +72,9 @@ func TestDecodeEventRoundTripsEveryEventTypeThroughJSON(t *testing.T) {
 			t.Errorf("%s round trip\n got %#v\nwant %#v", e.EventType(), back, e)
 		}
 	}
-	// 11 account events, 9 server events, 6 backup events and the clock's
-	// two (the shared clock's and an account's own).
-	wantEqual(t, "event types", len(names), 28)
+	// 11 account events, 9 server events, 6 backup events, the clock's two
+	// (the shared clock's and an account's own) and 3 credential events.
+	wantEqual(t, "event types", len(names), 31)
 }
 
 func TestDecodeEventRejectsAnUnknownTypeAndMalformedData(t *testing.T) {

@@ -73,7 +73,7 @@ const sealedAnn = "v1:sealed-ann"
 
 func register(credit string) domain.Register {
 	return domain.Register{
-		AccountID: accountID, SealedEmail: sealedAnn, PasswordHash: "$2a$10$abcdefghijklmnopqrstuv",
+		AccountID: accountID, SealedEmail: sealedAnn, CredentialRef: "ref-ann",
 		ServerLimit: defaultServerLimit, SignupCredit: money(credit),
 	}
 }

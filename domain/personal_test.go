@@ -64,7 +64,8 @@ func TestForgetAnEmptyAccountRecordsAccountForgottenWithoutPersonalData(t *testi
 	a := s.state()
 	wantEqual(t, "forgotten", a.Forgotten, true)
 	wantEqual(t, "email", a.Email, domain.StoredEmail{})
-	wantEqual(t, "password hash", a.PasswordHash, "")
+	wantEqual(t, "legacy password hash", a.LegacyPasswordHash, "")
+	wantEqual(t, "credential ref", a.CredentialRef, "")
 	wantEqual(t, "still registered", a.Registered, true)
 }
 

@@ -21,6 +21,7 @@ var registry = newRegistry(
 	entry[ClockAdvanced], entry[AccountClockAdvanced],
 	entry[ModeRecorded], entry[LimitRequested], entry[LimitRequestDecided],
 	entry[SSHKeyAdded], entry[SSHKeyRemoved],
+	entry[PasswordChanged], entry[APIKeyCreated], entry[APIKeyDeleted],
 	entry[TopupRequested], entry[TopupInvoiced], entry[TopupOpenFailed], entry[TopupStatusChanged], entry[TopupReviewClosed],
 	entry[AccountEmailSealed], entry[AccountForgotten],
 )

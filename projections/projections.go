@@ -132,6 +132,17 @@ type LedgerEntry struct {
 	TopupID      string
 }
 
+// SessionView is what authenticating a request needs of an account.
+type SessionView struct {
+	// TokenVersion is the account's current token version: an access token
+	// issued at another is void (a password change moved it on).
+	TokenVersion int
+	// KeyLive says whether the API key asked about still exists.
+	KeyLive bool
+	// Forgotten: the account was forgotten; nothing authenticates for it.
+	Forgotten bool
+}
+
 // PersonalRecord is an account the key store must be reconciled with:
 // one whose email the log holds in plain (registered before emails were
 // sealed, not migrated yet), or one that was forgotten.
@@ -144,6 +155,13 @@ type PersonalRecord struct {
 // Reader is the query side the API and the background work use.
 type Reader interface {
 	Account(ctx context.Context, id string) (AccountView, error)
+	// Session is what authenticating a request needs of the account (not
+	// found when it does not exist), and whether its API key apiKeyID
+	// ("" for none) is live: one look into memory, or one row.
+	Session(ctx context.Context, accountID, apiKeyID string) (SessionView, error)
+	// APIKeys lists the account's API keys, oldest first (no secret: the
+	// log has none).
+	APIKeys(ctx context.Context, accountID string) ([]domain.APIKey, error)
 	// PersonalData lists the accounts whose email is still plain, and the
 	// forgotten ones, for the key store's reconciliation at start.
 	PersonalData(ctx context.Context) ([]PersonalRecord, error)

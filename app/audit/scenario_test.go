@@ -33,7 +33,7 @@ type acctLog struct {
 func newAcct(t testing.TB, name, credit string) *acctLog {
 	id := uuid.NewSHA1(uuid.NameSpaceURL, []byte(name)).String()
 	a := &acctLog{t: t, id: id, st: domain.NewAccount(id)}
-	a.do(domain.Register{AccountID: id, SealedEmail: "v1:sealed-" + name, PasswordHash: "x", ServerLimit: 10,
+	a.do(domain.Register{AccountID: id, SealedEmail: "v1:sealed-" + name, ServerLimit: 10,
 		SignupCredit: domain.MustMoney(credit)}, at(-time.Hour))
 	return a
 }

@@ -13,6 +13,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,21 @@ type Metrics struct {
 	workRounds   *prometheus.CounterVec
 	workDuration prometheus.Histogram
 	workBacklog  *prometheus.GaugeVec
+
+	// requests keeps the instruments of each (method, route, status) seen,
+	// so a request does not format its status and hash its labels: routes
+	// and statuses are few, so it stays small.
+	requests sync.Map // requestKey -> requestInstruments
+}
+
+type requestKey struct {
+	method, route string
+	status        int
+}
+
+type requestInstruments struct {
+	count prometheus.Counter
+	took  prometheus.Observer
 }
 
 // New creates the instruments and registers them on reg.
@@ -105,8 +121,16 @@ func (m *Metrics) Handler() http.Handler {
 
 // Request counts one answered HTTP request (api.Observer).
 func (m *Metrics) Request(method, route string, status int, took time.Duration) {
-	m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-	m.httpDuration.WithLabelValues(method, route).Observe(took.Seconds())
+	k := requestKey{method, route, status}
+	v, ok := m.requests.Load(k)
+	if !ok {
+		v, _ = m.requests.LoadOrStore(k, requestInstruments{
+			count: m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)),
+			took:  m.httpDuration.WithLabelValues(method, route)})
+	}
+	in := v.(requestInstruments)
+	in.count.Inc()
+	in.took.Observe(took.Seconds())
 }
 
 // RateLimited counts one request refused by the named limit (api.Observer).

@@ -41,7 +41,7 @@ func newHistory(t *testing.T, credit string) *history {
 	t.Cleanup(func() { _ = store.Close() })
 	id := uuid.NewSHA1(uuid.NameSpaceURL, []byte("ann")).String()
 	h := &history{t: t, store: store, id: id, st: domain.NewAccount(id), version: eventstore.NoStream, backups: map[string]domain.Backup{}}
-	h.do(domain.Register{AccountID: id, SealedEmail: "v1:sealed-ann", PasswordHash: "x", ServerLimit: 10,
+	h.do(domain.Register{AccountID: id, SealedEmail: "v1:sealed-ann", ServerLimit: 10,
 		SignupCredit: domain.MustMoney(credit)}, at(-time.Hour))
 	return h
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltcreds"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltkeys"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
@@ -76,6 +77,10 @@ type Config struct {
 	NoSandboxAPI bool
 	// Hasher hashes passwords; nil bounds hashing to the CPUs.
 	Hasher *app.Hasher
+	// Credentials is the credential store (password and API-key hashes,
+	// outside the log); the caller opens and closes it. nil opens one in a
+	// temporary directory for this stack alone, removed at Close (tests).
+	Credentials domain.Credentials
 	// Catalog is what can be deployed; the zero value is the default one.
 	Catalog domain.Catalog
 	// Leadership elects the process doing the background work; nil: this
@@ -118,6 +123,8 @@ type Stack struct {
 	Metrics *prometheus.Registry
 	// Health says whether the process can serve (/readyz).
 	Health *health.Checker
+	// Credentials is the credential store the stack uses.
+	Credentials domain.Credentials
 
 	// followFrom is where following the log starts (Worker.Follow).
 	followFrom eventstore.Position
@@ -125,6 +132,11 @@ type Stack struct {
 	manual     bool
 	log        *slog.Logger
 	closers    []func() error
+
+	// imported is closed once Run has moved the password hashes older
+	// builds left in the log to the credential store.
+	imported     chan struct{}
+	importedOnce sync.Once
 }
 
 // New wires a stack and brings its read model up to the log.
@@ -133,7 +145,8 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Stack{Store: cfg.Store, Read: cfg.Model, log: log, interval: cfg.WorkInterval, manual: cfg.ManualWork}
+	s := &Stack{Store: cfg.Store, Read: cfg.Model, log: log, interval: cfg.WorkInterval, manual: cfg.ManualWork,
+		imported: make(chan struct{})}
 	if s.interval <= 0 {
 		s.interval = time.Second
 	}
@@ -228,6 +241,13 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 			return nil, err
 		}
 	}
+	s.Credentials = cfg.Credentials
+	if s.Credentials == nil {
+		if err := s.temporaryCredentials(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	personal := cfg.Personal
 	if personal == nil {
 		var err error
@@ -259,10 +279,11 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 		Read: cfg.Model, Projector: s.Projector, Clock: clock, Sandbox: movable, Cloud: cloud, Sealer: sealer, Log: log,
 		Leadership: cfg.Leadership, Payments: pay, Observer: m, LocalProjector: local}, workCfg)
 	s.App = app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: s.Projector, Cloud: cloud,
-		Payments: pay, Hasher: hasher, Catalog: catalog, Clock: clock, Log: log, Sealer: sealer, Personal: personal,
-		Work: s.Worker, Wall: cfg.Wall}, cfg.App)
+		Payments: pay, Hasher: hasher, Credentials: s.Credentials, Catalog: catalog, Clock: clock, Log: log, Sealer: sealer,
+		Personal: personal, Work: s.Worker, Wall: cfg.Wall}, cfg.App)
 	// Before anything is served: accounts of an older log get their keys
-	// and sealed emails, forgotten ones lose a key a crash left behind.
+	// and sealed emails, forgotten ones lose a key (and credentials) a
+	// crash left behind.
 	if err := s.App.ReconcilePersonalData(ctx, cfg.Model); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("personal data: %w", err)
@@ -315,7 +336,37 @@ func (s *Stack) Run(ctx context.Context) {
 	if !s.manual {
 		wg.Go(func() { _ = s.Worker.Run(ctx, s.interval) })
 	}
+	wg.Go(func() {
+		// In the background: the first start on a long log written by an
+		// older build reads all of it once, and serving need not wait
+		// (a login moves its account's hash itself if it comes first).
+		if _, err := app.ImportLegacyPasswords(ctx, s.Store, s.Credentials, s.log); err != nil && ctx.Err() == nil {
+			s.log.Error("moving password hashes from the log to the credential store stopped; logins move their own", "err", err)
+		}
+		s.importedOnce.Do(func() { close(s.imported) })
+	})
 	wg.Wait()
+}
+
+// CredentialsImported is closed once Run has moved the password hashes
+// older builds left in the log to the credential store (or stopped trying).
+func (s *Stack) CredentialsImported() <-chan struct{} { return s.imported }
+
+// temporaryCredentials opens a credential store of this stack alone, in a
+// directory removed at Close.
+func (s *Stack) temporaryCredentials() error {
+	dir, err := os.MkdirTemp("", "cryptovps-credentials-")
+	if err != nil {
+		return fmt.Errorf("credential store: %w", err)
+	}
+	c, err := boltcreds.Open(filepath.Join(dir, "credentials.db"))
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return err
+	}
+	s.Credentials = c
+	s.closers = append(s.closers, func() error { return errors.Join(c.Close(), os.RemoveAll(dir)) })
+	return nil
 }
 
 // Start runs the background loops until Stop; for callers that hold a

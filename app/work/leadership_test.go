@@ -40,7 +40,7 @@ func (p *paused) CreateInstance(ctx context.Context, spec domain.InstanceSpec) (
 func (s *stack) worker(t *testing.T, lease time.Duration, lead work.Leadership) (*node, *paused) {
 	t.Helper()
 	p := &paused{Cloud: s.cloud.Cloud, entered: make(chan struct{}), release: make(chan struct{})}
-	svc := newNode(s.store, s.model, s.proj, s.clock, p, lead, s.personal, work.Config{ProvisionAttempts: 3, ProvisionLease: lease})
+	svc := newNode(s.store, s.model, s.proj, s.creds, s.clock, p, lead, s.personal, work.Config{ProvisionAttempts: 3, ProvisionLease: lease})
 	return svc, p
 }
 
@@ -168,7 +168,7 @@ func (e *election) die() {
 func deployThrough(t *testing.T, svc *node, label string) (accountID, serverID string) {
 	t.Helper()
 	ctx := context.Background()
-	id, _, err := svc.Register(ctx, label+"@example.com", "password123", eventstore.Metadata{})
+	id, _, err := svc.Register(ctx, label+"@example.com", "correct horse battery", eventstore.Metadata{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestClockAdvancesReachEveryProcessAndAddUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		clock := sandbox.NewClock(time.Now, off)
-		svc := newNode(s.store, s.model, s.proj, clock, s.cloud, nil, s.personal, work.Config{})
+		svc := newNode(s.store, s.model, s.proj, s.creds, clock, s.cloud, nil, s.personal, work.Config{})
 		go func() { _ = svc.FollowClock(ctx, clock, head) }()
 		return svc, clock
 	}

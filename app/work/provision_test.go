@@ -15,6 +15,7 @@ import (
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltcreds"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltkeys"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/projections/memory"
@@ -50,6 +51,7 @@ type stack struct {
 	svc      *node
 	personal *app.Personal
 	keys     *boltkeys.Store
+	creds    *boltcreds.Store
 	store    eventstore.Store
 	cloud    *flaky
 	clock    *sandbox.Clock
@@ -84,23 +86,27 @@ func newStack(t *testing.T, dir string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	creds, err := boltcreds.Open(filepath.Join(dir, "credentials.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	personal, err := app.NewPersonal(keys, make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &flaky{Cloud: cloud}
-	svc := newNode(store, model, proj, clock, f, nil, personal, work.Config{ProvisionAttempts: 3})
+	svc := newNode(store, model, proj, creds, clock, f, nil, personal, work.Config{ProvisionAttempts: 3})
 	bg, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { _ = proj.Run(bg); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; store.Close(); keys.Close() })
-	return &stack{svc: svc, personal: personal, keys: keys, store: store, cloud: f, clock: clock, model: model, proj: proj}
+	t.Cleanup(func() { cancel(); <-done; store.Close(); keys.Close(); creds.Close() })
+	return &stack{svc: svc, personal: personal, keys: keys, creds: creds, store: store, cloud: f, clock: clock, model: model, proj: proj}
 }
 
 func (s *stack) deploy(t *testing.T, label string) (accountID, serverID string) {
 	t.Helper()
 	ctx := context.Background()
-	id, _, err := s.svc.Register(ctx, label+"@example.com", "password123", eventstore.Metadata{})
+	id, _, err := s.svc.Register(ctx, label+"@example.com", "correct horse battery", eventstore.Metadata{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +166,7 @@ func TestProvisionResumesAfterACrashBetweenIntentAndCreate(t *testing.T) {
 	if _, err := s.svc.AdminCommand(context.Background(), acct, domain.StartProvision{ServerID: srv}, eventstore.Metadata{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := errors.Join(s.store.Close(), s.keys.Close()); err != nil {
+	if err := errors.Join(s.store.Close(), s.keys.Close(), s.creds.Close()); err != nil {
 		t.Fatal(err)
 	}
 	s2 := newStack(t, dir)
@@ -226,15 +232,15 @@ type node struct {
 	*work.Worker
 }
 
-func newNode(store eventstore.Store, read projections.Reader, proj *projections.Projector, clock *sandbox.Clock,
-	cloud domain.Provider, lead work.Leadership, personal *app.Personal, cfg work.Config) *node {
+func newNode(store eventstore.Store, read projections.Reader, proj *projections.Projector, creds domain.Credentials,
+	clock *sandbox.Clock, cloud domain.Provider, lead work.Leadership, personal *app.Personal, cfg work.Config) *node {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	accounts, backups, clocks := app.NewAccounts(store, clock), app.NewBackups(store, clock), app.NewClocks(store, clock)
 	w := work.New(work.Deps{Accounts: accounts, Backups: backups, Clocks: clocks, Store: store, Read: read,
 		Projector: proj, Clock: clock, Sandbox: clock, Cloud: cloud, Log: log, Leadership: lead}, cfg)
 	svc := app.New(app.Deps{Accounts: accounts, Backups: backups, Projector: proj, Cloud: cloud,
 		Payments: sandbox.Payments{}, Hasher: app.NewHasher(2), Catalog: domain.DefaultCatalog(), Clock: clock,
-		Log: log, Personal: personal, Work: w}, app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10})
+		Log: log, Personal: personal, Work: w, Credentials: creds}, app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10})
 	return &node{Service: svc, Worker: w}
 }
 

@@ -98,7 +98,7 @@ func (w *vultrWorld) process(signup string, wrap func(domain.Provider) domain.Pr
 func (w *vultrWorld) deploy(p *wiring.Stack, email, plan string) (accountID, serverID string) {
 	w.t.Helper()
 	ctx := context.Background()
-	id, _, err := p.App.Register(ctx, email, "password123", eventstore.Metadata{})
+	id, _, err := p.App.Register(ctx, email, "correct horse battery", eventstore.Metadata{})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestVultrSoldOutPlans(t *testing.T) {
 	w := newVultrWorld(t)
 	p := w.process("10.00", nil)
 	ctx := context.Background()
-	id, _, err := p.App.Register(ctx, "soldout@example.com", "password123", eventstore.Metadata{})
+	id, _, err := p.App.Register(ctx, "soldout@example.com", "correct horse battery", eventstore.Metadata{})
 	if err != nil {
 		t.Fatal(err)
 	}

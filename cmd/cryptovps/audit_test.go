@@ -64,13 +64,13 @@ func toolHistory(t *testing.T, store eventstore.Store, doubled bool) {
 		// Registered as before emails were sealed: the id derived from the
 		// email, the email in plain in AccountRegistered. The tools still
 		// find these accounts by email.
-		events, err := domain.Decide(st, domain.Register{AccountID: id, SealedEmail: "-", PasswordHash: "x", ServerLimit: 10,
+		events, err := domain.Decide(st, domain.Register{AccountID: id, SealedEmail: "-", ServerLimit: 10,
 			SignupCredit: domain.MustMoney("10.00")}, toolT0.Add(-time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
 		reg := events[0].(domain.AccountRegistered)
-		reg.Email, reg.SealedEmail = email, ""
+		reg.Email, reg.SealedEmail, reg.PasswordHash = email, "", "x"
 		events[0] = reg
 		write(events)
 		do(domain.Deploy{Servers: []domain.ServerSpec{{ID: email + "-web", Label: "web", Plan: "p", Region: "ams",

@@ -59,6 +59,9 @@ type config struct {
 	// AdminTokenPrevious is accepted beside AdminToken while the operator
 	// token is rotated.
 	AdminTokenPrevious string
+	// JWTSecretPrevious is the secret being rotated away from: tokens it
+	// signed are still accepted.
+	JWTSecretPrevious string
 }
 
 // flags declares the shared flags of every subcommand that opens the data.
@@ -74,6 +77,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BackupDelay, "backup-delay", 3*time.Minute, "sandbox: time from backup request to AVAILABLE")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", 15*time.Minute, "access token lifetime")
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for access tokens (default: generated and kept in the data dir)")
+	fs.StringVar(&c.JWTSecretPrevious, "jwt-secret-previous", "", "during a rotation of --jwt-secret: the secret before, whose tokens are still accepted (see README)")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "operator token for /admin and /metrics, at least 32 random bytes, e.g. from: openssl rand -hex 32 (default: generated and kept in the data dir)")
 	fs.StringVar(&c.AdminTokenPrevious, "admin-token-previous", "", "the operator token being rotated out, still accepted until the next restart without it")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed")

@@ -22,6 +22,8 @@ import (
 	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore/aggsnap"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltcreds"
+	"github.com/cryptovps/cryptovps/projections/postgres/pgcreds"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 	"github.com/cryptovps/cryptovps/upstream/vultr"
 )
@@ -123,10 +125,17 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		}
 	}
 	if cfg.DatabaseURL == "" {
-		// The key store of personal data (see openKeyStore).
-		if err := checkPrivate(filepath.Join(cfg.DataDir, keysFile)); err != nil {
-			return err
+		// The key store of personal data (see openKeyStore) and the
+		// credential store (see openCredentials).
+		for _, f := range []string{keysFile, credentialsFile} {
+			if err := checkPrivate(filepath.Join(cfg.DataDir, f)); err != nil {
+				return err
+			}
 		}
+	}
+	// Aggregate snapshots hold account states whatever the event store.
+	if err := checkPrivate(filepath.Join(cfg.DataDir, aggregateSnapshotsFile)); err != nil {
+		return err
 	}
 	if mode.Cloud == domain.UpstreamSandbox {
 		if err := checkPrivate(cfg.sandboxCloudPath()); err != nil {
@@ -150,6 +159,11 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer closeModel()
+	creds, closeCreds, err := openCredentials(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeCreds()
 	lead, lease, closeLead, err := openLeadership(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -167,19 +181,21 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	// Aggregate snapshots are this process's own (the log is read after
 	// them and trusted over them): a file in the data dir whatever the
 	// event store.
-	snaps, err := aggsnap.Open(filepath.Join(cfg.DataDir, "aggregate-snapshots.db"))
+	snaps, err := aggsnap.Open(filepath.Join(cfg.DataDir, aggregateSnapshotsFile))
 	if err != nil {
 		return err
 	}
 	defer snaps.Close()
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Log: log, Mode: mode, Cloud: cloud, Sealer: sealer, Personal: personal,
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Credentials: creds, Log: log, Mode: mode, Cloud: cloud,
+		Sealer: sealer, Personal: personal,
 		Payments: pay.Payments, Webhooks: pay.Webhooks, SandboxCloud: cfg.sandboxCloudPath(),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay,
 			BackupDelay: cfg.BackupDelay},
 		Leadership: lead, Snapshots: snaps, WorkInterval: cfg.WorkInterval, ReadyMaxLag: cfg.ReadyMaxLag,
 		App:  app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit},
 		Work: work.Config{ProvisionLease: lease, PollInterval: pollEvery},
-		API: api.Config{JWTSecret: []byte(jwtSecret), TokenTTL: cfg.TokenTTL, AdminToken: adminToken,
+		API: api.Config{JWTSecret: []byte(jwtSecret), JWTPreviousSecrets: [][]byte{[]byte(cfg.JWTSecretPrevious)},
+			TokenTTL: cfg.TokenTTL, AdminToken: adminToken,
 			AdminTokenPrevious: cfg.AdminTokenPrevious, AdminListener: adminAddr != "",
 			Snapshots: snapshotterOf(store), TrustedProxies: proxies, AccountRate: cfg.RateLimit,
 			AuthRate: cfg.AuthRateLimit, BaseURL: baseURL, Log: log,
@@ -261,6 +277,33 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	// A listener stopping as asked is no error.
 	errs = slices.DeleteFunc(errs, func(err error) bool { return errors.Is(err, http.ErrServerClosed) })
 	return errors.Join(append(errs, store.Close())...)
+}
+
+// credentialsFile is the embedded credential store's file in the data dir.
+const credentialsFile = "credentials.db"
+
+// aggregateSnapshotsFile keeps this process's aggregate snapshots (see
+// eventstore/aggsnap) in the data dir.
+const aggregateSnapshotsFile = "aggregate-snapshots.db"
+
+// openCredentials is the credential store: with PostgreSQL (--database-url)
+// its tables there, the one copy every API process of the deployment
+// shares; otherwise a file of its own in the data dir, credentials.db,
+// beside the log but never in it (nor in its snapshots and backups).
+func openCredentials(ctx context.Context, cfg config, log *slog.Logger) (domain.Credentials, func(), error) {
+	if cfg.DatabaseURL != "" {
+		c, err := pgcreds.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Info("credential store: PostgreSQL", "database", redactURL(cfg.DatabaseURL))
+		return c, c.Close, nil
+	}
+	c, err := boltcreds.Open(filepath.Join(cfg.DataDir, credentialsFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, func() { _ = c.Close() }, nil
 }
 
 // openCloud is the provider of --cloud: nil for the sandbox (the stack opens

@@ -297,6 +297,33 @@ func serverView(accountID string, s *domain.Server) projections.ServerView {
 	return v
 }
 
+// Session is what authenticating a request needs of the account.
+func (m *Model) Session(_ context.Context, accountID, apiKeyID string) (projections.SessionView, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	a, err := m.account(accountID)
+	if err != nil {
+		return projections.SessionView{}, err
+	}
+	_, live := a.APIKeys[apiKeyID]
+	return projections.SessionView{TokenVersion: a.TokenVersion, KeyLive: live, Forgotten: a.Forgotten}, nil
+}
+
+// APIKeys lists the account's API keys, oldest first.
+func (m *Model) APIKeys(_ context.Context, accountID string) ([]domain.APIKey, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	a, err := m.account(accountID)
+	if err != nil {
+		return nil, err
+	}
+	out := []domain.APIKey{}
+	for _, id := range a.APIKeyOrder {
+		out = append(out, a.APIKeys[id])
+	}
+	return out, nil
+}
+
 // SSHKeys lists the keys stored on the account.
 func (m *Model) SSHKeys(_ context.Context, accountID string) ([]domain.StoredKey, error) {
 	m.mu.RLock()

@@ -207,7 +207,8 @@ func (f *fold) load(ctx context.Context, tx pgx.Tx) error {
 	b := &pgx.Batch{}
 	if len(f.accountOrder) > 0 {
 		b.Queue(`SELECT id, email, registered, suspended, suspend_reason, server_limit, balance::text, last_hash,
-			created_at, created_at_ns, limit_requests, ssh_keys, sealed_email, forgotten FROM accounts WHERE id = ANY($1::text[])`, f.accountOrder).
+			created_at, created_at_ns, limit_requests, ssh_keys, sealed_email, forgotten, token_version, api_keys
+			FROM accounts WHERE id = ANY($1::text[])`, f.accountOrder).
 			Query(func(rows pgx.Rows) error { return f.scanAccounts(rows) })
 	}
 	if len(f.serverOrder) > 0 {
@@ -279,10 +280,18 @@ func (f *fold) scanAccounts(rows pgx.Rows) error {
 		var serverLimit int32
 		var limitRequests []domain.LimitRequest
 		var keys []domain.StoredKey
+		var apiKeys []domain.APIKey
+		var tokenVersion int32
 		a := domain.NewAccount("")
 		if err := rows.Scan(&id, &a.Email.Plain, &a.Registered, &a.Suspended, &a.SuspendReason, &serverLimit, &balance,
-			&a.LastHash, &created, &createdNs, &limitRequests, &keys, &a.Email.Sealed, &a.Forgotten); err != nil {
+			&a.LastHash, &created, &createdNs, &limitRequests, &keys, &a.Email.Sealed, &a.Forgotten,
+			&tokenVersion, &apiKeys); err != nil {
 			return err
+		}
+		a.TokenVersion = int(tokenVersion)
+		for _, k := range apiKeys {
+			a.APIKeys[k.ID] = k
+			a.APIKeyOrder = append(a.APIKeyOrder, k.ID)
 		}
 		for _, k := range keys {
 			a.Keys[k.ID] = k
@@ -529,6 +538,7 @@ func (f *fold) queueAccounts(b *pgx.Batch) {
 		limits, createdNs                 = make([]int32, n), make([]int32, n)
 		created                           = make([]pgtype.Timestamptz, n)
 		limitRequests, keys               = make([]string, n), make([]string, n)
+		tokenVersions, apiKeys            = make([]int32, n), make([]string, n)
 	)
 	for i, id := range f.accountOrder {
 		a := f.accounts[id]
@@ -537,23 +547,26 @@ func (f *fold) queueAccounts(b *pgx.Batch) {
 		sealed[i], forgotten[i] = a.Email.Sealed, a.Forgotten
 		registered[i], suspended[i], limits[i] = a.Registered, a.Suspended, int32(a.ServerLimit)
 		created[i], createdNs[i] = splitTime(a.CreatedAt)
+		tokenVersions[i], apiKeys[i] = int32(a.TokenVersion), ordered(a.APIKeys, a.APIKeyOrder)
 	}
 	b.Queue(`INSERT INTO accounts (id, email, registered, suspended, suspend_reason, server_limit, balance, last_hash,
-			created_at, created_at_ns, limit_requests, ssh_keys, sealed_email, forgotten)
+			created_at, created_at_ns, limit_requests, ssh_keys, sealed_email, forgotten, token_version, api_keys)
 		SELECT id, email, registered, suspended, suspend_reason, server_limit, balance::numeric, last_hash,
-			created_at, created_at_ns, limit_requests::jsonb, ssh_keys::jsonb, sealed_email, forgotten
+			created_at, created_at_ns, limit_requests::jsonb, ssh_keys::jsonb, sealed_email, forgotten, token_version,
+			api_keys::jsonb
 		FROM unnest($1::text[], $2::text[], $3::bool[], $4::bool[], $5::text[], $6::int[], $7::text[], $8::text[],
-			$9::timestamptz[], $10::int[], $11::text[], $12::text[], $13::text[], $14::bool[])
+			$9::timestamptz[], $10::int[], $11::text[], $12::text[], $13::text[], $14::bool[], $15::int[], $16::text[])
 			AS t(id, email, registered, suspended, suspend_reason, server_limit, balance, last_hash, created_at, created_at_ns,
-				limit_requests, ssh_keys, sealed_email, forgotten)
+				limit_requests, ssh_keys, sealed_email, forgotten, token_version, api_keys)
 		ON CONFLICT (id) DO UPDATE SET email = excluded.email, registered = excluded.registered,
 			suspended = excluded.suspended, suspend_reason = excluded.suspend_reason,
 			server_limit = excluded.server_limit, balance = excluded.balance, last_hash = excluded.last_hash,
 			created_at = excluded.created_at, created_at_ns = excluded.created_at_ns,
 			limit_requests = excluded.limit_requests, ssh_keys = excluded.ssh_keys,
-			sealed_email = excluded.sealed_email, forgotten = excluded.forgotten`,
+			sealed_email = excluded.sealed_email, forgotten = excluded.forgotten,
+			token_version = excluded.token_version, api_keys = excluded.api_keys`,
 		f.accountOrder, emails, registered, suspended, reasons, limits, balances, hashes, created, createdNs, limitRequests, keys,
-		sealed, forgotten)
+		sealed, forgotten, tokenVersions, apiKeys)
 }
 
 // ordered is what the account keeps in a map and an order (limit requests,

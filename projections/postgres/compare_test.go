@@ -57,6 +57,7 @@ type universe struct {
 	accounts []string
 	servers  map[string][]string // by account
 	topups   map[string][]string // by account
+	apiKeys  map[string][]string // by account, deleted ones too
 	backups  map[string]string   // id -> owner
 	// expiries are the instants where each backup's visibility flips: the
 	// exact boundary must agree, to the nanosecond.
@@ -66,8 +67,8 @@ type universe struct {
 }
 
 func universeOf(t testing.TB, log []eventstore.Event) universe {
-	u := universe{servers: map[string][]string{}, topups: map[string][]string{}, backups: map[string]string{},
-		expiries: map[string]time.Time{}}
+	u := universe{servers: map[string][]string{}, topups: map[string][]string{}, apiKeys: map[string][]string{},
+		backups: map[string]string{}, expiries: map[string]time.Time{}}
 	seen := map[string]bool{}
 	for _, ev := range log {
 		prefix, id := domain.StreamID(ev.Stream)
@@ -89,6 +90,8 @@ func universeOf(t testing.TB, log []eventstore.Event) universe {
 			u.servers[id] = append(u.servers[id], e.ServerID)
 		case domain.TopupCreated:
 			u.topups[id] = append(u.topups[id], e.TopupID)
+		case domain.APIKeyCreated:
+			u.apiKeys[id] = append(u.apiKeys[id], e.KeyID)
 		case domain.BackupRequested:
 			u.backups[id] = e.AccountID
 			u.expiries[id] = e.ExpiresAt
@@ -205,6 +208,14 @@ func answers(t testing.TB, r projections.Model, u universe) []string {
 			bs, err := r.Backups(ctx, id, now)
 			add("backups "+id+" at "+stamp(now), list(t, bs, err, backupStr))
 		}
+		for _, kid := range append(u.apiKeys[id], "", "no-such-key") {
+			v, err := r.Session(ctx, id, kid)
+			add("session "+id+" key "+kid, one(t, v, err, func(v projections.SessionView) string { return fmt.Sprintf("%+v", v) }))
+		}
+		keys, err := r.APIKeys(ctx, id)
+		add("api keys "+id, list(t, keys, err, func(k domain.APIKey) string {
+			return fmt.Sprintf("%s %q %s", k.ID, k.Name, stamp(k.CreatedAt))
+		}))
 	}
 	ids := make([]string, 0, len(u.backups))
 	for id := range u.backups {

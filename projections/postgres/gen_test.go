@@ -130,15 +130,16 @@ func (g *generator) register() {
 	a := &genAccount{id: id, st: domain.NewAccount(id)}
 	credit := []string{"10.00", "10.00", "1.00", "0"}[g.pick(4)]
 	events, err := domain.Decide(a.st, domain.Register{AccountID: id, SealedEmail: "v1:sealed-agent-" + id[:8],
-		PasswordHash: "$argon2id$generated", ServerLimit: 3 + g.pick(8), SignupCredit: domain.MustMoney(credit)}, g.now)
+		CredentialRef: g.id(), ServerLimit: 3 + g.pick(8), SignupCredit: domain.MustMoney(credit)}, g.now)
 	if err != nil {
 		return
 	}
 	if g.pick(4) == 0 {
 		// As a log written before emails were sealed holds it: the email in
-		// plain in AccountRegistered.
+		// plain in AccountRegistered (and, older still, the password hash).
 		reg := events[0].(domain.AccountRegistered)
 		reg.Email, reg.SealedEmail = "agent-"+id[:8]+"@example.com", ""
+		reg.PasswordHash, reg.CredentialRef = "$argon2id$generated", ""
 		events[0] = reg
 	}
 	for _, e := range events {
@@ -265,6 +266,23 @@ func (g *generator) backupStep(a *genAccount) {
 	}
 }
 
+// credentials changes the password or creates or deletes an API key: what
+// the log records of credentials (never a hash).
+func (g *generator) credentials(a *genAccount) {
+	switch {
+	case len(a.st.APIKeyOrder) > 0 && g.pick(2) == 0:
+		g.account(a, domain.DeleteAPIKey{KeyID: a.st.APIKeyOrder[g.pick(len(a.st.APIKeyOrder))]})
+	case g.pick(3) == 0:
+		g.account(a, domain.ChangePassword{FromVersion: a.st.TokenVersion, CredentialRef: g.id()})
+	default:
+		cmd := domain.CreateAPIKey{KeyID: g.id(), Name: fmt.Sprintf("agent %d", g.pick(100))}
+		if g.pick(2) == 0 {
+			cmd.Idem = domain.Idem{Key: g.id(), RequestHash: g.id(), Wall: g.now}
+		}
+		g.account(a, cmd)
+	}
+}
+
 func (g *generator) owner(id string) *genAccount {
 	for _, a := range g.accounts {
 		if a.id == id {
@@ -315,6 +333,8 @@ func (g *generator) step() {
 		} else {
 			g.account(a, domain.Forget{Actor: "operator", Operator: true, ForfeitBalance: g.pick(2) == 0})
 		}
+	case r < 90:
+		g.credentials(a)
 	default:
 		// The biller's pass over everyone with live servers.
 		for _, b := range g.accounts[max(0, len(g.accounts)-50):] {

@@ -151,6 +151,11 @@ func classify(ctx context.Context, op string, err error) error {
 	return fmt.Errorf("postgres read model: %s: %w", op, err)
 }
 
+// IsOutage says whether err is the database being unreachable or refusing
+// work for now (rather than a bug): what other users of the database
+// (pgcreds) answer 503 to, as the read models do.
+func IsOutage(err error) bool { return unavailable(err) }
+
 func unavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

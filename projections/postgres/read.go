@@ -46,6 +46,39 @@ func (m *Model) Account(ctx context.Context, id string) (projections.AccountView
 	return v, nil
 }
 
+// Session is what authenticating a request needs of the account: one row.
+func (m *Model) Session(ctx context.Context, accountID, apiKeyID string) (projections.SessionView, error) {
+	var v projections.SessionView
+	var version int32
+	err := m.pool.QueryRow(ctx, `SELECT token_version, forgotten,
+			$2 <> '' AND api_keys @> jsonb_build_array(jsonb_build_object('id', $2::text))
+		FROM accounts WHERE id = $1 AND registered`, accountID, apiKeyID).Scan(&version, &v.Forgotten, &v.KeyLive)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return projections.SessionView{}, fmt.Errorf("account %s: %w", accountID, projections.ErrNotFound)
+	}
+	if err != nil {
+		return projections.SessionView{}, classify(ctx, "read session", err)
+	}
+	v.TokenVersion = int(version)
+	return v, nil
+}
+
+// APIKeys lists the account's API keys, oldest first.
+func (m *Model) APIKeys(ctx context.Context, accountID string) ([]domain.APIKey, error) {
+	var out []domain.APIKey
+	err := m.pool.QueryRow(ctx, `SELECT api_keys FROM accounts WHERE id = $1 AND registered`, accountID).Scan(&out)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("account %s: %w", accountID, projections.ErrNotFound)
+	}
+	if err != nil {
+		return nil, classify(ctx, "read API keys", err)
+	}
+	if out == nil {
+		out = []domain.APIKey{}
+	}
+	return out, nil
+}
+
 // PersonalData lists the accounts with a plain email, and the forgotten
 // ones, by id.
 func (m *Model) PersonalData(ctx context.Context) ([]projections.PersonalRecord, error) {

@@ -203,15 +203,18 @@ func tokenTests(t *testing.T, h *harness) {
 		t.Parallel()
 		u := h.register(t)
 		now := u.now()
-		claims := jwt.MapClaims{"iss": "cryptovps", "sub": u.id, "jti": uuid.NewString(),
+		claims := jwt.MapClaims{"iss": "cryptovps", "sub": u.id, "jti": uuid.NewString(), "ver": 0,
 			"iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(10 * time.Minute).Unix()}
 		none := jwtPart(t, map[string]string{"alg": "none", "typ": "JWT"}) + "." + jwtPart(t, claims) + "."
 		h.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+none).wantError(t, http.StatusUnauthorized, "unauthorized")
 		noneUpper := jwtPart(t, map[string]string{"alg": "NONE", "typ": "JWT"}) + "." + jwtPart(t, claims) + "."
 		h.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+noneUpper).wantError(t, http.StatusUnauthorized, "unauthorized")
 
+		kid := kidOf(t, u.token)
 		sign := func(m jwt.SigningMethod, c jwt.Claims) string {
-			s, err := jwt.NewWithClaims(m, c).SignedString([]byte(h.cfg.JWTSecret))
+			tok := jwt.NewWithClaims(m, c)
+			tok.Header["kid"] = kid
+			s, err := tok.SignedString([]byte(h.cfg.JWTSecret))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -226,20 +229,66 @@ func tokenTests(t *testing.T, h *harness) {
 		h.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+sign(jwt.SigningMethodHS256, claims)).
 			want(t, http.StatusOK)
 		// Expiry is required.
-		noExp := jwt.MapClaims{"iss": "cryptovps", "sub": u.id, "iat": now.Unix()}
+		noExp := jwt.MapClaims{"iss": "cryptovps", "sub": u.id, "iat": now.Unix(), "ver": 0}
 		h.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+sign(jwt.SigningMethodHS256, noExp)).
 			wantError(t, http.StatusUnauthorized, "unauthorized")
 		// A well-signed token for an account that does not exist.
-		ghost := jwt.MapClaims{"iss": "cryptovps", "sub": uuid.NewString(), "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()}
+		ghost := jwt.MapClaims{"iss": "cryptovps", "sub": uuid.NewString(), "iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(), "ver": 0}
 		h.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+sign(jwt.SigningMethodHS256, ghost)).
 			wantError(t, http.StatusUnauthorized, "unauthorized")
 		// Signed with another secret.
-		wrong, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte("not-the-secret"))
+		wrongKey := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+		wrongKey.Header["kid"] = kid
+		wrong, err := wrongKey.SignedString([]byte("not-the-secret"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		h.do(t, http.MethodGet, "/auth/me", nil, "Authorization", "Bearer "+wrong).wantError(t, http.StatusUnauthorized, "unauthorized")
 	})
+
+	t.Run("a future iat, an unknown crit header or a kid we did not issue is 401, even signed with our secret", func(t *testing.T) {
+		t.Parallel()
+		u := h.register(t)
+		now := h.clock.Now()
+		kid := kidOf(t, u.token)
+		sign := func(header map[string]any, iat time.Time) string {
+			tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": "cryptovps", "sub": u.id, "ver": 0,
+				"iat": iat.Unix(), "exp": now.Add(10 * time.Minute).Unix()})
+			for k, v := range header {
+				tok.Header[k] = v
+			}
+			s, err := tok.SignedString([]byte(h.cfg.JWTSecret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return "Bearer " + s
+		}
+		h.do(t, http.MethodGet, "/auth/me", nil, "Authorization", sign(map[string]any{"kid": kid}, now)).want(t, http.StatusOK)
+		for name, bad := range map[string]string{
+			"iat an hour ahead":  sign(map[string]any{"kid": kid}, now.Add(time.Hour)),
+			"crit":               sign(map[string]any{"kid": kid, "crit": []string{"x-cvps"}, "x-cvps": true}, now),
+			"a kid we never had": sign(map[string]any{"kid": "rotated-away"}, now),
+			"no kid":             sign(nil, now),
+		} {
+			if r := h.do(t, http.MethodGet, "/auth/me", nil, "Authorization", bad); r.Status != http.StatusUnauthorized {
+				t.Errorf("%s: %s", name, r)
+			}
+		}
+	})
+}
+
+// kidOf is the key id in a token's header.
+func kidOf(t testing.TB, token string) string {
+	t.Helper()
+	tok, _, err := jwt.NewParser().ParseUnverified(token, jwt.MapClaims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, _ := tok.Header["kid"].(string)
+	if kid == "" {
+		t.Fatalf("token without a kid: %v", tok.Header)
+	}
+	return kid
 }
 
 // Catalog as the guide prints it.

@@ -33,6 +33,8 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		}{
 			{"auth", authTests},
 			{"tokens", tokenTests},
+			{"passwords", passwordTests},
+			{"api_keys", apiKeyTests},
 			{"catalog", catalogTests},
 			{"deploy", deployTests},
 			{"bulk", bulkTests},
@@ -85,6 +87,11 @@ func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
 		t.Parallel()
 		restartTests(t, newModel)
 		forgetRestartTests(t, newModel)
+	})
+	t.Run("credentials_restart", func(t *testing.T) {
+		t.Parallel()
+		credentialRestartTests(t, newModel)
+		rotationTests(t, newModel)
 	})
 	t.Run("btcpay", func(t *testing.T) {
 		t.Parallel()

@@ -25,6 +25,7 @@ import (
 	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltcreds"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltkeys"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/tests/apiclient"
@@ -64,6 +65,8 @@ type config struct {
 	// data keys of keys.db in DataDir and keys the login index) are random
 	// when empty; a restart gives the same ones.
 	JWTSecret, AdminToken, SecretsKey string
+	// JWTPrevious is a secret still accepted during a rotation.
+	JWTPrevious string
 	// BTCPay, when set, is the fake BTCPay store the stack takes payments
 	// through (--payments btcpay), with its webhook at /webhooks/btcpay.
 	BTCPay *btcpayfake.Server
@@ -199,11 +202,18 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 	if err != nil {
 		t.Fatalf("open event store: %v", err)
 	}
-	// The key store as serve keeps it: keys.db beside the log.
+	// The key store as serve keeps it: keys.db beside the log; and the
+	// credential store, credentials.db.
 	keys, err := boltkeys.Open(filepath.Join(cfg.DataDir, "keys.db"), boltkeys.Options{})
 	if err != nil {
 		store.Close()
 		t.Fatalf("open the key store: %v", err)
+	}
+	creds, err := boltcreds.Open(filepath.Join(cfg.DataDir, "credentials.db"))
+	if err != nil {
+		store.Close()
+		keys.Close()
+		t.Fatalf("open credential store: %v", err)
 	}
 	secret, _ := hex.DecodeString(cfg.SecretsKey)
 	personal, err := app.NewPersonal(keys, secret)
@@ -225,20 +235,23 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 			Payments: client, Webhooks: client, Clock: sandbox.NewClock(time.Now, 0)}
 	}
 	wall := sandbox.NewClock(time.Now, 0)
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: newModel(t), Log: log, Hasher: hasher(), Personal: personal, Wall: wall,
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: newModel(t), Credentials: creds, Log: log, Hasher: hasher(),
+		Personal: personal, Wall: wall,
 		Mode: payments.Mode, Payments: payments.Payments, Webhooks: payments.Webhooks, Clock: payments.Clock,
 		SandboxCloud: filepath.Join(cfg.DataDir, "sandbox-cloud.json"),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: provisionDelay, DestroyDelay: destroyDelay,
 			BackupDelay: backupDelay},
 		NoSandboxAPI: cfg.NoSandbox, WorkInterval: 250 * time.Millisecond,
 		App: app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit},
-		API: api.Config{JWTSecret: []byte(cfg.JWTSecret), TokenTTL: cfg.TokenTTL, AdminToken: cfg.AdminToken,
+		API: api.Config{JWTSecret: []byte(cfg.JWTSecret), JWTPreviousSecrets: [][]byte{[]byte(cfg.JWTPrevious)},
+			TokenTTL: cfg.TokenTTL, AdminToken: cfg.AdminToken,
 			Snapshots: store, TrustedProxies: proxies, AccountRate: cfg.AccountRate, AuthRate: cfg.AuthRate,
 			Guide: api.GuideParams{SignupCredit: signup, ProvisionDelay: provisionDelay, BackupDelay: backupDelay}},
 	})
 	if err != nil {
 		store.Close()
 		keys.Close()
+		creds.Close()
 		t.Fatalf("build the stack: %v", err)
 	}
 	srv := httptest.NewServer(st.API)
@@ -253,7 +266,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 		h.client.CloseIdleConnections()
 		srv.Close()
 		stop()
-		if err := errors.Join(st.Close(), store.Close(), keys.Close()); err != nil {
+		if err := errors.Join(st.Close(), store.Close(), keys.Close(), creds.Close()); err != nil {
 			t.Errorf("close event store: %v", err)
 		}
 	}

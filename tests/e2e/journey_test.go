@@ -236,7 +236,8 @@ func (j *journey) waitGone(t testing.TB, a *agent, id string) {
 // ---------------------------------------------------------------------------
 
 var guideEndpoints = []string{
-	"POST /auth/register", "POST /auth/login", "GET /auth/me", "DELETE /auth/me",
+	"POST /auth/register", "POST /auth/login", "GET /auth/me", "DELETE /auth/me", "POST /auth/password",
+	"POST /auth/api-keys", "GET /auth/api-keys", "DELETE /auth/api-keys/:id",
 	"GET /billing", "GET /billing/ledger", "POST /billing/topups", "GET /billing/topups", "GET /billing/topups/:id",
 	"GET /plans", "GET /regions", "GET /healthz", "GET /readyz",
 	"GET /servers", "GET /servers/:id", "POST /servers", "POST /servers/bulk", "DELETE /servers/:id",

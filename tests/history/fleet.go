@@ -93,7 +93,7 @@ func fleetAccount(ctx context.Context, store eventstore.Store, id string, i, ser
 	}
 	topup := uuid.NewSHA1(uuid.NameSpaceOID, []byte(id+"/topup")).String()
 	cmds := []domain.Command{
-		domain.Register{AccountID: id, SealedEmail: fmt.Sprintf("v1:%064x", i), PasswordHash: "$argon2id$fleet",
+		domain.Register{AccountID: id, SealedEmail: fmt.Sprintf("v1:%064x", i), CredentialRef: uuid.NewSHA1(uuid.NameSpaceOID, []byte(id+"/credential")).String(),
 			ServerLimit: domain.MaxServerLimit, SignupCredit: domain.MustMoney("10.00")},
 		domain.CreateTopup{TopupID: topup, Amount: domain.MustMoney("10000.00"), Currency: "BTC", PayAddress: "tb1qfleet"},
 		domain.PayTopup{TopupID: topup},
