@@ -14,6 +14,7 @@ import (
 	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/aggsnap"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
+	"github.com/cryptovps/cryptovps/tests/history"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
@@ -148,6 +149,13 @@ func BenchmarkCompareLongAccount(b *testing.B) {
 			b.StartTimer()
 		}
 		b.StopTimer()
+		if store, err = bbolt.Open(path, bbolt.Options{}); err != nil {
+			b.Fatal(err)
+		}
+		defer store.Close()
+		if err := history.Audit(ctx, store); err != nil {
+			b.Fatal(err)
+		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/first-command")
 		b.ReportMetric(float64(later.Nanoseconds())/float64(laterN), "ns/later-command")
 	})

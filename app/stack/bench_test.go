@@ -79,6 +79,9 @@ func BenchmarkCompareDeploys(b *testing.B) {
 		}
 		wg.Wait()
 		b.StopTimer()
+		if err := history.Audit(ctx, store); err != nil {
+			b.Fatal(err)
+		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 		// On a busy machine the CPU a deploy costs says more than the rate.
 		b.Logf("%d deploys: %.0f µs of CPU each", b.N, float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N))
