@@ -16,13 +16,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	boltstore "github.com/cryptovps/cryptovps/eventstore/bbolt"
 
 	"github.com/cryptovps/cryptovps/domain"
 )
@@ -285,28 +285,8 @@ func (s *Store) compact() error {
 	if s.db == nil {
 		return errClosed
 	}
-	tmp := s.path + ".compact"
-	_ = os.Remove(tmp) // left by a crash mid-compaction: the old file is still whole
-	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: s.opts.LockTimeout})
-	if err != nil {
+	if err := boltstore.Rewrite(s.db, s.path, s.opts.LockTimeout); err != nil {
 		return err
-	}
-	if err := bolt.Compact(dst, s.db, 0); err != nil {
-		_ = dst.Close()
-		_ = os.Remove(tmp)
-		return err
-	}
-	if err := dst.Close(); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, s.path); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
-		_ = d.Sync() // the rename survives a crash
-		_ = d.Close()
 	}
 	db, err := s.open(s.path)
 	if err != nil {
