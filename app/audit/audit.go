@@ -235,11 +235,15 @@ func New(opts Options) *Auditor {
 // other events already worked out, so that it can be done in parallel.
 type prepared struct {
 	ev eventstore.Event
-	// e is the domain event, or tx for a LedgerPosted; neither for an event
-	// of another stream, or an undecodable one (err).
-	e   domain.Event
-	tx  *ledgerTx
-	err error
+	// e is the domain event, nil for an event of another stream or an
+	// undecodable one (err). For a LedgerPosted, isTx is set and tx holds
+	// a copy with what the audit works out from it alone; e is kept as
+	// decoded, so that the read model gets the same value without boxing
+	// it again.
+	e    domain.Event
+	tx   ledgerTx
+	isTx bool
+	err  error
 }
 
 func isDomainStream(stream string) bool {
@@ -247,27 +251,29 @@ func isDomainStream(stream string) bool {
 		strings.HasPrefix(stream, domain.BackupStreamPrefix) || stream == domain.ClockStream
 }
 
-// prepare decodes ev and runs the checks that look at it alone.
-func prepare(ev *eventstore.Event) prepared {
-	p := prepared{}
+// prepare decodes ev into p and runs the checks that look at it alone. p
+// is reused memory: every field is set.
+func prepare(p *prepared, ev *eventstore.Event) {
+	*p = prepared{}
 	if isDomainStream(ev.Stream) {
 		p.e, p.err = projections.DecodeEvent(ev)
 		if tx, ok := p.e.(domain.LedgerPosted); ok {
-			p.e, p.tx = nil, newLedgerTx(tx)
+			p.isTx = true
+			p.tx.set(tx)
 		}
 	}
 	// The fold keeps references to events; the payload is not needed any
 	// more and is by far their largest part.
 	p.ev = *ev
 	p.ev.DropPayload()
-	return p
 }
 
 // Apply folds a batch of events, in log order. It is the projection entry
 // point; Run does the same with the decoding spread over the CPUs.
 func (a *Auditor) Apply(batch []eventstore.Event) {
+	var p prepared
 	for i := range batch {
-		p := prepare(&batch[i])
+		prepare(&p, &batch[i])
 		a.fold(&p)
 	}
 }
@@ -334,12 +340,12 @@ func (a *Auditor) fold(p *prepared) {
 		a.violate(Violation{Check: CheckDecode, Event: refOf(ev), Message: p.err.Error()})
 		return
 	}
-	if p.e == nil && p.tx == nil {
+	if p.e == nil {
 		return
 	}
 	t := time.Time{}
 	var owner string
-	if p.tx != nil {
+	if p.isTx {
 		t = p.tx.At
 		_, owner = domain.StreamID(ev.Stream)
 	} else {
@@ -359,7 +365,7 @@ func (a *Auditor) fold(p *prepared) {
 	}
 	prefix, id := domain.StreamID(ev.Stream)
 	if prefix != domain.AccountStreamPrefix {
-		if p.tx != nil {
+		if p.isTx {
 			// Money moves only on account streams, where the chain and the
 			// read models see it; a transaction anywhere else is neither.
 			a.violate(Violation{Check: CheckDecode, Event: refOf(ev),
@@ -373,15 +379,11 @@ func (a *Auditor) fold(p *prepared) {
 		a.accounts[id] = acct
 	}
 	acct.last = refOf(ev)
-	observed := p.e
-	if p.tx != nil {
-		observed = p.tx.LedgerPosted
-	}
-	for _, msg := range a.topups.Observe(id, observed) {
+	for _, msg := range a.topups.Observe(id, p.e) {
 		a.violate(Violation{Check: CheckTopups, Event: refOf(ev), AccountID: id, Message: msg})
 	}
-	if p.tx != nil {
-		a.ledger(ev, acct, p.tx)
+	if p.isTx {
+		a.ledger(ev, acct, &p.tx)
 		return
 	}
 	switch e := p.e.(type) {

@@ -18,7 +18,8 @@ type ledgerTx struct {
 	revenue domain.Money
 }
 
-func newLedgerTx(tx domain.LedgerPosted) *ledgerTx {
+// set makes t the ledgerTx of tx.
+func (t *ledgerTx) set(tx domain.LedgerPosted) {
 	var sum, moved, revenue total
 	for _, p := range tx.Postings {
 		sum.add(p.Amount)
@@ -29,7 +30,7 @@ func newLedgerTx(tx domain.LedgerPosted) *ledgerTx {
 			revenue.add(p.Amount)
 		}
 	}
-	return &ledgerTx{LedgerPosted: tx, hashOK: tx.HashOK(), sum: sum.m, moved: moved.m, revenue: revenue.m}
+	*t = ledgerTx{LedgerPosted: tx, hashOK: tx.HashOK(), sum: sum.m, moved: moved.m, revenue: revenue.m}
 }
 
 // total adds amounts up, taking the first one as it is: every Money
