@@ -123,8 +123,9 @@ func (tx LedgerPosted) HashOK() bool {
 }
 
 func (tx LedgerPosted) hashSum() [sha256.Size]byte {
-	// One buffer on the stack for the usual transaction.
-	var buf [512]byte
+	// One buffer on the stack for the usual transaction (a charge's bytes
+	// are about 500).
+	var buf [1024]byte
 	b := append(buf[:0], tx.PrevHash...)
 	return sha256.Sum256(tx.appendCanonical(b))
 }
@@ -194,7 +195,7 @@ func (tx LedgerPosted) appendCanonical(b []byte) []byte {
 // ASCII as is, anything else through json.Marshal (escapes, HTML-safe).
 func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !jsonPlain[s[i]] {
 			m, _ := json.Marshal(s) // a string always encodes
 			return append(b, m...)
 		}
@@ -204,6 +205,16 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// jsonPlain are the bytes encoding/json writes as they are: printable
+// ASCII but for the quote, the backslash and the HTML-unsafe <, > and &. A
+// table, since the audit hashes every transaction of the log.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 func appendJSONTime(b []byte, t time.Time) []byte {
 	if y := t.Year(); y < 0 || y > 9999 {
 		// Years outside 0..9999 do not encode; no clock of ours gets there,
@@ -211,8 +222,40 @@ func appendJSONTime(b []byte, t time.Time) []byte {
 		return appendJSONString(b, t.String())
 	}
 	b = append(b, '"')
-	b = t.AppendFormat(b, time.RFC3339Nano)
+	if t.Location() == time.UTC {
+		b = appendRFC3339NanoUTC(b, t)
+	} else {
+		b = t.AppendFormat(b, time.RFC3339Nano)
+	}
 	return append(b, '"')
+}
+
+// appendRFC3339NanoUTC appends what t.AppendFormat(b, time.RFC3339Nano)
+// does for a UTC time of a year in 0..9999, about three times faster: the
+// form every time of the log has, three in every transaction the audit
+// hashes.
+func appendRFC3339NanoUTC(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	hour, minute, sec := t.Clock()
+	b = append(b, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10))
+	if ns := t.Nanosecond(); ns != 0 {
+		// Nine digits, trailing zeros dropped.
+		var frac [9]byte
+		for i := 8; i >= 0; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 9
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, '.')
+		b = append(b, frac[:n]...)
+	}
+	return append(b, 'Z')
 }
 
 // sealed returns tx chained after prev.
