@@ -194,15 +194,39 @@ func (tx LedgerPosted) appendCanonical(b []byte) []byte {
 // appendJSONString appends s as encoding/json writes it: plain printable
 // ASCII as is, anything else through json.Marshal (escapes, HTML-safe).
 func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if !jsonPlain[s[i]] {
-			m, _ := json.Marshal(s) // a string always encodes
-			return append(b, m...)
-		}
+	if !jsonPlainString(s) {
+		m, _ := json.Marshal(s) // a string always encodes
+		return append(b, m...)
 	}
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// jsonPlainString reports whether every byte of s is jsonPlain, eight
+// bytes at a time (the audit hashes every transaction of the log).
+func jsonPlainString(s string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	// zero has the high bit of each zero byte of x set, and maybe of bytes
+	// above one: exact as to whether there is one.
+	zero := func(x uint64) uint64 { return (x - ones) &^ x & highs }
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		bad := (x-ones*0x20)&^x&highs | // a byte below 0x20
+			((x+ones*(0x7f-0x7e))|x)&highs | // above 0x7e
+			zero(x^(ones*'"')) | zero(x^(ones*'\\')) | zero(x^(ones*'<')) | zero(x^(ones*'>')) | zero(x^(ones*'&'))
+		if bad != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if !jsonPlain[s[i]] {
+			return false
+		}
+	}
+	return true
 }
 
 // jsonPlain are the bytes encoding/json writes as they are: printable

@@ -98,3 +98,21 @@ func FuzzLedgerTimeIsRFC3339Nano(f *testing.F) {
 		}
 	})
 }
+
+// The hash's strings are json.Marshal's for every byte at every place of
+// the eight-byte steps it checks them in.
+func TestLedgerStringIsJSON(t *testing.T) {
+	t.Parallel()
+	for n := range 20 {
+		for at := range n {
+			for c := range 256 {
+				s := []byte("abcdefghijklmnopqrstuvwxyz"[:n])
+				s[at] = byte(c)
+				want, _ := json.Marshal(string(s))
+				if got := appendJSONString(nil, string(s)); string(got) != string(want) {
+					t.Fatalf("%q: got %s want %s", s, got, want)
+				}
+			}
+		}
+	}
+}
