@@ -171,7 +171,7 @@ type Options struct {
 
 type kindTotal struct {
 	count  int64
-	amount domain.Money
+	amount sum
 }
 
 // account is what the audit keeps per account stream.
@@ -192,7 +192,7 @@ type Auditor struct {
 	accounts map[string]*account
 	servers  map[string]*server
 	order    []*server // servers in deploy order, for a stable report
-	balances map[string]domain.Money
+	balances map[string]*sum // per ledger account
 	negative map[string]bool // customer ledger accounts now below zero
 	kinds    map[domain.TxKind]*kindTotal
 	// newest and oldest are times of the shared sandbox clock: an
@@ -223,7 +223,7 @@ func New(opts Options) *Auditor {
 		opts:     opts,
 		accounts: map[string]*account{},
 		servers:  map[string]*server{},
-		balances: map[string]domain.Money{},
+		balances: map[string]*sum{},
 		negative: map[string]bool{},
 		kinds:    map[domain.TxKind]*kindTotal{},
 		own:      map[string]time.Duration{},
@@ -438,11 +438,11 @@ func (a *Auditor) ledger(ev *eventstore.Event, acct *account, tx *ledgerTx) {
 		a.kinds[tx.Kind] = k
 	}
 	k.count++
-	k.amount = k.amount.Add(tx.moved)
+	k.amount.add(tx.moved)
 	var buf [4]string
 	touched := buf[:0]
 	for _, po := range tx.Postings {
-		a.balances[po.Account] = a.balances[po.Account].Add(po.Amount)
+		a.balance(po.Account).add(po.Amount)
 		if strings.HasPrefix(po.Account, "customer:") && !slices.Contains(touched, po.Account) {
 			touched = append(touched, po.Account)
 		}
@@ -451,14 +451,14 @@ func (a *Auditor) ledger(ev *eventstore.Event, acct *account, tx *ledgerTx) {
 	// whole transaction is posted.
 	for _, acc := range touched {
 		bal := a.balances[acc]
-		if bal.Sign() >= 0 {
+		if bal.sign() >= 0 {
 			delete(a.negative, acc)
 			continue
 		}
 		if !a.negative[acc] {
 			a.negative[acc] = true
 			a.violate(Violation{Check: CheckNonNegative, Event: ref, AccountID: strings.TrimPrefix(acc, "customer:"),
-				Message: fmt.Sprintf("%s %s takes %s to %s", tx.Kind, tx.TxID, acc, show(bal))})
+				Message: fmt.Sprintf("%s %s takes %s to %s", tx.Kind, tx.TxID, acc, show(bal.value()))})
 		}
 	}
 
@@ -468,6 +468,25 @@ func (a *Auditor) ledger(ev *eventstore.Event, acct *account, tx *ledgerTx) {
 	case domain.TxRefund:
 		a.refund(ev, acct, tx)
 	}
+}
+
+// balance is the running balance of a ledger account.
+func (a *Auditor) balance(account string) *sum {
+	s := a.balances[account]
+	if s == nil {
+		s = &sum{}
+		a.balances[account] = s
+	}
+	return s
+}
+
+// balanceOf is a ledger account's balance as a report shows it (zero for
+// an account without a transaction).
+func (a *Auditor) balanceOf(account string) domain.Money {
+	if s := a.balances[account]; s != nil {
+		return shown(s.value())
+	}
+	return shown(domain.Zero())
 }
 
 func short(h string) string {
@@ -510,12 +529,13 @@ func (a *Auditor) Finish() *Report {
 	r.Balances = make(map[string]domain.Money, len(a.accounts))
 	for id, acct := range a.accounts {
 		if acct.registered {
-			r.Balances[id] = shown(a.balances[domain.CustomerLedger(id)])
+			r.Balances[id] = a.balanceOf(domain.CustomerLedger(id))
 		}
 	}
 	var trial, customerSum domain.Money
 	customers := LedgerTotal{Account: "customer:*"}
-	for name, bal := range a.balances {
+	for name, s := range a.balances {
+		bal := s.value()
 		trial = trial.Add(bal)
 		if strings.HasPrefix(name, "customer:") {
 			customers.Accounts++
@@ -531,7 +551,7 @@ func (a *Auditor) Finish() *Report {
 		r.Totals = append(r.Totals, customers)
 	}
 	for kind, k := range a.kinds {
-		r.Kinds = append(r.Kinds, KindTotal{Kind: kind, Count: k.count, Amount: shown(k.amount)})
+		r.Kinds = append(r.Kinds, KindTotal{Kind: kind, Count: k.count, Amount: shown(k.amount.value())})
 	}
 	slices.SortFunc(r.Kinds, func(x, y KindTotal) int { return strings.Compare(string(x.Kind), string(y.Kind)) })
 	sortViolations(r.Violations)
@@ -555,7 +575,7 @@ func (a *Auditor) capture() {
 	a.captured = map[string]domain.Money{}
 	for id, acct := range a.accounts {
 		if acct.registered {
-			a.captured[id] = shown(a.balances[domain.CustomerLedger(id)])
+			a.captured[id] = a.balanceOf(domain.CustomerLedger(id))
 		}
 	}
 }
