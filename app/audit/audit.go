@@ -191,7 +191,7 @@ type Auditor struct {
 
 	accounts map[string]*account
 	servers  map[string]*server
-	order    []*server // servers in deploy order, for a stable report
+	order    []*server       // servers in deploy order, for a stable report
 	balances map[string]*sum // per ledger account
 	negative map[string]bool // customer ledger accounts now below zero
 	kinds    map[domain.TxKind]*kindTotal
