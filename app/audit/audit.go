@@ -191,9 +191,8 @@ type Auditor struct {
 
 	accounts map[string]*account
 	servers  map[string]*server
-	order    []*server       // servers in deploy order, for a stable report
-	balances map[string]*sum // per ledger account
-	negative map[string]bool // customer ledger accounts now below zero
+	order    []*server           // servers in deploy order, for a stable report
+	balances map[string]*balance // per ledger account
 	kinds    map[domain.TxKind]*kindTotal
 	// newest and oldest are times of the shared sandbox clock: an
 	// account's event time less the account's own clock offset (own) at
@@ -223,8 +222,7 @@ func New(opts Options) *Auditor {
 		opts:     opts,
 		accounts: map[string]*account{},
 		servers:  map[string]*server{},
-		balances: map[string]*sum{},
-		negative: map[string]bool{},
+		balances: map[string]*balance{},
 		kinds:    map[domain.TxKind]*kindTotal{},
 		own:      map[string]time.Duration{},
 		owners:   map[string]string{},
@@ -439,26 +437,26 @@ func (a *Auditor) ledger(ev *eventstore.Event, acct *account, tx *ledgerTx) {
 	}
 	k.count++
 	k.amount.add(tx.moved)
-	var buf [4]string
+	var buf [4]*balance
 	touched := buf[:0]
 	for _, po := range tx.Postings {
-		a.balance(po.Account).add(po.Amount)
-		if strings.HasPrefix(po.Account, "customer:") && !slices.Contains(touched, po.Account) {
-			touched = append(touched, po.Account)
+		bal := a.balance(po.Account)
+		bal.add(po.Amount)
+		if strings.HasPrefix(po.Account, "customer:") && !slices.Contains(touched, bal) {
+			touched = append(touched, bal)
 		}
 	}
 	// A balance is a state between transactions, so it is checked once the
 	// whole transaction is posted.
-	for _, acc := range touched {
-		bal := a.balances[acc]
+	for _, bal := range touched {
 		if bal.sign() >= 0 {
-			delete(a.negative, acc)
+			bal.negative = false
 			continue
 		}
-		if !a.negative[acc] {
-			a.negative[acc] = true
-			a.violate(Violation{Check: CheckNonNegative, Event: ref, AccountID: strings.TrimPrefix(acc, "customer:"),
-				Message: fmt.Sprintf("%s %s takes %s to %s", tx.Kind, tx.TxID, acc, show(bal.value()))})
+		if !bal.negative {
+			bal.negative = true
+			a.violate(Violation{Check: CheckNonNegative, Event: ref, AccountID: strings.TrimPrefix(bal.account, "customer:"),
+				Message: fmt.Sprintf("%s %s takes %s to %s", tx.Kind, tx.TxID, bal.account, show(bal.value()))})
 		}
 	}
 
@@ -470,14 +468,22 @@ func (a *Auditor) ledger(ev *eventstore.Event, acct *account, tx *ledgerTx) {
 	}
 }
 
-// balance is the running balance of a ledger account.
-func (a *Auditor) balance(account string) *sum {
-	s := a.balances[account]
-	if s == nil {
-		s = &sum{}
-		a.balances[account] = s
+// balance is the running balance of a ledger account in log order.
+type balance struct {
+	sum
+	account string
+	// negative: a customer account below zero since a violation said so.
+	negative bool
+}
+
+// balance is the balance of a ledger account.
+func (a *Auditor) balance(account string) *balance {
+	b := a.balances[account]
+	if b == nil {
+		b = &balance{account: account}
+		a.balances[account] = b
 	}
-	return s
+	return b
 }
 
 // balanceOf is a ledger account's balance as a report shows it (zero for
