@@ -62,4 +62,3 @@ func Size(m *Model) (accounts, backups, folded int) {
 	defer m.mu.RUnlock()
 	return len(m.accounts), len(m.backups), len(m.folded)
 }
-
