@@ -62,3 +62,6 @@ func Size(m *Model) (accounts, backups, folded int) {
 	defer m.mu.RUnlock()
 	return len(m.accounts), len(m.backups), len(m.folded)
 }
+
+// ShapeKey computes the snapshots' shape key again.
+func ShapeKey() string { k := shapeKey(); return string(k[:]) }

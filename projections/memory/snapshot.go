@@ -57,19 +57,23 @@ var snapshotMagic = [8]byte{'C', 'V', 'P', 'S', 'R', 'M', 'S', '\n'}
 // the state (down to the types that encode themselves) and the event types
 // the domain folds. A build whose types differ does not read another's
 // snapshots.
-var snapshotShape = func() [16]byte {
+var snapshotShape = shapeKey()
+
+func shapeKey() [16]byte {
 	var b strings.Builder
 	for _, t := range []reflect.Type{reflect.TypeFor[domain.Account](), reflect.TypeFor[domain.Backup](),
 		reflect.TypeFor[foldedAt](), reflect.TypeFor[row](), reflect.TypeFor[projections.LedgerEntry]()} {
 		b.WriteString(shapeOf(t))
 		b.WriteByte('\n')
 	}
-	b.WriteString(strings.Join(domain.EventTypes(), ","))
+	types := domain.EventTypes()
+	slices.Sort(types)
+	b.WriteString(strings.Join(types, ","))
 	sum := sha256.Sum256([]byte(b.String()))
 	var out [16]byte
 	copy(out[:], hex.EncodeToString(sum[:8]))
 	return out
-}()
+}
 
 // shapeOf spells a type's shape: its fields, their types and tags, down to
 // the types that encode themselves (as app's aggregate snapshots key
@@ -236,9 +240,9 @@ func writeFile(path string, data []byte) (err error) {
 	return d.Sync()
 }
 
-// RemoveSnapshotLeftovers removes the temporary files a write cut short
-// (a crash) left beside path.
-func RemoveSnapshotLeftovers(path string) {
+// removeLeftovers removes the temporary files a write cut short (a crash)
+// left beside path.
+func removeLeftovers(path string) {
 	left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), filepath.Base(path)+".tmp-*"))
 	for _, f := range left {
 		_ = os.Remove(f)
@@ -250,8 +254,10 @@ func RemoveSnapshotLeftovers(path string) {
 // the id it was taken at. It returns the snapshot's position; the caller
 // then folds the log after it (Projector.CatchUp starts from Checkpoint).
 // On any error the model is left empty, as it was: the caller replays the
-// whole log. A missing file is an error wrapping os.ErrNotExist.
+// whole log. A missing file is an error wrapping os.ErrNotExist. The
+// temporary files of a write a crash cut short are removed, never read.
 func (m *Model) LoadSnapshot(ctx context.Context, store eventstore.Store, path string) (eventstore.Position, error) {
+	removeLeftovers(path)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return eventstore.Position{}, err
