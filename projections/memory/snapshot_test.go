@@ -90,7 +90,7 @@ func write(t testing.TB, m *memory.Model, store eventstore.Store, path string) e
 // log after it, is the model a replay of the whole log folds, field for
 // field (the runners start from its accounts).
 func TestSnapshotLoadsWhatReplayFolds(t *testing.T) {
-	store, n := benchlog.Store(t, 20_000)
+	store, n := benchlog.Store(t, 8000)
 	n += addBackups(t, store, 40)
 	want := cold(t, store)
 	dir := t.TempDir()
@@ -160,8 +160,9 @@ func TestSnapshotOfAnEmptyModel(t *testing.T) {
 }
 
 // copyLog appends the first n events of src to a fresh store, ids and
-// all: the same log, as a backup taken earlier holds it.
-func copyLog(t testing.TB, src eventstore.Store, n int) eventstore.Store {
+// all (id changes them, when not nil): the same log, as a backup taken
+// earlier holds it, or another log of the same shape.
+func copyLog(t testing.TB, src eventstore.Store, n int, id func(eventstore.Event) uuid.UUID) eventstore.Store {
 	t.Helper()
 	ctx := context.Background()
 	dst, err := bbolt.Open(filepath.Join(t.TempDir(), "events.db"), bbolt.Options{})
@@ -173,14 +174,28 @@ func copyLog(t testing.TB, src eventstore.Store, n int) eventstore.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ev := range page {
-		res, err := dst.Append(ctx, ev.Stream, eventstore.Any, []eventstore.Proposed{{ID: ev.ID, Type: ev.Type, Data: ev.Data, Meta: ev.Meta}})
+	// Runs of one stream's events in one append each: the same positions.
+	for len(page) > 0 {
+		k := 1
+		for k < len(page) && page[k].Stream == page[0].Stream {
+			k++
+		}
+		var props []eventstore.Proposed
+		for _, ev := range page[:k] {
+			p := eventstore.Proposed{ID: ev.ID, Type: ev.Type, Data: ev.Data, Meta: ev.Meta}
+			if id != nil {
+				p.ID = id(ev)
+			}
+			props = append(props, p)
+		}
+		res, err := dst.Append(ctx, page[0].Stream, eventstore.Any, props)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Position != ev.Position {
-			t.Fatalf("copied to %s, was at %s", res.Position, ev.Position)
+		if res.Position != page[k-1].Position {
+			t.Fatalf("copied to %s, was at %s", res.Position, page[k-1].Position)
 		}
+		page = page[k:]
 	}
 	return dst
 }
@@ -189,9 +204,8 @@ func copyLog(t testing.TB, src eventstore.Store, n int) eventstore.Store {
 // restored from an older copy, or truncated) and one of another log are
 // not loaded; one older than the log is, and the tail folded after it.
 func TestSnapshotNotOfThisLog(t *testing.T) {
-	ctx := context.Background()
-	store, n := benchlog.Store(t, 3000)
-	older := copyLog(t, store, n/2)
+	store, n := benchlog.Store(t, 2000)
+	older := copyLog(t, store, n/2, nil)
 	path := filepath.Join(t.TempDir(), "read-model.snap")
 
 	write(t, cold(t, store), store, path)
@@ -208,21 +222,8 @@ func TestSnapshotNotOfThisLog(t *testing.T) {
 		t.Fatal(d)
 	}
 
-	// Another log: same shape of history, other events.
-	other, err := bbolt.Open(filepath.Join(t.TempDir(), "other.db"), bbolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	page, err := store.ReadAll(ctx, eventstore.Position{}, n/2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ev := range page {
-		if _, err := other.Append(ctx, ev.Stream, eventstore.Any, []eventstore.Proposed{{ID: [16]byte{1, byte(ev.Position.Commit), byte(ev.Position.Commit >> 8)}, Type: ev.Type, Data: ev.Data, Meta: ev.Meta}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// Another log: the same history, other events (ids).
+	other := copyLog(t, store, n/2, func(eventstore.Event) uuid.UUID { return uuid.New() })
 	write(t, cold(t, older), older, path)
 	if _, err := fromSnapshot(t, other, path); !errors.Is(err, memory.ErrSnapshotMismatch) {
 		t.Fatalf("a snapshot of another log: %v", err)
@@ -232,7 +233,7 @@ func TestSnapshotNotOfThisLog(t *testing.T) {
 // TestDamagedSnapshotIgnored: a truncated, damaged, other-format or
 // other-shape file, or a temporary file a crash left, is never loaded.
 func TestDamagedSnapshotIgnored(t *testing.T) {
-	store, _ := benchlog.Store(t, 3000)
+	store, _ := benchlog.Store(t, 2000)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "read-model.snap")
 	write(t, cold(t, store), store, path)
@@ -296,7 +297,7 @@ func TestDamagedSnapshotIgnored(t *testing.T) {
 // is the state at one event, whole: loading it and the tail gives the
 // replay's model.
 func TestSnapshotWhileApplying(t *testing.T) {
-	store, _ := benchlog.Store(t, 5000)
+	store, _ := benchlog.Store(t, 3000)
 	want := cold(t, store)
 	path := filepath.Join(t.TempDir(), "read-model.snap")
 	m := memory.New()
