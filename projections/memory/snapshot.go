@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -196,19 +197,16 @@ func (m *Model) WriteSnapshot(ctx context.Context, store eventstore.Store, path 
 	if len(at) == 0 || at[0].Version != c.version || at[0].Position != c.pos {
 		return pos, false, fmt.Errorf("read-model snapshot: %s@%d is not in the log at %s", c.stream, c.version, c.pos)
 	}
-	data, err := c.encode(at[0].ID)
-	if err != nil {
-		return pos, false, fmt.Errorf("read-model snapshot: %w", err)
-	}
-	if err := writeFile(path, data); err != nil {
+	if err := writeFile(path, func(out io.Writer) error { return c.encode(out, at[0].ID) }); err != nil {
 		return pos, false, fmt.Errorf("read-model snapshot: %w", err)
 	}
 	return c.pos, true, nil
 }
 
-// writeFile writes data to path atomically and durably: a temporary file
-// in the same dir (mode 0600), synced, renamed over path, the dir synced.
-func writeFile(path string, data []byte) (err error) {
+// writeFile writes what write writes to path atomically and durably: a
+// temporary file in the same dir (mode 0600), synced, renamed over path,
+// the dir synced.
+func writeFile(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -220,7 +218,7 @@ func writeFile(path string, data []byte) (err error) {
 			_ = os.Remove(f.Name())
 		}
 	}()
-	if _, err = f.Write(data); err != nil {
+	if err = write(f); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {
@@ -332,9 +330,9 @@ func parseHeader(data []byte) (h header, body []byte, err error) {
 	return h, r.b, nil
 }
 
-// encode lays the copy out as the file.
-func (c *copyState) encode(id uuid.UUID) ([]byte, error) {
-	var w writer
+// encode writes the copy out as the file.
+func (c *copyState) encode(out io.Writer, id uuid.UUID) error {
+	w := writer{out: out}
 	w.b = append(w.b, snapshotMagic[:]...)
 	w.u32(snapshotFormat)
 	w.b = append(w.b, snapshotShape[:]...)
@@ -344,10 +342,10 @@ func (c *copyState) encode(id uuid.UUID) ([]byte, error) {
 	w.u64(c.version)
 	w.b = append(w.b, id[:]...)
 	if err := chunks(&w, c.accounts); err != nil {
-		return nil, err
+		return err
 	}
 	if err := chunks(&w, c.backups); err != nil {
-		return nil, err
+		return err
 	}
 	w.u64(uint64(len(c.backupsOf)))
 	for id, l := range c.backupsOf {
@@ -356,6 +354,7 @@ func (c *copyState) encode(id uuid.UUID) ([]byte, error) {
 		for _, b := range l {
 			w.str(b)
 		}
+		w.spill()
 	}
 	w.u64(uint64(len(c.folded)))
 	for stream, f := range c.folded {
@@ -364,12 +363,15 @@ func (c *copyState) encode(id uuid.UUID) ([]byte, error) {
 		w.u64(f.pos.Commit)
 		w.u64(f.pos.Prepare)
 		w.u64(f.tx)
+		w.spill()
 	}
 	if err := c.encodeLedger(&w); err != nil {
-		return nil, err
+		return err
 	}
-	w.u32(crc32.Checksum(w.b, castagnoli))
-	return w.b, nil
+	w.flush()
+	w.u32(w.crc)
+	w.flush()
+	return w.err
 }
 
 // decodeBody reads the sections after the header.
@@ -449,7 +451,7 @@ func chunks[S any](w *writer, states map[string]*S) error {
 	w.u64(uint64(parts))
 	for _, b := range out {
 		w.u64(uint64(len(b)))
-		w.b = append(w.b, b...)
+		w.raw(b)
 	}
 	return nil
 }
@@ -511,8 +513,38 @@ func unchunk[S any](r *reader) (map[string]*S, error) {
 	return all, nil
 }
 
-// writer appends the file's integers and strings.
-type writer struct{ b []byte }
+// writer appends the file's integers and strings to b, and with out
+// writes them there a megabyte at a time, keeping their checksum.
+type writer struct {
+	b   []byte
+	out io.Writer
+	crc uint32
+	err error
+}
+
+// spill writes b out once it holds a megabyte.
+func (w *writer) spill() {
+	if w.out != nil && len(w.b) >= 1<<20 {
+		w.flush()
+	}
+}
+
+func (w *writer) flush() {
+	w.crc = crc32.Update(w.crc, castagnoli, w.b)
+	if w.err == nil {
+		_, w.err = w.out.Write(w.b)
+	}
+	w.b = w.b[:0]
+}
+
+// raw writes p as it is.
+func (w *writer) raw(p []byte) {
+	w.flush()
+	w.crc = crc32.Update(w.crc, castagnoli, p)
+	if w.err == nil {
+		_, w.err = w.out.Write(p)
+	}
+}
 
 func (w *writer) u32(v uint32) { w.b = binary.LittleEndian.AppendUint32(w.b, v) }
 func (w *writer) u64(v uint64) { w.b = binary.LittleEndian.AppendUint64(w.b, v) }

@@ -50,6 +50,7 @@ func (c *copyState) encodeLedger(w *writer) error {
 			w.b = append(w.b, r.server[:]...)
 			w.b = append(w.b, r.topup[:]...)
 		}
+		w.spill()
 	}
 	w.u64(uint64(len(c.odd)))
 	for _, e := range c.odd {
@@ -59,6 +60,7 @@ func (c *copyState) encodeLedger(w *writer) error {
 		}
 		w.u32(uint32(len(data)))
 		w.b = append(w.b, data...)
+		w.spill()
 	}
 	return nil
 }
