@@ -90,6 +90,18 @@ func sees(t *testing.T, st *stack.Stack, token, server string) {
 	}
 }
 
+// upToHead checks that st's projector has applied the whole log.
+func upToHead(t *testing.T, st *stack.Stack, store eventstore.Store) {
+	t.Helper()
+	head, err := store.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Projector.Applied(); got != head {
+		t.Fatalf("applied up to %s, the log is at %s", got, head)
+	}
+}
+
 // TestReadSnapshotAcrossRestarts: a stack stopped cleanly leaves its read
 // model's snapshot; the next start loads it and folds the log after it
 // (written meanwhile by a process without the snapshot); a damaged one is
@@ -115,6 +127,15 @@ func TestReadSnapshotAcrossRestarts(t *testing.T) {
 	}
 	_ = first.Close()
 
+	// Started again on the same log: the snapshot is the whole of it.
+	again, lb := snapStack(t, store, dir, path)
+	if !strings.Contains(lb.String(), "read models loaded from their snapshot") {
+		t.Fatalf("the snapshot was not loaded: %s", lb)
+	}
+	upToHead(t, again, store)
+	sees(t, again, tokenA, serverA)
+	_ = again.Close()
+
 	// Another process, without the snapshot, writes on.
 	other, _ := snapStack(t, store, dir, "")
 	stop = other.Start()
@@ -126,6 +147,7 @@ func TestReadSnapshotAcrossRestarts(t *testing.T) {
 	if !strings.Contains(lb.String(), "read models loaded from their snapshot") {
 		t.Fatalf("the snapshot was not loaded: %s", lb)
 	}
+	upToHead(t, third, store)
 	sees(t, third, tokenA, serverA)
 	sees(t, third, tokenB, serverB)
 	_ = third.Close()
