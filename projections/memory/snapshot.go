@@ -24,7 +24,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -64,7 +63,7 @@ func shapeKey() [16]byte {
 	var b strings.Builder
 	for _, t := range []reflect.Type{reflect.TypeFor[domain.Account](), reflect.TypeFor[domain.Backup](),
 		reflect.TypeFor[foldedAt](), reflect.TypeFor[row](), reflect.TypeFor[projections.LedgerEntry]()} {
-		b.WriteString(shapeOf(t))
+		b.WriteString(eventstore.Shape(t))
 		b.WriteByte('\n')
 	}
 	types := domain.EventTypes()
@@ -75,54 +74,6 @@ func shapeKey() [16]byte {
 	copy(out[:], hex.EncodeToString(sum[:8]))
 	return out
 }
-
-// shapeOf spells a type's shape: its fields, their types and tags, down to
-// the types that encode themselves (as app's aggregate snapshots key
-// theirs).
-func shapeOf(t reflect.Type) string {
-	var b strings.Builder
-	seen := map[reflect.Type]bool{}
-	var walk func(t reflect.Type)
-	walk = func(t reflect.Type) {
-		b.WriteString(t.String())
-		if seen[t] {
-			return
-		}
-		seen[t] = true
-		if t.Implements(textMarshaler) || reflect.PointerTo(t).Implements(textMarshaler) ||
-			t.Implements(jsonMarshaler) || reflect.PointerTo(t).Implements(jsonMarshaler) {
-			return
-		}
-		switch t.Kind() {
-		case reflect.Pointer, reflect.Slice, reflect.Array:
-			b.WriteByte('[')
-			walk(t.Elem())
-			b.WriteByte(']')
-		case reflect.Map:
-			b.WriteByte('[')
-			walk(t.Key())
-			b.WriteByte(':')
-			walk(t.Elem())
-			b.WriteByte(']')
-		case reflect.Struct:
-			b.WriteByte('{')
-			for i := range t.NumField() {
-				f := t.Field(i)
-				fmt.Fprintf(&b, "%s %q ", f.Name, f.Tag)
-				walk(f.Type)
-				b.WriteByte(';')
-			}
-			b.WriteByte('}')
-		}
-	}
-	walk(t)
-	return b.String()
-}
-
-var (
-	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
-	jsonMarshaler = reflect.TypeFor[interface{ MarshalJSON() ([]byte, error) }]()
-)
 
 // ErrSnapshotMismatch is wrapped by LoadSnapshot's error when the snapshot
 // is not one of this log (stale, from another log, or newer than the log).
