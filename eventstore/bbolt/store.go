@@ -365,13 +365,14 @@ func (s *Store) newAppendReq(ctx context.Context, stream string, expected int64,
 		data := e.Data
 		if len(data) == 0 {
 			data = json.RawMessage("null")
-		} else if !json.Valid(data) {
-			return nil, fmt.Errorf("eventstore/bbolt: append to %q: event %d (%s): data is not valid JSON", stream, i, e.ID)
 		}
 		// The payload reads back as its compact JSON, byte for byte, as
-		// format 1 kept it (no HTML escaping).
+		// format 1 kept it (no HTML escaping). Packing it checks it is JSON.
 		body, err := encodeBody(s.tab.syms, e, data)
 		if err != nil {
+			if !json.Valid(data) {
+				return nil, fmt.Errorf("eventstore/bbolt: append to %q: event %d (%s): data is not valid JSON", stream, i, e.ID)
+			}
 			return nil, fmt.Errorf("eventstore/bbolt: append to %q: encode event %d (%s): %w", stream, i, e.ID, err)
 		}
 		if len(body) > bolt.MaxValueSize-256 || len(stream) > bolt.MaxValueSize/2 {
