@@ -220,7 +220,7 @@ func (tx LedgerPosted) appendJSON(b []byte, hash string) []byte {
 // ASCII as is, anything else through json.Marshal (escapes, HTML-safe).
 func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainJSONByte[s[i]] {
 			m, _ := json.Marshal(s) // a string always encodes
 			return append(b, m...)
 		}
@@ -229,6 +229,15 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// plainJSONByte: printable ASCII that encoding/json writes as it is in a
+// string (no quote, backslash or HTML character, which it escapes).
+var plainJSONByte = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 func appendJSONTime(b []byte, t time.Time) []byte {
 	if y := t.Year(); y < 0 || y > 9999 {

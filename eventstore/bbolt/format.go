@@ -139,7 +139,8 @@ func loadTables(tx *bolt.Tx) (*tables, error) {
 }
 
 // encodeBody is the part of a format 2 value the appender can write
-// (metadata and payload); the writer puts the envelope's header before it.
+// (metadata and payload), after headerRoom bytes where the writer puts the
+// envelope's header.
 // Invalid JSON in data is an error (jsonpack.PackExact checks it).
 func encodeBody(syms *jsonpack.Symbols, e eventstore.Proposed, data []byte) ([]byte, error) {
 	var mb [128]byte
@@ -147,23 +148,29 @@ func encodeBody(syms *jsonpack.Symbols, e eventstore.Proposed, data []byte) ([]b
 	if err != nil {
 		return nil, err
 	}
-	// The packed metadata's length goes before it: one byte is kept for
-	// it, and the rare longer one moves the metadata up.
-	out := make([]byte, 1, len(meta)+len(data)/2+24)
+	// Room for the header first (headerRoom), then the packed metadata's
+	// length: one byte is kept for it, and the rare longer one moves the
+	// metadata up.
+	out := make([]byte, headerRoom+1, headerRoom+len(meta)+len(data)/2+24)
 	if out, err = jsonpack.PackExact(out, meta, syms); err != nil {
 		return nil, err
 	}
-	if n := len(out) - 1; n < 0x80 {
-		out[0] = byte(n)
+	if n := len(out) - headerRoom - 1; n < 0x80 {
+		out[headerRoom] = byte(n)
 	} else {
 		var cnt [binary.MaxVarintLen64]byte
 		w := binary.PutUvarint(cnt[:], uint64(n))
 		out = append(out, cnt[1:w]...)
-		copy(out[w:], out[1:1+n])
-		copy(out, cnt[:w])
+		copy(out[headerRoom+w:], out[headerRoom+1:headerRoom+1+n])
+		copy(out[headerRoom:], cnt[:w])
 	}
 	return jsonpack.PackExact(out, data, syms)
 }
+
+// headerRoom is the most bytes a format 2 header takes (appendHeaderV2:
+// the version byte, three uvarints, a varint, the nanoseconds, the id),
+// kept free before a body for the writer to put it in.
+const headerRoom = 1 + 3*binary.MaxVarintLen64 + binary.MaxVarintLen64 + binary.MaxVarintLen32 + 16
 
 // appendMetaJSON appends m's JSON as json.Marshal writes it: written here
 // when every field is plain printable ASCII that JSON keeps as it is (the
