@@ -137,7 +137,31 @@ func (tx LedgerPosted) hashSum() [sha256.Size]byte {
 // hashed only by a deliberate, versioned change to this function.
 func (tx LedgerPosted) canonical() []byte { return tx.appendCanonical(nil) }
 
-func (tx LedgerPosted) appendCanonical(b []byte) []byte {
+func (tx LedgerPosted) appendCanonical(b []byte) []byte { return tx.appendJSON(b, "") }
+
+// AppendJSON appends tx's JSON exactly as json.Marshal writes it, without
+// reflection: a charge of every live server every hour is one of these.
+// ok is false (and b is returned as it was) for a time json.Marshal
+// writes otherwise or refuses (a year outside 0..9999, an odd zone): that
+// one takes encoding/json.
+func (tx LedgerPosted) AppendJSON(b []byte) (_ []byte, ok bool) {
+	if !plainJSONTime(tx.At) || (tx.From != nil && !plainJSONTime(*tx.From)) || (tx.To != nil && !plainJSONTime(*tx.To)) {
+		return b, false
+	}
+	return tx.appendJSON(b, tx.Hash), true
+}
+
+// plainJSONTime: t's JSON (Time.MarshalJSON) is its RFC 3339 text as
+// AppendFormat writes it, in quotes.
+func plainJSONTime(t time.Time) bool {
+	_, off := t.Zone()
+	y := t.Year()
+	return y >= 0 && y <= 9999 && off%60 == 0 && off > -24*3600 && off < 24*3600
+}
+
+// appendJSON writes the transaction's JSON, its hash given: canonical
+// (hash "") is the JSON the first version hashed.
+func (tx LedgerPosted) appendJSON(b []byte, hash string) []byte {
 	b = append(b, `{"txId":`...)
 	b = appendJSONString(b, tx.TxID)
 	b = append(b, `,"kind":`...)
@@ -188,7 +212,9 @@ func (tx LedgerPosted) appendCanonical(b []byte) []byte {
 	b = appendJSONTime(b, tx.At)
 	b = append(b, `,"prevHash":`...)
 	b = appendJSONString(b, tx.PrevHash)
-	return append(b, `,"hash":""}`...)
+	b = append(b, `,"hash":`...)
+	b = appendJSONString(b, hash)
+	return append(b, '}')
 }
 
 // appendJSONString appends s as encoding/json writes it: plain printable

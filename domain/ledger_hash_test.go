@@ -117,3 +117,50 @@ func TestLedgerStringIsJSON(t *testing.T) {
 		}
 	}
 }
+
+// AppendJSON is what json.Marshal writes, hash and all, for any strings,
+// times and zones; where it says it cannot, json.Marshal is what writes.
+func FuzzLedgerAppendJSONIsMarshal(f *testing.F) {
+	f.Add("charge:a:2026", "customer:7d2f", "srv-1", "3bd6fc2213233a43537702f8f071b6ceac07460660ccdcfcdcf3ec19fb9dc204", int64(1767322800123000000), 0, true)
+	f.Add("topup:<&>\u2028\x00\"\\", "crypto:déposits", "", "<hash>", int64(-62135596800000000), 3600, false)
+	f.Add("\xff\xfe", "a\tb", "\u2029", "", int64(0), -5400, true)
+	f.Add("x", "y", "z", "h", int64(253402300799999999), 86400, true)
+	f.Add("x", "y", "z", "h", int64(1e18), 37, true)
+	f.Fuzz(func(t *testing.T, id, account, server, hash string, nanos int64, zone int, withTo bool) {
+		at := time.Unix(0, nanos).In(time.FixedZone("", zone))
+		tx := LedgerPosted{TxID: id, Kind: TxKind(server), ServerID: server, At: at.UTC(), From: &at, PrevHash: account, Hash: hash,
+			TopupID: id, InvoiceID: server,
+			Postings: []Posting{{Account: account, Amount: MustMoney("-1.5")}, {Account: id, Amount: MustMoney("0.007")}}}
+		if withTo {
+			to := at.Add(time.Hour)
+			tx.To = &to
+			tx.Postings = nil
+		}
+		want, err := json.Marshal(tx)
+		got, ok := tx.AppendJSON([]byte("prefix"))
+		switch {
+		case !ok && string(got) != "prefix":
+			t.Fatalf("not ok, and b changed: %s", got)
+		case !ok && err == nil && plainJSONTime(*tx.From):
+			t.Fatalf("AppendJSON refused %+v, which json.Marshal writes as %s", tx, want)
+		case ok && err != nil:
+			t.Fatalf("AppendJSON wrote %s; json.Marshal refuses it: %v", got, err)
+		case ok && string(got) != "prefix"+string(want):
+			t.Fatalf("\n got %s\nwant prefix%s", got, want)
+		}
+	})
+}
+
+func TestLedgerAppendJSONIsMarshal(t *testing.T) {
+	t.Parallel()
+	for _, tx := range []LedgerPosted{goldenTx(), {}, {Hash: "<&>", Postings: []Posting{}}} {
+		tx.Hash += "abc"
+		want, err := json.Marshal(tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := tx.AppendJSON(nil); !ok || string(got) != string(want) {
+			t.Errorf("\n got %s (%v)\nwant %s", got, ok, want)
+		}
+	}
+}

@@ -181,15 +181,29 @@ type Typed interface {
 	EventType() string
 }
 
+// jsonAppender is an event that writes its own JSON, byte for byte what
+// json.Marshal would write, where it can (ok), faster: the events written
+// most often.
+type jsonAppender interface {
+	AppendJSON(b []byte) (_ []byte, ok bool)
+}
+
 // Propose is the one encoding of facts into events to append: each becomes
 // its type name and its JSON, with a fresh id (kept by the caller across
 // retries of the same append) and the given metadata.
 func Propose[E Typed](meta Metadata, events ...E) ([]Proposed, error) {
 	out := make([]Proposed, len(events))
 	for i, e := range events {
-		data, err := json.Marshal(e)
-		if err != nil {
-			return nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
+		var data []byte
+		var ok bool
+		if a, is := any(e).(jsonAppender); is {
+			data, ok = a.AppendJSON(nil)
+		}
+		if !ok {
+			var err error
+			if data, err = json.Marshal(e); err != nil {
+				return nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
+			}
 		}
 		out[i] = Proposed{ID: uuid.New(), Type: e.EventType(), Data: data, Meta: meta}
 	}

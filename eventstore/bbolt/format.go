@@ -139,20 +139,75 @@ func loadTables(tx *bolt.Tx) (*tables, error) {
 }
 
 // encodeBody is the part of a format 2 value the appender can write
-// (metadata and payload); the writer puts the envelope's header before it.
+// (metadata and payload), after headerRoom bytes where the writer puts the
+// envelope's header.
+// Invalid JSON in data is an error (jsonpack.PackExact checks it).
 func encodeBody(syms *jsonpack.Symbols, e eventstore.Proposed, data []byte) ([]byte, error) {
-	meta, err := json.Marshal(e.Meta)
+	var mb [128]byte
+	meta, err := appendMetaJSON(mb[:0], e.Meta)
 	if err != nil {
 		return nil, err
 	}
-	pm, err := jsonpack.PackExact(make([]byte, 0, 16), meta, syms)
-	if err != nil {
+	// Room for the header first (headerRoom), then the packed metadata's
+	// length: one byte is kept for it, and the rare longer one moves the
+	// metadata up.
+	out := make([]byte, headerRoom+1, headerRoom+len(meta)+len(data)/2+24)
+	if out, err = jsonpack.PackExact(out, meta, syms); err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, len(pm)+len(data)/2+16)
-	out = binary.AppendUvarint(out, uint64(len(pm)))
-	out = append(out, pm...)
+	if n := len(out) - headerRoom - 1; n < 0x80 {
+		out[headerRoom] = byte(n)
+	} else {
+		var cnt [binary.MaxVarintLen64]byte
+		w := binary.PutUvarint(cnt[:], uint64(n))
+		out = append(out, cnt[1:w]...)
+		copy(out[headerRoom+w:], out[headerRoom+1:headerRoom+1+n])
+		copy(out[headerRoom:], cnt[:w])
+	}
 	return jsonpack.PackExact(out, data, syms)
+}
+
+// headerRoom is the most bytes a format 2 header takes (appendHeaderV2:
+// the version byte, three uvarints, a varint, the nanoseconds, the id),
+// kept free before a body for the writer to put it in.
+const headerRoom = 1 + 3*binary.MaxVarintLen64 + binary.MaxVarintLen64 + binary.MaxVarintLen32 + 16
+
+// appendMetaJSON appends m's JSON as json.Marshal writes it: written here
+// when every field is plain printable ASCII that JSON keeps as it is (the
+// metadata written in practice), by encoding/json otherwise.
+func appendMetaJSON(b []byte, m eventstore.Metadata) ([]byte, error) {
+	if !plainJSON(m.RequestID) || !plainJSON(m.Actor) || !plainJSON(m.Causation) {
+		j, err := json.Marshal(m)
+		return append(b, j...), err
+	}
+	b = append(b, '{')
+	field := func(key, v string) {
+		if v == "" { // omitempty
+			return
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, key...)
+		b = append(b, v...)
+		b = append(b, '"')
+	}
+	field(`"requestId":"`, m.RequestID)
+	field(`"actor":"`, m.Actor)
+	field(`"causation":"`, m.Causation)
+	return append(b, '}'), nil
+}
+
+// plainJSON: s is printable ASCII that json.Marshal writes unchanged
+// between quotes (no quote, backslash or HTML character, which it escapes).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // appendHeaderV2 writes a format 2 value's header.

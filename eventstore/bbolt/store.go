@@ -281,8 +281,9 @@ type appendReq struct {
 	types    []string
 	// bodies are the events' metadata and payload, packed (format.go):
 	// all but the header only the writer can write (type code, stream id,
-	// version, recordedAt, id). Encoding them here keeps the serialised
-	// writer doing little more than copying bytes.
+	// version, recordedAt, id), for which each keeps headerRoom bytes
+	// before it. Encoding them here keeps the serialised writer doing
+	// little more than copying bytes.
 	bodies [][]byte
 	size   int
 	reply  chan appendResult // buffered: the writer never waits for a caller
@@ -335,6 +336,10 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 	}
 }
 
+// Commits is the number of write transactions committed so far: appends
+// over commits is how many appends a group commit carries.
+func (s *Store) Commits() uint64 { return s.commits.Load() }
+
 func (s *Store) newAppendReq(ctx context.Context, stream string, expected int64, events []eventstore.Proposed) (*appendReq, error) {
 	switch {
 	case stream == "":
@@ -365,22 +370,23 @@ func (s *Store) newAppendReq(ctx context.Context, stream string, expected int64,
 		data := e.Data
 		if len(data) == 0 {
 			data = json.RawMessage("null")
-		} else if !json.Valid(data) {
-			return nil, fmt.Errorf("eventstore/bbolt: append to %q: event %d (%s): data is not valid JSON", stream, i, e.ID)
 		}
 		// The payload reads back as its compact JSON, byte for byte, as
-		// format 1 kept it (no HTML escaping).
+		// format 1 kept it (no HTML escaping). Packing it checks it is JSON.
 		body, err := encodeBody(s.tab.syms, e, data)
 		if err != nil {
+			if !json.Valid(data) {
+				return nil, fmt.Errorf("eventstore/bbolt: append to %q: event %d (%s): data is not valid JSON", stream, i, e.ID)
+			}
 			return nil, fmt.Errorf("eventstore/bbolt: append to %q: encode event %d (%s): %w", stream, i, e.ID, err)
 		}
-		if len(body) > bolt.MaxValueSize-256 || len(stream) > bolt.MaxValueSize/2 {
+		if len(body)-headerRoom > bolt.MaxValueSize-256 || len(stream) > bolt.MaxValueSize/2 {
 			return nil, fmt.Errorf("eventstore/bbolt: append to %q: event %d (%s) is too large", stream, i, e.ID)
 		}
 		req.ids[i] = e.ID
 		req.types[i] = e.Type
 		req.bodies[i] = body
-		req.size += len(body)
+		req.size += len(body) - headerRoom
 	}
 	return req, nil
 }
@@ -542,16 +548,24 @@ func (s *Store) applyAll(tx *bolt.Tx, batch []*appendReq, results []appendResult
 				return 0, err
 			}
 			// bolt keeps keys and values by reference until commit, so
-			// every Put gets freshly allocated slices.
-			val := appendHeaderV2(make([]byte, 0, len(body)+48), typ, streamID, version, now, r.ids[j])
-			val = append(val, body...)
-			if err := log.Put(be64(seq), val); err != nil {
-				return 0, err
-			}
-			idx := make([]byte, 24)
+			// every Put gets slices of its own: the value is the body with
+			// its header written in the room left before it (this request's
+			// memory, which nothing else reads), and the keys and index
+			// entry share one allocation.
+			var hb [headerRoom]byte
+			h := appendHeaderV2(hb[:0], typ, streamID, version, now, r.ids[j])
+			val := body[headerRoom-len(h):]
+			copy(val, h)
+			kb := make([]byte, 8+24+8)
+			logKey, idx, verKey := kb[:8:8], kb[8:32:32], kb[32:]
+			binary.BigEndian.PutUint64(logKey, seq)
 			binary.BigEndian.PutUint64(idx[:8], seq)
 			copy(idx[8:], r.ids[j][:])
-			if err := sb.Put(be64(version), idx); err != nil {
+			binary.BigEndian.PutUint64(verKey, version)
+			if err := log.Put(logKey, val); err != nil {
+				return 0, err
+			}
+			if err := sb.Put(verKey, idx); err != nil {
 				return 0, err
 			}
 		}

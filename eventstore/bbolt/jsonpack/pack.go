@@ -155,7 +155,15 @@ func (s *Symbols) Len() int { return len(s.table()) }
 
 // Pack appends the packed form of the JSON value src to dst. src must be
 // one valid JSON value (whitespace around and inside it is dropped, as
-// json.Compact drops it). Symbols new to syms are numbered in it.
+// json.Compact drops it); Pack checks this as strictly as json.Valid and
+// fails on anything else, and on nesting deeper than it allows. Symbols
+// new to syms are numbered in it.
+//
+// What it packs reads back (AppendJSON) to exactly json.Compact(src), by
+// construction: keys, strings and number literals it does not recognise
+// are kept as the bytes written, and each compact form (UUID, hex, time,
+// integer) is used only when its text reads back the same (for a time,
+// checked by formatting it again).
 func Pack(dst, src []byte, syms *Symbols) ([]byte, error) {
 	p := packer{src: src, syms: syms, out: dst}
 	p.skipSpace()
@@ -169,24 +177,21 @@ func Pack(dst, src []byte, syms *Symbols) ([]byte, error) {
 	return p.out, nil
 }
 
-// PackExact is Pack, checked: if the packed form does not read back to
-// exactly json.Compact(src), which would be a bug here, the value is kept as
-// its compact JSON instead (tRaw). What it stores always reads back right.
+// PackExact packs src as Pack does, in one pass: what Pack accepts is
+// valid JSON and reads back exactly (see Pack). A valid value Pack cannot
+// represent (nested too deep) is kept as its compact JSON instead (tRaw);
+// invalid JSON is an error.
 func PackExact(dst, src []byte, syms *Symbols) ([]byte, error) {
+	start := len(dst)
+	if out, err := Pack(dst, src, syms); err == nil {
+		return out, nil
+	}
 	var compact bytes.Buffer
 	compact.Grow(len(src))
 	if err := json.Compact(&compact, src); err != nil {
-		return dst, fmt.Errorf("jsonpack: %w", err)
+		return dst[:start], fmt.Errorf("jsonpack: %w", err)
 	}
-	start := len(dst)
-	out, err := Pack(dst, compact.Bytes(), syms)
-	if err == nil {
-		back, jerr := AppendJSON(nil, out[start:], syms.table())
-		if jerr == nil && bytes.Equal(back, compact.Bytes()) {
-			return out, nil
-		}
-	}
-	out = append(dst[:start], tRaw)
+	out := append(dst[:start], tRaw)
 	out = binary.AppendUvarint(out, uint64(compact.Len()))
 	return append(out, compact.Bytes()...), nil
 }
@@ -240,13 +245,8 @@ func (p *packer) value(depth int) error {
 		return p.lit("null", tNull)
 	case c == '-' || (c >= '0' && c <= '9'):
 		start := p.i
-		for p.i < len(p.src) {
-			switch d := p.src[p.i]; {
-			case d >= '0' && d <= '9', d == '-', d == '+', d == '.', d == 'e', d == 'E':
-				p.i++
-				continue
-			}
-			break
+		if err := p.number(); err != nil {
+			return err
 		}
 		p.out = appendNumber(p.out, p.src[start:p.i])
 		return nil
@@ -264,23 +264,97 @@ func (p *packer) lit(word string, tag byte) error {
 	return nil
 }
 
-// str reads a string literal and returns the bytes between its quotes.
+// number reads a number literal, as strictly as JSON's grammar:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *packer) number() error {
+	src, i := p.src, p.i
+	digits := func() bool {
+		from := i
+		for i < len(src) && src[i] >= '0' && src[i] <= '9' {
+			i++
+		}
+		return i > from
+	}
+	if i < len(src) && src[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(src) && src[i] == '0':
+		i++
+	case !digits():
+		p.i = i
+		return p.errf("bad number")
+	}
+	if i < len(src) && src[i] == '.' {
+		i++
+		if !digits() {
+			p.i = i
+			return p.errf("bad number")
+		}
+	}
+	if i < len(src) && (src[i] == 'e' || src[i] == 'E') {
+		i++
+		if i < len(src) && (src[i] == '+' || src[i] == '-') {
+			i++
+		}
+		if !digits() {
+			p.i = i
+			return p.errf("bad number")
+		}
+	}
+	p.i = i
+	return nil
+}
+
+// str reads a string literal and returns the bytes between its quotes,
+// checked as json.Valid checks them: no control characters, only JSON's
+// escapes (the bytes are kept as written, escapes and all, so whatever
+// they spell reads back the same).
 func (p *packer) str() ([]byte, error) {
 	p.i++ // opening quote
 	start := p.i
-	for p.i < len(p.src) {
-		switch p.src[p.i] {
-		case '"':
-			raw := p.src[start:p.i]
-			p.i++
-			return raw, nil
-		case '\\':
-			p.i += 2
+	src := p.src
+	for i := p.i; i < len(src); {
+		switch c := src[i]; {
+		case c == '"':
+			p.i = i + 1
+			return src[start:i], nil
+		case c < 0x20:
+			p.i = i
+			return nil, p.errf("control character in a string")
+		case c == '\\':
+			if i+1 >= len(src) {
+				p.i = i
+				return nil, p.errf("unterminated string")
+			}
+			switch src[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(src) || !isHex4(src[i+2:i+6]) {
+					p.i = i
+					return nil, p.errf("bad \\u escape")
+				}
+				i += 6
+			default:
+				p.i = i
+				return nil, p.errf("bad escape")
+			}
 		default:
-			p.i++
+			i++
 		}
 	}
+	p.i = len(src)
 	return nil, p.errf("unterminated string")
+}
+
+func isHex4(b []byte) bool {
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // counted writes a container: its tag, then its count, which is known only

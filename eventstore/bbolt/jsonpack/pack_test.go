@@ -71,6 +71,37 @@ func TestRoundTripExact(t *testing.T) {
 	}
 }
 
+// Pack refuses what json.Valid refuses, in the corners a loose scanner
+// would let through (FuzzPack checks the rest).
+func TestPackIsStrict(t *testing.T) {
+	bad := []string{
+		``, ` `, `nul`, `nulll`, `tru`, `True`, `01`, `-`, `-01`, `1.`, `.5`, `1e`, `1e+`, `1.5e-`, `+1`, `1-2`, `0x10`,
+		`"a`, `"\"`, `"\x"`, `"\u12"`, `"\u12g4"`, "\"tab\there\"", "\"nl\nhere\"", `{"a"}`, `{"a":}`, `{"a":1,}`,
+		`{a:1}`, `[1,]`, `[1 2]`, `{"a":1}}`, `[`, `{`, `1 2`, `"x"y`, `{"a":1 "b":2}`, `[,1]`,
+	}
+	for _, b := range bad {
+		if json.Valid([]byte(b)) {
+			t.Fatalf("%q is valid JSON: fix the test", b)
+		}
+		if p, err := Pack(nil, []byte(b), NewSymbols(nil)); err == nil {
+			t.Errorf("Pack accepted %q: %x", b, p)
+		}
+		if _, err := PackExact(nil, []byte(b), NewSymbols(nil)); err == nil {
+			t.Errorf("PackExact accepted %q", b)
+		}
+	}
+	// Valid JSON nested deeper than Pack goes is kept as its compact JSON.
+	deep := strings.Repeat("[", maxDepth+5) + strings.Repeat(" ]", maxDepth+5)
+	p, err := PackExact(nil, []byte(deep), NewSymbols(nil))
+	if err != nil || p[0] != tRaw {
+		t.Fatalf("deep value: %v, tag %d", err, p[0])
+	}
+	got, err := AppendJSON(nil, p, nil)
+	if err != nil || string(got) != strings.Repeat("[", maxDepth+5)+strings.Repeat("]", maxDepth+5) {
+		t.Fatalf("deep value reads back %.40s..., %v", got, err)
+	}
+}
+
 func TestCompact(t *testing.T) {
 	syms := NewSymbols(nil)
 	src := `{"txId":"d67ad804-97ff-5731-8e4b-2437b56b65ab","kind":"charge","postings":[{"account":"revenue:compute","amount":"0.014"},` +
@@ -304,10 +335,13 @@ func FuzzPack(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
 		if !json.Valid(src) {
-			if _, err := Pack(nil, src, NewSymbols(nil)); err == nil {
-				// Pack does not validate everything (json.Valid runs first in
-				// the store); whatever it packs must still read back.
-				return
+			// Pack is as strict as json.Valid: the store relies on it to
+			// refuse what is not JSON.
+			if p, err := Pack(nil, src, NewSymbols(nil)); err == nil {
+				t.Fatalf("Pack accepted invalid JSON %q: %x", src, p)
+			}
+			if _, err := PackExact(nil, src, NewSymbols(nil)); err == nil {
+				t.Fatalf("PackExact accepted invalid JSON %q", src)
 			}
 			return
 		}
