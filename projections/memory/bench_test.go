@@ -26,7 +26,7 @@ func BenchmarkCompareColdReplay(b *testing.B) {
 	b.Run("project", func(b *testing.B) {
 		cpu := benchlog.CPU()
 		for b.Loop() {
-			model := memory.New()
+			model := memory.New(store)
 			if err := projections.NewProjector(store, model, log).CatchUp(ctx, nil); err != nil {
 				b.Fatal(err)
 			}

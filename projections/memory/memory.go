@@ -25,10 +25,10 @@ type Model struct {
 	backups    map[string]*domain.Backup
 	// backupsOf lists each account's backup ids in creation order.
 	backupsOf map[string][]string
-	// ledger holds each account's ledger transactions, oldest first,
-	// compacted (ledger.go); odd the few that do not compact.
-	ledger map[string][]row
-	odd    map[eventstore.Position]projections.LedgerEntry
+	// log is where the ledger is read from; ledgers indexes each
+	// account's ledger transactions in it (ledger.go).
+	log     Log
+	ledgers map[string]*ledgerIndex
 	// folded is, per account and backup stream, the version and position
 	// of its last event applied: what the runners start from (State).
 	folded map[string]foldedAt
@@ -43,9 +43,10 @@ type foldedAt struct {
 	tx uint64
 }
 
-// New returns an empty model.
-func New() *Model {
-	m := &Model{}
+// New returns an empty model that serves the ledger from log, the log it
+// is folded from.
+func New(log Log) *Model {
+	m := &Model{log: log}
 	m.reset()
 	return m
 }
@@ -55,8 +56,7 @@ func (m *Model) reset() {
 	m.accounts = map[string]*domain.Account{}
 	m.backups = map[string]*domain.Backup{}
 	m.backupsOf = map[string][]string{}
-	m.ledger = map[string][]row{}
-	m.odd = map[eventstore.Position]projections.LedgerEntry{}
+	m.ledgers = map[string]*ledgerIndex{}
 	m.folded = map[string]foldedAt{}
 }
 
@@ -158,14 +158,16 @@ func (m *Model) ApplyDecoded(_ context.Context, batch []eventstore.Event, decode
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i, ev := range batch {
+	for i := range batch {
+		ev := &batch[i]
 		if !m.checkpoint.Less(ev.Position) || decoded[i] == nil {
 			continue
 		}
 		prefix, id := domain.StreamID(ev.Stream)
 		f := m.folded[ev.Stream]
 		f.version, f.pos = ev.Version, ev.Position
-		if _, ok := decoded[i].(domain.LedgerPosted); ok {
+		_, isTx := decoded[i].(domain.LedgerPosted)
+		if isTx {
 			f.tx = ev.Version + 1
 		}
 		m.folded[ev.Stream] = f
@@ -182,12 +184,10 @@ func (m *Model) ApplyDecoded(_ context.Context, batch []eventstore.Event, decode
 				a = &n
 				m.accounts[id] = a
 			}
-			*a = domain.Evolve(*a, decoded[i])
-			if tx, ok := decoded[i].(domain.LedgerPosted); ok {
-				m.addLedger(id, projections.LedgerEntry{Position: ev.Position, TxID: tx.TxID,
-					Kind: tx.Kind, Amount: tx.CustomerAmount(id), BalanceAfter: a.Balance,
-					CreatedAt: tx.At, ServerID: tx.ServerID, From: tx.From, To: tx.To, TopupID: tx.TopupID})
+			if isTx {
+				m.indexLedger(id, a, &batch[i])
 			}
+			*a = domain.Evolve(*a, decoded[i])
 		case domain.BackupStreamPrefix:
 			b, ok := m.backups[id]
 			if !ok {
