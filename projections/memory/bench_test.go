@@ -4,9 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/projections/memory"
 	"github.com/cryptovps/cryptovps/tests/benchlog"
@@ -52,4 +55,47 @@ func BenchmarkCompareColdReplay(b *testing.B) {
 		b.ReportMetric(float64(written)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		b.ReportMetric(float64((benchlog.CPU()-cpu).Nanoseconds())/float64(written*b.N), "cpu-ns/event")
 	})
+}
+
+// BenchmarkModelHeapPerLedgerTx is how the model's memory grows with the
+// length of history: the heap the model holds after a replay of accounts
+// with 2n ledger transactions each, less after a replay of the same
+// number of accounts with n each, per transaction of the difference. The
+// ledger is read from the log (ledger.go), so what remains is the sparse
+// index: well under a byte a transaction.
+func BenchmarkModelHeapPerLedgerTx(b *testing.B) {
+	const accounts, n = 8, 4096
+	heap := func(s eventstore.Store) uint64 {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		m := memory.New(s)
+		if err := projections.NewProjector(s, m, nil).CatchUp(context.Background(), nil); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(m)
+		return after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
+	}
+	short, long := openBenchStore(b), openBenchStore(b)
+	for range accounts {
+		longAccount(b, short, n, false)
+		longAccount(b, long, 2*n, false)
+	}
+	var grown float64
+	for b.Loop() {
+		grown = float64(int64(heap(long))-int64(heap(short))) / float64(accounts*n)
+	}
+	b.ReportMetric(grown, "B/ledger-tx")
+}
+
+func openBenchStore(b *testing.B) *bbolt.Store {
+	s, err := bbolt.Open(filepath.Join(b.TempDir(), "events.db"), bbolt.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
 }
