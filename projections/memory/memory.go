@@ -1,6 +1,8 @@
 // Package memory is the embedded default read model: every view is kept in
 // process memory, folded from the log by the same Evolve functions the
-// domain decides with, and rebuilt from the log at each start.
+// domain decides with, and rebuilt from the log at each start; but history
+// the API pages through (the ledger) is read from the log, where it is
+// kept, not held twice (ledger.go).
 package memory
 
 import (
