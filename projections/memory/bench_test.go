@@ -99,3 +99,27 @@ func openBenchStore(b *testing.B) *bbolt.Store {
 	b.Cleanup(func() { _ = s.Close() })
 	return s
 }
+
+// BenchmarkLedgerPage is a page of 50 of the ledger deep in an account of
+// 16,384 transactions, the page before it: what GET /ledger costs the
+// in-memory model, which reads it from the log.
+func BenchmarkLedgerPage(b *testing.B) {
+	s := openBenchStore(b)
+	id := longAccount(b, s, 16_384, false)
+	m := memory.New(s)
+	ctx := context.Background()
+	if err := projections.NewProjector(s, m, nil).CatchUp(ctx, nil); err != nil {
+		b.Fatal(err)
+	}
+	all, err := m.Ledger(ctx, id, eventstore.Position{}, 20_000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	before := all[len(all)/2+1].Position // 1,022 transactions after a mark: the worst place
+	for b.Loop() {
+		page, err := m.Ledger(ctx, id, before, 50)
+		if err != nil || len(page) != 50 {
+			b.Fatal(len(page), err)
+		}
+	}
+}

@@ -90,20 +90,51 @@ func (m *Model) Ledger(ctx context.Context, accountID string, before eventstore.
 			return nil, err
 		}
 		for i := len(chunk) - 1; i >= 0 && len(out) < limit; i-- {
-			out = append(out, chunk[i])
+			e, err := chunk[i].entry(accountID)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
 		}
 		end = marks[j].version
 	}
 	return out, nil
 }
 
+// posted is a ledger transaction of a chunk: its event, and the amount and
+// the balance after it, which is all a transaction older than the page
+// shown is read for.
+type posted struct {
+	ev              *eventstore.Event
+	amount, balance domain.Money
+}
+
+// amountView is what a chunk reads of a transaction to carry the balance.
+type amountView struct {
+	Postings []domain.Posting `json:"postings"`
+}
+
+// entry is the transaction as the ledger shows it.
+func (p posted) entry(accountID string) (projections.LedgerEntry, error) {
+	e, err := projections.DecodeEvent(p.ev)
+	if err != nil {
+		return projections.LedgerEntry{}, fmt.Errorf("ledger of %s: event %s at %s: %w", accountID, p.ev.ID, p.ev.Position, err)
+	}
+	tx, ok := e.(domain.LedgerPosted)
+	if !ok {
+		return projections.LedgerEntry{}, fmt.Errorf("ledger of %s: event %s at %s is a %T", accountID, p.ev.ID, p.ev.Position, e)
+	}
+	return projections.LedgerEntry{Position: p.ev.Position, TxID: tx.TxID, Kind: tx.Kind, Amount: p.amount,
+		BalanceAfter: p.balance, CreatedAt: tx.At, ServerID: tx.ServerID, From: tx.From, To: tx.To, TopupID: tx.TopupID}, nil
+}
+
 // chunk reads the account's ledger transactions from the mark to the
 // stream version end (excluded) or the position before (excluded, unless
 // zero), oldest first, with the balance after each.
-func (m *Model) chunk(ctx context.Context, accountID string, from mark, end uint64, before eventstore.Position) ([]projections.LedgerEntry, error) {
+func (m *Model) chunk(ctx context.Context, accountID string, from mark, end uint64, before eventstore.Position) ([]posted, error) {
 	stream := domain.AccountStream(accountID)
 	balance := from.before
-	var out []projections.LedgerEntry
+	var out []posted
 	for v := from.version; v < end; {
 		page, err := m.log.ReadStreamPage(ctx, stream, v, int(min(end-v, streamPage)))
 		if err != nil {
@@ -122,19 +153,13 @@ func (m *Model) chunk(ctx context.Context, accountID string, from mark, end uint
 			if ev.Type != ledgerType {
 				continue
 			}
-			e, err := projections.DecodeEvent(ev)
-			if err != nil {
+			var a amountView
+			if err := ev.Decode(&a); err != nil {
 				return nil, fmt.Errorf("ledger of %s: event %s at %s: %w", accountID, ev.ID, ev.Position, err)
 			}
-			tx, ok := e.(domain.LedgerPosted)
-			if !ok {
-				return nil, fmt.Errorf("ledger of %s: event %s at %s is a %T", accountID, ev.ID, ev.Position, e)
-			}
-			amount := tx.CustomerAmount(accountID)
+			amount := domain.LedgerPosted{Postings: a.Postings}.CustomerAmount(accountID)
 			balance = balance.Add(amount)
-			out = append(out, projections.LedgerEntry{Position: ev.Position, TxID: tx.TxID, Kind: tx.Kind,
-				Amount: amount, BalanceAfter: balance, CreatedAt: tx.At, ServerID: tx.ServerID,
-				From: tx.From, To: tx.To, TopupID: tx.TopupID})
+			out = append(out, posted{ev: ev, amount: amount, balance: balance})
 		}
 		v = page[len(page)-1].Version + 1
 	}
