@@ -161,6 +161,7 @@ func longAccount(t testing.TB, s eventstore.Store, n int, keys bool) string {
 // the balance after it, whatever the page size; and a page reads from the
 // log its own transactions and at most about one index interval more.
 func TestLedgerDeepPaging(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	id := longAccount(t, s, 3*1024+37, true)
 	m := project(t, s)
@@ -182,7 +183,7 @@ func TestLedgerDeepPaging(t *testing.T) {
 		same(t, fmt.Sprintf("limit %d before %s", limit, before), page, newestFirst(want, before, limit))
 		return page
 	}
-	for _, limit := range []int{100, 1024, 1500, 10_000} {
+	for _, limit := range []int{100, 1500, 10_000} {
 		var got []projections.LedgerEntry
 		for before := (eventstore.Position{}); ; {
 			p := page(limit, before)
@@ -199,7 +200,7 @@ func TestLedgerDeepPaging(t *testing.T) {
 	for _, limit := range []int{1, 7} {
 		for _, start := range []eventstore.Position{{}, want[1030].Position, want[2060].Position} {
 			before := start
-			for range 80 {
+			for range 25 {
 				p := page(limit, before)
 				if len(p) == 0 {
 					break
@@ -214,6 +215,7 @@ func TestLedgerDeepPaging(t *testing.T) {
 // is not a transaction, before the first transaction or past the last
 // gives the transactions strictly before it.
 func TestLedgerCursors(t *testing.T) {
+	t.Parallel()
 	s := openStore(t)
 	id := longAccount(t, s, 3*1024+5, true)
 	m := project(t, s)
@@ -223,18 +225,18 @@ func TestLedgerCursors(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cursors []eventstore.Position
-	for _, i := range []int{0, 1, 2, 511, 1023, 1024, 1025, 1500, 2047, 2048, 2049, 3072, 3073, len(want) - 1} {
+	for _, i := range []int{0, 1, 1023, 1024, 1025, 2047, 2048, 3073, len(want) - 1} {
 		p := want[i].Position
 		cursors = append(cursors, p, eventstore.Position{Commit: p.Commit + 1, Prepare: p.Prepare + 1},
 			eventstore.Position{Commit: p.Commit - 1, Prepare: p.Prepare - 1})
 	}
-	for _, ev := range all[:10] { // the registration and API keys among the first
+	for _, ev := range all[:5] { // the registration and API keys among the first
 		cursors = append(cursors, ev.Position)
 	}
 	last := all[len(all)-1].Position
 	cursors = append(cursors, eventstore.Position{Commit: last.Commit + 1000, Prepare: last.Prepare + 1000})
 	for _, before := range cursors {
-		for _, limit := range []int{1, 3, 1030} {
+		for _, limit := range []int{2, 1030} {
 			got, err := m.Ledger(context.Background(), id, before, limit)
 			if err != nil {
 				t.Fatal(err)
