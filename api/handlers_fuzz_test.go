@@ -43,7 +43,7 @@ func newFuzzStack(f *testing.F) (*fuzzStack, error) {
 	}
 	f.Cleanup(func() { _ = store.Close() })
 	const admin = "fuzz-operator-token-0123456789"
-	st, err := appstack.New(context.Background(), appstack.Config{Store: store, Model: memory.New(),
+	st, err := appstack.New(context.Background(), appstack.Config{Store: store, Model: memory.New(store),
 		Log: slog.New(slog.DiscardHandler), Hasher: app.NewHasher(2), SandboxCloud: filepath.Join(dir, "cloud.json"),
 		ManualWork: true,
 		App:        app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 1000},

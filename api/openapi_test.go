@@ -93,7 +93,7 @@ func newStack(t *testing.T, cfg stackConfig) *stack {
 	if apiCfg.AuthRate == 0 {
 		apiCfg.AuthRate = 1_000_000
 	}
-	st, err := wiring.New(context.Background(), wiring.Config{Store: store, Model: memory.New(), Log: log, Hasher: hasher,
+	st, err := wiring.New(context.Background(), wiring.Config{Store: store, Model: memory.New(store), Log: log, Hasher: hasher,
 		SandboxCloud: filepath.Join(dir, "sandbox-cloud.json"),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: time.Minute, DestroyDelay: 5 * time.Second,
 			BackupDelay: 3 * time.Minute},

@@ -47,7 +47,7 @@ func snapshotServer(t *testing.T, n int, snap func(*bbolt.Store) api.Snapshotter
 		}
 	}
 	clock := sandbox.NewClock(time.Now, 0)
-	model := memory.New()
+	model := memory.New(store)
 	proj := projections.NewProjector(store, model, log)
 	svc := app.New(app.Deps{Projector: proj, Clock: clock, Payments: sandbox.Payments{},
 		Hasher: app.NewHasher(runtime.NumCPU()), Catalog: domain.DefaultCatalog(), Log: log}, app.Config{})

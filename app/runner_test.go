@@ -55,7 +55,7 @@ func TestARunnerStartingFromTheReadModelSeesWhatTheLogSays(t *testing.T) {
 	if _, err := history.Generate(ctx, store, 6000, start); err != nil {
 		t.Fatal(err)
 	}
-	model := memory.New()
+	model := memory.New(store)
 	proj := projections.NewProjector(store, model, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := proj.CatchUp(ctx, nil); err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func TestARunnerStartingFromTheReadModelSeesWhatTheLogSays(t *testing.T) {
 	}
 	// Keyed requests: the keys and their kept answers are part of the fold
 	// the runner starts from (a retry must find them).
-	model2 := memory.New()
+	model2 := memory.New(store)
 	for i, id := range ids {
 		idem := domain.Idem{Key: fmt.Sprintf("key-%d", i), RequestHash: "hash", Wall: start.Add(10 * 24 * time.Hour)}
 		deploy := domain.Deploy{Idem: idem, Servers: []domain.ServerSpec{{ID: uuid.NewString(), Label: "keyed",

@@ -166,6 +166,11 @@ type Store interface {
 	// returns what ReadAll and ReadStream return.
 	ReadAllLazy(ctx context.Context, from Position, limit int) ([]Event, error)
 	ReadStreamLazy(ctx context.Context, stream string, from uint64) ([]Event, error)
+	// ReadStreamPage is ReadStreamLazy bounded: at most limit (positive)
+	// events of stream with version >= from, in order. A reader paging
+	// through a long stream (the ledger) reads what it shows, not the
+	// stream to its end.
+	ReadStreamPage(ctx context.Context, stream string, from uint64, limit int) ([]Event, error)
 	// Subscribe delivers every event strictly after from, in global order and
 	// in batches, to fn: first the history, then live events as they are
 	// appended. It returns when ctx ends (with ctx.Err()) or when fn returns

@@ -121,7 +121,7 @@ func TestCleanGeneratedHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	model := memory.New()
+	model := memory.New(store)
 	if err := projections.NewProjector(audit.Bounded(store, head), model, slog.New(slog.NewTextHandler(io.Discard, nil))).CatchUp(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +431,7 @@ func TestReadModelCheckAtItsCheckpoint(t *testing.T) {
 	writeLogs(t, store, logs[:3]...)
 	ctx := context.Background()
 	at, _ := store.Head(ctx)
-	model := memory.New()
+	model := memory.New(store)
 	if err := projections.NewProjector(store, model, slog.New(slog.NewTextHandler(io.Discard, nil))).CatchUp(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +501,7 @@ func TestReadModelBuiltAlongside(t *testing.T) {
 	ctx := context.Background()
 	store, _ := generatedStore(t, 5000)
 	a := audit.New(audit.Options{})
-	alongside := memory.New()
+	alongside := memory.New(store)
 	head, err := audit.Run(ctx, store, a, audit.RunOptions{Model: alongside, Page: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -510,7 +510,7 @@ func TestReadModelBuiltAlongside(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertExactly(t, a.Finish())
-	projected := memory.New()
+	projected := memory.New(store)
 	if err := projections.NewProjector(audit.Bounded(store, head), projected, slog.New(slog.NewTextHandler(io.Discard, nil))).CatchUp(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -550,7 +550,7 @@ func TestReadModelBuildFailsOnUndecodable(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := audit.New(audit.Options{})
-	_, err := audit.Run(ctx, store, a, audit.RunOptions{Model: memory.New()})
+	_, err := audit.Run(ctx, store, a, audit.RunOptions{Model: memory.New(store)})
 	if !errors.Is(err, audit.ErrModel) || !strings.Contains(err.Error(), bad.ID.String()) {
 		t.Fatalf("Run: %v, want ErrModel naming %s", err, bad.ID)
 	}

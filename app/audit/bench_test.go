@@ -30,7 +30,7 @@ func BenchmarkCompareAudit(b *testing.B) {
 		cpu := benchlog.CPU()
 		for b.Loop() {
 			a := audit.New(audit.Options{})
-			model := memory.New()
+			model := memory.New(store)
 			if _, err := audit.Run(ctx, store, a, audit.RunOptions{Model: model}); err != nil {
 				b.Fatal(err)
 			}

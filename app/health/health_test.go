@@ -50,7 +50,7 @@ func wantNotReady(t *testing.T, c *health.Checker, want string) {
 func TestReadyUntilTheReadModelFallsBehindTheBound(t *testing.T) {
 	ctx := context.Background()
 	store := recordedAgo(t, time.Minute)
-	model := memory.New()
+	model := memory.New(store)
 	c := health.New(health.Config{Store: store, Model: model, MaxLag: 10 * time.Second})
 	if err := c.Ready(ctx); err != nil {
 		t.Fatalf("an empty log and model: %v", err)
@@ -67,7 +67,7 @@ func TestReadyUntilTheReadModelFallsBehindTheBound(t *testing.T) {
 	// Behind, but by less than the bound: a busy log, not a stuck model.
 	fresh := recordedAgo(t, 0)
 	appendOne(t, fresh)
-	if err := health.New(health.Config{Store: fresh, Model: memory.New(), MaxLag: time.Hour}).Ready(ctx); err != nil {
+	if err := health.New(health.Config{Store: fresh, Model: memory.New(fresh), MaxLag: time.Hour}).Ready(ctx); err != nil {
 		t.Fatalf("a model a moment behind: %v", err)
 	}
 }
@@ -87,7 +87,7 @@ func (e election) LeaderKnown(context.Context) (bool, error) { return e.known, e
 
 func TestNotReadyNamesTheMissingDependencyAndNothingMore(t *testing.T) {
 	store := recordedAgo(t, 0)
-	model := memory.New()
+	model := memory.New(store)
 
 	c := health.New(health.Config{Store: store, Model: downModel{model}})
 	wantNotReady(t, c, "the read model is unreachable")

@@ -188,7 +188,7 @@ func (unreachable) Checkpoint(context.Context) (eventstore.Position, error) {
 func TestReadModelLagAndNegativeBalancesAreMeasuredAtScrape(t *testing.T) {
 	ctx := context.Background()
 	store := openStore(t, bbolt.Options{Now: func() time.Time { return time.Now().Add(-time.Minute) }})
-	model := memory.New()
+	model := memory.New(store)
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	m.WatchReadModel(store, negative{Model: model, n: 2}, "memory")

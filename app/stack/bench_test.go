@@ -52,7 +52,7 @@ func BenchmarkCompareDeploys(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(),
+		st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(store),
 			SandboxCloud: filepath.Join(dir, "cloud.json"), ManualWork: true})
 		if err != nil {
 			b.Fatal(err)

@@ -30,7 +30,7 @@ func TestARequestOverItsEventBoundChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(), SandboxCloud: filepath.Join(dir, "cloud.json"),
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(store), SandboxCloud: filepath.Join(dir, "cloud.json"),
 		ManualWork: true, App: app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10},
 		API: api.Config{JWTSecret: []byte("secret"), AdminToken: operator, TokenTTL: 100 * time.Hour}})
 	if err != nil {

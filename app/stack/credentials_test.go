@@ -73,7 +73,7 @@ func TestHashesInAnOldLogMoveToTheCredentialStoreAndAreIgnoredThen(t *testing.T)
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(), Credentials: creds, Personal: personal,
+		st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(store), Credentials: creds, Personal: personal,
 			Hasher: hasher, SandboxCloud: filepath.Join(dir, "cloud.json"), ManualWork: true,
 			SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: time.Minute}, API: api.Config{JWTSecret: []byte("0123456789abcdef0123456789abcdef")},
 			App: app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10}})
@@ -193,7 +193,7 @@ func TestARegistrationOrAChangeCutBeforeTheLogLeavesEverythingAsBefore(t *testin
 		t.Fatal(err)
 	}
 	defer creds.Close()
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(), Credentials: creds, Hasher: app.NewHasher(2),
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(store), Credentials: creds, Hasher: app.NewHasher(2),
 		SandboxCloud: filepath.Join(dir, "cloud.json"), ManualWork: true,
 		App: app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10},
 		API: api.Config{JWTSecret: []byte("0123456789abcdef0123456789abcdef")}})

@@ -103,7 +103,7 @@ func TestMetricsMoveWithTheWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(),
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(store),
 		SandboxCloud: filepath.Join(dir, "cloud.json"), SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: time.Minute},
 		ManualWork: true, App: app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10},
 		API: api.Config{JWTSecret: []byte("secret"), AdminToken: operator, AuthRate: 3}})

@@ -63,7 +63,7 @@ func TestAuthenticatedReadsNeverTouchTheEventStore(t *testing.T) {
 	}
 	defer raw.Close()
 	store := &countingStore{Store: raw}
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(), Hasher: app.NewHasher(2),
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(store), Hasher: app.NewHasher(2),
 		SandboxCloud: filepath.Join(dir, "cloud.json"), SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: time.Minute},
 		ManualWork: true, App: app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10},
 		API: api.Config{JWTSecret: []byte("0123456789abcdef0123456789abcdef")}})

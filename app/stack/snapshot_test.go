@@ -45,7 +45,7 @@ func (l *logBuffer) String() string {
 func snapStack(t *testing.T, store eventstore.Store, dir, path string) (*stack.Stack, *logBuffer) {
 	t.Helper()
 	lb := &logBuffer{}
-	st, err := stack.New(context.Background(), stack.Config{Store: store, Model: memory.New(), Hasher: app.NewHasher(2),
+	st, err := stack.New(context.Background(), stack.Config{Store: store, Model: memory.New(store), Hasher: app.NewHasher(2),
 		Log: slog.New(slog.NewTextHandler(lb, nil)), ReadSnapshot: path,
 		SandboxCloud: filepath.Join(dir, "cloud.json"), SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: time.Minute},
 		ManualWork: true, App: app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10},

@@ -53,7 +53,7 @@ func newFleetStack(b *testing.B, manual bool) *fleetStack {
 	}
 	// Wall time stands still at start; the benchmark moves the offset.
 	clock := sandbox.NewClock(func() time.Time { return start }, 30*time.Minute)
-	st, err := wiring.New(ctx, wiring.Config{Store: store, Model: memory.New(), Clock: clock,
+	st, err := wiring.New(ctx, wiring.Config{Store: store, Model: memory.New(store), Clock: clock,
 		SandboxCloud: filepath.Join(dir, "cloud.json"), ManualWork: manual, WorkInterval: time.Second})
 	if err != nil {
 		b.Fatal(err)

@@ -60,7 +60,7 @@ func TestAPassReadsOnlyTheAccountsThatAreDue(t *testing.T) {
 	}
 	store := &counting{Store: db}
 	clock := sandbox.NewClock(func() time.Time { return start }, 10*time.Minute)
-	st, err := wiring.New(ctx, wiring.Config{Store: store, Model: memory.New(), Clock: clock,
+	st, err := wiring.New(ctx, wiring.Config{Store: store, Model: memory.New(store), Clock: clock,
 		SandboxCloud: filepath.Join(dir, "cloud.json"), ManualWork: true})
 	if err != nil {
 		t.Fatal(err)

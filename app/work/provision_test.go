@@ -77,7 +77,7 @@ func newStack(t *testing.T, dir string) *stack {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	model := memory.New()
+	model := memory.New(store)
 	proj := projections.NewProjector(store, model, log)
 	if err := proj.CatchUp(ctx, nil); err != nil {
 		t.Fatal(err)

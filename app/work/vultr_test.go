@@ -81,7 +81,7 @@ func (w *vultrWorld) process(signup string, wrap func(domain.Provider) domain.Pr
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	st, err := wiring.New(context.Background(), wiring.Config{Store: w.store, Model: memory.New(), Log: log,
+	st, err := wiring.New(context.Background(), wiring.Config{Store: w.store, Model: memory.New(w.store), Log: log,
 		Mode:  domain.Mode{Cloud: domain.UpstreamVultr, Payments: domain.UpstreamSandbox},
 		Cloud: p, Clock: w.clock, Sealer: sealer, Hasher: app.NewHasher(2),
 		App:  app.Config{SignupCredit: domain.MustMoney(signup), ServerLimit: 10},

@@ -71,7 +71,7 @@ func runAudit(ctx context.Context, log *toolLog, cfg config, f auditFlags, stdou
 	var pgModel projections.Model
 	if f.readModel {
 		if cfg.DatabaseURL != "" {
-			m, closeModel, err := openReadModel(ctx, cfg, quietLogger())
+			m, closeModel, err := openReadModel(ctx, cfg, log, quietLogger())
 			if err != nil {
 				return err
 			}
@@ -91,7 +91,7 @@ func runAudit(ctx context.Context, log *toolLog, cfg config, f auditFlags, stdou
 		} else {
 			// Built from the same read of the log as the audit, as serve
 			// builds it at every start.
-			memModel = memory.New()
+			memModel = memory.New(view)
 			rm, rmName = memModel, "memory"
 		}
 	}

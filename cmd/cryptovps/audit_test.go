@@ -363,7 +363,7 @@ func runningServer(t *testing.T) (dataDir string, store *bbolt.Store, hs *httpte
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := stack.New(context.Background(), stack.Config{Store: store, Model: memory.New(), Log: log, Personal: personal,
+	st, err := stack.New(context.Background(), stack.Config{Store: store, Model: memory.New(store), Log: log, Personal: personal,
 		SandboxCloud: filepath.Join(t.TempDir(), "cloud.json"),
 		API:          api.Config{JWTSecret: []byte("s"), AdminToken: serverToken, Snapshots: snapshotterOf(store), Log: log}})
 	if err != nil {

@@ -99,7 +99,7 @@ func TestNoCredentialLeavesTheCredentialStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(), Credentials: creds, Log: log,
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: memory.New(store), Credentials: creds, Log: log,
 		Hasher: app.NewHasher(2), SandboxCloud: filepath.Join(dir, "sandbox-cloud.json"),
 		App: app.Config{SignupCredit: domain.MustMoney("10.00"), ServerLimit: 10},
 		API: api.Config{JWTSecret: []byte("0123456789abcdef0123456789abcdef"), AdminToken: serverToken,

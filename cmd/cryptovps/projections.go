@@ -26,10 +26,11 @@ import (
 // openReadModel is the read model serve answers from: PostgreSQL when a
 // database URL is configured, shared by every API process on it; otherwise
 // the in-memory model, rebuilt from the log at each start (from its
-// snapshot and the log after it, when they match: see stack.Config).
-func openReadModel(ctx context.Context, cfg config, log *slog.Logger) (projections.Model, func(), error) {
+// snapshot and the log after it, when they match: see stack.Config),
+// which serves the ledger from store.
+func openReadModel(ctx context.Context, cfg config, store eventstore.Store, log *slog.Logger) (projections.Model, func(), error) {
 	if cfg.DatabaseURL == "" {
-		return memory.New(), func() {}, nil
+		return memory.New(store), func() {}, nil
 	}
 	m, err := postgres.Open(ctx, cfg.DatabaseURL)
 	if err != nil {

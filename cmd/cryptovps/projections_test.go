@@ -30,7 +30,7 @@ func dataDirWithLog(t *testing.T, events int) (string, *memory.Model) {
 	if _, err := history.Generate(ctx, store, events, time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)); err != nil {
 		t.Fatal(err)
 	}
-	mem := memory.New()
+	mem := memory.New(store)
 	if err := projections.NewProjector(store, mem, nil).CatchUp(ctx, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -155,7 +155,7 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	defer store.Close()
 
-	model, closeModel, err := openReadModel(ctx, cfg, log)
+	model, closeModel, err := openReadModel(ctx, cfg, store, log)
 	if err != nil {
 		return err
 	}

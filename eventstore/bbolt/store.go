@@ -629,16 +629,27 @@ func (s *Store) publish(seq uint64) {
 
 // ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64) ([]eventstore.Event, error) {
-	return s.readStream(ctx, stream, from, false)
+	return s.readStream(ctx, stream, from, false, 0)
 }
 
 // ReadStreamLazy implements eventstore.Store: ReadStream without
 // making the payloads' JSON, for a caller that decodes them (Event.Decode).
 func (s *Store) ReadStreamLazy(ctx context.Context, stream string, from uint64) ([]eventstore.Event, error) {
-	return s.readStream(ctx, stream, from, true)
+	return s.readStream(ctx, stream, from, true, 0)
 }
 
-func (s *Store) readStream(ctx context.Context, stream string, from uint64, lazy bool) ([]eventstore.Event, error) {
+// ReadStreamPage implements eventstore.Store: ReadStreamLazy that stops
+// after limit events.
+func (s *Store) ReadStreamPage(ctx context.Context, stream string, from uint64, limit int) ([]eventstore.Event, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("eventstore/bbolt: read stream: limit must be positive, got %d", limit)
+	}
+	return s.readStream(ctx, stream, from, true, limit)
+}
+
+// readStream reads from version from to the end of the stream, or at most
+// limit events when limit is positive.
+func (s *Store) readStream(ctx context.Context, stream string, from uint64, lazy bool, limit int) ([]eventstore.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -657,7 +668,7 @@ func (s *Store) readStream(ctx context.Context, stream string, from uint64, lazy
 		binary.BigEndian.PutUint64(key[:], from)
 		c := sb.Cursor()
 		n := 0
-		for k, v := c.Seek(key[:]); k != nil; k, v = c.Next() {
+		for k, v := c.Seek(key[:]); k != nil && (limit <= 0 || n < limit); k, v = c.Next() {
 			if n++; n%1024 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err

@@ -626,7 +626,7 @@ func TestPositionsAsProjectionCheckpoints(t *testing.T) {
 		return p, cancel, done
 	}
 
-	kModel, bModel := memory.New(), memory.New()
+	kModel, bModel := memory.New(kdb), memory.New(embedded)
 	play(t, kdb, part1, kv, func() { srv.AppendSystemEvent("$settings", "$settings", []byte(`{}`)) })
 	play(t, embedded, part1, bv, nil)
 	// Catch up by reading, as a starting server does.

@@ -786,6 +786,32 @@ func (s *Store) ReadStreamLazy(ctx context.Context, stream string, from uint64) 
 	return s.ReadStream(ctx, stream, from)
 }
 
+// ReadStreamPage implements eventstore.Store: a single read of at most
+// limit events, KurrentDB's own count.
+func (s *Store) ReadStreamPage(ctx context.Context, stream string, from uint64, limit int) ([]eventstore.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("eventstore/esdb: read stream: limit must be positive, got %d", limit)
+	}
+	if s.isClosed() {
+		return nil, eventstore.ErrClosed
+	}
+	if stream == "" {
+		return nil, nil
+	}
+	recs, err := s.readStream(ctx, stream, kurrent.ReadStreamOptions{From: kurrent.Revision(from)}, uint64(limit))
+	if err != nil {
+		return nil, err
+	}
+	events := make([]eventstore.Event, 0, len(recs))
+	for _, r := range recs {
+		events = append(events, toEvent(r))
+	}
+	return events, nil
+}
+
 // ReadAll implements eventstore.Store: at most limit events after from, in
 // order, system events left out.
 func (s *Store) ReadAll(ctx context.Context, from eventstore.Position, limit int) ([]eventstore.Event, error) {

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) eventstore.Store) {
 		fn   func(*testing.T, eventstore.Store)
 	}{
 		{"AppendAndReadStream", testAppendAndReadStream},
+		{"ReadStreamPage", testReadStreamPage},
 		{"NoStreamOnExistingStreamConflicts", testNoStreamConflict},
 		{"ExactVersionConflict", testExactVersionConflict},
 		{"AnyAlwaysAppends", testAnyAppends},
@@ -191,6 +192,51 @@ func testAppendAndReadStream(t *testing.T, s eventstore.Store) {
 	checkEvent(t, tail[1], p, stream, 3)
 	if evs := mustRead(t, s, stream, 4); len(evs) != 0 {
 		t.Errorf("read past the end: %d events", len(evs))
+	}
+}
+
+// ReadStreamPage reads what ReadStream reads, a bounded page at a time.
+func testReadStreamPage(t *testing.T, s eventstore.Store) {
+	stream := streamName(t, "a")
+	if evs, err := s.ReadStreamPage(ctxFor(t), stream, 0, 3); err != nil || len(evs) != 0 {
+		t.Fatalf("page of a new stream: %d events, %v", len(evs), err)
+	}
+	ps := proposals(7, "Created")
+	mustAppend(t, s, stream, eventstore.NoStream, ps...)
+	mustAppend(t, s, streamName(t, "b"), eventstore.NoStream, proposals(2, "Other")...)
+	for _, limit := range []int{1, 3, 7, 100} {
+		var got []eventstore.Event
+		for from := uint64(0); ; {
+			page, err := s.ReadStreamPage(ctxFor(t), stream, from, limit)
+			if err != nil {
+				t.Fatalf("page from %d, limit %d: %v", from, limit, err)
+			}
+			if len(page) > limit {
+				t.Fatalf("page from %d, limit %d: %d events", from, limit, len(page))
+			}
+			if len(page) == 0 {
+				break
+			}
+			got = append(got, page...)
+			from = page[len(page)-1].Version + 1
+		}
+		if len(got) != len(ps) {
+			t.Fatalf("limit %d: read %d events, want %d", limit, len(got), len(ps))
+		}
+		for i, e := range got {
+			data, err := e.JSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Data = data
+			checkEvent(t, e, ps[i], stream, uint64(i))
+		}
+	}
+	if evs, err := s.ReadStreamPage(ctxFor(t), stream, 5, 1); err != nil || len(evs) != 1 || evs[0].Version != 5 {
+		t.Fatalf("page at version 5: %d events, %v", len(evs), err)
+	}
+	if _, err := s.ReadStreamPage(ctxFor(t), stream, 0, 0); err == nil {
+		t.Error("a page of 0 events: no error")
 	}
 }
 

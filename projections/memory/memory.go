@@ -1,6 +1,8 @@
 // Package memory is the embedded default read model: every view is kept in
 // process memory, folded from the log by the same Evolve functions the
-// domain decides with, and rebuilt from the log at each start.
+// domain decides with, and rebuilt from the log at each start; but history
+// the API pages through (the ledger) is read from the log, where it is
+// kept, not held twice (ledger.go).
 package memory
 
 import (
@@ -25,10 +27,10 @@ type Model struct {
 	backups    map[string]*domain.Backup
 	// backupsOf lists each account's backup ids in creation order.
 	backupsOf map[string][]string
-	// ledger holds each account's ledger transactions, oldest first,
-	// compacted (ledger.go); odd the few that do not compact.
-	ledger map[string][]row
-	odd    map[eventstore.Position]projections.LedgerEntry
+	// log is where the ledger is read from; ledgers indexes each
+	// account's ledger transactions in it (ledger.go).
+	log     Log
+	ledgers map[string]*ledgerIndex
 	// folded is, per account and backup stream, the version and position
 	// of its last event applied: what the runners start from (State).
 	folded map[string]foldedAt
@@ -43,9 +45,10 @@ type foldedAt struct {
 	tx uint64
 }
 
-// New returns an empty model.
-func New() *Model {
-	m := &Model{}
+// New returns an empty model that serves the ledger from log, the log it
+// is folded from.
+func New(log Log) *Model {
+	m := &Model{log: log}
 	m.reset()
 	return m
 }
@@ -55,8 +58,7 @@ func (m *Model) reset() {
 	m.accounts = map[string]*domain.Account{}
 	m.backups = map[string]*domain.Backup{}
 	m.backupsOf = map[string][]string{}
-	m.ledger = map[string][]row{}
-	m.odd = map[eventstore.Position]projections.LedgerEntry{}
+	m.ledgers = map[string]*ledgerIndex{}
 	m.folded = map[string]foldedAt{}
 }
 
@@ -85,42 +87,25 @@ func (m *Model) Apply(ctx context.Context, batch []eventstore.Event) error {
 	return m.ApplyDecoded(ctx, batch, decoded)
 }
 
-// ledgerView is what the model reads of a LedgerPosted: all but the hash
-// chain, which nothing here reads (the audit checks it from the log, and
-// commands decide from the log): decoding the two digests of every
-// transaction would be a good part of the cost of a replay.
+// ledgerView is what the model reads of a LedgerPosted: what Evolve reads
+// of one (domain/account.go: the postings, for the customer's amount and
+// the compute revenue's, the kind, the server and the end of the hour
+// charged), nothing more. The ledger the API pages through is read from
+// the log (ledger.go) and the hash chain is not kept (AccountState), so the
+// ids, times and hashes of a transaction, a good part of the cost of
+// decoding a million of them, are skipped.
 type ledgerView struct {
-	TxID      string           `json:"txId"`
-	Kind      kindView         `json:"kind"`
-	Postings  []domain.Posting `json:"postings"`
-	ServerID  string           `json:"serverId"`
-	From      *time.Time       `json:"from"`
-	To        *time.Time       `json:"to"`
-	TopupID   string           `json:"topupId"`
-	InvoiceID string           `json:"invoiceId"`
-	At        time.Time        `json:"at"`
+	Kind     domain.TxKind    `json:"kind"`
+	Postings []domain.Posting `json:"postings"`
+	ServerID string           `json:"serverId"`
+	To       *time.Time       `json:"to"`
 }
 
 var ledgerType = domain.LedgerPosted{}.EventType()
 
-// kindView reads a transaction's kind as the domain's own constant when it
-// is one of them (no string allocated for each of a million charges).
-type kindView domain.TxKind
-
-func (k *kindView) UnmarshalText(b []byte) error {
-	for _, known := range []domain.TxKind{domain.TxCharge, domain.TxRefund, domain.TxTopup, domain.TxSignupCredit} {
-		if string(b) == string(known) {
-			*k = kindView(known)
-			return nil
-		}
-	}
-	*k = kindView(b)
-	return nil
-}
-
 // Decode decodes the events the model folds (projections.Decode), ledger
-// transactions without their hashes (ledgerView): accounts here carry no
-// LastHash.
+// transactions only as far as Evolve reads them (ledgerView): accounts
+// here carry no LastHash.
 func (m *Model) Decode(batch []eventstore.Event) ([]domain.Event, error) {
 	decoded := make([]domain.Event, len(batch))
 	var v ledgerView // one for the batch: it escapes to the decoder
@@ -137,8 +122,7 @@ func (m *Model) Decode(batch []eventstore.Event) ([]domain.Event, error) {
 				}
 				return nil, fmt.Errorf("event %s at %s: %w", ev.ID, ev.Position, err)
 			}
-			tx := domain.LedgerPosted{TxID: v.TxID, Kind: domain.TxKind(v.Kind), Postings: v.Postings, ServerID: v.ServerID,
-				From: v.From, To: v.To, TopupID: v.TopupID, InvoiceID: v.InvoiceID, At: v.At}
+			tx := domain.LedgerPosted{Kind: v.Kind, Postings: v.Postings, ServerID: v.ServerID, To: v.To}
 			decoded[i] = tx
 			continue
 		}
@@ -158,14 +142,16 @@ func (m *Model) ApplyDecoded(_ context.Context, batch []eventstore.Event, decode
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for i, ev := range batch {
+	for i := range batch {
+		ev := &batch[i]
 		if !m.checkpoint.Less(ev.Position) || decoded[i] == nil {
 			continue
 		}
 		prefix, id := domain.StreamID(ev.Stream)
 		f := m.folded[ev.Stream]
 		f.version, f.pos = ev.Version, ev.Position
-		if _, ok := decoded[i].(domain.LedgerPosted); ok {
+		_, isTx := decoded[i].(domain.LedgerPosted)
+		if isTx {
 			f.tx = ev.Version + 1
 		}
 		m.folded[ev.Stream] = f
@@ -182,12 +168,10 @@ func (m *Model) ApplyDecoded(_ context.Context, batch []eventstore.Event, decode
 				a = &n
 				m.accounts[id] = a
 			}
-			*a = domain.Evolve(*a, decoded[i])
-			if tx, ok := decoded[i].(domain.LedgerPosted); ok {
-				m.addLedger(id, projections.LedgerEntry{Position: ev.Position, TxID: tx.TxID,
-					Kind: tx.Kind, Amount: tx.CustomerAmount(id), BalanceAfter: a.Balance,
-					CreatedAt: tx.At, ServerID: tx.ServerID, From: tx.From, To: tx.To, TopupID: tx.TopupID})
+			if isTx {
+				m.indexLedger(id, a, &batch[i])
 			}
+			*a = domain.Evolve(*a, decoded[i])
 		case domain.BackupStreamPrefix:
 			b, ok := m.backups[id]
 			if !ok {

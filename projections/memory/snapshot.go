@@ -13,7 +13,7 @@ package memory
 //
 //	magic "CVPSRMS\n" | format u32 | shape [16]byte
 //	position commit u64 | prepare u64 | stream (u32 length, bytes) | version u64 | event id [16]byte
-//	sections: accounts, backups, backupsOf, folded, ledger
+//	sections: accounts, backups, backupsOf, folded, ledger (its sparse index)
 //	crc32c of all that precedes u32
 //
 // A section of many entries (accounts, backups) is cut into chunks, each
@@ -43,7 +43,6 @@ import (
 
 	"github.com/cryptovps/cryptovps/domain"
 	"github.com/cryptovps/cryptovps/eventstore"
-	"github.com/cryptovps/cryptovps/projections"
 )
 
 // snapshotFormat is the layout's version. Raise it when the file's layout
@@ -62,7 +61,7 @@ var snapshotShape = shapeKey()
 func shapeKey() [16]byte {
 	var b strings.Builder
 	for _, t := range []reflect.Type{reflect.TypeFor[domain.Account](), reflect.TypeFor[domain.Backup](),
-		reflect.TypeFor[foldedAt](), reflect.TypeFor[row](), reflect.TypeFor[projections.LedgerEntry]()} {
+		reflect.TypeFor[foldedAt](), reflect.TypeFor[ledgerIndex](), reflect.TypeFor[mark]()} {
 		b.WriteString(eventstore.Shape(t))
 		b.WriteByte('\n')
 	}
@@ -89,8 +88,7 @@ type copyState struct {
 	backups   map[string]*domain.Backup
 	backupsOf map[string][]string
 	folded    map[string]foldedAt
-	ledger    map[string][]row
-	odd       map[eventstore.Position]projections.LedgerEntry
+	ledgers   map[string]*ledgerIndex
 }
 
 // take copies the state at the model's last folded event. ok is false for

@@ -31,7 +31,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func upTo(t testing.TB, store eventstore.Store, n int) *memory.Model {
 	t.Helper()
 	ctx := context.Background()
-	m := memory.New()
+	m := memory.New(store)
 	var from eventstore.Position
 	for done := 0; done < n; {
 		page, err := store.ReadAllLazy(ctx, from, min(1000, n-done))
@@ -51,7 +51,7 @@ func upTo(t testing.TB, store eventstore.Store, n int) *memory.Model {
 
 func cold(t testing.TB, store eventstore.Store) *memory.Model {
 	t.Helper()
-	m := memory.New()
+	m := memory.New(store)
 	if err := projections.NewProjector(store, m, quiet).CatchUp(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func cold(t testing.TB, store eventstore.Store) *memory.Model {
 // fromSnapshot loads path into a fresh model and folds the log's tail.
 func fromSnapshot(t testing.TB, store eventstore.Store, path string) (*memory.Model, error) {
 	t.Helper()
-	m := memory.New()
+	m := memory.New(store)
 	if _, err := m.LoadSnapshot(context.Background(), store, path); err != nil {
 		if cp, _ := m.Checkpoint(context.Background()); !cp.IsZero() {
 			t.Fatalf("a failed load left the model at %s", cp)
@@ -151,10 +151,10 @@ func addBackups(t testing.TB, store eventstore.Store, k int) int {
 func TestSnapshotOfAnEmptyModel(t *testing.T) {
 	store, _ := benchlog.Store(t, 1000)
 	path := filepath.Join(t.TempDir(), "read-model.snap")
-	if _, ok, err := memory.New().WriteSnapshot(context.Background(), store, path); ok || err != nil {
+	if _, ok, err := memory.New(store).WriteSnapshot(context.Background(), store, path); ok || err != nil {
 		t.Fatalf("wrote %v, %v", ok, err)
 	}
-	if _, err := memory.New().LoadSnapshot(context.Background(), store, path); !errors.Is(err, os.ErrNotExist) {
+	if _, err := memory.New(store).LoadSnapshot(context.Background(), store, path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("loaded a missing snapshot: %v", err)
 	}
 }
@@ -300,7 +300,7 @@ func TestSnapshotWhileApplying(t *testing.T) {
 	store, _ := benchlog.Store(t, 3000)
 	want := cold(t, store)
 	path := filepath.Join(t.TempDir(), "read-model.snap")
-	m := memory.New()
+	m := memory.New(store)
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	wg.Go(func() {

@@ -274,10 +274,28 @@ func sameAnswers(t testing.TB, want, got projections.Model, u universe) {
 	}
 }
 
+// streams is a log in memory read by stream, what the in-memory model
+// reads the ledger from (memory.Log).
+type streams map[string][]eventstore.Event
+
+func streamsOf(log []eventstore.Event) streams {
+	s := streams{}
+	for _, ev := range log {
+		s[ev.Stream] = append(s[ev.Stream], ev)
+	}
+	return s
+}
+
+func (s streams) ReadStreamPage(_ context.Context, stream string, from uint64, limit int) ([]eventstore.Event, error) {
+	evs := s[stream]
+	i := sort.Search(len(evs), func(i int) bool { return evs[i].Version >= from })
+	return evs[i:min(len(evs), i+limit)], nil
+}
+
 // memoryOf is the in-memory model of log: the reference answers.
 func memoryOf(t testing.TB, log []eventstore.Event) *memory.Model {
 	t.Helper()
-	m := memory.New()
+	m := memory.New(streamsOf(log))
 	if err := m.Apply(context.Background(), log); err != nil {
 		t.Fatal(err)
 	}

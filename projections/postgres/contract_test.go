@@ -3,6 +3,7 @@ package postgres
 import (
 	"testing"
 
+	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/tests/contract"
 )
@@ -10,5 +11,5 @@ import (
 // The API's answers are the same whichever read model serves them: the
 // contract suite the in-memory model passes, on PostgreSQL.
 func TestAPIContractOnPostgres(t *testing.T) {
-	contract.Run(t, func(t *testing.T) projections.Model { return newModel(t) })
+	contract.Run(t, func(t *testing.T, _ eventstore.Store) projections.Model { return newModel(t) })
 }

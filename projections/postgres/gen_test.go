@@ -458,4 +458,8 @@ func (s *memStore) ReadStream(context.Context, string, uint64) ([]eventstore.Eve
 	panic("memStore: not needed by projectors")
 }
 
+func (s *memStore) ReadStreamPage(context.Context, string, uint64, int) ([]eventstore.Event, error) {
+	panic("memStore: not needed by projectors")
+}
+
 func (s *memStore) Close() error { return nil }

@@ -44,7 +44,7 @@ func TestAnswersMatchTheMemoryModelThroughoutVariedLogs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			log := generateWith(seed, logSize(), tc.idle, tc.jumps)
-			pg, mem := newModel(t), memory.New()
+			pg, mem := newModel(t), memory.New(streamsOf(log))
 			rng := rand.New(rand.NewPCG(seed, 7))
 			sizes := func() int { return 1 + rng.IntN(700) }
 			// Compare at a few points of the log's life, not only at the end:

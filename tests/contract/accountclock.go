@@ -7,12 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
 )
 
 // accountClockTests: each account has its own sandbox clock. Every test has
 // a stack of its own, since the operator's move changes every account.
-func accountClockTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
+func accountClockTests(t *testing.T, newModel func(t *testing.T, store eventstore.Store) projections.Model) {
 	stack := func(t *testing.T) *harness { return newHarness(t, newModel, config{}) }
 
 	t.Run("an account's clock move bills, provisions, backs up and expires only that account", func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/projections/memory"
 )
@@ -20,7 +21,7 @@ import (
 // whole Echo stack (request id, logging, JWT check, rate limit, read model,
 // JSON), in process, with parallel clients.
 func BenchmarkGetServer(b *testing.B) {
-	h := newHarnessTB(b, func(testing.TB) projections.Model { return memory.New() }, config{})
+	h := newHarnessTB(b, func(_ testing.TB, store eventstore.Store) projections.Model { return memory.New(store) }, config{})
 	u := h.register(b)
 	id := u.deploy(b, "bench", "vc2-1c-1gb")
 	auth := u.bearer(b)
@@ -60,7 +61,7 @@ func BenchmarkCompareGetServer(b *testing.B) {
 // getServerPair is a whole stack with an account and an ACTIVE server, and
 // a bare Echo handler answering that server as the stack shows it.
 func getServerPair(b *testing.B) (project, baseline http.Handler, path string, auth []string) {
-	h := newHarnessTB(b, func(testing.TB) projections.Model { return memory.New() }, config{})
+	h := newHarnessTB(b, func(_ testing.TB, store eventstore.Store) projections.Model { return memory.New(store) }, config{})
 	u := h.register(b)
 	id, _ := u.activeServer(b, "bench", "vc2-1c-1gb")
 	auth = u.bearer(b)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/upstream/btcpay/btcpayfake"
 )
@@ -16,7 +17,7 @@ import (
 // btcpayTests run on a stack taking payments through a fake BTCPay store:
 // top-ups are its invoices, and its webhooks are delivered to the stack's
 // /webhooks/btcpay (signed, or not, duplicated, redelivered, reordered).
-func btcpayTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
+func btcpayTests(t *testing.T, newModel func(t *testing.T, store eventstore.Store) projections.Model) {
 	fake := btcpayfake.New(t, btcpayfake.Options{})
 	h := newHarness(t, newModel, config{BTCPay: fake})
 	// deliver posts every webhook the fake recorded for invoice since

@@ -9,16 +9,19 @@
 package contract
 
 import (
-	"github.com/cryptovps/cryptovps/tests/openapitest"
 	"testing"
+
+	"github.com/cryptovps/cryptovps/eventstore"
+	"github.com/cryptovps/cryptovps/tests/openapitest"
 
 	"github.com/cryptovps/cryptovps/projections"
 )
 
 // Run runs the whole contract suite, building each stack's read model with
 // newModel. Every request and response is checked against the OpenAPI
-// document. Each call of newModel must return an empty model.
-func Run(t *testing.T, newModel func(t *testing.T) projections.Model) {
+// document. Each call of newModel must return an empty model; store is the
+// log the stack appends to, which a model may read (memory.New).
+func Run(t *testing.T, newModel func(t *testing.T, store eventstore.Store) projections.Model) {
 	oas = openapitest.New(t)
 	// Runs after every parallel subtest: each documented operation must
 	// have been exercised.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
 )
 
@@ -247,7 +248,7 @@ func apiKeyTests(t *testing.T, h *harness) {
 
 // credentialRestartTests: passwords and keys outlive a restart, and a key
 // outlives the sandbox clock's expiry of tokens.
-func credentialRestartTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
+func credentialRestartTests(t *testing.T, newModel func(t *testing.T, store eventstore.Store) projections.Model) {
 	t.Run("keys and a changed password outlive a restart; keys do not expire", func(t *testing.T) {
 		t.Parallel()
 		cfg := config{DataDir: t.TempDir(), JWTSecret: randomHex(32), AdminToken: randomHex(32), SecretsKey: randomHex(32)}
@@ -276,7 +277,7 @@ func credentialRestartTests(t *testing.T, newModel func(t *testing.T) projection
 // rotationTests: the JWT secret is rotated without logging anybody out:
 // tokens signed with the previous secret keep working while it is given as
 // previous, and stop when it no longer is.
-func rotationTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
+func rotationTests(t *testing.T, newModel func(t *testing.T, store eventstore.Store) projections.Model) {
 	t.Run("tokens of the previous secret work during a rotation and stop after it", func(t *testing.T) {
 		t.Parallel()
 		oldSecret, newSecret := randomHex(32), randomHex(32)

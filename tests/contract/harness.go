@@ -24,6 +24,7 @@ import (
 	"github.com/cryptovps/cryptovps/app/stack"
 	"github.com/cryptovps/cryptovps/app/work"
 	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltcreds"
 	"github.com/cryptovps/cryptovps/eventstore/bbolt/boltkeys"
@@ -148,11 +149,11 @@ func (l *logBuffer) String() string {
 // newHarness builds a stack for a test or a benchmark. newModel is only ever
 // called with the t it is given, so a *testing.T suite's factory receives a
 // *testing.T.
-func newHarness(t testing.TB, newModel func(t *testing.T) projections.Model, cfg config) *harness {
-	return newHarnessTB(t, func(tb testing.TB) projections.Model { return newModel(tb.(*testing.T)) }, cfg)
+func newHarness(t testing.TB, newModel func(t *testing.T, store eventstore.Store) projections.Model, cfg config) *harness {
+	return newHarnessTB(t, func(tb testing.TB, store eventstore.Store) projections.Model { return newModel(tb.(*testing.T), store) }, cfg)
 }
 
-func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, cfg config) *harness {
+func newHarnessTB(t testing.TB, newModel func(t testing.TB, store eventstore.Store) projections.Model, cfg config) *harness {
 	t.Helper()
 	if cfg.SignupCredit == "" {
 		cfg.SignupCredit = "10.00"
@@ -235,7 +236,7 @@ func newHarnessTB(t testing.TB, newModel func(t testing.TB) projections.Model, c
 			Payments: client, Webhooks: client, Clock: sandbox.NewClock(time.Now, 0)}
 	}
 	wall := sandbox.NewClock(time.Now, 0)
-	st, err := stack.New(ctx, stack.Config{Store: store, Model: newModel(t), Credentials: creds, Log: log, Hasher: hasher(),
+	st, err := stack.New(ctx, stack.Config{Store: store, Model: newModel(t, store), Credentials: creds, Log: log, Hasher: hasher(),
 		Personal: personal, Wall: wall,
 		Mode: payments.Mode, Payments: payments.Payments, Webhooks: payments.Webhooks, Clock: payments.Clock,
 		SandboxCloud: filepath.Join(cfg.DataDir, "sandbox-cloud.json"),

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
 )
 
@@ -60,7 +61,7 @@ func (c *keyedCall) wantReplay(t testing.TB, u *user, when string) {
 	}
 }
 
-func idempotencyEverywhereTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
+func idempotencyEverywhereTests(t *testing.T, newModel func(t *testing.T, store eventstore.Store) projections.Model) {
 	t.Run("every POST that creates or moves something replays its first answer, refuses another body, and survives a restart", func(t *testing.T) {
 		t.Parallel()
 		cfg := config{DataDir: t.TempDir(), JWTSecret: randomHex(32), AdminToken: randomHex(24), TokenTTL: 48 * time.Hour}

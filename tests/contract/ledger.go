@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
 )
 
 // ledgerTests need a clock of their own: they bill hours.
-func ledgerTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
+func ledgerTests(t *testing.T, newModel func(t *testing.T, store eventstore.Store) projections.Model) {
 	t.Run("the ledger explains every cent of the balance, newest first, page by page", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, newModel, config{})

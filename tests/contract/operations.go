@@ -10,13 +10,14 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
 	"github.com/cryptovps/cryptovps/upstream/sandbox"
 )
 
 // clockTests are the tests that move the sandbox clock, each on a stack of
 // its own.
-func clockTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
+func clockTests(t *testing.T, newModel func(t *testing.T, store eventstore.Store) projections.Model) {
 	stack := func(t *testing.T, cfg config) *harness { return newHarness(t, newModel, cfg) }
 
 	t.Run("a 202 says where to look and when; ?waitFor= answers when the status is reached, or at the timeout", func(t *testing.T) {
@@ -257,7 +258,7 @@ func want429(t testing.TB, r *response, limit int) {
 // badLogin is an /auth request that costs no password hash.
 const badLogin = `{"email":`
 
-func rateLimitTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
+func rateLimitTests(t *testing.T, newModel func(t *testing.T, store eventstore.Store) projections.Model) {
 	t.Run("the 101st request in a minute from one account is 429 with Retry-After and RateLimit headers", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, newModel, config{AccountRate: 100})
@@ -466,7 +467,7 @@ func (u *user) snapshot(t testing.TB, serverIDs ...string) map[string]any {
 	return out
 }
 
-func restartTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
+func restartTests(t *testing.T, newModel func(t *testing.T, store eventstore.Store) projections.Model) {
 	t.Run("a stack reopened on the same data dir shows the same accounts, servers, balances and backups", func(t *testing.T) {
 		t.Parallel()
 		cfg := config{DataDir: t.TempDir(), JWTSecret: randomHex(32), AdminToken: randomHex(24), SecretsKey: randomHex(32), TokenTTL: time.Hour}
@@ -516,7 +517,7 @@ func restartTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
 	})
 }
 
-func noSandboxTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
+func noSandboxTests(t *testing.T, newModel func(t *testing.T, store eventstore.Store) projections.Model) {
 	t.Run("without the sandbox clock /sandbox/* is 404", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, newModel, config{NoSandbox: true})

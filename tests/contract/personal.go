@@ -11,6 +11,7 @@ import (
 
 	"github.com/cryptovps/cryptovps/app"
 	"github.com/cryptovps/cryptovps/domain"
+	"github.com/cryptovps/cryptovps/eventstore"
 	"github.com/cryptovps/cryptovps/projections"
 )
 
@@ -155,7 +156,7 @@ func personalTests(t *testing.T, h *harness) {
 
 // forgetRestartTests: forgetting survives a restart, and the key store is
 // the one beside the log.
-func forgetRestartTests(t *testing.T, newModel func(t *testing.T) projections.Model) {
+func forgetRestartTests(t *testing.T, newModel func(t *testing.T, store eventstore.Store) projections.Model) {
 	t.Run("a forgotten account stays forgotten after a restart, and the others keep their emails", func(t *testing.T) {
 		t.Parallel()
 		cfg := config{DataDir: t.TempDir(), JWTSecret: randomHex(32), AdminToken: randomHex(24), SecretsKey: randomHex(32), TokenTTL: time.Hour}

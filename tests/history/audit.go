@@ -16,7 +16,7 @@ import (
 // wrote must be a log the service could have written.
 func Audit(ctx context.Context, store eventstore.Store) error {
 	a := audit.New(audit.Options{})
-	model := memory.New()
+	model := memory.New(store)
 	if _, err := audit.Run(ctx, store, a, audit.RunOptions{Model: model}); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
