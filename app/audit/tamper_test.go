@@ -93,7 +93,7 @@ func TestTamperedChargeInTheMiddleOfALongLog(t *testing.T) {
 	// As cryptovps audit runs it: big pages, every core, the read model
 	// built alongside and compared.
 	a := audit.New(audit.Options{})
-	model := memory.New()
+	model := memory.New(view)
 	if _, err := audit.Run(ctx, view, a, audit.RunOptions{Model: model, Workers: 4, Page: 256}); err != nil {
 		t.Fatal(err)
 	}
