@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -151,8 +152,9 @@ type fold struct {
 	// created is where each server, top-up (by account and id) and backup
 	// (by id, account empty) was created in the log: lists are in that order.
 	created map[key]eventstore.Position
-	ledger  [][]any
-	posting [][]any
+	// ledger and posting are the ledger rows the batch adds, ready to COPY.
+	ledger, posting copyRows
+	err             error // of encoding them
 }
 
 func newFold() *fold {
@@ -439,21 +441,43 @@ func (f *fold) apply(ev eventstore.Event, e domain.Event) {
 	*a = domain.Evolve(*a, e)
 }
 
-func nullText(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
 func (f *fold) addLedger(accountID string, pos eventstore.Position, tx domain.LedgerPosted) {
 	lc, lp := int64(pos.Commit), int64(pos.Prepare)
 	_, atNs := splitTime(tx.At)
-	f.ledger = append(f.ledger, []any{lc, lp, tx.TxID, string(tx.Kind), accountID, nullText(tx.ServerID),
-		tx.From, tx.To, nullText(tx.TopupID), tx.At, atNs, optNs(tx.From), optNs(tx.To), tx.PrevHash, tx.Hash})
+	l := &f.ledger
+	l.row(15)
+	l.int8(lc)
+	l.int8(lp)
+	l.text(tx.TxID)
+	l.text(string(tx.Kind))
+	l.text(accountID)
+	l.textOrNull(tx.ServerID)
+	l.timestamptzOrNull(tx.From)
+	l.timestamptzOrNull(tx.To)
+	l.textOrNull(tx.TopupID)
+	l.timestamptz(tx.At)
+	l.int4(atNs)
+	l.int4(optNs(tx.From))
+	l.int4(optNs(tx.To))
+	l.text(tx.PrevHash)
+	l.text(tx.Hash)
+	ps := &f.posting
 	for n, p := range tx.Postings {
-		f.posting = append(f.posting, []any{lc, lp, int16(n), tx.TxID, string(tx.Kind), p.Account, numeric(p.Amount),
-			nullText(tx.ServerID), tx.From, tx.To, nullText(tx.TopupID), tx.At})
+		ps.row(12)
+		ps.int8(lc)
+		ps.int8(lp)
+		ps.int2(int16(n))
+		ps.text(tx.TxID)
+		ps.text(string(tx.Kind))
+		ps.text(p.Account)
+		if err := ps.numeric(p.Amount); err != nil && f.err == nil {
+			f.err = fmt.Errorf("ledger transaction %s at %s: %w", tx.TxID, pos, err)
+		}
+		ps.textOrNull(tx.ServerID)
+		ps.timestamptzOrNull(tx.From)
+		ps.timestamptzOrNull(tx.To)
+		ps.textOrNull(tx.TopupID)
+		ps.timestamptz(tx.At)
 	}
 }
 
@@ -500,20 +524,19 @@ func joinTime(ts pgtype.Timestamptz, ns int32) time.Time {
 func joinLines(ss []string) string { return strings.Join(ss, "\n") }
 
 // write stores the folded rows and the ledger. Rows go as one multi-row
-// upsert per table (arrays unnested server-side), the ledger by COPY.
+// upsert per table (arrays unnested server-side), the ledger by binary COPY
+// of the rows addLedger encoded.
 func (f *fold) write(ctx context.Context, tx pgx.Tx) error {
-	if len(f.ledger) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_transactions"},
-			[]string{"log_commit", "log_prepare", "tx_id", "kind", "account_id", "server_id", "hour_from", "hour_to",
-				"topup_id", "created_at", "created_at_ns", "hour_from_ns", "hour_to_ns", "prev_hash", "hash"},
-			pgx.CopyFromRows(f.ledger)); err != nil {
-			return classify(ctx, "copy ledger transactions", err)
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"postings"},
-			[]string{"log_commit", "log_prepare", "n", "tx_id", "kind", "account", "amount", "server_id",
-				"hour_from", "hour_to", "topup_id", "created_at"}, pgx.CopyFromRows(f.posting)); err != nil {
-			return classify(ctx, "copy postings", err)
-		}
+	if f.err != nil {
+		return f.err
+	}
+	if err := copyIn(ctx, tx, "ledger_transactions", `log_commit, log_prepare, tx_id, kind, account_id, server_id,
+		hour_from, hour_to, topup_id, created_at, created_at_ns, hour_from_ns, hour_to_ns, prev_hash, hash`, &f.ledger); err != nil {
+		return err
+	}
+	if err := copyIn(ctx, tx, "postings", `log_commit, log_prepare, n, tx_id, kind, account, amount, server_id,
+		hour_from, hour_to, topup_id, created_at`, &f.posting); err != nil {
+		return err
 	}
 	b := &pgx.Batch{}
 	f.queueAccounts(b)
@@ -749,4 +772,20 @@ func (f *fold) queueBackups(b *pgx.Batch) {
 			log_prepare = coalesce(backups.log_prepare, excluded.log_prepare)`,
 		f.backupOrder, accts, servers, instances, labels, plans, regions, statuses, snapshots, restores,
 		created, createdNs, expires, expiresNs, lcs, lps)
+}
+
+// copyIn sends rows to columns of table by one binary COPY.
+func copyIn(ctx context.Context, tx pgx.Tx, table, columns string, rows *copyRows) error {
+	if rows.rows == 0 {
+		return nil
+	}
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(rows.stream()),
+		"COPY "+pgx.Identifier{table}.Sanitize()+" ("+columns+") FROM STDIN (FORMAT binary)")
+	if err != nil {
+		return classify(ctx, "copy "+table, err)
+	}
+	if tag.RowsAffected() != int64(rows.rows) {
+		return fmt.Errorf("copy %s: %d rows copied of %d", table, tag.RowsAffected(), rows.rows)
+	}
+	return nil
 }
