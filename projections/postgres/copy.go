@@ -26,6 +26,13 @@ type copyRows struct {
 // header extension.
 const copyHeader = "PGCOPY\n\377\r\n\000\000\000\000\000\000\000\000\000"
 
+// reserve makes room for a stream of about n bytes.
+func (c *copyRows) reserve(n int) {
+	if c.buf == nil && n > 0 {
+		c.buf = append(make([]byte, 0, n+n/8), copyHeader...)
+	}
+}
+
 // row starts a row of n fields.
 func (c *copyRows) row(n int16) {
 	if c.buf == nil {
