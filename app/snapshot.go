@@ -3,11 +3,9 @@ package app
 import (
 	"context"
 	"crypto/sha256"
-	"encoding"
 	"encoding/hex"
 	"fmt"
 	"reflect"
-	"strings"
 
 	json "github.com/goccy/go-json"
 	"github.com/google/uuid"
@@ -101,53 +99,12 @@ func (r *Runner[S, C]) snapshot(ctx context.Context, id string, c Decided[S], la
 	_ = r.snaps.Put(ctx, r.snapKey(id), Snapshot{Version: c.Version, EventID: last, Data: data})
 }
 
-// schemaOf names a type's shape: its fields, their types and tags, down to
-// the types that encode themselves. A short hash of it keys snapshots.
+// schemaOf names a type's shape (eventstore.Shape) in short: a hash of
+// it keys snapshots.
 func schemaOf(t reflect.Type) string {
-	var b strings.Builder
-	seen := map[reflect.Type]bool{}
-	var walk func(t reflect.Type)
-	walk = func(t reflect.Type) {
-		b.WriteString(t.String())
-		if seen[t] {
-			return
-		}
-		seen[t] = true
-		if t.Implements(textMarshaler) || reflect.PointerTo(t).Implements(textMarshaler) ||
-			t.Implements(jsonMarshaler) || reflect.PointerTo(t).Implements(jsonMarshaler) {
-			return
-		}
-		switch t.Kind() {
-		case reflect.Pointer, reflect.Slice, reflect.Array:
-			b.WriteByte('[')
-			walk(t.Elem())
-			b.WriteByte(']')
-		case reflect.Map:
-			b.WriteByte('[')
-			walk(t.Key())
-			b.WriteByte(':')
-			walk(t.Elem())
-			b.WriteByte(']')
-		case reflect.Struct:
-			b.WriteByte('{')
-			for i := range t.NumField() {
-				f := t.Field(i)
-				fmt.Fprintf(&b, "%s %q ", f.Name, f.Tag)
-				walk(f.Type)
-				b.WriteByte(';')
-			}
-			b.WriteByte('}')
-		}
-	}
-	walk(t)
-	sum := sha256.Sum256([]byte(b.String()))
+	sum := sha256.Sum256([]byte(eventstore.Shape(t)))
 	return hex.EncodeToString(sum[:8])
 }
-
-var (
-	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
-	jsonMarshaler = reflect.TypeFor[interface{ MarshalJSON() ([]byte, error) }]()
-)
 
 // evolveStored folds one stored event into a state.
 func (r *Runner[S, C]) evolveStored(stream string, st S, ev eventstore.Event) (S, error) {

@@ -79,3 +79,41 @@ func FuzzLedgerCanonicalBytesMatchTheFirstEncoding(f *testing.F) {
 		}
 	})
 }
+
+// The hash's own time formatting writes what time.RFC3339Nano does, for
+// every UTC time it is used for.
+func FuzzLedgerTimeIsRFC3339Nano(f *testing.F) {
+	for _, s := range []int64{0, 1, 123000000, 999999999, 1767322800123000000, 1767322800000000001, -62135596800000000000 / 1000} {
+		f.Add(s/1e9, s%1e9)
+	}
+	f.Add(int64(253402300799), int64(999999999)) // 9999-12-31T23:59:59.999999999Z
+	f.Add(int64(-62167219200), int64(0))         // 0000-01-01T00:00:00Z
+	f.Fuzz(func(t *testing.T, sec, nsec int64) {
+		at := time.Unix(sec, nsec).UTC()
+		if y := at.Year(); y < 0 || y > 9999 {
+			t.Skip("out of range")
+		}
+		y, m, d := at.Date()
+		if got, want := string(appendRFC3339NanoUTC(nil, at, y, m, d)), at.Format(time.RFC3339Nano); got != want {
+			t.Fatalf("got %s want %s", got, want)
+		}
+	})
+}
+
+// The hash's strings are json.Marshal's for every byte at every place of
+// the eight-byte steps it checks them in.
+func TestLedgerStringIsJSON(t *testing.T) {
+	t.Parallel()
+	for n := range 20 {
+		for at := range n {
+			for c := range 256 {
+				s := []byte("abcdefghijklmnopqrstuvwxyz"[:n])
+				s[at] = byte(c)
+				want, _ := json.Marshal(string(s))
+				if got := appendJSONString(nil, string(s)); string(got) != string(want) {
+					t.Fatalf("%q: got %s want %s", s, got, want)
+				}
+			}
+		}
+	}
+}

@@ -98,6 +98,9 @@ func (p *Projector) CatchUp(ctx context.Context, progress func(applied eventstor
 	if err != nil {
 		return fmt.Errorf("read checkpoint: %w", err)
 	}
+	// A model that starts ahead (loaded from its snapshot) is applied up
+	// to there, tail or no tail.
+	p.advance(from)
 	applied := func(batch []eventstore.Event) {
 		last := batch[len(batch)-1].Position
 		p.advance(last)

@@ -171,7 +171,7 @@ type Options struct {
 
 type kindTotal struct {
 	count  int64
-	amount domain.Money
+	amount sum
 }
 
 // account is what the audit keeps per account stream.
@@ -191,9 +191,8 @@ type Auditor struct {
 
 	accounts map[string]*account
 	servers  map[string]*server
-	order    []*server // servers in deploy order, for a stable report
-	balances map[string]domain.Money
-	negative map[string]bool // customer ledger accounts now below zero
+	order    []*server           // servers in deploy order, for a stable report
+	balances map[string]*balance // per ledger account
 	kinds    map[domain.TxKind]*kindTotal
 	// newest and oldest are times of the shared sandbox clock: an
 	// account's event time less the account's own clock offset (own) at
@@ -223,8 +222,7 @@ func New(opts Options) *Auditor {
 		opts:     opts,
 		accounts: map[string]*account{},
 		servers:  map[string]*server{},
-		balances: map[string]domain.Money{},
-		negative: map[string]bool{},
+		balances: map[string]*balance{},
 		kinds:    map[domain.TxKind]*kindTotal{},
 		own:      map[string]time.Duration{},
 		owners:   map[string]string{},
@@ -235,11 +233,15 @@ func New(opts Options) *Auditor {
 // other events already worked out, so that it can be done in parallel.
 type prepared struct {
 	ev eventstore.Event
-	// e is the domain event, or tx for a LedgerPosted; neither for an event
-	// of another stream, or an undecodable one (err).
-	e   domain.Event
-	tx  *ledgerTx
-	err error
+	// e is the domain event, nil for an event of another stream or an
+	// undecodable one (err). For a LedgerPosted, isTx is set and tx holds
+	// a copy with what the audit works out from it alone; e is kept as
+	// decoded, so that the read model gets the same value without boxing
+	// it again.
+	e    domain.Event
+	tx   ledgerTx
+	isTx bool
+	err  error
 }
 
 func isDomainStream(stream string) bool {
@@ -247,27 +249,29 @@ func isDomainStream(stream string) bool {
 		strings.HasPrefix(stream, domain.BackupStreamPrefix) || stream == domain.ClockStream
 }
 
-// prepare decodes ev and runs the checks that look at it alone.
-func prepare(ev *eventstore.Event) prepared {
-	p := prepared{}
+// prepare decodes ev into p and runs the checks that look at it alone. p
+// is reused memory: every field is set.
+func prepare(p *prepared, ev *eventstore.Event) {
+	*p = prepared{}
 	if isDomainStream(ev.Stream) {
 		p.e, p.err = projections.DecodeEvent(ev)
 		if tx, ok := p.e.(domain.LedgerPosted); ok {
-			p.e, p.tx = nil, newLedgerTx(tx)
+			p.isTx = true
+			p.tx.set(tx)
 		}
 	}
 	// The fold keeps references to events; the payload is not needed any
 	// more and is by far their largest part.
 	p.ev = *ev
 	p.ev.DropPayload()
-	return p
 }
 
 // Apply folds a batch of events, in log order. It is the projection entry
 // point; Run does the same with the decoding spread over the CPUs.
 func (a *Auditor) Apply(batch []eventstore.Event) {
+	var p prepared
 	for i := range batch {
-		p := prepare(&batch[i])
+		prepare(&p, &batch[i])
 		a.fold(&p)
 	}
 }
@@ -334,12 +338,12 @@ func (a *Auditor) fold(p *prepared) {
 		a.violate(Violation{Check: CheckDecode, Event: refOf(ev), Message: p.err.Error()})
 		return
 	}
-	if p.e == nil && p.tx == nil {
+	if p.e == nil {
 		return
 	}
 	t := time.Time{}
 	var owner string
-	if p.tx != nil {
+	if p.isTx {
 		t = p.tx.At
 		_, owner = domain.StreamID(ev.Stream)
 	} else {
@@ -359,7 +363,7 @@ func (a *Auditor) fold(p *prepared) {
 	}
 	prefix, id := domain.StreamID(ev.Stream)
 	if prefix != domain.AccountStreamPrefix {
-		if p.tx != nil {
+		if p.isTx {
 			// Money moves only on account streams, where the chain and the
 			// read models see it; a transaction anywhere else is neither.
 			a.violate(Violation{Check: CheckDecode, Event: refOf(ev),
@@ -373,15 +377,11 @@ func (a *Auditor) fold(p *prepared) {
 		a.accounts[id] = acct
 	}
 	acct.last = refOf(ev)
-	observed := p.e
-	if p.tx != nil {
-		observed = p.tx.LedgerPosted
-	}
-	for _, msg := range a.topups.Observe(id, observed) {
+	for _, msg := range a.topups.Observe(id, p.e) {
 		a.violate(Violation{Check: CheckTopups, Event: refOf(ev), AccountID: id, Message: msg})
 	}
-	if p.tx != nil {
-		a.ledger(ev, acct, p.tx)
+	if p.isTx {
+		a.ledger(ev, acct, &p.tx)
 		return
 	}
 	switch e := p.e.(type) {
@@ -436,27 +436,27 @@ func (a *Auditor) ledger(ev *eventstore.Event, acct *account, tx *ledgerTx) {
 		a.kinds[tx.Kind] = k
 	}
 	k.count++
-	k.amount = k.amount.Add(tx.moved)
-	var buf [4]string
+	k.amount.add(tx.moved)
+	var buf [4]*balance
 	touched := buf[:0]
 	for _, po := range tx.Postings {
-		a.balances[po.Account] = a.balances[po.Account].Add(po.Amount)
-		if strings.HasPrefix(po.Account, "customer:") && !slices.Contains(touched, po.Account) {
-			touched = append(touched, po.Account)
+		bal := a.balance(po.Account)
+		bal.add(po.Amount)
+		if strings.HasPrefix(po.Account, "customer:") && !slices.Contains(touched, bal) {
+			touched = append(touched, bal)
 		}
 	}
 	// A balance is a state between transactions, so it is checked once the
 	// whole transaction is posted.
-	for _, acc := range touched {
-		bal := a.balances[acc]
-		if bal.Sign() >= 0 {
-			delete(a.negative, acc)
+	for _, bal := range touched {
+		if bal.sign() >= 0 {
+			bal.negative = false
 			continue
 		}
-		if !a.negative[acc] {
-			a.negative[acc] = true
-			a.violate(Violation{Check: CheckNonNegative, Event: ref, AccountID: strings.TrimPrefix(acc, "customer:"),
-				Message: fmt.Sprintf("%s %s takes %s to %s", tx.Kind, tx.TxID, acc, show(bal))})
+		if !bal.negative {
+			bal.negative = true
+			a.violate(Violation{Check: CheckNonNegative, Event: ref, AccountID: strings.TrimPrefix(bal.account, "customer:"),
+				Message: fmt.Sprintf("%s %s takes %s to %s", tx.Kind, tx.TxID, bal.account, show(bal.value()))})
 		}
 	}
 
@@ -466,6 +466,33 @@ func (a *Auditor) ledger(ev *eventstore.Event, acct *account, tx *ledgerTx) {
 	case domain.TxRefund:
 		a.refund(ev, acct, tx)
 	}
+}
+
+// balance is the running balance of a ledger account in log order.
+type balance struct {
+	sum
+	account string
+	// negative: a customer account below zero since a violation said so.
+	negative bool
+}
+
+// balance is the balance of a ledger account.
+func (a *Auditor) balance(account string) *balance {
+	b := a.balances[account]
+	if b == nil {
+		b = &balance{account: account}
+		a.balances[account] = b
+	}
+	return b
+}
+
+// balanceOf is a ledger account's balance as a report shows it (zero for
+// an account without a transaction).
+func (a *Auditor) balanceOf(account string) domain.Money {
+	if s := a.balances[account]; s != nil {
+		return shown(s.value())
+	}
+	return shown(domain.Zero())
 }
 
 func short(h string) string {
@@ -508,12 +535,13 @@ func (a *Auditor) Finish() *Report {
 	r.Balances = make(map[string]domain.Money, len(a.accounts))
 	for id, acct := range a.accounts {
 		if acct.registered {
-			r.Balances[id] = shown(a.balances[domain.CustomerLedger(id)])
+			r.Balances[id] = a.balanceOf(domain.CustomerLedger(id))
 		}
 	}
 	var trial, customerSum domain.Money
 	customers := LedgerTotal{Account: "customer:*"}
-	for name, bal := range a.balances {
+	for name, s := range a.balances {
+		bal := s.value()
 		trial = trial.Add(bal)
 		if strings.HasPrefix(name, "customer:") {
 			customers.Accounts++
@@ -529,7 +557,7 @@ func (a *Auditor) Finish() *Report {
 		r.Totals = append(r.Totals, customers)
 	}
 	for kind, k := range a.kinds {
-		r.Kinds = append(r.Kinds, KindTotal{Kind: kind, Count: k.count, Amount: shown(k.amount)})
+		r.Kinds = append(r.Kinds, KindTotal{Kind: kind, Count: k.count, Amount: shown(k.amount.value())})
 	}
 	slices.SortFunc(r.Kinds, func(x, y KindTotal) int { return strings.Compare(string(x.Kind), string(y.Kind)) })
 	sortViolations(r.Violations)
@@ -553,7 +581,7 @@ func (a *Auditor) capture() {
 	a.captured = map[string]domain.Money{}
 	for id, acct := range a.accounts {
 		if acct.registered {
-			a.captured[id] = shown(a.balances[domain.CustomerLedger(id)])
+			a.captured[id] = a.balanceOf(domain.CustomerLedger(id))
 		}
 	}
 }

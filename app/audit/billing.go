@@ -42,7 +42,7 @@ type server struct {
 	charges               []charged
 	// net is what the server's charges and refunds moved into
 	// revenue:compute; charged and refunded are the two sides of it.
-	net, charged, refunded domain.Money
+	net, charged, refunded sum
 	failed                 *Ref
 }
 
@@ -146,8 +146,8 @@ func (a *Auditor) charge(ev *eventstore.Event, acct *account, tx *ledgerTx) {
 		bad(from, to, "charge %s on account %s for server %s of account %s", tx.TxID, acct.id, s.id, s.accountID)
 	}
 	amt := tx.revenue
-	s.net = s.net.Add(amt)
-	s.charged = s.charged.Add(amt)
+	s.net.add(amt)
+	s.charged.add(amt)
 	if tx.From == nil || tx.To == nil {
 		a.report.ChargedHours++
 		bad(time.Time{}, time.Time{}, "charge %s for server %s does not say which hour it covers", tx.TxID, s.id)
@@ -177,8 +177,8 @@ func (a *Auditor) refund(ev *eventstore.Event, acct *account, tx *ledgerTx) {
 		return
 	}
 	amt := tx.revenue
-	s.net = s.net.Add(amt)
-	s.refunded = s.refunded.Sub(amt)
+	s.net.add(amt)
+	s.refunded.add(amt.Neg())
 	if s.failed == nil {
 		bad("refund %s of %s for server %s, whose deploy had not failed", tx.TxID, show(amt.Neg()), s.id)
 	}
@@ -263,10 +263,10 @@ func (a *Auditor) finishServer(s *server, now time.Time) {
 	// 4: a failed deploy gives back every cent it was charged.
 	if s.failed != nil {
 		r.FailedDeploys++
-		if s.net.Sign() != 0 {
+		if s.net.sign() != 0 {
 			a.violate(Violation{Check: CheckRefunds, Event: *s.failed, AccountID: s.accountID, ServerID: s.id,
 				Message: fmt.Sprintf("deploy of server %s failed: charged %s, refunded %s, %s not given back",
-					s.id, show(s.charged), show(s.refunded), show(s.net))})
+					s.id, show(s.charged.value()), show(s.refunded.value()), show(s.net.value()))})
 		}
 	}
 }

@@ -2,7 +2,8 @@
 // finance tools (with the ledger export here and app/replay): a use case
 // over the global log that reads it only through the store port
 // (eventstore.Store's Head and ReadAll, so any adapter will do), decodes
-// each event with domain.DecodeEvent and keeps its sums in domain.Money.
+// each event with domain.DecodeEvent and keeps its sums exactly: the value
+// and exponent domain.Money's addition gives (in integers while they fit).
 //
 // An Auditor is fed every event in log order (Apply, or Run, which decodes
 // and hashes on several goroutines and folds in order), each check is a

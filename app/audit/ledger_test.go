@@ -70,8 +70,9 @@ func TestHashVerdict(t *testing.T) {
 		if tc.name != "unchanged" && tc.data == s {
 			t.Fatalf("%s: the variant changes nothing", tc.name)
 		}
-		p := prepare(&eventstore.Event{ID: uuid.New(), Stream: domain.AccountStream("a"), Type: "LedgerPosted", Data: json.RawMessage(tc.data)})
-		if p.err != nil || p.tx == nil {
+		var p prepared
+		prepare(&p, &eventstore.Event{ID: uuid.New(), Stream: domain.AccountStream("a"), Type: "LedgerPosted", Data: json.RawMessage(tc.data)})
+		if p.err != nil || !p.isTx {
 			t.Fatalf("%s: %v", tc.name, p.err)
 		}
 		var lp domain.LedgerPosted
@@ -101,7 +102,8 @@ func TestLedgerTxTotals(t *testing.T) {
 			{Account: "customer:a", Amount: m("-0.5")}}, "0.00", "0.50", "0.50"},
 		{"none", nil, "0.00", "0.00", "0.00"},
 	} {
-		l := newLedgerTx(domain.LedgerPosted{Postings: tc.postings})
+		var l ledgerTx
+		l.set(domain.LedgerPosted{Postings: tc.postings})
 		if got := [3]string{show(l.sum), show(l.moved), show(l.revenue)}; got != [3]string{tc.sum, tc.moved, tc.revenue} {
 			t.Errorf("%s: sum, moved, revenue %v, want %s %s %s", tc.name, got, tc.sum, tc.moved, tc.revenue)
 		}

@@ -81,18 +81,15 @@ func Run(ctx context.Context, store eventstore.Store, a *Auditor, ro RunOptions)
 			pg.decoded = make([]domain.Event, len(events))
 		}
 		for i := range events {
-			out[i] = prepare(&events[i])
+			p := &out[i]
+			prepare(p, &events[i])
 			if ro.Model == nil {
 				continue
 			}
-			switch p := &out[i]; {
-			case p.err != nil && projections.Folded(p.ev.Stream) && pg.modelErr == nil:
+			if p.err != nil && projections.Folded(p.ev.Stream) && pg.modelErr == nil {
 				pg.modelErr = fmt.Errorf("event %s at %s: %w", p.ev.ID, p.ev.Position, p.err)
-			case p.tx != nil:
-				pg.decoded[i] = p.tx.LedgerPosted
-			default:
-				pg.decoded[i] = p.e
 			}
+			pg.decoded[i] = p.e
 		}
 		pg.ps = out
 		return pg, nil

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path"
@@ -91,6 +92,13 @@ type Config struct {
 	// none (the read model's fold still gives the embedded store its
 	// head start).
 	Snapshots app.Snapshots
+	// ReadSnapshot is the file of the read model's snapshot, for a model
+	// that keeps one (projections/memory): loaded before the replay when
+	// it matches the log (else the whole log is replayed), and written
+	// again by Run every ReadSnapshotEvery (10 minutes when zero) when the
+	// model moved, and when Run ends. Empty: none.
+	ReadSnapshot      string
+	ReadSnapshotEvery time.Duration
 
 	App  app.Config
 	Work work.Config
@@ -125,6 +133,14 @@ type Stack struct {
 	Health *health.Checker
 	// Credentials is the credential store the stack uses.
 	Credentials domain.Credentials
+
+	// snap keeps the read model's snapshot at snapPath (Config.ReadSnapshot);
+	// snapAt is the position the model was at when it was last written or
+	// loaded.
+	snap      snapshotter
+	snapPath  string
+	snapEvery time.Duration
+	snapAt    eventstore.Position
 
 	// followFrom is where following the log starts (Worker.Follow).
 	followFrom eventstore.Position
@@ -224,6 +240,7 @@ func New(ctx context.Context, cfg Config) (*Stack, error) {
 
 	s.Projector = projections.NewProjector(store, cfg.Model, log)
 	start := time.Now()
+	s.loadSnapshot(ctx, cfg)
 	if err := s.Projector.CatchUp(ctx, nil); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("replay the log into the read models: %w", err)
@@ -336,6 +353,9 @@ func (s *Stack) Run(ctx context.Context) {
 	if !s.manual {
 		wg.Go(func() { _ = s.Worker.Run(ctx, s.interval) })
 	}
+	if s.snap != nil {
+		wg.Go(func() { s.keepSnapshot(ctx) })
+	}
 	wg.Go(func() {
 		// In the background: the first start on a long log written by an
 		// older build reads all of it once, and serving need not wait
@@ -346,6 +366,75 @@ func (s *Stack) Run(ctx context.Context) {
 		s.importedOnce.Do(func() { close(s.imported) })
 	})
 	wg.Wait()
+}
+
+// snapshotter is a read model that keeps snapshots of itself
+// (projections/memory).
+type snapshotter interface {
+	LoadSnapshot(ctx context.Context, store eventstore.Store, path string) (eventstore.Position, error)
+	WriteSnapshot(ctx context.Context, store eventstore.Store, path string) (eventstore.Position, bool, error)
+}
+
+// loadSnapshot fills the read model from its snapshot, when there is one
+// that matches the log; the replay then folds only the log after it. Any
+// failure is only a longer start: the whole log is replayed.
+func (s *Stack) loadSnapshot(ctx context.Context, cfg Config) {
+	snap, ok := cfg.Model.(snapshotter)
+	if !ok || cfg.ReadSnapshot == "" {
+		return
+	}
+	s.snap, s.snapPath, s.snapEvery = snap, cfg.ReadSnapshot, cfg.ReadSnapshotEvery
+	if s.snapEvery <= 0 {
+		s.snapEvery = 10 * time.Minute
+	}
+	start := time.Now()
+	pos, err := snap.LoadSnapshot(ctx, cfg.Store, cfg.ReadSnapshot)
+	switch {
+	case err == nil:
+		s.snapAt = pos
+		s.log.Info("read models loaded from their snapshot; replaying the log after it", "position", pos.String(),
+			"file", cfg.ReadSnapshot, "took", time.Since(start))
+	case errors.Is(err, fs.ErrNotExist):
+		s.log.Info("no read-model snapshot: replaying the whole log", "file", cfg.ReadSnapshot)
+	default:
+		s.log.Warn("read-model snapshot not used: replaying the whole log", "file", cfg.ReadSnapshot, "err", err)
+	}
+}
+
+// keepSnapshot writes the read model's snapshot every snapEvery when the
+// model moved, and once more when ctx ends (a clean stop), so that the
+// next start folds only what came after.
+func (s *Stack) keepSnapshot(ctx context.Context) {
+	t := time.NewTicker(s.snapEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.writeSnapshot(ctx)
+		case <-ctx.Done():
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			s.writeSnapshot(wctx)
+			cancel()
+			return
+		}
+	}
+}
+
+func (s *Stack) writeSnapshot(ctx context.Context) {
+	applied := s.Projector.Applied()
+	if applied == s.snapAt {
+		return
+	}
+	start := time.Now()
+	pos, ok, err := s.snap.WriteSnapshot(ctx, s.Store, s.snapPath)
+	if err != nil {
+		s.log.Warn("read-model snapshot not written (the next start replays more of the log)", "err", err)
+		return
+	}
+	if ok {
+		s.snapAt = applied
+		s.log.Info("read-model snapshot written", "position", pos.String(), "file", s.snapPath, "took", time.Since(start))
+	}
 }
 
 // CredentialsImported is closed once Run has moved the password hashes

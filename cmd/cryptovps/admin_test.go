@@ -288,7 +288,7 @@ func TestServeFilePermissions(t *testing.T) {
 		}
 	}
 
-	for _, name := range []string{"jwt-secret", "admin-token", "secrets-key", "events.db", "keys.db", "sandbox-cloud.json"} {
+	for _, name := range []string{"jwt-secret", "admin-token", "secrets-key", "events.db", "keys.db", "sandbox-cloud.json", "read-model.snap"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()

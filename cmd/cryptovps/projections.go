@@ -25,7 +25,8 @@ import (
 
 // openReadModel is the read model serve answers from: PostgreSQL when a
 // database URL is configured, shared by every API process on it; otherwise
-// the in-memory model, rebuilt from the log at each start.
+// the in-memory model, rebuilt from the log at each start (from its
+// snapshot and the log after it, when they match: see stack.Config).
 func openReadModel(ctx context.Context, cfg config, log *slog.Logger) (projections.Model, func(), error) {
 	if cfg.DatabaseURL == "" {
 		return memory.New(), func() {}, nil
@@ -110,8 +111,9 @@ func openLog(ctx context.Context, cfg config) (eventLog, error) {
 func rebuildProjections(ctx context.Context, cfg config, stdout io.Writer) error {
 	if cfg.DatabaseURL == "" {
 		fmt.Fprintln(stdout, "The read models are in memory (no --database-url / DATABASE_URL): serve rebuilds them")
-		fmt.Fprintln(stdout, "from the log at every start, so there is nothing to rebuild. Set --database-url to")
-		fmt.Fprintln(stdout, "rebuild the PostgreSQL read models.")
+		fmt.Fprintln(stdout, "from the log at every start, so there is nothing to rebuild (deleting its snapshot,")
+		fmt.Fprintln(stdout, readModelSnapshotFile+" in the data dir, makes the next start replay the whole log). Set")
+		fmt.Fprintln(stdout, "--database-url to rebuild the PostgreSQL read models.")
 		return nil
 	}
 	store, err := openLog(ctx, cfg)
@@ -175,7 +177,8 @@ func projectionStatus(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	if cfg.DatabaseURL == "" {
 		fmt.Fprintf(stdout, "Read models: in memory (no --database-url / DATABASE_URL), rebuilt from the log at every\n")
-		fmt.Fprintf(stdout, "start of serve and kept up to date while it runs; no checkpoint is stored.\n")
+		fmt.Fprintf(stdout, "start of serve (from %s and the log after it, when that snapshot matches\n", readModelSnapshotFile)
+		fmt.Fprintf(stdout, "the log) and kept up to date while it runs.\n")
 		fmt.Fprintf(stdout, "Head of the log (%s): %s\n", store.where, headText)
 		if !headKnown {
 			fmt.Fprintf(stdout, "(the embedded event store is locked by the running server)\n")

@@ -127,7 +127,8 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 	if cfg.DatabaseURL == "" {
 		// The key store of personal data (see openKeyStore) and the
 		// credential store (see openCredentials).
-		for _, f := range []string{keysFile, credentialsFile} {
+		// And the in-memory read model's snapshot (every account's state).
+		for _, f := range []string{keysFile, credentialsFile, readModelSnapshotFile} {
 			if err := checkPrivate(filepath.Join(cfg.DataDir, f)); err != nil {
 				return err
 			}
@@ -186,12 +187,18 @@ func serveWith(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 	defer snaps.Close()
+	// The in-memory read model keeps a snapshot of itself in the data dir
+	// (a PostgreSQL one keeps its own checkpoint).
+	var readSnapshot string
+	if cfg.DatabaseURL == "" {
+		readSnapshot = filepath.Join(cfg.DataDir, readModelSnapshotFile)
+	}
 	st, err := stack.New(ctx, stack.Config{Store: store, Model: model, Credentials: creds, Log: log, Mode: mode, Cloud: cloud,
 		Sealer: sealer, Personal: personal,
 		Payments: pay.Payments, Webhooks: pay.Webhooks, SandboxCloud: cfg.sandboxCloudPath(),
 		SandboxCloudOptions: sandbox.CloudOptions{ProvisionDelay: cfg.ProvisionDelay, DestroyDelay: cfg.DestroyDelay,
 			BackupDelay: cfg.BackupDelay},
-		Leadership: lead, Snapshots: snaps, WorkInterval: cfg.WorkInterval, ReadyMaxLag: cfg.ReadyMaxLag,
+		Leadership: lead, Snapshots: snaps, ReadSnapshot: readSnapshot, WorkInterval: cfg.WorkInterval, ReadyMaxLag: cfg.ReadyMaxLag,
 		App:  app.Config{SignupCredit: signup, ServerLimit: cfg.ServerLimit},
 		Work: work.Config{ProvisionLease: lease, PollInterval: pollEvery},
 		API: api.Config{JWTSecret: []byte(jwtSecret), JWTPreviousSecrets: [][]byte{[]byte(cfg.JWTSecretPrevious)},
@@ -285,6 +292,11 @@ const credentialsFile = "credentials.db"
 // aggregateSnapshotsFile keeps this process's aggregate snapshots (see
 // eventstore/aggsnap) in the data dir.
 const aggregateSnapshotsFile = "aggregate-snapshots.db"
+
+// readModelSnapshotFile is the in-memory read model's snapshot (see
+// projections/memory's snapshot.go) in the data dir: written on a clean
+// stop and every few minutes, loaded at start when it matches the log.
+const readModelSnapshotFile = "read-model.snap"
 
 // openCredentials is the credential store: with PostgreSQL (--database-url)
 // its tables there, the one copy every API process of the deployment

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/cryptovps/cryptovps/eventstore"
@@ -50,6 +52,43 @@ func BenchmarkCompareColdReplay(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(written)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		b.ReportMetric(float64((benchlog.CPU()-cpu).Nanoseconds())/float64(written*b.N), "cpu-ns/event")
+	})
+}
+
+// BenchmarkSnapshot writes the model of the whole log (tests/benchlog) as
+// a read-model snapshot, and loads it (checked against the log) into a
+// fresh model: what a clean stop and the restart after it cost.
+func BenchmarkSnapshot(b *testing.B) {
+	ctx := context.Background()
+	store, written := benchlog.Store(b, benchlog.Events(200_000))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	model := memory.New()
+	if err := projections.NewProjector(store, model, log).CatchUp(ctx, nil); err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(b.TempDir(), "read-model.snap")
+	b.Run("write", func(b *testing.B) {
+		cpu := benchlog.CPU()
+		for b.Loop() {
+			if _, _, err := model.WriteSnapshot(ctx, store, path); err != nil {
+				b.Fatal(err)
+			}
+		}
+		info, err := os.Stat(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(info.Size())/float64(written), "B/event")
+		b.ReportMetric(float64((benchlog.CPU()-cpu).Nanoseconds())/float64(written*b.N), "cpu-ns/event")
+	})
+	b.Run("load", func(b *testing.B) {
+		cpu := benchlog.CPU()
+		for b.Loop() {
+			if _, err := memory.New().LoadSnapshot(ctx, store, path); err != nil {
+				b.Fatal(err)
+			}
+		}
 		b.ReportMetric(float64((benchlog.CPU()-cpu).Nanoseconds())/float64(written*b.N), "cpu-ns/event")
 	})
 }
