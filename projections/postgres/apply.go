@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,7 +28,7 @@ func (m *Model) Apply(ctx context.Context, batch []eventstore.Event) error {
 	if err != nil {
 		return err
 	}
-	return m.apply(ctx, decodedBatch{events: batch, decoded: decoded}, nil)
+	return m.apply(ctx, decodedBatch{events: batch, decoded: decoded})
 }
 
 // Decode decodes what ApplyDecoded needs (projections.Decode): the model
@@ -38,7 +39,7 @@ func (m *Model) Decode(batch []eventstore.Event) ([]domain.Event, error) {
 
 // ApplyDecoded is Apply for a batch Decode decoded.
 func (m *Model) ApplyDecoded(ctx context.Context, batch []eventstore.Event, decoded []domain.Event) error {
-	return m.apply(ctx, decodedBatch{events: batch, decoded: decoded}, nil)
+	return m.apply(ctx, decodedBatch{events: batch, decoded: decoded})
 }
 
 // decodedBatch is a batch with its domain events (nil for streams the read
@@ -55,6 +56,9 @@ type carried struct {
 	accounts map[string]*domain.Account
 	backups  map[string]*domain.Backup
 	created  map[key]eventstore.Position
+	// ledger and posting are the sizes of the last batch's COPY streams:
+	// the next one's buffers start that big rather than growing to it.
+	ledger, posting int
 }
 
 func newCarried() *carried {
@@ -62,24 +66,103 @@ func newCarried() *carried {
 		created: map[key]eventstore.Position{}}
 }
 
-// apply folds a decoded batch in one transaction; carry, if set, is a
-// rebuild's state (see carried), else the rows are read from the tables.
-func (m *Model) apply(ctx context.Context, d decodedBatch, carry *carried) error {
+// apply folds a decoded batch in one transaction, reading the rows it
+// touches from the tables.
+func (m *Model) apply(ctx context.Context, d decodedBatch) error {
 	batch, decoded := d.events, d.decoded
 	if len(batch) == 0 {
 		return nil
 	}
 	last := batch[len(batch)-1].Position
-	if last.Commit > math.MaxInt64 || last.Prepare > math.MaxInt64 {
-		return fmt.Errorf("position %s does not fit a bigint", last)
+	if err := fitsBigint(last); err != nil {
+		return err
 	}
-
-	tx, err := m.pool.Begin(ctx)
+	tx, checkpoint, err := m.begin(ctx)
 	if err != nil {
-		return classify(ctx, "begin", err)
+		return err
 	}
 	defer tx.Rollback(context.Background())
+	if !checkpoint.Less(last) {
+		return nil // everything was applied already
+	}
+	f := newFold()
+	for i, ev := range batch {
+		if checkpoint.Less(ev.Position) && decoded[i] != nil {
+			f.plan(ev, decoded[i])
+		}
+	}
+	if err := f.load(ctx, tx); err != nil {
+		return err
+	}
+	for i, ev := range batch {
+		if checkpoint.Less(ev.Position) && decoded[i] != nil {
+			f.apply(ev, decoded[i])
+		}
+	}
+	if err := f.done().write(ctx, tx); err != nil {
+		return err
+	}
+	return m.finish(ctx, tx, last)
+}
 
+// foldCarried folds a rebuild's batch into carry, without the database:
+// what it returns is the batch's writes, taken from the rows as they are
+// now, so the next batch can be folded while this one is written.
+func foldCarried(d decodedBatch, carry *carried) (*folded, error) {
+	if err := fitsBigint(d.events[len(d.events)-1].Position); err != nil {
+		return nil, err
+	}
+	f := newFold()
+	f.created = carry.created
+	f.ledger.reserve(carry.ledger)
+	f.posting.reserve(carry.posting)
+	for i, ev := range d.events {
+		if d.decoded[i] != nil {
+			f.plan(ev, d.decoded[i])
+		}
+	}
+	f.carry(carry)
+	for i, ev := range d.events {
+		if d.decoded[i] != nil {
+			f.apply(ev, d.decoded[i])
+		}
+	}
+	carry.ledger, carry.posting = len(f.ledger.buf), len(f.posting.buf)
+	return f.done(), nil
+}
+
+// applyFolded writes a rebuild's folded batch, the events after from up to
+// last, in one transaction. The checkpoint must be at from: a rebuild is the
+// only writer of its tables, and anything else there is an error, not
+// events to skip.
+func (m *Model) applyFolded(ctx context.Context, w *folded, from, last eventstore.Position) error {
+	tx, checkpoint, err := m.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	if checkpoint != from {
+		return fmt.Errorf("postgres read model: checkpoint at %s, the rebuild wrote up to %s: another process writes the read model", checkpoint, from)
+	}
+	if err := w.write(ctx, tx); err != nil {
+		return err
+	}
+	return m.finish(ctx, tx, last)
+}
+
+func fitsBigint(p eventstore.Position) error {
+	if p.Commit > math.MaxInt64 || p.Prepare > math.MaxInt64 {
+		return fmt.Errorf("position %s does not fit a bigint", p)
+	}
+	return nil
+}
+
+// begin starts a batch's transaction and locks the checkpoint, returning it.
+func (m *Model) begin(ctx context.Context) (pgx.Tx, eventstore.Position, error) {
+	tx, err := m.pool.Begin(ctx)
+	if err != nil {
+		return nil, eventstore.Position{}, classify(ctx, "begin", err)
+	}
 	var cpCommit, cpPrepare int64
 	start := &pgx.Batch{}
 	// Losing the last commits in a crash is harmless here: the checkpoint
@@ -91,38 +174,18 @@ func (m *Model) apply(ctx context.Context, d decodedBatch, carry *carried) error
 	start.Queue("SELECT log_commit, log_prepare FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
 		Projection).QueryRow(func(r pgx.Row) error { return r.Scan(&cpCommit, &cpPrepare) })
 	if err := tx.SendBatch(ctx, start).Close(); err != nil {
+		tx.Rollback(context.Background())
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("postgres read model: no checkpoint row %q: schema not migrated?", Projection)
+			return nil, eventstore.Position{}, fmt.Errorf("postgres read model: no checkpoint row %q: schema not migrated?", Projection)
 		}
-		return classify(ctx, "lock checkpoint", err)
+		return nil, eventstore.Position{}, classify(ctx, "lock checkpoint", err)
 	}
-	checkpoint := eventstore.Position{Commit: uint64(cpCommit), Prepare: uint64(cpPrepare)}
+	return tx, eventstore.Position{Commit: uint64(cpCommit), Prepare: uint64(cpPrepare)}, nil
+}
 
-	if !checkpoint.Less(last) {
-		return nil // everything was applied already
-	}
-	f := newFold()
-	if carry != nil {
-		f.created = carry.created
-	}
-	for i, ev := range batch {
-		if checkpoint.Less(ev.Position) && decoded[i] != nil {
-			f.plan(ev, decoded[i])
-		}
-	}
-	if carry != nil {
-		f.carry(carry)
-	} else if err := f.load(ctx, tx); err != nil {
-		return err
-	}
-	for i, ev := range batch {
-		if checkpoint.Less(ev.Position) && decoded[i] != nil {
-			f.apply(ev, decoded[i])
-		}
-	}
-	if err := f.write(ctx, tx); err != nil {
-		return err
-	}
+// finish moves the checkpoint to last and commits: the rows and the
+// checkpoint move together.
+func (m *Model) finish(ctx context.Context, tx pgx.Tx, last eventstore.Position) error {
 	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints SET log_commit = $2, log_prepare = $3, updated_at = now()
 		WHERE name = $1`, Projection, int64(last.Commit), int64(last.Prepare)); err != nil {
 		return classify(ctx, "move checkpoint", err)
@@ -151,8 +214,9 @@ type fold struct {
 	// created is where each server, top-up (by account and id) and backup
 	// (by id, account empty) was created in the log: lists are in that order.
 	created map[key]eventstore.Position
-	ledger  [][]any
-	posting [][]any
+	// ledger and posting are the ledger rows the batch adds, ready to COPY.
+	ledger, posting copyRows
+	err             error // of encoding them
 }
 
 func newFold() *fold {
@@ -439,21 +503,43 @@ func (f *fold) apply(ev eventstore.Event, e domain.Event) {
 	*a = domain.Evolve(*a, e)
 }
 
-func nullText(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
 func (f *fold) addLedger(accountID string, pos eventstore.Position, tx domain.LedgerPosted) {
 	lc, lp := int64(pos.Commit), int64(pos.Prepare)
 	_, atNs := splitTime(tx.At)
-	f.ledger = append(f.ledger, []any{lc, lp, tx.TxID, string(tx.Kind), accountID, nullText(tx.ServerID),
-		tx.From, tx.To, nullText(tx.TopupID), tx.At, atNs, optNs(tx.From), optNs(tx.To), tx.PrevHash, tx.Hash})
+	l := &f.ledger
+	l.row(15)
+	l.int8(lc)
+	l.int8(lp)
+	l.text(tx.TxID)
+	l.text(string(tx.Kind))
+	l.text(accountID)
+	l.textOrNull(tx.ServerID)
+	l.timestamptzOrNull(tx.From)
+	l.timestamptzOrNull(tx.To)
+	l.textOrNull(tx.TopupID)
+	l.timestamptz(tx.At)
+	l.int4(atNs)
+	l.int4(optNs(tx.From))
+	l.int4(optNs(tx.To))
+	l.text(tx.PrevHash)
+	l.text(tx.Hash)
+	ps := &f.posting
 	for n, p := range tx.Postings {
-		f.posting = append(f.posting, []any{lc, lp, int16(n), tx.TxID, string(tx.Kind), p.Account, numeric(p.Amount),
-			nullText(tx.ServerID), tx.From, tx.To, nullText(tx.TopupID), tx.At})
+		ps.row(12)
+		ps.int8(lc)
+		ps.int8(lp)
+		ps.int2(int16(n))
+		ps.text(tx.TxID)
+		ps.text(string(tx.Kind))
+		ps.text(p.Account)
+		if err := ps.numeric(p.Amount); err != nil && f.err == nil {
+			f.err = fmt.Errorf("ledger transaction %s at %s: %w", tx.TxID, pos, err)
+		}
+		ps.textOrNull(tx.ServerID)
+		ps.timestamptzOrNull(tx.From)
+		ps.timestamptzOrNull(tx.To)
+		ps.textOrNull(tx.TopupID)
+		ps.timestamptz(tx.At)
 	}
 }
 
@@ -499,31 +585,42 @@ func joinTime(ts pgtype.Timestamptz, ns int32) time.Time {
 // never empty and never hold a newline.
 func joinLines(ss []string) string { return strings.Join(ss, "\n") }
 
-// write stores the folded rows and the ledger. Rows go as one multi-row
-// upsert per table (arrays unnested server-side), the ledger by COPY.
-func (f *fold) write(ctx context.Context, tx pgx.Tx) error {
-	if len(f.ledger) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_transactions"},
-			[]string{"log_commit", "log_prepare", "tx_id", "kind", "account_id", "server_id", "hour_from", "hour_to",
-				"topup_id", "created_at", "created_at_ns", "hour_from_ns", "hour_to_ns", "prev_hash", "hash"},
-			pgx.CopyFromRows(f.ledger)); err != nil {
-			return classify(ctx, "copy ledger transactions", err)
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"postings"},
-			[]string{"log_commit", "log_prepare", "n", "tx_id", "kind", "account", "amount", "server_id",
-				"hour_from", "hour_to", "topup_id", "created_at"}, pgx.CopyFromRows(f.posting)); err != nil {
-			return classify(ctx, "copy postings", err)
-		}
-	}
+// folded is what a folded batch writes: the ledger rows as binary COPY
+// streams, and the changed rows as one multi-row upsert per table (arrays
+// unnested server-side).
+type folded struct {
+	ledger, posting copyRows
+	rows            *pgx.Batch
+	err             error // of encoding the ledger
+}
+
+// done takes the batch's writes from the folded rows.
+func (f *fold) done() *folded {
 	b := &pgx.Batch{}
 	f.queueAccounts(b)
 	f.queueServers(b)
 	f.queueTopups(b)
 	f.queueBackups(b)
-	if b.Len() == 0 {
+	return &folded{ledger: f.ledger, posting: f.posting, rows: b, err: f.err}
+}
+
+// write sends the batch's writes in tx.
+func (w *folded) write(ctx context.Context, tx pgx.Tx) error {
+	if w.err != nil {
+		return w.err
+	}
+	if err := copyIn(ctx, tx, "ledger_transactions", `log_commit, log_prepare, tx_id, kind, account_id, server_id,
+		hour_from, hour_to, topup_id, created_at, created_at_ns, hour_from_ns, hour_to_ns, prev_hash, hash`, &w.ledger); err != nil {
+		return err
+	}
+	if err := copyIn(ctx, tx, "postings", `log_commit, log_prepare, n, tx_id, kind, account, amount, server_id,
+		hour_from, hour_to, topup_id, created_at`, &w.posting); err != nil {
+		return err
+	}
+	if w.rows.Len() == 0 {
 		return nil
 	}
-	return classify(ctx, "write rows", tx.SendBatch(ctx, b).Close())
+	return classify(ctx, "write rows", tx.SendBatch(ctx, w.rows).Close())
 }
 
 func (f *fold) queueAccounts(b *pgx.Batch) {
@@ -749,4 +846,20 @@ func (f *fold) queueBackups(b *pgx.Batch) {
 			log_prepare = coalesce(backups.log_prepare, excluded.log_prepare)`,
 		f.backupOrder, accts, servers, instances, labels, plans, regions, statuses, snapshots, restores,
 		created, createdNs, expires, expiresNs, lcs, lps)
+}
+
+// copyIn sends rows to columns of table by one binary COPY.
+func copyIn(ctx context.Context, tx pgx.Tx, table, columns string, rows *copyRows) error {
+	if rows.rows == 0 {
+		return nil
+	}
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(rows.stream()),
+		"COPY "+pgx.Identifier{table}.Sanitize()+" ("+columns+") FROM STDIN (FORMAT binary)")
+	if err != nil {
+		return classify(ctx, "copy "+table, err)
+	}
+	if tag.RowsAffected() != int64(rows.rows) {
+		return fmt.Errorf("copy %s: %d rows copied of %d", table, tag.RowsAffected(), rows.rows)
+	}
+	return nil
 }

@@ -3,8 +3,12 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -24,13 +28,16 @@ func BenchmarkCompareProjectionRebuild(b *testing.B) {
 	ctx := context.Background()
 	store, events := benchlog.Store(b, benchlog.Events(200_000))
 	m := openModel(b, pgtest.StartCluster(b, pgtest.Options{Durable: true}).NewDatabase(b))
+	server := serverCPU(b, m)
 	b.Run("project", func(b *testing.B) {
+		cpu, scpu := benchlog.CPU(), server()
 		for b.Loop() {
 			if err := m.Rebuild(ctx, store, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		reportCPU(b, benchlog.CPU()-cpu, server()-scpu, events)
 	})
 	// The rows the rebuild wrote, table by table, in COPY's binary form.
 	if err := m.Rebuild(ctx, store, nil); err != nil {
@@ -57,12 +64,14 @@ func BenchmarkCompareProjectionRebuild(b *testing.B) {
 	}
 	b.Logf("%d events made %d rows", events, rows)
 	b.Run("baseline", func(b *testing.B) {
+		cpu, scpu := benchlog.CPU(), server()
 		for b.Loop() {
 			if err := copyTables(ctx, m, tables); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		reportCPU(b, benchlog.CPU()-cpu, server()-scpu, events)
 	})
 }
 
@@ -102,4 +111,66 @@ func copyTables(ctx context.Context, m *Model, tables map[string][]byte) error {
 	}
 	_, err = m.pool.Exec(ctx, "ANALYZE "+strings.Join(names, ", "))
 	return err
+}
+
+// reportCPU reports the CPU time per event of this process and of the
+// PostgreSQL cluster: on a machine shared with other work they say what
+// each side costs better than the wall time does.
+func reportCPU(b *testing.B, cpu, server time.Duration, events int) {
+	n := float64(events) * float64(b.N)
+	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/event")
+	if server >= 0 {
+		b.ReportMetric(float64(server.Nanoseconds())/n, "server-cpu-ns/event")
+	}
+}
+
+// serverCPU returns a function that tells the CPU time the cluster of m
+// has used so far (Linux: the postmaster, its exited children, which it
+// has waited for, and its live ones, from /proc), or -1 where /proc does
+// not tell.
+func serverCPU(b *testing.B, m *Model) func() time.Duration {
+	var backend int
+	if err := m.pool.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&backend); err != nil {
+		b.Fatal(err)
+	}
+	stat := func(pid int) (ppid int, self, children time.Duration, ok bool) {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0, 0, 0, false
+		}
+		// After the command, in parentheses: state, ppid, ..., utime (the
+		// 12th), stime, cutime, cstime, in clock ticks (100 a second).
+		f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+		if len(f) < 15 {
+			return 0, 0, 0, false
+		}
+		n := make([]int64, 15)
+		for i := range n {
+			n[i], _ = strconv.ParseInt(f[i], 10, 64)
+		}
+		tick := func(t int64) time.Duration { return time.Duration(t) * 10 * time.Millisecond }
+		return int(n[1]), tick(n[11] + n[12]), tick(n[13] + n[14]), true
+	}
+	postmaster, _, _, ok := stat(backend)
+	if !ok {
+		return func() time.Duration { return -1 }
+	}
+	return func() time.Duration {
+		_, self, children, ok := stat(postmaster)
+		if !ok {
+			return -1
+		}
+		total := self + children
+		dirs, _ := os.ReadDir("/proc")
+		for _, d := range dirs {
+			pid, err := strconv.Atoi(d.Name())
+			if err != nil {
+				continue
+			}
+			if ppid, cpu, _, ok := stat(pid); ok && ppid == postmaster {
+				total += cpu
+			}
+		}
+		return total
+	}
 }

@@ -300,15 +300,29 @@ func TestMoneyKeepsItsExactDecimalText(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Release()
-	amounts := []string{"0", "10.00", "0.014", "-0.014", "9.986", "-10.000", "0.00", "10000.00", "123456789012.345678", "-0.5"}
+	amounts := []string{"0", "10.00", "0.014", "-0.014", "9.986", "-10.000", "0.00", "10000.00", "123456789012.345678", "-0.5",
+		"18446744073709551615", "18446744073709551616", "123456789012345678901234.5678901", "0.0000000000000001",
+		"0.00000000000000001", "-99999999.9999"}
 	if _, err := conn.Exec(ctx, "CREATE TEMP TABLE amounts (i int, a numeric)"); err != nil {
 		t.Fatal(err)
 	}
-	var rows [][]any
+	// The way the ledger goes in: binary COPY of copyRows.
+	var rows copyRows
 	for i, s := range amounts {
-		rows = append(rows, []any{int32(i), numeric(domain.MustMoney(s))})
+		rows.row(2)
+		rows.int4(int32(i))
+		if err := rows.numeric(domain.MustMoney(s)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"amounts"}, []string{"i", "a"}, pgx.CopyFromRows(rows)); err != nil {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := copyIn(ctx, tx, "amounts", "i, a", &rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for i, s := range amounts {

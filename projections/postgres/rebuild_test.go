@@ -89,6 +89,29 @@ func TestInterruptedRebuildIsPutRightByTheNextStart(t *testing.T) {
 	sameDump(t, want, dump(t, next))
 }
 
+// A rebuild folds from memory, so it must be the only writer: a checkpoint
+// moved by anything else between its batches stops it with an error
+// rather than leaving tables that disagree with the log.
+func TestRebuildStopsWhenAnotherWriterMovesTheCheckpoint(t *testing.T) {
+	log := generate(15, 3000)
+	m := newModel(t)
+	m.rebuildBatch = 700
+	batches := 0
+	err := m.Rebuild(context.Background(), newMemStore(log), func(p eventstore.Position) {
+		if batches++; batches == 2 {
+			if _, err := m.pool.Exec(context.Background(), "UPDATE projection_checkpoints SET log_commit = log_commit + 1"); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	if err == nil || !strings.Contains(err.Error(), "another process writes the read model") {
+		t.Fatalf("rebuild: %v, want the other writer found", err)
+	}
+	if batches != 2 {
+		t.Fatalf("%d batches applied, want the rebuild stopped after the second", batches)
+	}
+}
+
 // Amounts go to numeric columns by coefficient and exponent: the value
 // PostgreSQL keeps is the amount's own text.
 func TestNumericIsTheAmount(t *testing.T) {
